@@ -1,0 +1,146 @@
+"""Every setting portico reads, in one place.
+
+Precedence: explicit argument > environment variable > default. The template's function environment,
+`.portico/local.env` and the README use exactly these names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+# Environment variable names (the contract with template.yaml and .portico/local.env).
+REGISTRY_TABLE = "PORTICO_REGISTRY_TABLE"
+STATE_TABLE = "PORTICO_STATE_TABLE"
+REST_API_ID = "PORTICO_REST_API_ID"
+STAGE = "PORTICO_STAGE"
+STAGES = "PORTICO_STAGES"
+LOAD_BALANCER_ARNS = "PORTICO_LOAD_BALANCER_ARNS"
+VPC_LINK_IDS = "PORTICO_VPC_LINK_IDS"
+VPC_ID = "PORTICO_VPC_ID"
+PORT_RANGE = "PORTICO_PORT_RANGE"
+STACK = "PORTICO_STACK"
+DEFAULT_AUTH = "PORTICO_DEFAULT_AUTH"
+ALLOW_UNAUTHENTICATED = "PORTICO_ALLOW_UNAUTHENTICATED"
+ALLOWED_CLUSTERS = "PORTICO_ALLOWED_CLUSTERS"
+COGNITO_USER_POOL_ARNS = "PORTICO_COGNITO_USER_POOL_ARNS"
+ALARM_TOPIC_ARN = "PORTICO_ALARM_TOPIC_ARN"
+DEPLOY_INTERVAL = "PORTICO_DEPLOY_INTERVAL_SECONDS"
+ENDPOINT_URL = "AWS_ENDPOINT_URL"  # boto3's own name: points every client at the local emulator
+REGION = "AWS_REGION"
+
+ENV_NAMES = (
+    REGISTRY_TABLE, STATE_TABLE, REST_API_ID, STAGE, STAGES, LOAD_BALANCER_ARNS, VPC_LINK_IDS, VPC_ID,
+    PORT_RANGE, STACK, DEFAULT_AUTH, ALLOW_UNAUTHENTICATED, ALLOWED_CLUSTERS, COGNITO_USER_POOL_ARNS,
+    ALARM_TOPIC_ARN, DEPLOY_INTERVAL,
+)
+
+LISTENERS_PER_NLB = 50  # AWS quota, not adjustable
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _range(value: str) -> tuple[int, int]:
+    low, _, high = value.partition("-")
+    try:
+        lo, hi = int(low), int(high or low)
+    except ValueError:
+        raise ValueError(f"{PORT_RANGE}={value!r}: expected LOW-HIGH, e.g. 10000-10999") from None
+    if not 1 <= lo <= hi <= 65535:
+        raise ValueError(f"{PORT_RANGE}={value!r}: need 1 <= LOW <= HIGH <= 65535")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class Settings:
+    registry_table: str = "portico-registry"
+    state_table: str = "portico-state"
+    rest_api_id: str = ""
+    stage: str = "dev"
+    stages: tuple[str, ...] = ("dev",)
+    load_balancer_arns: tuple[str, ...] = ()
+    vpc_link_ids: tuple[str, ...] = ()
+    vpc_id: str = ""
+    port_range: tuple[int, int] = (10000, 10999)
+    stack: str = "portico"
+    default_auth: str = "API_KEY"
+    allow_unauthenticated: bool = False
+    allowed_clusters: tuple[str, ...] = ()
+    cognito_user_pool_arns: tuple[str, ...] = ()
+    alarm_topic_arn: str = ""
+    deploy_interval_seconds: float = 5.0  # CreateDeployment: 1 per 5 s per account
+    endpoint_url: str | None = None
+    region: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
+        env = os.environ if env is None else env
+        d = cls()
+        stage = env.get(STAGE) or d.stage
+        values = dict(
+            registry_table=env.get(REGISTRY_TABLE) or d.registry_table,
+            state_table=env.get(STATE_TABLE) or d.state_table,
+            rest_api_id=env.get(REST_API_ID, ""),
+            stage=stage,
+            stages=_csv(env.get(STAGES)) or (stage,),
+            load_balancer_arns=_csv(env.get(LOAD_BALANCER_ARNS)),
+            vpc_link_ids=_csv(env.get(VPC_LINK_IDS)),
+            vpc_id=env.get(VPC_ID, ""),
+            port_range=_range(env[PORT_RANGE]) if env.get(PORT_RANGE) else d.port_range,
+            stack=env.get(STACK) or d.stack,
+            default_auth=(env.get(DEFAULT_AUTH) or d.default_auth).upper(),
+            allow_unauthenticated=_bool(env.get(ALLOW_UNAUTHENTICATED)),
+            allowed_clusters=_csv(env.get(ALLOWED_CLUSTERS)),
+            cognito_user_pool_arns=_csv(env.get(COGNITO_USER_POOL_ARNS)),
+            alarm_topic_arn=env.get(ALARM_TOPIC_ARN, ""),
+            deploy_interval_seconds=float(env.get(DEPLOY_INTERVAL) or d.deploy_interval_seconds),
+            endpoint_url=env.get(ENDPOINT_URL) or None,
+            region=env.get(REGION) or env.get("AWS_DEFAULT_REGION") or None,
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+    def check(self) -> Settings:
+        """Fail fast, naming the variable, when the shared infrastructure is not configured."""
+        missing = [name for name, value in (
+            (REST_API_ID, self.rest_api_id), (LOAD_BALANCER_ARNS, self.load_balancer_arns),
+            (VPC_LINK_IDS, self.vpc_link_ids), (VPC_ID, self.vpc_id)) if not value]
+        if missing:
+            raise ValueError(f"portico is not configured: set {', '.join(missing)}")
+        if len(self.load_balancer_arns) != len(self.vpc_link_ids):
+            raise ValueError(f"{LOAD_BALANCER_ARNS} and {VPC_LINK_IDS} must pair up one to one "
+                             f"({len(self.load_balancer_arns)} vs {len(self.vpc_link_ids)})")
+        if self.stage not in self.stages:
+            raise ValueError(f"{STAGE}={self.stage!r} must be one of {STAGES}={','.join(self.stages)}")
+        return self
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings (used for .portico/local.env)."""
+        out = {
+            REGISTRY_TABLE: self.registry_table, STATE_TABLE: self.state_table,
+            REST_API_ID: self.rest_api_id, STAGE: self.stage, STAGES: ",".join(self.stages),
+            LOAD_BALANCER_ARNS: ",".join(self.load_balancer_arns), VPC_LINK_IDS: ",".join(self.vpc_link_ids),
+            VPC_ID: self.vpc_id, PORT_RANGE: f"{self.port_range[0]}-{self.port_range[1]}",
+            STACK: self.stack, DEFAULT_AUTH: self.default_auth,
+            ALLOW_UNAUTHENTICATED: str(self.allow_unauthenticated).lower(),
+            ALLOWED_CLUSTERS: ",".join(self.allowed_clusters),
+            COGNITO_USER_POOL_ARNS: ",".join(self.cognito_user_pool_arns),
+            ALARM_TOPIC_ARN: self.alarm_topic_arn, DEPLOY_INTERVAL: str(self.deploy_interval_seconds),
+        }
+        if self.endpoint_url:
+            out[ENDPOINT_URL] = self.endpoint_url
+        if self.region:
+            out[REGION] = self.region
+        return out
+
