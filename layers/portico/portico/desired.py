@@ -1,0 +1,182 @@
+"""Desired state: what AWS should look like for one valid spec, given what is observed. Pure.
+
+Also the checks that need AWS facts (the ECS service exists, the container listens on the port, the
+path and port are free), so a spec that cannot be served fails here, before any write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from .observed import EcsService, Observed, ecs_key
+from .settings import LISTENERS_PER_NLB, Settings
+from .spec import ServiceSpec, SpecError, overlap
+
+PROXY = "{proxy+}"
+MAX_TARGET_GROUPS_PER_ECS_SERVICE = 5
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    authorization: str
+    api_key_required: bool
+    authorizer_id: str | None
+    uri: str
+    connection_id: str
+    proxy: bool
+
+    def method_request_parameters(self) -> dict[str, bool]:
+        return {"method.request.path.proxy": True} if self.proxy else {}
+
+    def integration_request_parameters(self) -> dict[str, str]:
+        return {"integration.request.path.proxy": "method.request.path.proxy"} if self.proxy else {}
+
+
+@dataclass(frozen=True)
+class DesiredService:
+    spec: ServiceSpec
+    load_balancer: str
+    dns: str
+    vpc_link: str
+    port: int
+    target_group_name: str
+    target_type: str
+    container_name: str
+    ecs_key: str
+    ancestors: tuple[str, ...]
+    resources: dict[str, dict[str, MethodSpec]] = field(default_factory=dict)  # path -> verb -> method
+
+    @property
+    def service(self) -> str:
+        return self.spec.service
+
+    @property
+    def health(self) -> tuple[str, str | None]:
+        return ("HTTP", self.spec.health_check_path) if self.spec.health_check_path else ("TCP", None)
+
+
+def target_group_name(stack: str, service: str, container_port: int, target_type: str) -> str:
+    """≤ 32 chars of [A-Za-z0-9-], unique per account+region: readable prefix plus a short hash.
+
+    The hash covers what a target group cannot change in place (port, target type), so such a change
+    yields a new name and a clean create-switch-delete replacement.
+    """
+    digest = hashlib.sha1(f"{stack}/{service}/{container_port}/{target_type}".encode()).hexdigest()[:6]
+    base = "".join(c if c.isalnum() or c == "-" else "-" for c in f"{stack}-{service}")[:25].strip("-")
+    return f"{base}-{digest}"
+
+
+def ancestors_of(path: str) -> tuple[str, ...]:
+    parts = path.strip("/").split("/")
+    return tuple("/" + "/".join(parts[:i]) for i in range(1, len(parts)))
+
+
+def invoke_url(rest_api_id: str, region: str, stage: str, path: str) -> str:
+    return f"https://{rest_api_id}.execute-api.{region}.amazonaws.com/{stage}{path}"
+
+
+def _authorization(spec: ServiceSpec, observed: Observed) -> tuple[str, bool, str | None]:
+    if spec.auth == "API_KEY":
+        return "NONE", True, None
+    if spec.auth == "IAM":
+        return "AWS_IAM", False, None
+    if spec.auth == "COGNITO":
+        if not observed.cognito_authorizer:
+            raise SpecError("auth", "COGNITO needs the stack's Cognito authorizer; deploy portico with the "
+                                    "CognitoUserPoolArns parameter set, or choose API_KEY or IAM")
+        return "COGNITO_USER_POOLS", False, observed.cognito_authorizer
+    return "NONE", False, None
+
+
+def _container(spec: ServiceSpec, svc: EcsService) -> str:
+    if spec.container_name:
+        ports = svc.containers.get(spec.container_name)
+        if ports is None:
+            raise SpecError("containerName", f"{spec.container_name!r} is not a container of task definition "
+                                             f"{svc.task_definition.rsplit('/', 1)[-1]} "
+                                             f"(containers: {', '.join(sorted(svc.containers)) or 'none'})")
+        if spec.container_port not in ports:
+            raise SpecError("containerPort", f"container {spec.container_name!r} does not map port "
+                                             f"{spec.container_port} (it maps {sorted(ports) or 'none'})")
+        return spec.container_name
+    matches = [name for name, ports in svc.containers.items() if spec.container_port in ports]
+    if not matches:
+        raise SpecError("containerPort", f"no container in task definition "
+                                         f"{svc.task_definition.rsplit('/', 1)[-1]} maps port {spec.container_port}")
+    if len(matches) > 1:
+        raise SpecError("containerName", f"containers {', '.join(sorted(matches))} all map port "
+                                         f"{spec.container_port}; set containerName to pick one")
+    return matches[0]
+
+
+def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[str, int]:
+    """The service's reserved (load balancer, port), or the first free one: lowest NLB with room, lowest port.
+
+    A port is free when no reservation holds it and no listener (portico's or anyone's) uses it.
+    """
+    ledger = observed.state.ledgers.get(service)
+    if ledger and ledger.load_balancer in observed.load_balancers and ledger.port:
+        if observed.state.ports.get((ledger.load_balancer, ledger.port)) == service:
+            return ledger.load_balancer, ledger.port
+    lo, hi = settings.port_range
+    for arn in settings.load_balancer_arns:
+        lb = observed.load_balancers.get(arn)
+        if lb is None:
+            continue
+        reserved = {p for (a, p) in observed.state.ports if a == arn}
+        if len(reserved | set(lb.listeners)) >= LISTENERS_PER_NLB:
+            continue
+        for port in range(lo, hi + 1):
+            if port not in reserved and port not in lb.listeners:
+                return arn, port
+    raise SpecError("listenerPort", f"no free listener port: every port in {lo}-{hi} is taken or every load "
+                                    f"balancer has {LISTENERS_PER_NLB} listeners; widen PortRange or add a "
+                                    "load balancer to the pool")
+
+
+def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: str) -> DesiredService:
+    """The DesiredService for `spec`, or SpecError naming what in AWS stops it from being served."""
+    # Path ownership: equal or nested paths of another service, or a resource portico does not own.
+    for path, owner in observed.state.paths.items():
+        if owner != spec.service and overlap(path, spec.path):
+            relation = "is" if path == spec.path else "overlaps"
+            raise SpecError("path", f"{spec.path} {relation} {path}, which is owned by service {owner!r}")
+    ledger = observed.state.ledgers.get(spec.service)
+    mine = set(ledger.resources.values()) if ledger else set()
+    existing = observed.resources.get(spec.path)
+    if existing and existing.id not in mine and observed.state.paths.get(spec.path) != spec.service:
+        raise SpecError("path", f"{spec.path} already exists on the REST API and was not created by portico")
+
+    key = ecs_key(spec.cluster, spec.ecs_service)
+    svc = observed.ecs.get(key)
+    if svc is None:
+        raise SpecError("ecsService", f"ECS service {spec.ecs_service.rsplit('/', 1)[-1]!r} was not found in "
+                                      f"cluster {spec.cluster_name!r} (or the cluster does not exist)")
+    if svc.controller != "ECS":
+        raise SpecError("ecsService", f"{key} uses the {svc.controller} deployment controller; portico can attach "
+                                      "target groups only to services on the rolling (ECS) controller")
+    container = _container(spec, svc)
+    target_type = "ip" if svc.network_mode == "awsvpc" else "instance"
+    tg_name = target_group_name(settings.stack, spec.service, spec.container_port, target_type)
+    ours = set(ledger.target_groups.values()) if ledger else set()
+    tg = observed.target_groups.get(tg_name)
+    if tg:
+        ours.add(tg.arn)
+    foreign = [lb for lb in svc.load_balancers if lb.get("targetGroupArn") not in ours]
+    if len(foreign) >= MAX_TARGET_GROUPS_PER_ECS_SERVICE:
+        raise SpecError("ecsService", f"{key} already has {len(foreign)} target groups, the ECS maximum; "
+                                      "detach one before routing it through portico")
+
+    lb_arn, port = choose_port(spec.service, observed, settings)
+    lb = observed.load_balancers[lb_arn]
+    authorization, key_required, authorizer = _authorization(spec, observed)
+    base = f"http://{lb.dns}:{port}"
+    resources = {}
+    for path, proxy in ((spec.path, False), (f"{spec.path}/{PROXY}", True)):
+        uri = f"{base}/{{proxy}}" if proxy else f"{base}/"
+        resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy)
+                           for verb in spec.methods}
+    return DesiredService(spec=spec, load_balancer=lb_arn, dns=lb.dns, vpc_link=lb.vpc_link, port=port,
+                          target_group_name=tg_name, target_type=target_type, container_name=container,
+                          ecs_key=key, ancestors=ancestors_of(spec.path), resources=resources)

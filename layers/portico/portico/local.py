@@ -1,0 +1,207 @@
+"""The embedded local AWS: a moto server on loopback and the shared infrastructure bootstrapped in it.
+
+`bootstrap` creates what `template.yaml` creates in a real account (VPC, subnets, internal NLBs with a
+VPC link each, REST API and stages, usage-plan tiers, the two tables) plus a demo ECS cluster.
+It is idempotent: it finds what exists by name and creates only what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+
+from .settings import Settings
+
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+DEMO_CLUSTER = "demo"
+DEMO_SERVICES = {"orders": 8080, "users": 8080, "catalog": 3000}
+USAGE_TIERS = {"basic": (10.0, 20, 10_000), "premium": (100.0, 200, 1_000_000)}  # rate, burst, quota/month
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 20.0) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"the local AWS at {url} did not start within {timeout:.0f} s")
+
+
+def start_server(port: int | None, folder: Path) -> tuple[int, str]:
+    """Start `moto_server` in the background on 127.0.0.1; returns (pid, endpoint)."""
+    port = port or free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    log = open(folder / "moto.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_for(endpoint)
+    return proc.pid, endpoint
+
+
+def stop_server(pid: int) -> bool:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def session(endpoint: str) -> boto3.Session:
+    return boto3.Session(region_name=REGION, aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                         aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"])
+
+
+def _one(items: list, pred):
+    return next((i for i in items if pred(i)), None)
+
+
+def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...] = ("dev", "qa", "prod"),
+              prefix: str = "portico", demo: bool = True, port_range: tuple[int, int] = (10000, 10999),
+              allow_unauthenticated: bool = True) -> Settings:
+    s = session(endpoint)
+    c = {n: s.client(n, endpoint_url=endpoint) for n in ("ec2", "elbv2", "apigateway", "dynamodb", "ecs")}
+    ec2, elbv2, apigw, ddb, ecs = c["ec2"], c["elbv2"], c["apigateway"], c["dynamodb"], c["ecs"]
+
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [prefix]}])["Vpcs"]
+    if vpcs:
+        vpc = vpcs[0]["VpcId"]
+        subnets = [sn["SubnetId"] for sn in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+        sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                   {"Name": "group-name", "Values": [f"{prefix}-tasks"]}])
+        sg_id = sg["SecurityGroups"][0]["GroupId"]
+    else:
+        vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16", TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": prefix}]}])["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=f"{REGION}{az}")
+                   ["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
+        sg_id = ec2.create_security_group(GroupName=f"{prefix}-tasks", Description="portico demo tasks",
+                                          VpcId=vpc)["GroupId"]
+
+    existing_lbs = {lb["LoadBalancerName"]: lb for lb in elbv2.describe_load_balancers()["LoadBalancers"]}
+    links = {v["name"]: v for v in apigw.get_vpc_links(limit=500).get("items", [])}
+    lb_arns, link_ids = [], []
+    for i in range(1, load_balancers + 1):
+        name = f"{prefix}-nlb-{i}"
+        lb = existing_lbs.get(name) or elbv2.create_load_balancer(
+            Name=name, Subnets=subnets, Scheme="internal", Type="network")["LoadBalancers"][0]
+        link = links.get(name) or apigw.create_vpc_link(name=name, targetArns=[lb["LoadBalancerArn"]])
+        lb_arns.append(lb["LoadBalancerArn"])
+        link_ids.append(link["id"])
+
+    api = _one(apigw.get_rest_apis(limit=500).get("items", []), lambda a: a["name"] == prefix) or \
+        apigw.create_rest_api(name=prefix, endpointConfiguration={"types": ["REGIONAL"]},
+                              apiKeySource="HEADER", description="portico: ECS services behind one private API")
+    ensure_health_route(apigw, api["id"])
+    have_stages = {st["stageName"] for st in apigw.get_stages(restApiId=api["id"]).get("item", [])}
+    for stage in stages:
+        if stage not in have_stages:
+            apigw.create_deployment(restApiId=api["id"], stageName=stage, description=f"portico: create {stage}")
+    plans = {p["name"]: p for p in apigw.get_usage_plans(limit=500).get("items", [])}
+    for tier, (rate, burst, quota) in USAGE_TIERS.items():
+        name = f"{prefix}-{tier}"
+        if name not in plans:
+            apigw.create_usage_plan(name=name, description=f"portico tier {tier}",
+                                    apiStages=[{"apiId": api["id"], "stage": st} for st in stages],
+                                    throttle={"rateLimit": rate, "burstLimit": burst},
+                                    quota={"limit": quota, "period": "MONTH"})
+
+    registry, state = f"{prefix}-registry", f"{prefix}-state"
+    tables = set(ddb.list_tables()["TableNames"])
+    if registry not in tables:
+        ddb.create_table(TableName=registry, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "service", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "service", "AttributeType": "S"}],
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    if state not in tables:
+        ddb.create_table(TableName=state, BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+
+    if demo:
+        create_demo_services(ecs, subnets, sg_id)
+
+    return Settings(registry_table=registry, state_table=state, rest_api_id=api["id"], stage=stages[0],
+                    stages=stages, load_balancer_arns=tuple(lb_arns), vpc_link_ids=tuple(link_ids), vpc_id=vpc,
+                    port_range=port_range, stack=prefix, default_auth="API_KEY",
+                    allow_unauthenticated=allow_unauthenticated, deploy_interval_seconds=0.0,
+                    endpoint_url=endpoint, region=REGION, extra={"subnets": ",".join(subnets), "securityGroup": sg_id})
+
+
+def ensure_health_route(apigw, api_id: str) -> None:
+    """GET /_portico/health (MOCK, 200): an API needs one method before it can be deployed, as in the template."""
+    resources = {r["path"]: r for r in apigw.get_resources(restApiId=api_id, limit=500)["items"]}
+    if "/_portico/health" in resources:
+        return
+    parent = resources.get("/_portico") or apigw.create_resource(
+        restApiId=api_id, parentId=resources["/"]["id"], pathPart="_portico")
+    health = apigw.create_resource(restApiId=api_id, parentId=parent["id"], pathPart="health")
+    apigw.put_method(restApiId=api_id, resourceId=health["id"], httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=health["id"], httpMethod="GET", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 200}'})
+    apigw.put_method_response(restApiId=api_id, resourceId=health["id"], httpMethod="GET", statusCode="200")
+    apigw.put_integration_response(restApiId=api_id, resourceId=health["id"], httpMethod="GET", statusCode="200",
+                                   responseTemplates={"application/json": '{"status": "ok"}'})
+
+
+def create_demo_services(ecs, subnets: list[str], security_group: str, cluster: str = DEMO_CLUSTER,
+                         services: dict[str, int] = DEMO_SERVICES) -> None:
+    """An ECS cluster with one Fargate-style service per entry (container `app` on the given port)."""
+    ecs.create_cluster(clusterName=cluster)
+    existing = set()
+    arns = ecs.list_services(cluster=cluster).get("serviceArns", [])
+    if arns:
+        existing = {s["serviceName"] for s in ecs.describe_services(cluster=cluster, services=arns[:10])["services"]
+                    if s.get("status") == "ACTIVE"}
+    for name, port in services.items():
+        if name in existing:
+            continue
+        ecs.register_task_definition(
+            family=name, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+            containerDefinitions=[{"name": "app", "image": f"public.ecr.aws/portico/{name}:latest", "essential": True,
+                                   "portMappings": [{"containerPort": port, "protocol": "tcp"}]}])
+        ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=name, desiredCount=1,
+                           launchType="FARGATE", deploymentController={"type": "ECS"},
+                           networkConfiguration={"awsvpcConfiguration": {
+                               "subnets": subnets, "securityGroups": [security_group], "assignPublicIp": "DISABLED"}})
+
+
+def write_env(path: Path, settings: Settings) -> None:
+    env = {**settings.to_env(), **CREDENTIALS, "AWS_DEFAULT_REGION": settings.region or REGION}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# portico local stack: `set -a; . .portico/local.env; set +a` points boto3, the CLI and handlers here"]
+    lines += [f"{k}={v}" for k, v in env.items()]
+    path.write_text("\n".join(lines) + "\n")

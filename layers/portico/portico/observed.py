@@ -1,0 +1,185 @@
+"""Observed state: what AWS and portico's ledger say now. Reads only, paginated and batched.
+
+ELB and API Gateway are read whole (a free port or path can only be chosen knowing every listener and
+resource, foreign ones included); ECS is read only for the services in scope, 10 per DescribeServices.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .clients import Clients
+from .settings import Settings
+from .state import StateSnapshot, StateTable
+
+
+@dataclass
+class Listener:
+    arn: str
+    port: int
+    protocol: str
+    target_group_arns: tuple[str, ...]
+
+
+@dataclass
+class LoadBalancer:
+    arn: str
+    dns: str
+    vpc_link: str
+    listeners: dict[int, Listener] = field(default_factory=dict)
+
+
+@dataclass
+class TargetGroup:
+    arn: str
+    name: str
+    port: int
+    protocol: str
+    target_type: str
+    health_protocol: str
+    health_path: str | None
+
+
+@dataclass
+class Method:
+    http_method: str
+    authorization: str
+    api_key_required: bool
+    authorizer_id: str | None
+    integration: dict[str, Any]
+
+
+@dataclass
+class Resource:
+    id: str
+    path: str
+    parent_id: str | None
+    methods: dict[str, Method] = field(default_factory=dict)
+
+
+@dataclass
+class EcsService:
+    key: str  # "cluster/service" as written in the spec
+    arn: str
+    status: str
+    controller: str
+    task_definition: str
+    load_balancers: list[dict[str, Any]]
+    containers: dict[str, set[int]] = field(default_factory=dict)  # name -> container ports
+    network_mode: str = "awsvpc"
+
+
+@dataclass
+class Observed:
+    state: StateSnapshot
+    load_balancers: dict[str, LoadBalancer]
+    target_groups: dict[str, TargetGroup]  # by name
+    resources: dict[str, Resource]  # by path
+    ecs: dict[str, EcsService | None]  # "cluster/service" -> service, None when it does not exist
+    cognito_authorizer: str | None = None  # id of the API's Cognito authorizer, when the stack has one
+
+    def target_group_by_arn(self, arn: str) -> TargetGroup | None:
+        return next((tg for tg in self.target_groups.values() if tg.arn == arn), None)
+
+
+def ecs_key(cluster: str, service: str) -> str:
+    return f"{cluster.rsplit('/', 1)[-1]}/{service.rsplit('/', 1)[-1]}"
+
+
+def observe(clients: Clients, settings: Settings, state: StateTable,
+            ecs_services: list[tuple[str, str]] = ()) -> Observed:
+    snapshot = state.snapshot()
+    return Observed(
+        state=snapshot,
+        load_balancers=read_load_balancers(clients.elbv2, settings),
+        target_groups=read_target_groups(clients.elbv2),
+        resources=read_resources(clients.apigateway, settings.rest_api_id),
+        ecs=read_ecs(clients.ecs, ecs_services),
+        cognito_authorizer=read_cognito_authorizer(clients.apigateway, settings.rest_api_id),
+    )
+
+
+def read_load_balancers(elbv2, settings: Settings) -> dict[str, LoadBalancer]:
+    links = dict(zip(settings.load_balancer_arns, settings.vpc_link_ids, strict=True))
+    out: dict[str, LoadBalancer] = {}
+    resp = elbv2.describe_load_balancers(LoadBalancerArns=list(links))
+    for lb in resp["LoadBalancers"]:
+        out[lb["LoadBalancerArn"]] = LoadBalancer(lb["LoadBalancerArn"], lb["DNSName"], links[lb["LoadBalancerArn"]])
+    for arn, lb in out.items():
+        for page in elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn,
+                                                                       PaginationConfig={"PageSize": 400}):
+            for li in page["Listeners"]:
+                tgs = tuple(a["TargetGroupArn"] for a in li.get("DefaultActions", []) if a.get("TargetGroupArn"))
+                lb.listeners[li["Port"]] = Listener(li["ListenerArn"], li["Port"], li.get("Protocol", ""), tgs)
+    return out
+
+
+def read_target_groups(elbv2) -> dict[str, TargetGroup]:
+    out: dict[str, TargetGroup] = {}
+    for page in elbv2.get_paginator("describe_target_groups").paginate(PaginationConfig={"PageSize": 400}):
+        for tg in page["TargetGroups"]:
+            out[tg["TargetGroupName"]] = TargetGroup(
+                arn=tg["TargetGroupArn"], name=tg["TargetGroupName"], port=tg.get("Port", 0),
+                protocol=tg.get("Protocol", ""), target_type=tg.get("TargetType", ""),
+                health_protocol=tg.get("HealthCheckProtocol", ""), health_path=tg.get("HealthCheckPath"))
+    return out
+
+
+def read_resources(apigateway, rest_api_id: str) -> dict[str, Resource]:
+    out: dict[str, Resource] = {}
+    for page in apigateway.get_paginator("get_resources").paginate(
+            restApiId=rest_api_id, embed=["methods"], PaginationConfig={"PageSize": 500}):
+        for r in page["items"]:
+            res = Resource(r["id"], r["path"], r.get("parentId"))
+            for verb, m in (r.get("resourceMethods") or {}).items():
+                res.methods[verb] = Method(verb, m.get("authorizationType", "NONE"), bool(m.get("apiKeyRequired")),
+                                           m.get("authorizerId"), dict(m.get("methodIntegration") or {}))
+            out[r["path"]] = res
+    return out
+
+
+def read_cognito_authorizer(apigateway, rest_api_id: str) -> str | None:
+    items = apigateway.get_authorizers(restApiId=rest_api_id, limit=500).get("items", [])
+    return next((a["id"] for a in sorted(items, key=lambda a: a.get("name", ""))
+                 if a.get("type") == "COGNITO_USER_POOLS"), None)
+
+
+def read_ecs(ecs, wanted: list[tuple[str, str]]) -> dict[str, EcsService | None]:
+    out: dict[str, EcsService | None] = {}
+    by_cluster: dict[str, list[str]] = defaultdict(list)
+    for cluster, service in dict.fromkeys(wanted):
+        by_cluster[cluster].append(service)
+    task_defs: dict[str, dict[str, Any]] = {}
+    for cluster, services in by_cluster.items():
+        for i in range(0, len(services), 10):
+            chunk = services[i:i + 10]
+            try:
+                resp = ecs.describe_services(cluster=cluster, services=chunk)
+            except ClientError as e:
+                if e.response["Error"]["Code"] in ("ClusterNotFoundException", "InvalidParameterException"):
+                    for s in chunk:
+                        out[ecs_key(cluster, s)] = None
+                    continue
+                raise
+            found = {s["serviceName"]: s for s in resp.get("services", [])}
+            for s in chunk:
+                svc = found.get(s.rsplit("/", 1)[-1])
+                if svc is None or svc.get("status") == "INACTIVE":
+                    out[ecs_key(cluster, s)] = None
+                    continue
+                td_arn = svc.get("taskDefinition", "")
+                if td_arn and td_arn not in task_defs:
+                    task_defs[td_arn] = ecs.describe_task_definition(taskDefinition=td_arn)["taskDefinition"]
+                td = task_defs.get(td_arn, {})
+                containers = {c["name"]: {pm.get("containerPort") for pm in c.get("portMappings", [])}
+                              for c in td.get("containerDefinitions", [])}
+                out[ecs_key(cluster, s)] = EcsService(
+                    key=ecs_key(cluster, s), arn=svc["serviceArn"], status=svc.get("status", ""),
+                    controller=(svc.get("deploymentController") or {}).get("type", "ECS"),
+                    task_definition=td_arn, load_balancers=list(svc.get("loadBalancers") or []),
+                    containers=containers, network_mode=td.get("networkMode", "bridge"))
+    return out

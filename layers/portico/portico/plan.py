@@ -1,0 +1,202 @@
+"""The plan: the steps that turn observed into desired. A value: pure, printable, JSON, golden-tested.
+
+Steps name objects by their stable identity (target group name, load balancer + port, API path), not by
+ARNs that do not exist yet; `apply` resolves identities to ARNs and ids as it goes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .desired import PROXY, DesiredService, MethodSpec
+from .observed import Observed
+
+# One ordering table: creates and updates front to back, then deletes in reverse dependency order,
+# then one deployment. A target group is deleted after the listener and ECS service that use it.
+ORDER = (
+    "reserve",
+    "adopt_target_group", "create_target_group", "modify_target_group",
+    "create_listener", "modify_listener",
+    "create_resource", "put_method", "update_method", "put_integration", "delete_method",
+    "attach_ecs",
+    "delete_resource", "detach_ecs", "delete_listener", "delete_target_group", "release",
+    "deploy",
+)
+API_ACTIONS = {"create_resource", "put_method", "update_method", "put_integration", "delete_method",
+               "delete_resource"}
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str
+    service: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "service": self.service, **self.params}
+
+    def __str__(self) -> str:
+        detail = " ".join(f"{k}={v}" for k, v in self.params.items() if not isinstance(v, (dict, list)))
+        return f"{self.action:<20} {self.service:<28} {detail}"
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    desired: dict[str, DesiredService] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # service -> why it cannot be served
+    removed: list[str] = field(default_factory=list)  # services being offboarded
+
+    def sort(self) -> Plan:
+        self.steps.sort(key=lambda s: ORDER.index(s.action))  # stable: keeps per-service order
+        return self
+
+    def for_service(self, service: str) -> list[Step]:
+        return [s for s in self.steps if s.service == service]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"steps": [s.to_json() for s in self.steps],
+                "failed": [{"service": k, "reason": v} for k, v in sorted(self.failed.items())]}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True)
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+
+def _integration_differs(m: MethodSpec, verb: str, integration: dict[str, Any]) -> bool:
+    want = {"type": "HTTP_PROXY", "uri": m.uri, "connectionType": "VPC_LINK",
+            "httpMethod": verb, "requestParameters": m.integration_request_parameters()}
+    have = {"type": integration.get("type"), "uri": integration.get("uri"),
+            "connectionType": integration.get("connectionType"), "httpMethod": integration.get("httpMethod"),
+            "requestParameters": integration.get("requestParameters") or {}}
+    if want != have:
+        return True
+    # Some API Gateway implementations omit connectionId on reads; compare it only when it is reported.
+    return bool(integration.get("connectionId")) and integration["connectionId"] != m.connection_id
+
+
+def plan_service(d: DesiredService, observed: Observed) -> list[Step]:
+    s, steps = d.service, []
+    ledger = observed.state.ledgers.get(s)
+    reserved = observed.state.ports.get((d.load_balancer, d.port)) == s and observed.state.paths.get(d.spec.path) == s
+    if not reserved or not ledger or ledger.path != d.spec.path:
+        steps.append(Step("reserve", s, {"loadBalancer": d.load_balancer, "port": d.port, "path": d.spec.path,
+                                         "ancestors": list(d.ancestors)}))
+
+    # Target group.
+    tg = observed.target_groups.get(d.target_group_name)
+    hc_protocol, hc_path = d.health
+    tg_params = {"name": d.target_group_name, "port": d.spec.container_port, "targetType": d.target_type,
+                 "healthCheckProtocol": hc_protocol, "healthCheckPath": hc_path}
+    if tg is None:
+        steps.append(Step("create_target_group", s, tg_params))
+    else:
+        if not ledger or tg.arn not in ledger.target_groups.values():
+            steps.append(Step("adopt_target_group", s, {"name": tg.name, "arn": tg.arn}))
+        if tg.health_protocol != hc_protocol or (hc_path and tg.health_path != hc_path):
+            steps.append(Step("modify_target_group", s, tg_params))
+
+    # Listener on the reserved port, forwarding to the target group.
+    lb = observed.load_balancers[d.load_balancer]
+    listener = lb.listeners.get(d.port)
+    if listener is None:
+        steps.append(Step("create_listener", s, {"loadBalancer": d.load_balancer, "port": d.port,
+                                                 "targetGroup": d.target_group_name}))
+    elif tg is None or listener.target_group_arns != (tg.arn,):
+        steps.append(Step("modify_listener", s, {"listenerArn": listener.arn, "port": d.port,
+                                                 "targetGroup": d.target_group_name}))
+
+    # API resources, methods and VPC_LINK integrations.
+    for path in (*d.ancestors, *d.resources):
+        if path not in observed.resources:
+            steps.append(Step("create_resource", s, {"path": path, "intermediate": path in d.ancestors}))
+    for path, methods in d.resources.items():
+        have = observed.resources.get(path)
+        have_methods = have.methods if have else {}
+        for verb, m in methods.items():
+            current = have_methods.get(verb)
+            method_params = {"path": path, "httpMethod": verb, "authorizationType": m.authorization,
+                             "apiKeyRequired": m.api_key_required, "authorizerId": m.authorizer_id}
+            if current is None:
+                steps.append(Step("put_method", s, method_params))
+            elif (current.authorization, current.api_key_required, current.authorizer_id or None) != \
+                    (m.authorization, m.api_key_required, m.authorizer_id):
+                steps.append(Step("update_method", s, method_params))
+            if current is None or _integration_differs(m, verb, current.integration):
+                steps.append(Step("put_integration", s, {"path": path, "httpMethod": verb, "uri": m.uri,
+                                                         "connectionId": m.connection_id, "proxy": m.proxy}))
+        for verb in sorted(set(have_methods) - set(methods)):
+            steps.append(Step("delete_method", s, {"path": path, "httpMethod": verb}))
+
+    # ECS service: our target group in its loadBalancers, old portico target groups out.
+    svc = observed.ecs[d.ecs_key]
+    want = {"targetGroupArn": tg.arn if tg else None, "containerName": d.container_name,
+            "containerPort": d.spec.container_port}
+    old = sorted(set((ledger.target_groups if ledger else {}).values()) - ({tg.arn} if tg else set()))
+    attached = any(lb_.get("targetGroupArn") == want["targetGroupArn"] and lb_.get("containerName") == d.container_name
+                   and lb_.get("containerPort") == d.spec.container_port for lb_ in svc.load_balancers)
+    stale = [lb_["targetGroupArn"] for lb_ in svc.load_balancers if lb_.get("targetGroupArn") in old]
+    if tg is None or not attached or stale:
+        steps.append(Step("attach_ecs", s, {"ecsService": d.ecs_key, "targetGroup": d.target_group_name,
+                                            "containerName": d.container_name,
+                                            "containerPort": d.spec.container_port, "detach": old}))
+    if ledger and ledger.ecs and ledger.ecs != d.ecs_key:
+        steps.append(Step("detach_ecs", s, {"ecsService": ledger.ecs, "targetGroups": sorted(ledger.target_groups.values())}))
+    for name, arn in sorted((ledger.target_groups if ledger else {}).items()):
+        if name != d.target_group_name:
+            steps.append(Step("delete_target_group", s, {"name": name, "arn": arn}))
+    if ledger and ledger.path and ledger.path != d.spec.path:
+        steps += _delete_routes(s, ledger.path, observed)
+    if ledger and ledger.port and (ledger.load_balancer, ledger.port) != (d.load_balancer, d.port):
+        steps.append(Step("release", s, {"loadBalancer": ledger.load_balancer, "port": ledger.port,
+                                         "path": None, "keepLedger": True}))
+    return steps
+
+
+def _delete_routes(service: str, path: str, observed: Observed) -> list[Step]:
+    res = observed.resources.get(path)
+    return [Step("delete_resource", service, {"path": path, "resourceId": res.id})] if res else []
+
+
+def plan_removal(service: str, observed: Observed) -> list[Step]:
+    """Offboard: remove exactly what the ledger says portico created for `service`."""
+    ledger = observed.state.ledgers[service]
+    steps = _delete_routes(service, ledger.path, observed) if ledger.path else []
+    if ledger.ecs and ledger.target_groups:
+        steps.append(Step("detach_ecs", service, {"ecsService": ledger.ecs,
+                                                  "targetGroups": sorted(ledger.target_groups.values())}))
+    lb = observed.load_balancers.get(ledger.load_balancer or "")
+    listener = lb.listeners.get(ledger.port) if lb and ledger.port else None
+    if listener and (listener.arn == ledger.listener_arn or
+                     set(listener.target_group_arns) <= set(ledger.target_groups.values())):
+        steps.append(Step("delete_listener", service, {"listenerArn": listener.arn, "port": ledger.port}))
+    for name, arn in sorted(ledger.target_groups.items()):
+        if name in observed.target_groups:
+            steps.append(Step("delete_target_group", service, {"name": name, "arn": arn}))
+    steps.append(Step("release", service, {"loadBalancer": ledger.load_balancer, "port": ledger.port,
+                                           "path": ledger.path, "keepLedger": False}))
+    return steps
+
+
+def plan_intermediates(observed: Observed, keep_paths: set[str], deleted: set[str]) -> list[Step]:
+    """Delete intermediate resources portico created that no route needs and that hold nothing else."""
+    steps = []
+    for path in sorted(observed.state.intermediates, key=lambda p: -p.count("/")):
+        if any(p == path or p.startswith(path + "/") for p in keep_paths):
+            continue
+        children = [p for p in observed.resources if p.startswith(path + "/")
+                    and not any(p == d or p.startswith(d + "/") for d in deleted)]
+        if not children:
+            res = observed.resources.get(path)
+            steps.append(Step("delete_resource", "*", {"path": path, "resourceId": res.id if res else None,
+                                                       "intermediate": True}))
+            deleted.add(path)
+    return steps
+
+
+def proxy_path(path: str) -> str:
+    return f"{path}/{PROXY}"

@@ -1,0 +1,193 @@
+"""reconcile(keys | ALL): the one entry to the logic. Every trigger (stream, sweeper, custom resource, CLI)
+is a thin adapter over it.
+
+registry item(s) ──validate──► desired ──┐
+                                        ├─► plan (a value) ──► apply ──► status on the item
+AWS + ledger ────────────────► observed ─┘
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .apply import Applier
+from .clients import Clients
+from .desired import desire, invoke_url
+from .observed import Observed, observe
+from .plan import API_ACTIONS, Plan, Step, plan_intermediates, plan_removal, plan_service
+from .registry import FAILED, PENDING, READY, Registry, Status
+from .settings import Settings
+from .spec import ServiceSpec, SpecError, parse
+from .state import StateTable
+
+log = logging.getLogger("portico.reconcile")
+ALL = None
+MAX_ROUNDS = 3  # a lost port race re-plans the service with fresh reservations
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    statuses: dict[str, Status] = field(default_factory=dict)
+    retry: dict[str, str] = field(default_factory=dict)  # service -> transient error: deliver again
+    removed: list[str] = field(default_factory=list)
+    deployment_id: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for st in self.statuses.values():
+            counts[st.status] = counts.get(st.status, 0) + 1
+        return {"steps": len(self.plan.steps), "statuses": counts, "removed": self.removed,
+                "retry": sorted(self.retry), "deployment": self.deployment_id, "errors": self.errors}
+
+
+class Reconciler:
+    def __init__(self, clients: Clients, settings: Settings, *, sleep=time.sleep, clock=time.time):
+        self.clients, self.settings = clients, settings.check()
+        self.sleep, self.clock = sleep, clock
+        self.registry = Registry(clients.dynamodb, settings.registry_table, clock=clock)
+        self.state = StateTable(clients.dynamodb, settings.state_table, clock=clock)
+
+    # -- reading -------------------------------------------------------------------------------------
+    def read(self, keys: Iterable[str] | None) -> tuple[dict[str, dict], dict[str, ServiceSpec], dict[str, str]]:
+        items = self.registry.scan() if keys is None else self.registry.get_many(list(keys))
+        specs, invalid = {}, {}
+        for service, item in items.items():
+            try:
+                specs[service] = self.parse(item)
+            except SpecError as exc:
+                invalid[service] = f"invalid entry: {exc}"
+        return items, specs, invalid
+
+    def parse(self, item: dict[str, Any]) -> ServiceSpec:
+        s = self.settings
+        return parse(item, default_auth=s.default_auth, allow_unauthenticated=s.allow_unauthenticated,
+                     allowed_clusters=s.allowed_clusters)
+
+    def observe(self, specs: dict[str, ServiceSpec], scope: set[str] | None) -> Observed:
+        wanted = [(sp.cluster, sp.ecs_service) for sp in specs.values()]
+        # Ledger-only services still need their ECS service read, to detach on offboarding.
+        return observe(self.clients, self.settings, self.state, wanted)
+
+    # -- planning (pure over its inputs) -------------------------------------------------------------
+    def plan(self, specs: dict[str, ServiceSpec], observed: Observed, scope: set[str] | None,
+             present: set[str]) -> Plan:
+        """`scope`: services to look at (None = all); `present`: services with a registry item."""
+        obs = copy.copy(observed)
+        obs.state = copy.deepcopy(observed.state)  # tentative reservations of this pass go here
+        plan = Plan()
+        for service in sorted(specs):
+            try:
+                d = desire(specs[service], obs, self.settings, self.clients.region)
+            except SpecError as exc:
+                plan.failed[service] = str(exc)
+                continue
+            plan.desired[service] = d
+            plan.steps += plan_service(d, obs)
+            obs.state.ports[(d.load_balancer, d.port)] = service
+            obs.state.paths[d.spec.path] = service
+        candidates = set(obs.state.ledgers) if scope is None else scope & set(obs.state.ledgers)
+        for service in sorted(candidates - present):
+            plan.removed.append(service)
+            plan.steps += plan_removal(service, obs)
+        removed_paths = {obs.state.ledgers[s].path for s in plan.removed if obs.state.ledgers[s].path}
+        keep = {p for p, owner in obs.state.paths.items() if owner not in plan.removed}
+        plan.steps += plan_intermediates(obs, keep, removed_paths)
+        pending = bool((obs.state.deploys.get(self.settings.stage) or {}).get("pending"))
+        if pending or any(s.action in API_ACTIONS for s in plan.steps):
+            changed = sorted({s.service for s in plan.steps if s.service != "*"})
+            plan.steps.append(Step("deploy", "*", {
+                "stage": self.settings.stage, "pending": pending,
+                "description": ("portico: " + ", ".join(changed))[:1000] if changed else "portico: resume"}))
+        return plan.sort()
+
+    # -- the whole pass ------------------------------------------------------------------------------
+    def run(self, keys: Iterable[str] | None = ALL, *, dry_run: bool = False) -> Outcome:
+        keys = None if keys is None else sorted(set(keys))
+        items, specs, invalid = self.read(keys)
+        scope = None if keys is None else set(keys)
+        present = set(items)
+        outcome: Outcome | None = None
+        todo = dict(specs)
+        failed: dict[str, str] = {}
+        merged_plan = Plan()
+        routed: set[str] = set()
+        target_groups: dict[str, str] = {}
+        for _ in range(MAX_ROUNDS):
+            observed = self.observe(todo, scope)
+            routed |= set(observed.state.ledgers)
+            plan = self.plan(todo, observed, scope, present)
+            if dry_run:
+                plan.failed.update(invalid)
+                return Outcome(plan=plan)
+            result = Applier(self.clients, self.settings, self.state, observed, sleep=self.sleep,
+                             clock=self.clock).run(plan)
+            merged_plan.steps += plan.steps
+            merged_plan.desired.update(plan.desired)
+            merged_plan.removed += plan.removed
+            failed.update(plan.failed)
+            failed.update(result.failed)
+            outcome = outcome or Outcome(plan=merged_plan)
+            outcome.removed += plan.removed
+            outcome.errors += result.errors
+            outcome.retry.update(result.retry)
+            target_groups.update(result.target_groups)
+            outcome.deployment_id = result.deployment_id or outcome.deployment_id
+            lost = result.conflicts
+            for service, conflict in lost.items():
+                if conflict.kind == "path":
+                    failed[service] = f"path: {conflict.key.removeprefix('path ')} is owned by service " \
+                                      f"{conflict.owner!r}"
+            todo = {s: specs[s] for s, c in lost.items() if c.kind == "port"}
+            scope, present = set(todo), set(todo)
+            if not todo:
+                break
+        else:
+            for service in todo:
+                failed[service] = "listenerPort: lost the race for a free port three times; the next pass retries"
+        assert outcome is not None
+        merged_plan.failed = {**failed, **invalid}
+        outcome.statuses = self.write_statuses(items, specs, invalid, failed, merged_plan, outcome,
+                                               routed, target_groups)
+        log.info("reconciled", extra=outcome.summary())
+        return outcome
+
+    def write_statuses(self, items: dict[str, dict], specs: dict[str, ServiceSpec], invalid: dict[str, str],
+                       failed: dict[str, str], plan: Plan, outcome: Outcome, routed: set[str],
+                       target_groups: dict[str, str]) -> dict[str, Status]:
+        statuses: dict[str, Status] = {}
+        for service, item in sorted(items.items()):
+            spec = specs.get(service)
+            digest = spec.digest() if spec else None
+            if service in invalid:
+                kept = "; the last valid routing stays in place" if service in routed else ""
+                st = Status(FAILED, invalid[service] + kept)
+            elif service in outcome.retry:
+                st = Status(PENDING, f"will retry: {outcome.retry[service]}", spec_hash=digest)
+            elif service in failed:
+                st = Status(FAILED, failed[service], spec_hash=digest)
+            else:
+                d = plan.desired[service]
+                url = invoke_url(self.settings.rest_api_id, self.clients.region, self.settings.stage, d.spec.path)
+                st = Status(READY, f"routed {d.spec.path} to port {d.port} and ECS service {d.ecs_key}",
+                            listener_port=d.port, invoke_url=url,
+                            target_group_arn=target_groups.get(d.target_group_name), spec_hash=digest)
+            statuses[service] = st
+            self.registry.write_status(item, st)
+        return statuses
+
+
+def reconcile(keys: Iterable[str] | None = ALL, *, clients: Clients | None = None, settings: Settings | None = None,
+              dry_run: bool = False, **kwargs) -> Outcome:
+    settings = settings or Settings.from_env()
+    clients = clients or Clients.create(settings)
+    return Reconciler(clients, settings, **kwargs).run(keys, dry_run=dry_run)
+
+
+__all__ = ["ALL", "Outcome", "Reconciler", "reconcile"]

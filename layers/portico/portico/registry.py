@@ -1,0 +1,129 @@
+"""The registry table: users write service specs, portico writes status back onto the same item."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .spec import SPEC_ATTRIBUTES
+from .state import from_item, to_item
+
+PENDING, READY, FAILED = "PENDING", "READY", "FAILED"
+
+
+@dataclass(frozen=True)
+class Status:
+    status: str
+    message: str
+    listener_port: int | None = None
+    invoke_url: str | None = None
+    target_group_arn: str | None = None
+    spec_hash: str | None = None
+
+    def attributes(self) -> dict[str, Any]:
+        return {"status": self.status, "statusMessage": self.message, "listenerPort": self.listener_port,
+                "invokeUrl": self.invoke_url, "targetGroupArn": self.target_group_arn, "specHash": self.spec_hash}
+
+
+class Registry:
+    def __init__(self, dynamodb, table: str, *, clock=time.time):
+        self.ddb, self.table, self.clock = dynamodb, table, clock
+
+    def get(self, service: str) -> dict[str, Any] | None:
+        got = self.ddb.get_item(TableName=self.table, Key={"service": {"S": service}}, ConsistentRead=True)
+        return from_item(got["Item"]) if "Item" in got else None
+
+    def get_many(self, services: list[str]) -> dict[str, dict[str, Any]]:
+        """Consistent reads of up to any number of keys, 100 per BatchGetItem, unprocessed keys retried."""
+        out: dict[str, dict[str, Any]] = {}
+        keys = [{"service": {"S": s}} for s in dict.fromkeys(services)]
+        for i in range(0, len(keys), 100):
+            request = {self.table: {"Keys": keys[i:i + 100], "ConsistentRead": True}}
+            for attempt in range(8):
+                resp = self.ddb.batch_get_item(RequestItems=request)
+                for raw in resp.get("Responses", {}).get(self.table, []):
+                    item = from_item(raw)
+                    out[item["service"]] = item
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 1.0))
+        return out
+
+    def scan(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for page in self.ddb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
+            for raw in page.get("Items", []):
+                item = from_item(raw)
+                if isinstance(item.get("service"), str):
+                    out[item["service"]] = item
+        return out
+
+    def put_spec(self, spec_item: dict[str, Any], *, owner: str | None = None,
+                 expect_owner: str | None = None) -> None:
+        """Write a spec (replacing the item, so old status goes away) with status PENDING.
+
+        `expect_owner`: refuse to overwrite an item that exists and has a different `owner`.
+        """
+        item = {k: v for k, v in spec_item.items() if k in SPEC_ATTRIBUTES and v is not None}
+        item.update(status=PENDING, statusMessage="waiting for portico to reconcile this entry")
+        if owner:
+            item["owner"] = owner
+        kwargs: dict[str, Any] = {}
+        if expect_owner is not None:
+            kwargs = {"ConditionExpression": "attribute_not_exists(service) OR #o = :o",
+                      "ExpressionAttributeNames": {"#o": "owner"},
+                      "ExpressionAttributeValues": {":o": {"S": expect_owner}}}
+        self.ddb.put_item(TableName=self.table, Item=to_item(item), **kwargs)
+
+    def delete(self, service: str, *, expect_owner: str | None = None) -> None:
+        kwargs: dict[str, Any] = {}
+        if expect_owner is not None:
+            kwargs = {"ConditionExpression": "attribute_not_exists(service) OR #o = :o",
+                      "ExpressionAttributeNames": {"#o": "owner"},
+                      "ExpressionAttributeValues": {":o": {"S": expect_owner}}}
+        self.ddb.delete_item(TableName=self.table, Key={"service": {"S": service}}, **kwargs)
+
+    def write_status(self, item: dict[str, Any], status: Status) -> bool:
+        """Write status onto the item read as `item`, only if its spec is unchanged and status differs.
+
+        The condition on every spec attribute keeps an old result from overwriting a newer spec's
+        status; skipping unchanged status keeps the stream quiet (no reconcile loop). Returns True
+        when a write happened.
+        """
+        wanted = status.attributes()
+        if all(item.get(k) == v for k, v in wanted.items()):
+            return False
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets, removes, conds = [], [], []
+        for i, (k, v) in enumerate(wanted.items()):
+            names[f"#a{i}"] = k
+            if v is None:
+                removes.append(f"#a{i}")
+            else:
+                values[f":a{i}"] = v
+                sets.append(f"#a{i} = :a{i}")
+        names["#at"] = "reconciledAt"
+        values[":at"] = int(self.clock())
+        sets.append("#at = :at")
+        for i, k in enumerate(SPEC_ATTRIBUTES):
+            names[f"#c{i}"] = k
+            if k in item:
+                values[f":c{i}"] = item[k]
+                conds.append(f"#c{i} = :c{i}")
+            else:
+                conds.append(f"attribute_not_exists(#c{i})")
+        expr = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            self.ddb.update_item(TableName=self.table, Key={"service": {"S": item["service"]}},
+                                 UpdateExpression=expr, ConditionExpression=" AND ".join(conds),
+                                 ExpressionAttributeNames=names, ExpressionAttributeValues=to_item(values))
+            return True
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False  # the spec changed (or the item went away): the newer record will be reconciled
+            raise

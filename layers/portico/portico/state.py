@@ -1,0 +1,211 @@
+"""portico's own table: the ledger of what it created, and the reservations that make ports and paths unique.
+
+Items (partition key `pk`):
+  svc#<service>        ledger: load balancer, port, path, target group, listener, API resource ids
+  port#<lb arn>#<port> reservation: owner service (a listener port on one NLB)
+  path#<path>          reservation: owner service (an API path)
+  res#<path>           an intermediate API resource portico created (e.g. /team for /team/orders)
+  deploy#<stage>       last deployment time, and a `pending` flag set before API changes
+  lock#<name>          a short lease (read-modify-write of an ECS service's loadBalancers)
+
+Reservations are taken in one DynamoDB transaction with conditions, so two reconciles can never both
+win a port or a path. Released ports are plain deletes and become reusable at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+_ser, _de = TypeSerializer(), TypeDeserializer()
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+class Conflict(Exception):
+    """A reservation lost to another owner. `kind` is "port" or "path"; `owner` who holds it."""
+
+    def __init__(self, kind: str, key: str, owner: str | None):
+        super().__init__(f"{kind} {key} is held by {owner or 'another reconcile'}")
+        self.kind, self.key, self.owner = kind, key, owner
+
+
+@dataclass
+class Ledger:
+    service: str
+    load_balancer: str | None = None
+    port: int | None = None
+    path: str | None = None
+    target_groups: dict[str, str] = field(default_factory=dict)  # name -> arn
+    listener_arn: str | None = None
+    resources: dict[str, str] = field(default_factory=dict)  # API path -> resource id
+    ecs: str | None = None  # "cluster/service" the target group was attached to
+    alarms: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pk": f"svc#{self.service}", "service": self.service, "loadBalancer": self.load_balancer,
+                "port": self.port, "path": self.path, "targetGroups": self.target_groups or None,
+                "listenerArn": self.listener_arn, "resources": self.resources or None, "ecs": self.ecs,
+                "alarms": self.alarms or None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Ledger:
+        return cls(service=d["service"], load_balancer=d.get("loadBalancer"),
+                   port=int(d["port"]) if d.get("port") is not None else None, path=d.get("path"),
+                   target_groups=dict(d.get("targetGroups") or {}), listener_arn=d.get("listenerArn"),
+                   resources=dict(d.get("resources") or {}), ecs=d.get("ecs"), alarms=list(d.get("alarms") or []))
+
+
+@dataclass
+class StateSnapshot:
+    ledgers: dict[str, Ledger] = field(default_factory=dict)
+    ports: dict[tuple[str, int], str] = field(default_factory=dict)  # (lb arn, port) -> service
+    paths: dict[str, str] = field(default_factory=dict)  # path -> service
+    intermediates: dict[str, str] = field(default_factory=dict)  # path -> resource id
+    deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
+
+
+class StateTable:
+    def __init__(self, dynamodb, table: str, *, clock=time.time):
+        self.ddb, self.table, self.clock = dynamodb, table, clock
+
+    # -- reads -------------------------------------------------------------------------------------
+    def snapshot(self) -> StateSnapshot:
+        snap = StateSnapshot()
+        for page in self.ddb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
+            for raw in page.get("Items", []):
+                d = from_item(raw)
+                kind, _, rest = d["pk"].partition("#")
+                if kind == "svc":
+                    snap.ledgers[rest] = Ledger.from_dict(d)
+                elif kind == "port":
+                    lb, _, port = rest.rpartition("#")
+                    snap.ports[(lb, int(port))] = d["owner"]
+                elif kind == "path":
+                    snap.paths[rest] = d["owner"]
+                elif kind == "res":
+                    snap.intermediates[rest] = d["resourceId"]
+                elif kind == "deploy":
+                    snap.deploys[rest] = d
+        return snap
+
+    # -- reservations ------------------------------------------------------------------------------
+    def reserve(self, service: str, lb: str, port: int, path: str, ancestors: list[str]) -> None:
+        """Claim (lb, port) and path for `service` atomically; idempotent for the same owner.
+
+        Ancestor paths must not be owned by another service (a route under another's route would be
+        shadowed by its {proxy+}); that is checked inside the same transaction.
+        """
+        owner_cond = {"ConditionExpression": "attribute_not_exists(pk) OR #o = :s",
+                      "ExpressionAttributeNames": {"#o": "owner"},
+                      "ExpressionAttributeValues": {":s": {"S": service}}}
+        items = [
+            {"Put": {"TableName": self.table, "Item": to_item({"pk": f"port#{lb}#{port}", "owner": service}),
+                     **owner_cond}},
+            {"Put": {"TableName": self.table, "Item": to_item({"pk": f"path#{path}", "owner": service}),
+                     **owner_cond}},
+            {"Update": {"TableName": self.table, "Key": to_item({"pk": f"svc#{service}"}),
+                        "UpdateExpression": "SET service = :s, loadBalancer = :lb, #p = :p, #path = :path",
+                        "ExpressionAttributeNames": {"#p": "port", "#path": "path"},
+                        "ExpressionAttributeValues": to_item({":s": service, ":lb": lb, ":p": port, ":path": path})}},
+        ]
+        items += [{"ConditionCheck": {"TableName": self.table, "Key": to_item({"pk": f"path#{a}"}), **owner_cond}}
+                  for a in ancestors]
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = e.response.get("CancellationReasons") or []
+            keys = [f"port {port} on {lb.rsplit('/', 2)[-2] if '/' in lb else lb}", f"path {path}"] + \
+                   [f"path {a}" for a in ancestors]
+            pks = [f"port#{lb}#{port}", f"path#{path}"] + [f"path#{a}" for a in ancestors]
+            for i, reason in enumerate(reasons):
+                if reason.get("Code") == "ConditionalCheckFailed" and i != 2:
+                    owner = self._owner(pks[i])
+                    raise Conflict("port" if i == 0 else "path", keys[i], owner) from None
+            # moto and older APIs may not say which item failed: find out by reading.
+            for i, pk in enumerate(pks):
+                if i == 2:
+                    continue
+                owner = self._owner(pk)
+                if owner and owner != service:
+                    raise Conflict("port" if i == 0 else "path", keys[i], owner) from None
+            raise
+
+    def _owner(self, pk: str) -> str | None:
+        got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True).get("Item")
+        return from_item(got).get("owner") if got else None
+
+    def release(self, service: str, lb: str | None, port: int | None, path: str | None) -> None:
+        """Drop the service's reservations and ledger. Only items still owned by `service` are deleted."""
+        if lb and port:
+            self.release_port(service, lb, port)
+        if path:
+            self._delete_owned(f"path#{path}", service)
+        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"svc#{service}"}))
+
+    def release_port(self, service: str, lb: str, port: int) -> None:
+        self._delete_owned(f"port#{lb}#{port}", service)
+
+    def _delete_owned(self, pk: str, service: str) -> None:
+        try:
+            self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}),
+                                 ConditionExpression="attribute_not_exists(pk) OR #o = :s",
+                                 ExpressionAttributeNames={"#o": "owner"},
+                                 ExpressionAttributeValues={":s": {"S": service}})
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    # -- ledger ------------------------------------------------------------------------------------
+    def save_ledger(self, ledger: Ledger) -> None:
+        self.ddb.put_item(TableName=self.table, Item=to_item(ledger.to_dict()))
+
+    def put_intermediate(self, path: str, resource_id: str) -> None:
+        self.ddb.put_item(TableName=self.table, Item=to_item({"pk": f"res#{path}", "resourceId": resource_id}))
+
+    def delete_intermediate(self, path: str) -> None:
+        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"res#{path}"}))
+
+    # -- deployments -------------------------------------------------------------------------------
+    def mark_deploy_pending(self, stage: str) -> None:
+        self.ddb.update_item(TableName=self.table, Key=to_item({"pk": f"deploy#{stage}"}),
+                             UpdateExpression="SET pending = :t", ExpressionAttributeValues=to_item({":t": True}))
+
+    def record_deploy(self, stage: str, deployment_id: str, at: float) -> None:
+        self.ddb.put_item(TableName=self.table, Item=to_item({
+            "pk": f"deploy#{stage}", "pending": False, "deploymentId": deployment_id, "at": str(at)}))
+
+    # -- leases ------------------------------------------------------------------------------------
+    def acquire(self, name: str, holder: str, ttl: float = 60.0) -> bool:
+        now = self.clock()
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=to_item({"pk": f"lock#{name}", "holder": holder, "expiresAt": int(now + ttl)}),
+                ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now OR holder = :h",
+                ExpressionAttributeValues=to_item({":now": int(now), ":h": holder}))
+            return True
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def release_lock(self, name: str, holder: str) -> None:
+        try:
+            self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"lock#{name}"}),
+                                 ConditionExpression="holder = :h", ExpressionAttributeValues=to_item({":h": holder}))
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise

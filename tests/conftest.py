@@ -1,0 +1,44 @@
+"""Shared fixtures: one moto server on loopback for the session, reset before each test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+from portico import local
+from portico.clients import Clients
+from portico.settings import Settings
+
+# No test may reach a real AWS account, whatever the developer's shell has exported.
+for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(name, None)
+os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION, AWS_REGION=local.REGION)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint):
+    """A fresh, empty local AWS for one test."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    return moto_endpoint
+
+
+@pytest.fixture
+def stack(aws) -> Settings:
+    """The shared infrastructure (1 NLB, API with dev/qa/prod, tables) and the demo ECS cluster."""
+    return local.bootstrap(aws)
+
+
+@pytest.fixture
+def clients(stack) -> Clients:
+    return Clients.create(stack, boto3_session=local.session(stack.endpoint_url))
