@@ -32,6 +32,7 @@ class Clients:
     dynamodb: Any
     ec2: Any = None
     cloudwatch: Any = None
+    streams: Any = None  # dynamodbstreams: only the local stream poller reads it
     region: str = "us-east-1"
 
     @classmethod
@@ -47,6 +48,7 @@ class Clients:
 
         return cls(elbv2=make("elbv2"), ecs=make("ecs"), apigateway=make("apigateway"),
                    dynamodb=make("dynamodb"), ec2=make("ec2"), cloudwatch=make("cloudwatch"),
+                   streams=make("dynamodbstreams"),
                    region=session.region_name or "us-east-1")
 
     def all(self) -> list[Any]:

@@ -158,8 +158,18 @@ def plan_service(d: DesiredService, observed: Observed) -> list[Step]:
 
 
 def _delete_routes(service: str, path: str, observed: Observed) -> list[Step]:
-    res = observed.resources.get(path)
-    return [Step("delete_resource", service, {"path": path, "resourceId": res.id})] if res else []
+    """Delete the route's resources, {proxy+} first. API Gateway cascades a delete to child resources, so
+    when someone else has put a resource under the route, the route's resource stays and only its
+    methods go: a resource portico did not create is never touched."""
+    proxy, leaf = observed.resources.get(proxy_path(path)), observed.resources.get(path)
+    steps = [Step("delete_resource", service, {"path": proxy.path, "resourceId": proxy.id})] if proxy else []
+    if leaf is None:
+        return steps
+    foreign = [p for p in observed.resources if p.startswith(path + "/") and p != proxy_path(path)]
+    if foreign:
+        return steps + [Step("delete_method", service, {"path": path, "httpMethod": verb})
+                        for verb in sorted(leaf.methods)]
+    return steps + [Step("delete_resource", service, {"path": path, "resourceId": leaf.id})]
 
 
 def plan_removal(service: str, observed: Observed) -> list[Step]:

@@ -22,7 +22,7 @@ from .observed import Observed, observe
 from .plan import API_ACTIONS, Plan, Step, plan_intermediates, plan_removal, plan_service
 from .registry import FAILED, PENDING, READY, Registry, Status
 from .settings import Settings
-from .spec import ServiceSpec, SpecError, parse
+from .spec import ServiceSpec, SpecError, overlap, parse
 from .state import StateTable
 
 log = logging.getLogger("portico.reconcile")
@@ -57,6 +57,10 @@ class Reconciler:
     # -- reading -------------------------------------------------------------------------------------
     def read(self, keys: Iterable[str] | None) -> tuple[dict[str, dict], dict[str, ServiceSpec], dict[str, str]]:
         items = self.registry.scan() if keys is None else self.registry.get_many(list(keys))
+        if keys is None:
+            items = dict(sorted(items.items()))
+        else:
+            items = {k: items[k] for k in keys if k in items}
         specs, invalid = {}, {}
         for service, item in items.items():
             try:
@@ -70,6 +74,18 @@ class Reconciler:
         return parse(item, default_auth=s.default_auth, allow_unauthenticated=s.allow_unauthenticated,
                      allowed_clusters=s.allowed_clusters)
 
+    def preflight(self, item: dict[str, Any]) -> ServiceSpec:
+        """Everything `run` would check before writing anything, for one item not yet in the registry."""
+        spec = self.parse(item)
+        for other, entry in self.registry.scan().items():
+            path = entry.get("path")
+            if other != spec.service and isinstance(path, str) and overlap(path, spec.path):
+                relation = "is" if path == spec.path else "overlaps"
+                raise SpecError("path", f"{spec.path} {relation} {path}, which is claimed by service {other!r}")
+        observed = self.observe({spec.service: spec}, {spec.service})
+        desire(spec, observed, self.settings, self.clients.region)
+        return spec
+
     def observe(self, specs: dict[str, ServiceSpec], scope: set[str] | None) -> Observed:
         wanted = [(sp.cluster, sp.ecs_service) for sp in specs.values()]
         # Ledger-only services still need their ECS service read, to detach on offboarding.
@@ -82,7 +98,10 @@ class Reconciler:
         obs = copy.copy(observed)
         obs.state = copy.deepcopy(observed.state)  # tentative reservations of this pass go here
         plan = Plan()
-        for service in sorted(specs):
+        # Services that already hold reservations keep them: plan them first, then new ones in the order given
+        # (stream order, so the first writer of a path wins).
+        order = sorted(specs, key=lambda s: s not in observed.state.ledgers)
+        for service in order:
             try:
                 d = desire(specs[service], obs, self.settings, self.clients.region)
             except SpecError as exc:
@@ -109,7 +128,7 @@ class Reconciler:
 
     # -- the whole pass ------------------------------------------------------------------------------
     def run(self, keys: Iterable[str] | None = ALL, *, dry_run: bool = False) -> Outcome:
-        keys = None if keys is None else sorted(set(keys))
+        keys = None if keys is None else list(dict.fromkeys(keys))
         items, specs, invalid = self.read(keys)
         scope = None if keys is None else set(keys)
         present = set(items)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole portico flow on the embedded local AWS: no account, no Docker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+P=.venv/bin/portico
+export COLUMNS=${COLUMNS:-200}
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+trap '$P local down >/dev/null 2>&1 || true' EXIT
+
+step "start the local AWS and bootstrap portico's shared infrastructure"
+$P local down >/dev/null 2>&1 || true
+$P local up
+
+step "onboard three services by writing registry items"
+$P onboard orders  --cluster demo --container-port 8080 --path /orders --auth NONE
+$P onboard users   --cluster demo --container-port 8080 --path /users --auth API_KEY --health-check-path /healthz
+$P onboard catalog --cluster demo --container-port 3000 --path /shop/catalog --auth IAM --method GET --method POST
+
+step "deliver the registry stream to the stream handler, as Lambda's event source mapping does"
+$P local stream --once
+
+step "route table"
+$P ls
+
+step "a bad entry is refused with the reason"
+$P onboard Orders --cluster demo --container-port 8080 --path /orders || true
+$P onboard shadow --cluster demo --container-port 8080 --path /orders/v2 --ecs-service users || true
+
+step "offboard users: portico removes exactly what it created"
+$P offboard users
+$P local stream --once
+$P ls
+
+step "plan: nothing left to change"
+$P plan
+$P plan --json
