@@ -42,3 +42,26 @@ def stack(aws) -> Settings:
 @pytest.fixture
 def clients(stack) -> Clients:
     return Clients.create(stack, boto3_session=local.session(stack.endpoint_url))
+
+
+@pytest.fixture
+def meter(clients):
+    from portico.metering import CallMeter
+
+    return CallMeter(clients.all())
+
+
+@pytest.fixture
+def reconciler(clients, stack):
+    from portico.reconcile import Reconciler
+
+    return Reconciler(clients, stack, sleep=lambda s: None)
+
+
+def spec_item(service: str, **kw) -> dict:
+    """A registry item for one of the demo services (or any ECS service via ecsService=...)."""
+    ports = {"orders": 8080, "users": 8080, "catalog": 3000}
+    item = {"service": service, "cluster": "demo", "containerPort": ports.get(kw.get("ecsService", service), 8080),
+            "path": f"/{service}", "auth": "NONE"}
+    item.update(kw)
+    return {k: v for k, v in item.items() if v is not None}
