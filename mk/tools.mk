@@ -9,7 +9,7 @@
 #   make lint-template  cfn-lint on template.yaml (+ examples/*.yaml) and `sam validate --lint`
 #   make checkov        checkov on template.yaml (skips live in the template's Metadata, each with a reason)
 #   make sam-build      `sam build` without Docker and without a local python3.13 (BuildMethod: makefile)
-#   make artifact-sizes unzipped size of every built function and of the layer
+#   make artifact-sizes unzipped size of every built function and of the layer, cold import times
 #   make clean-tools    remove .tools/ (the venvs and the stamps)
 
 TOOLS_DIR     ?= .tools
@@ -77,8 +77,9 @@ $(STAMPS)/sam-build: $(SAM_BUILD_INPUTS) $(SAM_VENV)/.installed
 	$(SAM_ENV) $(SAM) build --template-file $(TEMPLATE) --build-dir $(SAM_BUILD_DIR)
 	touch $@
 
+# Cold import times need boto3 (the Lambda runtime has it): the project's .venv provides it here.
 artifact-sizes: $(STAMPS)/sam-build
-	$(TOOLS_PYTHON) scripts/artifact_sizes.py --build-dir $(SAM_BUILD_DIR)
+	$(or $(wildcard .venv/bin/python),$(TOOLS_PYTHON)) scripts/artifact_sizes.py --build-dir $(SAM_BUILD_DIR) --import-times
 
 clean-tools:
 	rm -rf $(TOOLS_DIR)
