@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from portico.metering import CallMeter
 from portico.registry import Registry
 from portico.spec import plain

@@ -132,7 +132,8 @@ def test_foreign_objects_are_never_touched(clients, stack, reconciler):
     assert int(reg.get("orders")["listenerPort"]) == 10001
     assert reg.get("legacy")["status"] == "FAILED"
     assert "already exists on the REST API and was not created by portico" in reg.get("legacy")["statusMessage"]
-    assert [x["targetGroupArn"] for x in ecs_lbs(clients, "orders")] == [foreign_tg, reg.get("orders")["targetGroupArn"]]
+    mine = reg.get("orders")["targetGroupArn"]
+    assert [x["targetGroupArn"] for x in ecs_lbs(clients, "orders")] == [foreign_tg, mine]
     reg.delete("orders")
     reconciler.run(ALL)
     assert listeners(clients, stack)[10000]["ListenerArn"] == foreign_listener["ListenerArn"]

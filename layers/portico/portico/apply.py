@@ -37,7 +37,8 @@ class ApplyResult:
 
 TRANSIENT = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
              "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
-             "InternalServerError", "RequestTimeout", "RequestTimeoutException", "ProvisionedThroughputExceededException"}
+             "InternalServerError", "RequestTimeout", "RequestTimeoutException",
+             "ProvisionedThroughputExceededException"}
 
 
 def is_transient(exc: Exception) -> bool:

@@ -194,7 +194,7 @@ def _int(v) -> int | None:
 
 @app.command()
 def plan(as_json: Annotated[bool, typer.Option("--json")] = False,
-         service: Annotated[list[str] | None, typer.Option("--service", help="limit to these services")] = None) -> None:
+         service: Annotated[list[str] | None, typer.Option("--service", help="only these services")] = None) -> None:
     """What a reconcile would change now (read-only). `--json` prints {"steps": [...], "failed": [...]}."""
     result = reconciler().run(service or ALL, dry_run=True).plan
     if as_json:

@@ -116,9 +116,9 @@ def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[s
     A port is free when no reservation holds it and no listener (portico's or anyone's) uses it.
     """
     ledger = observed.state.ledgers.get(service)
-    if ledger and ledger.load_balancer in observed.load_balancers and ledger.port:
-        if observed.state.ports.get((ledger.load_balancer, ledger.port)) == service:
-            return ledger.load_balancer, ledger.port
+    if ledger and ledger.load_balancer in observed.load_balancers and ledger.port and \
+            observed.state.ports.get((ledger.load_balancer, ledger.port)) == service:
+        return ledger.load_balancer, ledger.port
     lo, hi = settings.port_range
     for arn in settings.load_balancer_arns:
         lb = observed.load_balancers.get(arn)

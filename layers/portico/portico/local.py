@@ -99,7 +99,8 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [prefix]}])["Vpcs"]
     if vpcs:
         vpc = vpcs[0]["VpcId"]
-        subnets = [sn["SubnetId"] for sn in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+        found = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+        subnets = [sn["SubnetId"] for sn in found]
         sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
                                                    {"Name": "group-name", "Values": [f"{prefix}-tasks"]}])
         sg_id = sg["SecurityGroups"][0]["GroupId"]

@@ -6,12 +6,15 @@ ARNs that do not exist yet; `apply` resolves identities to ARNs and ids as it go
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .desired import PROXY, DesiredService, MethodSpec
+from .desired import PROXY, DesiredService, MethodSpec, desire
 from .observed import Observed
+from .settings import Settings
+from .spec import ServiceSpec, SpecError
 
 # One ordering table: creates and updates front to back, then deletes in reverse dependency order,
 # then one deployment. A target group is deleted after the listener and ECS service that use it.
@@ -145,7 +148,8 @@ def plan_service(d: DesiredService, observed: Observed) -> list[Step]:
                                             "containerName": d.container_name,
                                             "containerPort": d.spec.container_port, "detach": old}))
     if ledger and ledger.ecs and ledger.ecs != d.ecs_key:
-        steps.append(Step("detach_ecs", s, {"ecsService": ledger.ecs, "targetGroups": sorted(ledger.target_groups.values())}))
+        steps.append(Step("detach_ecs", s, {"ecsService": ledger.ecs,
+                                            "targetGroups": sorted(ledger.target_groups.values())}))
     for name, arn in sorted((ledger.target_groups if ledger else {}).items()):
         if name != d.target_group_name:
             steps.append(Step("delete_target_group", s, {"name": name, "arn": arn}))
@@ -210,3 +214,38 @@ def plan_intermediates(observed: Observed, keep_paths: set[str], deleted: set[st
 
 def proxy_path(path: str) -> str:
     return f"{path}/{PROXY}"
+
+
+def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Settings, region: str,
+              scope: set[str] | None, present: set[str]) -> Plan:
+    """The whole plan for one pass. `scope`: services to look at (None = all); `present`: services that
+    have a registry entry (a ledgered service in scope without one is offboarded)."""
+    obs = copy.copy(observed)
+    obs.state = copy.deepcopy(observed.state)  # this pass's tentative reservations go here
+    plan = Plan()
+    # Services that already hold reservations keep them: plan them first, then new ones in the order given
+    # (stream order, so the first writer of a path wins).
+    for service in sorted(specs, key=lambda s: s not in observed.state.ledgers):
+        try:
+            d = desire(specs[service], obs, settings, region)
+        except SpecError as exc:
+            plan.failed[service] = str(exc)
+            continue
+        plan.desired[service] = d
+        plan.steps += plan_service(d, obs)
+        obs.state.ports[(d.load_balancer, d.port)] = service
+        obs.state.paths[d.spec.path] = service
+    candidates = set(obs.state.ledgers) if scope is None else scope & set(obs.state.ledgers)
+    for service in sorted(candidates - present):
+        plan.removed.append(service)
+        plan.steps += plan_removal(service, obs)
+    removed_paths = {obs.state.ledgers[s].path for s in plan.removed if obs.state.ledgers[s].path}
+    keep = {p for p, owner in obs.state.paths.items() if owner not in plan.removed}
+    plan.steps += plan_intermediates(obs, keep, removed_paths)
+    pending = bool((obs.state.deploys.get(settings.stage) or {}).get("pending"))
+    if pending or any(s.action in API_ACTIONS for s in plan.steps):
+        changed = sorted({s.service for s in plan.steps if s.service != "*"})
+        plan.steps.append(Step("deploy", "*", {
+            "stage": settings.stage, "pending": pending,
+            "description": ("portico: " + ", ".join(changed))[:1000] if changed else "portico: resume"}))
+    return plan.sort()

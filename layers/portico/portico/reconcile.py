@@ -8,7 +8,6 @@ AWS + ledger ────────────────► observed ─┘
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Iterable
@@ -19,7 +18,7 @@ from .apply import Applier
 from .clients import Clients
 from .desired import desire, invoke_url
 from .observed import Observed, observe
-from .plan import API_ACTIONS, Plan, Step, plan_intermediates, plan_removal, plan_service
+from .plan import Plan, make_plan
 from .registry import FAILED, PENDING, READY, Registry, Status
 from .settings import Settings
 from .spec import ServiceSpec, SpecError, overlap, parse
@@ -57,10 +56,7 @@ class Reconciler:
     # -- reading -------------------------------------------------------------------------------------
     def read(self, keys: Iterable[str] | None) -> tuple[dict[str, dict], dict[str, ServiceSpec], dict[str, str]]:
         items = self.registry.scan() if keys is None else self.registry.get_many(list(keys))
-        if keys is None:
-            items = dict(sorted(items.items()))
-        else:
-            items = {k: items[k] for k in keys if k in items}
+        items = dict(sorted(items.items())) if keys is None else {k: items[k] for k in keys if k in items}
         specs, invalid = {}, {}
         for service, item in items.items():
             try:
@@ -91,40 +87,9 @@ class Reconciler:
         # Ledger-only services still need their ECS service read, to detach on offboarding.
         return observe(self.clients, self.settings, self.state, wanted)
 
-    # -- planning (pure over its inputs) -------------------------------------------------------------
     def plan(self, specs: dict[str, ServiceSpec], observed: Observed, scope: set[str] | None,
              present: set[str]) -> Plan:
-        """`scope`: services to look at (None = all); `present`: services with a registry item."""
-        obs = copy.copy(observed)
-        obs.state = copy.deepcopy(observed.state)  # tentative reservations of this pass go here
-        plan = Plan()
-        # Services that already hold reservations keep them: plan them first, then new ones in the order given
-        # (stream order, so the first writer of a path wins).
-        order = sorted(specs, key=lambda s: s not in observed.state.ledgers)
-        for service in order:
-            try:
-                d = desire(specs[service], obs, self.settings, self.clients.region)
-            except SpecError as exc:
-                plan.failed[service] = str(exc)
-                continue
-            plan.desired[service] = d
-            plan.steps += plan_service(d, obs)
-            obs.state.ports[(d.load_balancer, d.port)] = service
-            obs.state.paths[d.spec.path] = service
-        candidates = set(obs.state.ledgers) if scope is None else scope & set(obs.state.ledgers)
-        for service in sorted(candidates - present):
-            plan.removed.append(service)
-            plan.steps += plan_removal(service, obs)
-        removed_paths = {obs.state.ledgers[s].path for s in plan.removed if obs.state.ledgers[s].path}
-        keep = {p for p, owner in obs.state.paths.items() if owner not in plan.removed}
-        plan.steps += plan_intermediates(obs, keep, removed_paths)
-        pending = bool((obs.state.deploys.get(self.settings.stage) or {}).get("pending"))
-        if pending or any(s.action in API_ACTIONS for s in plan.steps):
-            changed = sorted({s.service for s in plan.steps if s.service != "*"})
-            plan.steps.append(Step("deploy", "*", {
-                "stage": self.settings.stage, "pending": pending,
-                "description": ("portico: " + ", ".join(changed))[:1000] if changed else "portico: resume"}))
-        return plan.sort()
+        return make_plan(specs, observed, self.settings, self.clients.region, scope, present)
 
     # -- the whole pass ------------------------------------------------------------------------------
     def run(self, keys: Iterable[str] | None = ALL, *, dry_run: bool = False) -> Outcome:
