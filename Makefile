@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: install demo test test-fast lint bench clean
 
+include mk/tools.mk
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -21,7 +23,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint
+test: install lint tools
 	$(BIN)/python -m pytest -q
 
 test-fast: install
