@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from portico.metering import CallMeter
 from portico.registry import Registry
 from portico.spec import plain

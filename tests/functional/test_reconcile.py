@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from portico.reconcile import ALL
 from portico.registry import Registry
-
 from tests.conftest import spec_item
 
 
@@ -263,3 +263,15 @@ def test_invalid_update_keeps_the_last_valid_routing(clients, stack, reconciler)
     st = reg.get("orders")
     assert st["status"] == "FAILED" and "the last valid routing stays in place" in st["statusMessage"]
     assert "/orders" in resources(clients, stack)
+
+
+def test_ecs_target_group_limit_counts_attachments_planned_in_the_same_pass(clients, stack, reconciler, meter):
+    reg = put(clients, stack, *[spec_item(f"route-{i}", ecsService="orders", path=f"/r{i}") for i in range(7)])
+    reconciler.run(ALL)
+    statuses = {f"route-{i}": reg.get(f"route-{i}")["status"] for i in range(7)}
+    assert list(statuses.values()) == ["READY"] * 5 + ["FAILED"] * 2
+    assert "already has 5 target groups" in reg.get("route-6")["statusMessage"]
+    assert len(ecs_lbs(clients, "orders")) == 5
+    meter.reset()
+    reconciler.run(ALL)
+    assert meter.writes() == {} and meter.writes(dynamodb=True) == {}  # stable: no flapping statuses

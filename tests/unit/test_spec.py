@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
+
 from portico.spec import ServiceSpec, SpecError, canonical_path, overlap, parse
 
 BASE = {"service": "orders", "cluster": "demo", "containerPort": Decimal(8080), "path": "/orders"}

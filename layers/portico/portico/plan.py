@@ -7,6 +7,7 @@ ARNs that do not exist yet; `apply` resolves identities to ARNs and ids as it go
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +24,9 @@ ORDER = (
     "adopt_target_group", "create_target_group", "modify_target_group",
     "create_listener", "modify_listener",
     "create_resource", "put_method", "update_method", "put_integration", "delete_method",
-    "attach_ecs",
-    "delete_resource", "detach_ecs", "delete_listener", "delete_target_group", "release",
-    "deploy",
+    "attach_ecs", "put_alarms",
+    "delete_resource", "detach_ecs", "delete_listener", "delete_target_group", "delete_alarms", "release",
+    "deploy", "update_stage", "put_dashboard",
 )
 API_ACTIONS = {"create_resource", "put_method", "update_method", "put_integration", "delete_method",
                "delete_resource"}
@@ -222,6 +223,7 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
     have a registry entry (a ledgered service in scope without one is offboarded)."""
     obs = copy.copy(observed)
     obs.state = copy.deepcopy(observed.state)  # this pass's tentative reservations go here
+    obs.ecs = dict(observed.ecs)
     plan = Plan()
     # Services that already hold reservations keep them: plan them first, then new ones in the order given
     # (stream order, so the first writer of a path wins).
@@ -232,9 +234,15 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
             plan.failed[service] = str(exc)
             continue
         plan.desired[service] = d
-        plan.steps += plan_service(d, obs)
+        steps = plan_service(d, obs)
+        plan.steps += steps
         obs.state.ports[(d.load_balancer, d.port)] = service
         obs.state.paths[d.spec.path] = service
+        if any(s.action == "attach_ecs" for s in steps):  # later services count this attachment too
+            svc = obs.ecs[d.ecs_key]
+            obs.ecs[d.ecs_key] = dataclasses.replace(svc, load_balancers=[*svc.load_balancers, {
+                "targetGroupArn": f"planned:{d.target_group_name}", "containerName": d.container_name,
+                "containerPort": d.spec.container_port}])
     candidates = set(obs.state.ledgers) if scope is None else scope & set(obs.state.ledgers)
     for service in sorted(candidates - present):
         plan.removed.append(service)
@@ -248,4 +256,7 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
         plan.steps.append(Step("deploy", "*", {
             "stage": settings.stage, "pending": pending,
             "description": ("portico: " + ", ".join(changed))[:1000] if changed else "portico: resume"}))
+    from .product.pipeline import plan_product  # alarms, stage settings, dashboard (imports this module)
+
+    plan.steps += plan_product(plan, obs, settings, region)
     return plan.sort()
