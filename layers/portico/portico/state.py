@@ -143,6 +143,20 @@ class StateTable:
                     raise Conflict("port" if i == 0 else "path", keys[i], owner) from None
             raise
 
+    def reserve_port(self, owner: str, lb: str, port: int) -> None:
+        """Claim one listener port for a non-service owner (e.g. a CloudFormation `Custom::ListenerPort`).
+
+        Same key and condition as `reserve`, so a port is held by exactly one service or one such owner.
+        """
+        try:
+            self.ddb.put_item(TableName=self.table, Item=to_item({"pk": f"port#{lb}#{port}", "owner": owner}),
+                              ConditionExpression="attribute_not_exists(pk) OR #o = :s",
+                              ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":s": {"S": owner}})
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raise Conflict("port", f"port {port}", self._owner(f"port#{lb}#{port}")) from None
+
     def _owner(self, pk: str) -> str | None:
         got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True).get("Item")
         return from_item(got).get("owner") if got else None
