@@ -12,6 +12,9 @@
 #   make artifact-sizes unzipped size of every built function and of the layer, cold import times
 #   make clean-tools    remove .tools/ (the venvs and the stamps)
 
+# Including this fragment must not change the including Makefile's default goal.
+_TOOLS_MK_SAVED_GOAL := $(.DEFAULT_GOAL)
+
 TOOLS_DIR     ?= .tools
 TOOLS_PYTHON  ?= python3
 TOOLS_PIP_OPTS ?= --disable-pip-version-check --no-input --quiet
@@ -83,3 +86,5 @@ artifact-sizes: $(STAMPS)/sam-build
 
 clean-tools:
 	rm -rf $(TOOLS_DIR)
+
+.DEFAULT_GOAL := $(_TOOLS_MK_SAVED_GOAL)
