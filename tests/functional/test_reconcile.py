@@ -275,3 +275,22 @@ def test_ecs_target_group_limit_counts_attachments_planned_in_the_same_pass(clie
     meter.reset()
     reconciler.run(ALL)
     assert meter.writes() == {} and meter.writes(dynamodb=True) == {}  # stable: no flapping statuses
+
+
+def test_deployments_are_spaced_by_the_account_quota(clients, stack):
+    from portico.reconcile import Reconciler
+
+    now = [1000.0]
+    slept: list[float] = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    rec = Reconciler(clients, stack.with_(deploy_interval_seconds=5.0), sleep=sleep, clock=lambda: now[0])
+    put(clients, stack, spec_item("orders"))
+    assert rec.run(ALL).deployment_id
+    now[0] += 1.5
+    put(clients, stack, spec_item("users"))
+    assert rec.run(ALL).deployment_id
+    assert slept == [pytest.approx(3.5)]  # CreateDeployment: at most 1 per 5 s per account
