@@ -7,8 +7,9 @@ import re
 import sys
 
 import pytest
-from portico import settings
 from template_support import FUNCTIONS, LATER, ROOT, function_ids
+
+from portico import settings
 
 SETTINGS_SOURCE = ROOT / "layers" / "portico" / "portico" / "settings.py"
 
