@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .clients import Clients
 from .observed import Observed
 from .plan import API_ACTIONS, Plan, Step
+from .product.steps import ProductSteps
 from .settings import Settings
 from .state import Conflict, Ledger, StateTable
 
@@ -57,7 +58,7 @@ def error_text(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-class Applier:
+class Applier(ProductSteps):
     def __init__(self, clients: Clients, settings: Settings, state: StateTable, observed: Observed, *,
                  sleep=time.sleep, clock=time.time):
         self.c, self.settings, self.state, self.observed = clients, settings, state, observed
@@ -74,7 +75,7 @@ class Applier:
         return self.ledgers[service]
 
     def run(self, plan: Plan) -> ApplyResult:
-        result = ApplyResult()
+        result = self.result = ApplyResult()
         plan.sort()
         api_touched = False
         dirty: set[str] = set()

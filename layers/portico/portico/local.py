@@ -45,11 +45,11 @@ def wait_for(url: str, timeout: float = 20.0) -> None:
 
 
 def start_server(port: int | None, folder: Path) -> tuple[int, str]:
-    """Start `moto_server` in the background on 127.0.0.1; returns (pid, endpoint)."""
+    """Start moto's server (with the operations `product.emulator` adds) on 127.0.0.1; returns (pid, endpoint)."""
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     log = open(folder / "moto.log", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "portico.product.emulator", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     wait_for(endpoint)

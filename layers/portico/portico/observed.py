@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .clients import Clients
+from .product.observed import ProductObserved, read_product
 from .settings import Settings
 from .state import StateSnapshot, StateTable
 
@@ -81,6 +82,7 @@ class Observed:
     resources: dict[str, Resource]  # by path
     ecs: dict[str, EcsService | None]  # "cluster/service" -> service, None when it does not exist
     cognito_authorizer: str | None = None  # id of the API's Cognito authorizer, when the stack has one
+    product: ProductObserved | None = None  # the reconciled stage, portico's alarms and dashboard
 
     def target_group_by_arn(self, arn: str) -> TargetGroup | None:
         return next((tg for tg in self.target_groups.values() if tg.arn == arn), None)
@@ -100,6 +102,7 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
         resources=read_resources(clients.apigateway, settings.rest_api_id),
         ecs=read_ecs(clients.ecs, ecs_services),
         cognito_authorizer=read_cognito_authorizer(clients.apigateway, settings.rest_api_id),
+        product=read_product(clients, settings),
     )
 
 

@@ -1,0 +1,3 @@
+"""API product features on top of the routing pipeline: stage method settings (throttling, caching,
+detailed metrics), per-service alarms and the dashboard, API keys and usage plans, promotion between
+stages, SDK/OpenAPI export, metrics, doctor and graph."""

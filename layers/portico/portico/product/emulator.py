@@ -1,0 +1,68 @@
+"""Operations the local AWS (moto) lacks and portico relies on, added to it faithfully.
+
+- API Gateway UpdateMethod: moto answers "not implemented"; AWS applies JSON-patch operations to the
+  method. Supported here: replace /authorizationType, /apiKeyRequired, /authorizerId,
+  /authorizationScopes, /operationName, /requestValidatorId (what portico and most tools patch).
+
+`install()` registers them on moto's in-process server classes (the test session's ThreadedMotoServer);
+`python -m portico.product.emulator -H 127.0.0.1 -p PORT` runs moto's server with them (`portico local up`).
+Never imported by the Lambda handlers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+_installed = False
+
+
+def _update_method(self):  # bound as moto.apigateway.responses.APIGatewayResponse.update_method
+    from moto.apigateway.exceptions import BadRequestException
+
+    parts = self.path.split("/")
+    function_id, resource_id, method_type = parts[2], parts[4], parts[6]
+    method = self.backend.get_method(function_id, resource_id, method_type)
+    for op in self._get_param("patchOperations") or []:
+        path, value = op.get("path"), op.get("value")
+        if op.get("op") not in ("replace", "add", "remove"):
+            raise BadRequestException(f"Invalid patch operation specified. Must be add|remove|replace, got {op}")
+        if op.get("op") == "remove":
+            value = None
+        if path == "/authorizationType":
+            method.authorization_type = value or "NONE"
+        elif path == "/apiKeyRequired":
+            method.api_key_required = str(value).lower() == "true"
+        elif path == "/authorizerId":
+            method.authorizer_id = value or None
+        elif path == "/authorizationScopes":
+            method.authorization_scopes = [value] if value else None
+        elif path == "/operationName":
+            method.operation_name = value
+        elif path == "/requestValidatorId":
+            method.request_validator_id = value or None
+        else:
+            raise BadRequestException(f"Invalid patch path '{path}' specified for op '{op.get('op')}'")
+    return 200, {}, json.dumps(method.to_json())
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from moto.apigateway.responses import APIGatewayResponse
+
+    if not hasattr(APIGatewayResponse, "update_method"):
+        APIGatewayResponse.update_method = _update_method
+    _installed = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    install()
+    from moto.server import main as moto_main
+
+    moto_main(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

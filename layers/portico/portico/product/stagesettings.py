@@ -1,0 +1,112 @@
+"""Per-service throttling, caching and detailed metrics as method settings on the reconciled stage. Pure.
+
+API Gateway keys a stage's method settings by `{resource_path}/{http_method}`: the resource path without
+its leading '/', every other '/' escaped as '~1' (`orders~1{proxy+}/GET`); UpdateStage patches
+`/{key}/throttling/rateLimit` and removes a whole override with `remove /{key}`. Every routed method
+gets an override with detailed metrics on (the per-service alarms and `portico metrics` read the
+per-method ApiGateway metrics), the service's throttle (or the stage default), and caching when the
+service sets `cacheTtlSeconds` > 0. The stage cache cluster is on only while some service caches.
+
+A pass that deploys re-asserts the settings it owns in the same UpdateStage: a deployment must never
+lose them (some API Gateway implementations reset a stage on CreateDeployment), and on AWS the
+re-assertion is a no-op replace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The account-level defaults API Gateway applies when neither the stage nor the method sets a throttle.
+ACCOUNT_RATE, ACCOUNT_BURST = 10000.0, 5000
+# patch path suffix -> the name GetStage reports it under
+FIELDS = {
+    "metrics/enabled": "metricsEnabled",
+    "throttling/rateLimit": "throttlingRateLimit",
+    "throttling/burstLimit": "throttlingBurstLimit",
+    "caching/enabled": "cachingEnabled",
+    "caching/ttlInSeconds": "cacheTtlInSeconds",
+}
+
+
+def setting_key(path: str, verb: str) -> str:
+    """`/team/orders/{proxy+}` + GET -> `team~1orders~1{proxy+}/GET`; the root `/` is `~1`."""
+    resource = path.lstrip("/").replace("/", "~1") or "~1"
+    return f"{resource}/{verb}"
+
+
+def key_path(key: str) -> str:
+    """The API resource path a method-settings key belongs to (inverse of `setting_key`)."""
+    resource = key.rsplit("/", 1)[0]
+    return "/" if resource == "~1" else "/" + resource.replace("~1", "/")
+
+
+def stage_defaults(method_settings: dict[str, dict[str, Any]]) -> tuple[float, int]:
+    """The stage-wide throttle (the `*/*` override) or the account default: what 'no throttle' means."""
+    stage_wide = method_settings.get("*/*") or {}
+    rate = stage_wide.get("throttlingRateLimit")
+    burst = stage_wide.get("throttlingBurstLimit")
+    return (float(rate) if rate is not None else ACCOUNT_RATE, int(burst) if burst is not None else ACCOUNT_BURST)
+
+
+def service_settings(paths: list[str], methods: tuple[str, ...], throttle_rate: float | None,
+                     throttle_burst: int | None, cache_ttl_seconds: int | None,
+                     defaults: tuple[float, int]) -> dict[str, dict[str, Any]]:
+    """The wanted override per key for one service: {key: {patch suffix: value}}."""
+    caching = bool(cache_ttl_seconds)
+    wanted: dict[str, Any] = {
+        "metrics/enabled": True,
+        "throttling/rateLimit": float(throttle_rate) if throttle_rate is not None else defaults[0],
+        "throttling/burstLimit": int(throttle_burst) if throttle_burst is not None else defaults[1],
+        "caching/enabled": caching,
+    }
+    if caching:
+        wanted["caching/ttlInSeconds"] = int(cache_ttl_seconds)
+    return {setting_key(p, v): dict(wanted) for p in paths for v in methods}
+
+
+def _same(have: Any, want: Any) -> bool:
+    if isinstance(want, bool):
+        return isinstance(have, bool) and have is want or str(have).lower() == str(want).lower()
+    try:
+        return float(have) == float(want)
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(value)
+    return str(value)
+
+
+def patch_operations(current: dict[str, dict[str, Any]], cache_enabled: bool, wanted: dict[str, dict[str, Any]],
+                     remove: set[str], keep: set[str], want_cache: bool, *, reassert: bool) -> list[dict[str, str]]:
+    """The UpdateStage patch that turns `current` into `wanted`.
+
+    `remove`: keys to drop (only those present are patched). `keep`: keys portico owns but does not change
+    this pass (out-of-scope services): re-asserted, with `wanted`, when `reassert` (a deploying pass).
+    """
+    ops: list[dict[str, str]] = []
+    for key in sorted(remove):
+        if key in current and key not in wanted:
+            ops.append({"op": "remove", "path": f"/{key}"})
+    for key, fields in sorted(wanted.items()):
+        have = current.get(key) or {}
+        for suffix, value in fields.items():
+            if reassert or key not in current or not _same(have.get(FIELDS[suffix]), value):
+                ops.append({"op": "replace", "path": f"/{key}/{suffix}", "value": _text(value)})
+    if reassert:
+        for key in sorted(keep - set(wanted) - remove):
+            have = current.get(key)
+            if not have:
+                continue
+            for suffix, name in FIELDS.items():
+                if name in have and (suffix != "caching/ttlInSeconds" or have.get("cachingEnabled")):
+                    ops.append({"op": "replace", "path": f"/{key}/{suffix}", "value": _text(have[name])})
+    if want_cache != cache_enabled or (reassert and want_cache):
+        ops.insert(0, {"op": "replace", "path": "/cacheClusterEnabled", "value": _text(want_cache)})
+        if want_cache and not cache_enabled:  # the smallest cache; a size set elsewhere is kept
+            ops.insert(1, {"op": "replace", "path": "/cacheClusterSize", "value": "0.5"})
+    return ops
