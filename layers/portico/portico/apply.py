@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .clients import Clients
+from .clients import QUOTA_CODES, Clients
 from .observed import Observed
 from .plan import API_ACTIONS, Plan, Step
 from .product.steps import ProductSteps
@@ -23,6 +23,10 @@ NOT_FOUND = {"TargetGroupNotFound", "ListenerNotFound", "NotFoundException", "Se
 
 class StepError(Exception):
     """A step that failed in a way retries cannot fix; the message is for the user."""
+
+
+class Busy(StepError):
+    """Another reconcile holds the lease on the object (or a crashed one did, until it expires): transient."""
 
 
 @dataclass
@@ -44,6 +48,8 @@ TRANSIENT = {"Throttling", "ThrottlingException", "TooManyRequestsException", "R
 
 def is_transient(exc: Exception) -> bool:
     """Errors that botocore already retried and that a later delivery may get past (not quota errors)."""
+    if isinstance(exc, Busy):
+        return True
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
@@ -54,7 +60,10 @@ def is_transient(exc: Exception) -> bool:
 def error_text(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
+        text = f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
+        if err.get("Code") in QUOTA_CODES:
+            text += " (an AWS quota is reached: raise it in Service Quotas or free room, then re-write the entry)"
+        return text
     return str(exc) or type(exc).__name__
 
 
@@ -282,7 +291,7 @@ class Applier(ProductSteps):
                 break
             self.sleep(0.2)
         else:
-            raise StepError(f"ECS service {key} is being changed by another reconcile; try again")
+            raise Busy(f"ECS service {key} is being changed by another reconcile")
         try:
             described = self.c.ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
             if not described or described[0].get("status") == "INACTIVE":

@@ -1,7 +1,8 @@
 """boto3 clients for the pipeline. Only handlers and the CLI build them; domain code receives them.
 
-Retries: botocore `standard` mode (throttling and 5xx with capped backoff); quota errors such as
-LimitExceededException are not retried by botocore and surface as a FAILED status.
+Retries: botocore `standard` mode (throttling and 5xx with capped backoff). Standard mode also treats
+LimitExceededException as throttling; a quota is not throttling, so `no_retry_on_quota` stops those
+retries and the error surfaces at once as a FAILED status.
 """
 
 from __future__ import annotations
@@ -20,6 +21,28 @@ DEFAULT_CONFIG = Config(
     read_timeout=20,
     user_agent_extra="portico",
 )
+
+
+# Error codes that mean "a quota is reached": retrying cannot help, raising the quota or freeing room can.
+QUOTA_CODES = frozenset({
+    "LimitExceededException", "ServiceQuotaExceededException", "TooManyListeners", "TooManyTargetGroups",
+    "TooManyLoadBalancers", "TooManyTags", "TooManyTargets", "TooManyRules", "TooManyActions",
+    "TooManyCertificates", "ResourceLimitExceeded"})
+
+
+def no_retry_on_quota(client) -> None:
+    """Raise quota errors on the first attempt instead of letting `standard` mode retry them as throttling."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def check(response=None, operation=None, **_):
+        if not response or response[1] is None:
+            return None
+        code = (response[1].get("Error") or {}).get("Code")
+        if code in QUOTA_CODES:
+            raise client.exceptions.from_code(code)(response[1], operation.name)
+        return None
+
+    client.meta.events.register_first(f"needs-retry.{service}", check, unique_id=f"portico-quota-{service}")
 
 
 @dataclass
@@ -44,7 +67,9 @@ class Clients:
 
         def make(name: str):
             # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> itself.
-            return session.client(name, endpoint_url=settings.endpoint_url, config=config)
+            client = session.client(name, endpoint_url=settings.endpoint_url, config=config)
+            no_retry_on_quota(client)
+            return client
 
         return cls(elbv2=make("elbv2"), ecs=make("ecs"), apigateway=make("apigateway"),
                    dynamodb=make("dynamodb"), ec2=make("ec2"), cloudwatch=make("cloudwatch"),

@@ -19,7 +19,9 @@ from ..spec import spec_view
 from . import default_reconciler
 
 logger = Logger(service="portico", child=False)
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# Every record failing (a whole pass hit a transient error) is reported as batchItemFailures too, not raised:
+# Lambda then redelivers from the first record, and the local StreamPoller keeps polling.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):

@@ -1,0 +1,1 @@
+"""Fault injection, deterministic interleaving and the shared test world (see injector.py, world.py)."""
