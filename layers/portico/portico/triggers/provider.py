@@ -256,10 +256,16 @@ class ServiceRoutes:
                 if item is None:
                     raise Failure(f"the registry entry {service} was removed while portico was routing it")
                 status = item.get("status")
-                if item.get("specHash") == digest and status in (READY, ENTRY_FAILED):
+                if item.get("specHash") == digest and (status == READY or (status == ENTRY_FAILED and passes > 1)):
                     return item
+                # A first FAILED is confirmed by one more pass: a reconcile running at the same time (the
+                # stream sees the same write) can make this pass lose a create race it would win on re-read.
                 message = item.get("statusMessage") or "waiting for portico"
             left = remaining(context) - ANSWER_MARGIN_SECONDS - took
+            if digest is not None and status == ENTRY_FAILED:
+                if left <= 0:
+                    return item  # no time to confirm: answer with the failure portico reported
+                continue
             if left <= 0:
                 raise Failure(f"{service} is still PENDING after {passes} reconcile passes: {message}; "
                               "portico keeps retrying (stream, sweeper); update the stack again later")
