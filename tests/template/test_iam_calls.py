@@ -1,0 +1,301 @@
+"""IAM contract: the AWS calls each function makes (recorded while its real handler runs in-process against
+the moto server) are allowed by that function's role in template.yaml; and every action a role allows is
+made by its function in these flows, or is listed in ALLOWANCE with the reason.
+
+moto ignores IAM, so this is the check that a deployed portico is not denied (or over-privileged).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+import threading
+import time
+import uuid
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import botocore.client
+import pytest
+from template_support import FUNCTIONS, ROOT, as_list, load_template, role_statements
+
+from portico.registry import Registry
+from portico.streampoll import fake_context
+from portico.triggers import default_reconciler
+
+EVENTS = ROOT / "events"
+
+# Actions a role allows although the function's code makes no such call in these flows, and why.
+ALLOWANCE: dict[str, str] = {
+    "logs:CreateLogStream": "the Lambda runtime writes the function's log group with the role",
+    "logs:PutLogEvents": "the Lambda runtime writes the function's log group with the role",
+    "xray:PutTraceSegments": "the Lambda runtime sends X-Ray segments (Tracing: Active) with the role",
+    "xray:PutTelemetryRecords": "the Lambda runtime sends X-Ray telemetry with the role",
+    "sqs:SendMessage": "Lambda delivers to the on-failure destination / the DLQ with the role",
+    "dynamodb:DescribeStream": "the event source mapping reads the registry stream with the role",
+    "dynamodb:GetRecords": "the event source mapping reads the registry stream with the role",
+    "dynamodb:GetShardIterator": "the event source mapping reads the registry stream with the role",
+    "dynamodb:ListStreams": "the event source mapping lists the table's streams with the role",
+    "elasticloadbalancing:ModifyListener": "apply.modify_listener: only when a listener's default action drifted",
+    "elasticloadbalancing:DescribeTags": "apply: ownership re-check before modifying/deleting an ELB object",
+}
+
+IAM_PREFIX = {"elbv2": "elasticloadbalancing", "dynamodbstreams": "dynamodb"}
+TRANSACT_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+                    "ConditionCheck": "dynamodb:ConditionCheckItem"}
+
+
+class CallLog:
+    """Every botocore call made in-process while `function` is set, with its parameters."""
+
+    def __init__(self):
+        self.function: str | None = None
+        self.calls: dict[str, list[tuple[str, str, dict, object]]] = defaultdict(list)
+
+    def install(self, monkeypatch):
+        original = botocore.client.BaseClient._make_api_call
+        log = self
+
+        def recording(client, operation_name, api_params):
+            if log.function:
+                log.calls[log.function].append(
+                    (client.meta.service_model.service_name, operation_name, copy.deepcopy(api_params), client))
+            return original(client, operation_name, api_params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+
+    def run(self, function: str, fn, *args):
+        self.function = function
+        try:
+            return fn(*args)
+        finally:
+            self.function = None
+
+
+def iam_requests(service: str, operation: str, params: dict, client, settings) -> list[tuple[str, str]]:
+    """(IAM action, resource hint) pairs that one API call needs."""
+    if service == "apigateway":
+        http = client.meta.service_model.operation_model(operation).http
+        shape = client.meta.service_model.operation_model(operation).input_shape
+        path = http["requestUri"].split("?")[0]
+        for member, ref in (shape.members.items() if shape else []):
+            if ref.serialization.get("location") == "uri":
+                path = path.replace("{" + ref.serialization.get("name", member) + "}", str(params.get(member, "")))
+        return [(f"apigateway:{http['method']}", path)]
+    if service == "dynamodb" and operation == "TransactWriteItems":
+        return [(TRANSACT_ACTIONS[kind], body["TableName"]) for item in params["TransactItems"]
+                for kind, body in item.items()]
+    if service == "dynamodb":
+        tables = list(params.get("RequestItems", {})) or [params.get("TableName", "")]
+        return [(f"dynamodb:{operation}", t) for t in tables]
+    out = [(f"{IAM_PREFIX.get(service, service)}:{operation}", "")]
+    if service == "elbv2" and operation in ("CreateTargetGroup", "CreateListener"):
+        assert {t["Key"] for t in params.get("Tags", [])} >= {"portico:stack", "portico:service"}, \
+            f"{operation} without portico's owner tags: the role's tag conditions would deny it"
+        stack_tag = {t["Key"]: t["Value"] for t in params["Tags"]}["portico:stack"]
+        assert stack_tag == settings.stack
+        out.append(("elasticloadbalancing:AddTags", ""))
+    return out
+
+
+# ------------------------------------------------------------------ the three functions, driven for real
+
+
+def load_handler(folder: str):
+    spec = importlib.util.spec_from_file_location(f"_iam_{folder.replace('/', '_')}", ROOT / folder / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+def stream_event(name: str, registry: Registry) -> dict:
+    """An events/ stream event, with the table made to hold what the records say was written."""
+    ev = json.loads((EVENTS / name).read_text())
+    for rec in ev["Records"]:
+        key = rec["dynamodb"]["Keys"]["service"]["S"]
+        if rec["eventName"] == "REMOVE":
+            registry.delete(key)
+        else:
+            registry.ddb.put_item(TableName=registry.table, Item=rec["dynamodb"]["NewImage"])
+    return ev
+
+
+class CfnAnswers:
+    """Loopback stand-in for CloudFormation's pre-signed response URL."""
+
+    def __init__(self):
+        self.bodies: list[dict] = []
+        answers = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self):  # noqa: N802 - http.server's naming
+                answers.bodies.append(json.loads(self.rfile.read(int(self.headers.get("content-length") or 0))))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def event(self, name: str, **changes) -> dict:
+        ev = json.loads((EVENTS / name).read_text())
+        ev["RequestId"] = str(uuid.uuid4())
+        host, port = self.server.server_address
+        ev["ResponseURL"] = f"http://{host}:{port}/cfn/{ev['RequestId']}"
+        ev.update(changes)
+        return ev
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def cfn_context():
+    deadline = time.monotonic() + 900
+    return SimpleNamespace(function_name="portico-provider", aws_request_id=str(uuid.uuid4()),
+                           invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:provider",
+                           memory_limit_in_mb=512,
+                           get_remaining_time_in_millis=lambda: max(0, int((deadline - time.monotonic()) * 1000)))
+
+
+@pytest.fixture
+def recorded(stack, clients, monkeypatch):
+    """Drive every function through onboarding, a spec change, drift repair and offboarding."""
+    for name, value in stack.to_env().items():
+        monkeypatch.setenv(name, value)
+    default_reconciler.cache_clear()
+    log = CallLog()
+    log.install(monkeypatch)
+    registry = Registry(clients.dynamodb, stack.registry_table)
+
+    stream = load_handler("functions/stream")
+    for name in ("stream-insert.json", "stream-modify-spec.json", "stream-modify-status.json",
+                 "stream-mixed-batch.json"):
+        result = log.run("RegistryStreamFunction", stream, stream_event(name, registry), fake_context())
+        assert result == {"batchItemFailures": []}, (name, result)
+
+    sweeper = load_handler("functions/sweeper")
+    schedule = json.loads((EVENTS / "schedule.json").read_text())
+    for lb in clients.elbv2.describe_load_balancers()["LoadBalancers"]:  # drift: a listener deleted by hand
+        for li in clients.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
+            clients.elbv2.delete_listener(ListenerArn=li["ListenerArn"])
+            break
+    log.run("SweeperFunction", sweeper, schedule, fake_context())
+    removed = stream_event("stream-remove.json", registry)  # the entry goes; the sweeper cleans up
+    log.run("SweeperFunction", sweeper, schedule, fake_context())
+    log.run("RegistryStreamFunction", stream, removed, fake_context())
+
+    if (ROOT / "functions/provider/app.py").is_file():
+        from portico.triggers import provider as provider_module
+
+        monkeypatch.setattr(provider_module, "MAX_WAIT_BETWEEN_PASSES", 0.05, raising=False)
+        default_reconciler.cache_clear()
+        provider = load_handler("functions/provider")
+        answers = CfnAnswers()
+        try:
+            create = answers.event("cfn-service-route-create.json")  # "orders", offboarded above
+            log.run("ServiceRouteProviderFunction", provider, create, cfn_context())
+            delete = answers.event("cfn-service-route-delete.json", StackId=create["StackId"],
+                                   PhysicalResourceId="orders")
+            delete["ResourceProperties"] = create["ResourceProperties"]
+            log.run("ServiceRouteProviderFunction", provider, delete, cfn_context())
+            assert [b["Status"] for b in answers.bodies] == ["SUCCESS", "SUCCESS"], answers.bodies
+        finally:
+            answers.close()
+    default_reconciler.cache_clear()
+    return log, stack
+
+
+# ------------------------------------------------------------------ the checks
+
+
+def allowed(function_id: str) -> tuple[list[dict], list[dict]]:
+    statements = role_statements(load_template()["Resources"], function_id)
+    return ([s for s in statements if s["Effect"] == "Allow"], [s for s in statements if s["Effect"] == "Deny"])
+
+
+def resource_refs(statement: dict) -> str:
+    return repr(statement["Resource"])
+
+
+def permits(statement: dict, action: str, resource: str, settings) -> bool:
+    if action not in as_list(statement["Action"]):
+        return False
+    text = resource_refs(statement)
+    if action.startswith("dynamodb:") and resource:
+        table = {settings.registry_table: "RegistryTable", settings.state_table: "StateTable"}.get(resource)
+        return table is not None and table in text
+    if action.startswith("apigateway:"):
+        patterns = re.findall(r"::(/[^'\"]+)", text)
+        for pattern in patterns:
+            regex = re.escape(pattern).replace(re.escape("${RestApi}"), re.escape(settings.rest_api_id))
+            regex = re.sub(r"\\\$\\\{\w+\\\}", r"[^/]+", regex).replace(r"\*", ".*")
+            if re.fullmatch(regex, resource):
+                return True
+        return False
+    return True
+
+
+def test_every_call_is_allowed_by_the_role_of_the_function_that_makes_it(recorded):
+    log, settings = recorded
+    denied = []
+    for function_id in sorted(FUNCTIONS):
+        if function_id == "ServiceRouteProviderFunction" and not (ROOT / "functions/provider/app.py").is_file():
+            continue  # lands with the CloudFormation front-end
+        allow, deny = allowed(function_id)
+        assert log.calls[function_id], f"{function_id} made no call: the flow did not run"
+        for service, operation, params, client in log.calls[function_id]:
+            for action, resource in iam_requests(service, operation, params, client, settings):
+                if not any(permits(s, action, resource, settings) for s in allow) or \
+                        any(permits(s, action, resource, settings) for s in deny):
+                    denied.append(f"{function_id}: {service}.{operation} -> {action} {resource}")
+    assert not denied, "the role would deny:\n" + "\n".join(sorted(set(denied)))
+
+
+def grants(statements: list[dict]) -> set[tuple[str, str]]:
+    """(action, table) for DynamoDB item actions (per table), (action, "") for everything else."""
+    out = set()
+    for s in statements:
+        if s["Effect"] != "Allow":
+            continue
+        tables = [t for t in ("RegistryTable", "StateTable") if t in resource_refs(s)] or [""]
+        for action in as_list(s["Action"]):
+            for table in tables if action.startswith("dynamodb:") and action not in ALLOWANCE else [""]:
+                out.add((action, table))
+    return out
+
+
+def called(log: CallLog, function_ids, settings) -> set[tuple[str, str]]:
+    names = {settings.registry_table: "RegistryTable", settings.state_table: "StateTable"}
+    return {(action, names.get(resource, "") if action.startswith("dynamodb:") else "")
+            for fid in function_ids for service, operation, params, client in log.calls[fid]
+            for action, resource in iam_requests(service, operation, params, client, settings)}
+
+
+def test_no_policy_allows_an_action_nothing_needs(recorded):
+    """The shared ReconcilePolicy is judged by what the three functions call together; each role's own
+    inline policy by what its function calls. Whatever is left must be in ALLOWANCE."""
+    log, settings = recorded
+    resources = load_template()["Resources"]
+    present = [fid for fid in FUNCTIONS if log.calls[fid]]
+    shared = grants(resources["ReconcilePolicy"]["Properties"]["PolicyDocument"]["Statement"])
+    unexplained = {f"ReconcilePolicy: {a} {t}".strip() for a, t in shared - called(log, present, settings)
+                   if a not in ALLOWANCE}
+    for fid in present:
+        role = resources[resources[fid]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+        own = grants([s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]])
+        unexplained |= {f"{fid}: {a} {t}".strip() for a, t in own - called(log, [fid], settings)
+                        if a not in ALLOWANCE}
+    assert not unexplained, "allowed but never needed:\n" + "\n".join(sorted(unexplained))
+
+
+def test_the_allowance_list_is_not_stale():
+    """Every entry of ALLOWANCE is granted to some role: a reason for nothing is noise."""
+    granted = {a for fid in FUNCTIONS for s in allowed(fid)[0] for a in as_list(s["Action"])}
+    assert set(ALLOWANCE) <= granted, sorted(set(ALLOWANCE) - granted)
