@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -136,7 +137,8 @@ def onboard(
     """Validate a service entry against the contract and AWS, then write it to the registry."""
     item = {"service": service, "cluster": cluster, "ecsService": ecs_service, "containerName": container_name,
             "containerPort": container_port, "path": path, "methods": [m.upper() for m in method] if method else None,
-            "auth": auth, "healthCheckPath": health_check_path, "throttleRate": throttle_rate,
+            "auth": auth, "healthCheckPath": health_check_path,
+            "throttleRate": Decimal(str(throttle_rate)) if throttle_rate is not None else None,  # DynamoDB N
             "throttleBurst": throttle_burst, "cacheTtlSeconds": cache_ttl_seconds}
     item = {k: v for k, v in item.items() if v is not None}
     rec = reconciler()
@@ -228,3 +230,6 @@ def main() -> None:
         app()
     except BrokenPipeError:
         sys.exit(0)
+
+
+from . import cli_product  # noqa: E402,F401 - registers the API product commands on `app`

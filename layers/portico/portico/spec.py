@@ -196,7 +196,7 @@ def parse(item: dict[str, Any], *, default_auth: str = "API_KEY", allow_unauthen
         raise SpecError("healthCheckPath", f"{_show(health)} must start with '/' and use URL-safe characters")
 
     rate = item.get("throttleRate")
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, Decimal))
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float, Decimal))
                              or not 0 < rate <= 10000):
         raise SpecError("throttleRate", f"must be a number of requests per second in (0, 10000], got {_show(rate)}")
     burst = _int(item, "throttleBurst", 1, 5000)

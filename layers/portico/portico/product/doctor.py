@@ -1,0 +1,284 @@
+"""`portico doctor SERVICE`: walk the chain from the registry entry to the invoke URL, one check per link.
+
+entry valid → port reserved → listener on the NLB → target group → ECS service has the target group →
+targets healthy → task security group admits the NLB on the container port → API resource, methods,
+VPC_LINK integration to the right port → the stage's deployment contains them → (probe) an HTTP request.
+
+Every check runs (a later one may still tell something when an earlier one fails); a check that cannot
+run without an earlier link is reported as failed with the reason. Reads only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..desired import PROXY, invoke_url
+from ..observed import ecs_key, read_resources
+from ..registry import Registry
+from ..spec import ServiceSpec, SpecError, parse
+from ..state import StateTable
+
+
+@dataclass
+class Check:
+    link: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _reconcile(service: str) -> str:
+    return f"run `portico reconcile --service {service}` (portico re-creates what is missing)"
+
+
+class Doctor:
+    def __init__(self, clients, settings):
+        self.c, self.s = clients, settings
+
+    def run(self, service: str, *, probe: bool = False, api_key: str | None = None) -> list[Check]:
+        checks: list[Check] = []
+        item = Registry(self.c.dynamodb, self.s.registry_table).get(service)
+        spec: ServiceSpec | None = None
+        if item is None:
+            checks.append(Check("entry valid", False, f"no entry for {service!r} in {self.s.registry_table}",
+                                f"onboard it: `portico onboard {service} --cluster ... --container-port ... "
+                                "--path ...`"))
+        else:
+            try:
+                spec = parse(item, default_auth=self.s.default_auth, allow_unauthenticated=self.s.allow_unauthenticated,
+                             allowed_clusters=self.s.allowed_clusters)
+                status = item.get("status", "PENDING")
+                ok = status == "READY"
+                checks.append(Check("entry valid", ok, f"{spec.path} → {spec.cluster_name}/{spec.ecs_service} "
+                                    f"port {spec.container_port}, auth {spec.auth}; status {status}"
+                                    + ("" if ok else f": {item.get('statusMessage', '')}"),
+                                    "" if ok else _reconcile(service)))
+            except SpecError as exc:
+                checks.append(Check("entry valid", False, str(exc),
+                                    "fix the attribute named above and write the entry again"))
+        snap = StateTable(self.c.dynamodb, self.s.state_table).snapshot()
+        ledger = snap.ledgers.get(service)
+        lb_arn, port = (ledger.load_balancer, ledger.port) if ledger else (None, None)
+        reserved = bool(ledger and lb_arn and port and snap.ports.get((lb_arn, port)) == service)
+        checks.append(Check("port reserved", reserved,
+                            f"port {port} on {_short(lb_arn)}" if reserved else "no port reservation for the service",
+                            "" if reserved else _reconcile(service)))
+
+        listener = self._listener(lb_arn, port) if lb_arn and port else None
+        checks.append(Check("listener on the NLB", listener is not None,
+                            f"{listener['Protocol']} :{port} ({_short(listener['ListenerArn'])})" if listener
+                            else f"no listener on port {port} of {_short(lb_arn)}" if port else "no port to look at",
+                            "" if listener else _reconcile(service)))
+
+        tg_arn = self._target_group(listener, ledger)
+        checks.append(Check("target group", tg_arn is not None,
+                            f"{_short(tg_arn)}, the listener forwards to it" if tg_arn
+                            else "the listener does not forward to a target group portico created for the service",
+                            "" if tg_arn else _reconcile(service)))
+
+        ecs = self._ecs(spec, ledger)
+        attached = bool(ecs and tg_arn and any(lb.get("targetGroupArn") == tg_arn
+                                               for lb in ecs.get("loadBalancers", [])))
+        checks.append(Check("ECS service has the target group", attached,
+                            f"{ecs['serviceName']} ({ecs.get('runningCount', 0)}/{ecs.get('desiredCount', 0)} tasks "
+                            "running)" if attached and ecs else
+                            "ECS service not found" if not ecs else "the target group is not in its loadBalancers",
+                            "" if attached else _reconcile(service) + "; the ECS service must use the rolling (ECS) "
+                            "deployment controller"))
+
+        checks.append(self._health(tg_arn, spec))
+        checks.append(self._security_groups(ecs, lb_arn, spec))
+        checks.append(self._api(service, spec, ledger, lb_arn, port))
+        checks.append(self._deployment(service, spec, snap))
+        if probe:
+            checks.append(self._probe(service, spec, api_key))
+        return checks
+
+    # -- ELB ----------------------------------------------------------------------------------------
+    def _listener(self, lb_arn: str, port: int) -> dict[str, Any] | None:
+        try:
+            for page in self.c.elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb_arn):
+                for li in page["Listeners"]:
+                    if li["Port"] == port:
+                        return li
+        except ClientError:
+            return None
+        return None
+
+    def _target_group(self, listener, ledger) -> str | None:
+        if not listener or not ledger:
+            return None
+        forwards = [a.get("TargetGroupArn") for a in listener.get("DefaultActions", []) if a.get("TargetGroupArn")]
+        mine = set(ledger.target_groups.values())
+        return next((a for a in forwards if a in mine), None)
+
+    def _health(self, tg_arn: str | None, spec: ServiceSpec | None) -> Check:
+        link = "targets healthy"
+        if not tg_arn:
+            return Check(link, False, "no target group to look at", "fix the target group first")
+        states = [d["TargetHealth"] for d in
+                  self.c.elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]]
+        healthy = sum(1 for st in states if st.get("State") == "healthy")
+        hc = f"health check {'HTTP ' + spec.health_check_path if spec and spec.health_check_path else 'TCP'}"
+        if states and healthy == len(states):
+            return Check(link, True, f"{healthy}/{len(states)} healthy ({hc})")
+        if not states:
+            return Check(link, False, f"no targets registered ({hc})",
+                         "ECS registers running tasks: check the service's tasks start "
+                         "(`aws ecs describe-services`, stopped-task reasons)")
+        bad = sorted({f"{st.get('State')}: {st.get('Reason', '')}".rstrip(": ") for st in states
+                      if st.get("State") != "healthy"})
+        return Check(link, False, f"{healthy}/{len(states)} healthy ({hc}); {', '.join(bad)}",
+                     "check the container listens on containerPort and answers the health check; set "
+                     "healthCheckPath to a path that returns 200")
+
+    # -- ECS and EC2 --------------------------------------------------------------------------------
+    def _ecs(self, spec, ledger) -> dict[str, Any] | None:
+        key = ecs_key(spec.cluster, spec.ecs_service) if spec else (ledger.ecs if ledger else None)
+        if not key:
+            return None
+        cluster, service = key.split("/", 1)
+        try:
+            found = self.c.ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
+        except ClientError:
+            return None
+        return found[0] if found and found[0].get("status") != "INACTIVE" else None
+
+    def _security_groups(self, ecs, lb_arn, spec) -> Check:
+        link = "task security group admits the NLB"
+        if not ecs or not spec or not lb_arn:
+            return Check(link, False, "no ECS service or load balancer to look at", "fix the links above first")
+        vpc_cfg = ((ecs.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {})
+        groups = vpc_cfg.get("securityGroups") or []
+        if not groups:
+            return Check(link, False, "the ECS service has no awsvpc security groups (bridge or host networking: "
+                                      "the container instances' groups decide)",
+                         f"allow TCP {spec.container_port} from the NLB's subnets on the container instances' group")
+        lb = self.c.elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
+        lb_groups = set(lb.get("SecurityGroups") or [])
+        subnet_ids = [z["SubnetId"] for z in lb.get("AvailabilityZones", []) if z.get("SubnetId")]
+        cidrs = [ipaddress.ip_network(sn["CidrBlock"]) for sn in
+                 self.c.ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]] if subnet_ids else []
+        port = spec.container_port
+        sgs = self.c.ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"]
+        for sg in sgs:
+            for perm in sg.get("IpPermissions", []):
+                proto = perm.get("IpProtocol")
+                if proto not in ("-1", "tcp", "6"):
+                    continue
+                if proto != "-1" and not perm.get("FromPort", 0) <= port <= perm.get("ToPort", 65535):
+                    continue
+                if lb_groups & {p.get("GroupId") for p in perm.get("UserIdGroupPairs", [])}:
+                    return Check(link, True, f"{sg['GroupId']} admits the NLB's security group on TCP {port}")
+                for r in perm.get("IpRanges", []):
+                    net = ipaddress.ip_network(r["CidrIp"])
+                    if cidrs and all(net.supernet_of(c) for c in cidrs):
+                        return Check(link, True, f"{sg['GroupId']} admits {r['CidrIp']} (the NLB's subnets) on "
+                                                 f"TCP {port}")
+        source = ", ".join(str(c) for c in cidrs) or "the NLB's subnets"
+        return Check(link, False, f"{', '.join(groups)} admit(s) nothing from the NLB on TCP {port}",
+                     f"aws ec2 authorize-security-group-ingress --group-id {groups[0]} --protocol tcp --port {port} "
+                     f"--cidr {str(cidrs[0].supernet(new_prefix=16)) if cidrs else '<vpc cidr>'}  # the NLB: {source}")
+
+    # -- API Gateway --------------------------------------------------------------------------------
+    def _api(self, service, spec, ledger, lb_arn, port) -> Check:
+        link = "API resource, methods, VPC_LINK integration"
+        if not spec or not port:
+            return Check(link, False, "no valid entry or port to compare with", "fix the links above first")
+        resources = read_resources(self.c.apigateway, self.s.rest_api_id)
+        link_id = dict(zip(self.s.load_balancer_arns, self.s.vpc_link_ids, strict=False)).get(lb_arn)
+        problems = []
+        for path in (spec.path, f"{spec.path}/{PROXY}"):
+            res = resources.get(path)
+            if res is None:
+                problems.append(f"{path} is missing")
+                continue
+            for verb in spec.methods:
+                m = res.methods.get(verb)
+                if m is None:
+                    problems.append(f"{verb} {path} is missing")
+                    continue
+                integ = m.integration
+                if integ.get("type") != "HTTP_PROXY" or integ.get("connectionType") != "VPC_LINK":
+                    problems.append(f"{verb} {path} is not an HTTP_PROXY VPC_LINK integration")
+                elif f":{port}/" not in (integ.get("uri") or ""):
+                    problems.append(f"{verb} {path} goes to {integ.get('uri')}, not port {port}")
+                elif integ.get("connectionId") and link_id and integ["connectionId"] != link_id:
+                    problems.append(f"{verb} {path} uses VPC link {integ['connectionId']}, not {link_id}")
+        if problems:
+            return Check(link, False, "; ".join(problems), _reconcile(service))
+        verbs = "/".join(spec.methods)
+        return Check(link, True, f"{spec.path} and {spec.path}/{PROXY}: {verbs} → VPC link {link_id} → :{port}")
+
+    def _deployment(self, service, spec, snap) -> Check:
+        link = f"stage {self.s.stage} deployment contains them"
+        if not spec:
+            return Check(link, False, "no valid entry", "fix the links above first")
+        try:
+            stage = self.c.apigateway.get_stage(restApiId=self.s.rest_api_id, stageName=self.s.stage)
+        except ClientError as exc:
+            return Check(link, False, f"stage {self.s.stage}: {exc.response['Error'].get('Message', '')}",
+                         "deploy the stack's template (it creates the stages)")
+        dep_id = stage.get("deploymentId")
+        try:
+            dep = self.c.apigateway.get_deployment(restApiId=self.s.rest_api_id, deploymentId=dep_id,
+                                                   embed=["apisummary"])
+        except ClientError:
+            dep = {}
+        summary = dep.get("apiSummary")
+        if summary:
+            missing = [p for p in (spec.path, f"{spec.path}/{PROXY}") if p not in summary]
+            if missing:
+                return Check(link, False, f"deployment {dep_id} lacks {', '.join(missing)}",
+                             f"run `portico reconcile --service {service}` (it deploys {self.s.stage})")
+            return Check(link, True, f"deployment {dep_id} serves {spec.path}")
+        mine = snap.deploys.get(self.s.stage) or {}
+        if mine.get("pending"):
+            return Check(link, False, f"API changes are waiting for a deployment (stage at {dep_id})",
+                         f"run `portico reconcile` (it deploys {self.s.stage})")
+        if mine.get("deploymentId") and mine["deploymentId"] != dep_id:
+            return Check(link, False, f"the stage points at {dep_id}, not portico's last deployment "
+                                      f"{mine['deploymentId']}",
+                         f"`portico history --stage {self.s.stage}`; run `portico reconcile` to deploy again")
+        return Check(link, True, f"deployment {dep_id} is portico's latest, made after the route's API changes")
+
+    def _probe(self, service, spec, api_key) -> Check:
+        link = "HTTP probe"
+        if not spec:
+            return Check(link, False, "no valid entry", "fix the links above first")
+        url = invoke_url(self.s.rest_api_id, self.c.region, self.s.stage, spec.path)
+        if self.s.endpoint_url:
+            return Check(link, False, f"not sent: the local AWS at {self.s.endpoint_url} has no API Gateway data "
+                                      f"plane to serve {url}", "probe a deployed stack (from inside its VPC)")
+        verb = "GET" if "GET" in spec.methods or "ANY" in spec.methods else spec.methods[0]
+        headers = {"x-api-key": api_key} if api_key else {}
+        request = urllib.request.Request(url, method=verb, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - a URL portico built
+                status, body = resp.status, resp.read(300).decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read(300).decode(errors="replace")
+        except (urllib.error.URLError, OSError) as exc:
+            return Check(link, False, f"{verb} {url}: {getattr(exc, 'reason', exc)}",
+                         "a private API answers only inside its VPC (or through its VPC endpoint): probe from there")
+        if status < 500 and "Missing Authentication Token" not in body and not (status == 403 and not api_key
+                                                                                 and spec.auth == "API_KEY"):
+            return Check(link, True, f"{verb} {url} → {status}")
+        hint = {403: "403 without a key: pass --api-key (a key of a usage plan)" if spec.auth == "API_KEY" else
+                "403: the stage has no such route, or the caller is not authorised",
+                502: "502: API Gateway reached no healthy target (see the target and security group checks)",
+                504: "504: the service did not answer within 29 s"}.get(status, "see the checks above")
+        return Check(link, False, f"{verb} {url} → {status} {body[:120]!r}", hint)
+
+
+def _short(arn: str | None) -> str:
+    if not arn:
+        return "—"
+    tail = arn.split(":")[-1]
+    return "/".join(tail.split("/")[1:3]) if "/" in tail else tail

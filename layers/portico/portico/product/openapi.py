@@ -1,0 +1,139 @@
+"""`portico openapi` and `portico sdk`: the routes as an OpenAPI 3 document, and API Gateway's SDKs.
+
+The document is built from portico's own view: the registry (service, auth, throttle, cache) and the
+API's resources and methods as observed (what is actually routed), one path pair per service:
+`/orders` and `/orders/{proxy}` (API Gateway's greedy `{proxy+}`). Security schemes follow each
+service's auth: an `x-api-key` header, SigV4 (IAM) or a Cognito bearer token.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..desired import invoke_url
+from ..observed import read_resources
+from ..registry import Registry
+from ..state import StateTable
+from . import ProductError
+
+SDK_TYPES = ("javascript", "java", "android", "objectivec", "swift", "ruby")
+VERBS = ("get", "post", "put", "patch", "delete", "head", "options")
+SCHEMES = {
+    "API_KEY": ("api_key", {"type": "apiKey", "name": "x-api-key", "in": "header"}),
+    "IAM": ("sigv4", {"type": "apiKey", "name": "Authorization", "in": "header",
+                      "x-amazon-apigateway-authtype": "awsSigv4"}),
+    "COGNITO": ("cognito", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                            "description": "an ID or access token of the stack's Cognito user pool"}),
+}
+
+
+def _auth_of(method) -> str:
+    if method.authorization == "AWS_IAM":
+        return "IAM"
+    if method.authorization == "COGNITO_USER_POOLS":
+        return "COGNITO"
+    return "API_KEY" if method.api_key_required else "NONE"
+
+
+def document(clients, settings, stage: str) -> dict[str, Any]:
+    if stage not in settings.stages:
+        raise ProductError(f"--stage: {stage!r} is not one of this stack's stages ({', '.join(settings.stages)})")
+    registry = Registry(clients.dynamodb, settings.registry_table).scan()
+    ledgers = StateTable(clients.dynamodb, settings.state_table).snapshot().ledgers
+    resources = read_resources(clients.apigateway, settings.rest_api_id)
+    paths: dict[str, Any] = {}
+    used: dict[str, dict[str, Any]] = {}
+    for service, ledger in sorted(ledgers.items()):
+        if not ledger.path or ledger.path not in resources:
+            continue
+        item = registry.get(service) or {}
+        for api_path, oas_path, proxy in ((ledger.path, ledger.path, False),
+                                          (f"{ledger.path}/{{proxy+}}", f"{ledger.path}/{{proxy}}", True)):
+            res = resources.get(api_path)
+            if res is None:
+                continue
+            ops: dict[str, Any] = {}
+            for verb, method in sorted(res.methods.items()):
+                auth = _auth_of(method)
+                op: dict[str, Any] = {
+                    "tags": [service], "operationId": f"{service}{'Proxy' if proxy else ''}{verb.title()}",
+                    "summary": f"{service}: {verb} {oas_path}",
+                    "responses": {"default": {"description": f"the response of ECS service {service}"}},
+                }
+                if proxy:
+                    op["parameters"] = [{"name": "proxy", "in": "path", "required": True,
+                                         "description": "the rest of the path, passed to the service",
+                                         "schema": {"type": "string"}}]
+                if auth in SCHEMES:
+                    name, scheme = SCHEMES[auth]
+                    used[name] = scheme
+                    op["security"] = [{name: []}]
+                else:
+                    op["security"] = []
+                extras = {k: item[k] for k in ("throttleRate", "throttleBurst", "cacheTtlSeconds") if k in item}
+                if extras:
+                    op["x-portico"] = {k: float(v) if k == "throttleRate" else int(v) for k, v in extras.items()}
+                for v in (VERBS if verb == "ANY" else (verb.lower(),)):
+                    ops[v] = {**op, "operationId": op["operationId"] if verb != "ANY" else
+                              f"{service}{'Proxy' if proxy else ''}{v.title()}"}
+            if ops:
+                paths[oas_path] = ops
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": f"{settings.stack} ({stage})", "version": stage,
+                 "description": "Routes served by portico: API Gateway → VPC link → NLB → ECS."},
+        "servers": [{"url": invoke_url(settings.rest_api_id, clients.region, stage, "")}],
+        "paths": paths,
+        "components": {"securitySchemes": dict(sorted(used.items()))},
+    }
+
+
+def sdk_parameters(lang: str, stack: str) -> dict[str, str]:
+    """The parameters GetSdk requires per SDK type, derived from the stack name."""
+    ident = "".join(c for c in stack.title() if c.isalnum()) or "Portico"
+    package = "".join(c for c in stack.lower() if c.isalnum()) or "portico"
+    return {
+        "javascript": {},
+        "java": {"serviceName": ident, "javaGroupId": f"com.{package}", "javaArtifactId": f"{package}-sdk",
+                 "javaArtifactVersion": "1.0.0", "javaPackageName": f"com.{package}.sdk"},
+        "android": {"groupId": f"com.{package}", "artifactId": f"{package}-sdk", "artifactVersion": "1.0.0",
+                    "invokerPackage": f"com.{package}.sdk"},
+        "objectivec": {"classPrefix": ident[:3].upper()},
+        "swift": {"classPrefix": ident[:3].upper()},
+        "ruby": {"service.name": ident, "ruby.gem-name": f"{package}-sdk", "ruby.gem-version": "1.0.0"},
+    }[lang]
+
+
+def generate_sdk(apigw, settings, stage: str, lang: str, out_dir: Path) -> list[Path]:
+    """GetSdk for the stage; the zip is written to OUT_DIR and unpacked there. Returns the files written."""
+    if lang not in SDK_TYPES:
+        raise ProductError(f"--lang: {lang!r} is not an SDK type API Gateway generates ({', '.join(SDK_TYPES)})")
+    if stage not in settings.stages:
+        raise ProductError(f"--stage: {stage!r} is not one of this stack's stages ({', '.join(settings.stages)})")
+    resp = apigw.get_sdk(restApiId=settings.rest_api_id, stageName=stage, sdkType=lang,
+                         parameters=sdk_parameters(lang, settings.stack))
+    body = resp["body"].read()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    archive = out_dir / f"{settings.stack}-{stage}-{lang}-sdk.zip"
+    archive.write_bytes(body)
+    written = [archive]
+    with zipfile.ZipFile(io.BytesIO(body)) as z:
+        for name in z.namelist():
+            target = (out_dir / name).resolve()
+            if not str(target).startswith(str(out_dir.resolve())):  # no path traversal from the archive
+                raise ProductError(f"GetSdk returned an archive entry outside the output folder: {name}")
+        z.extractall(out_dir)
+        written += [out_dir / n for n in z.namelist() if not n.endswith("/")]
+    return written
+
+
+def sdk_unsupported(exc: ClientError) -> bool:
+    """The API answered that GetSdk does not exist (the local emulator), not that the request was wrong."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = exc.response.get("Error", {}).get("Code", "")
+    return status in (404, 500, 501) and code not in ("NotFoundException", "BadRequestException")

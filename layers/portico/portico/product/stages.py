@@ -1,0 +1,169 @@
+"""Stage lifecycle dev → QA → prod: promote, rollback, history. Deployments are never deleted.
+
+Reconciles deploy to the first stage only. `promote --from A --to B` points B at A's deployment (no new
+deployment: B serves exactly what A was tested with). Each stage keeps a history in portico's state
+table (`stagehist#<stage>`): promote and rollback append to it, and every look at a stage first records
+a deployment it points to that the history has not seen (reconciles, or a change made elsewhere).
+`rollback --stage S` points S at the deployment before its current one in that history.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import ProductError
+
+MAX_HISTORY = 100
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float
+    action: str  # deploy | promote | rollback
+    deployment_id: str
+    description: str = ""
+    source: str | None = None  # the stage promoted from
+
+
+def pointer_stack(events: list[Event]) -> list[str]:
+    """The deployments a stage has pointed to, oldest first, with rolled-back ones popped. Pure."""
+    stack: list[str] = []
+    for e in events:
+        if e.action == "rollback":
+            if stack:
+                stack.pop()
+            if not stack or stack[-1] != e.deployment_id:
+                stack.append(e.deployment_id)
+        elif not stack or stack[-1] != e.deployment_id:
+            stack.append(e.deployment_id)
+    return stack
+
+
+class Stages:
+    def __init__(self, apigw, dynamodb, settings, *, clock=time.time):
+        self.apigw, self.ddb, self.settings, self.clock = apigw, dynamodb, settings, clock
+
+    # -- reads --------------------------------------------------------------------------------------
+    def check(self, stage: str, option: str) -> str:
+        if stage not in self.settings.stages:
+            raise ProductError(f"{option}: stage {stage!r} is not one of this stack's stages "
+                               f"({', '.join(self.settings.stages)})")
+        return stage
+
+    def stage(self, stage: str) -> dict[str, Any]:
+        try:
+            return self.apigw.get_stage(restApiId=self.settings.rest_api_id, stageName=stage)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "NotFoundException":
+                raise ProductError(f"--stage: {stage!r} does not exist on REST API {self.settings.rest_api_id}; "
+                                   "deploy the stack's template (it creates the stages)") from None
+            raise
+
+    def deployments(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        position = None
+        while True:
+            page = self.apigw.get_deployments(restApiId=self.settings.rest_api_id, limit=500,
+                                              **({"position": position} if position else {}))
+            for d in page.get("items", []):
+                out[d["id"]] = d
+            position = page.get("position")
+            if not position:
+                return out
+
+    def _load(self, stage: str) -> list[Event]:
+        got = self.ddb.get_item(TableName=self.settings.state_table, Key={"pk": {"S": f"stagehist#{stage}"}},
+                                ConsistentRead=True).get("Item")
+        if not got:
+            return []
+        return [Event(**e) for e in json.loads(got["events"]["S"])]
+
+    def _save(self, stage: str, events: list[Event]) -> None:
+        body = json.dumps([asdict(e) for e in events[-MAX_HISTORY:]])
+        self.ddb.put_item(TableName=self.settings.state_table,
+                          Item={"pk": {"S": f"stagehist#{stage}"}, "events": {"S": body}})
+
+    def history(self, stage: str) -> list[Event]:
+        """The stage's history, with the deployment it points to now recorded if it was not yet."""
+        self.check(stage, "--stage")
+        current = self.stage(stage).get("deploymentId")
+        events = self._load(stage)
+        stack = pointer_stack(events)
+        if current and (not stack or stack[-1] != current):
+            dep = self.deployments().get(current, {})
+            at = _epoch(dep.get("createdDate")) or self.clock()
+            events.append(Event(at, "deploy", current, dep.get("description", "")))
+            self._save(stage, events)
+        return events
+
+    # -- changes ------------------------------------------------------------------------------------
+    def _point(self, stage: str, deployment_id: str, description: str) -> None:
+        self.apigw.update_stage(restApiId=self.settings.rest_api_id, stageName=stage, patchOperations=[
+            {"op": "replace", "path": "/deploymentId", "value": deployment_id},
+            {"op": "replace", "path": "/description", "value": description[:1024]}])
+
+    def changes(self, older: str | None, newer: str) -> list[dict[str, Any]]:
+        """The deployments after `older` up to `newer`, oldest first: what a promotion brings."""
+        deps = sorted(self.deployments().values(), key=lambda d: (_epoch(d.get("createdDate")) or 0, d["id"]))
+        ids = [d["id"] for d in deps]
+        if newer not in ids:
+            return []
+        end = ids.index(newer) + 1
+        start = ids.index(older) + 1 if older in ids else 0
+        if start >= end:  # the target is ahead of (or at) the source: the promotion moves it back
+            return [deps[ids.index(newer)]]
+        return deps[start:end]
+
+    def promote(self, source: str, target: str) -> tuple[Event | None, list[dict[str, Any]]]:
+        self.check(source, "--from")
+        self.check(target, "--to")
+        if source == target:
+            raise ProductError(f"--to: {target!r} is the --from stage; promote to another stage")
+        if target == self.settings.stage:
+            raise ProductError(f"--to: {target!r} is the stage reconciles deploy to; promote from it, not to it")
+        src = self.stage(source).get("deploymentId")
+        if not src:
+            raise ProductError(f"--from: stage {source!r} has no deployment to promote")
+        self.history(source)
+        events = self.history(target)
+        current = pointer_stack(events)[-1] if events else None
+        if current == src:
+            return None, []
+        brought = self.changes(current, src)
+        what = "; ".join(d.get("description") or d["id"] for d in brought) or src
+        description = f"promoted from {source} ({src}): {what}"
+        self._point(target, src, description)
+        event = Event(self.clock(), "promote", src, description, source)
+        self._save(target, [*events, event])
+        return event, brought
+
+    def rollback(self, stage: str) -> Event:
+        events = self.history(stage)
+        stack = pointer_stack(events)
+        if len(stack) < 2:
+            raise ProductError(f"--stage: {stage!r} has no earlier deployment in its history to return to "
+                               "(`portico history --stage " + stage + "`)")
+        current, previous = stack[-1], stack[-2]
+        if previous not in self.deployments():
+            raise ProductError(f"--stage: the previous deployment {previous} of {stage!r} no longer exists")
+        description = f"rolled back from {current} to {previous}"
+        self._point(stage, previous, description)
+        event = Event(self.clock(), "rollback", previous, description)
+        self._save(stage, [*events, event])
+        return event
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return value.timestamp()
+    except AttributeError:
+        return None
