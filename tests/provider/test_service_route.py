@@ -331,3 +331,17 @@ def test_an_unknown_resource_type_fails_create_and_deletes_quietly(cfn):
     answer = cfn("Create", ORDERS, kind="Custom::Route")
     assert answer["Status"] == "FAILED" and "ResourceType: 'Custom::Route' is not served here" in answer["Reason"]
     assert cfn("Delete", ORDERS, kind="Custom::Route", physical=answer["PhysicalResourceId"])["Status"] == "SUCCESS"
+
+
+def test_a_replacement_that_fails_in_the_reconcile_removes_what_it_wrote(cfn, stack, clients):
+    cfn("Create", ORDERS)
+    name = target_group_name(stack.stack, "orders-api", 8080, "ip")
+    clients.elbv2.create_target_group(Name=name, Protocol="TCP", Port=8080, VpcId=stack.vpc_id, TargetType="ip")
+    new = {**ORDERS, "Service": "orders-api", "Path": "/orders-api"}
+    answer = cfn("Update", new, physical="orders", old=ORDERS)
+    assert answer["Status"] == "FAILED" and "is not tagged as portico's" in answer["Reason"]
+    assert answer["PhysicalResourceId"] == "orders"
+    reg = registry(stack, clients)
+    assert set(reg.scan()) == {"orders"} and reg.get("orders")["status"] == "READY"
+    assert not ledger(stack, clients, "orders-api")
+    assert "/orders-api" not in api_paths(stack, clients)
