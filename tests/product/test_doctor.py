@@ -1,0 +1,93 @@
+"""`portico doctor SERVICE`: one line per link, ✓/✗ with the fix, non-zero exit on any ✗."""
+
+from __future__ import annotations
+
+import pytest
+
+from portico.product.doctor import Doctor
+from portico.reconcile import ALL
+from portico.registry import Registry
+
+LINKS = ["entry valid", "port reserved", "listener on the NLB", "target group", "ECS service has the target group",
+         "targets healthy", "task security group admits the NLB", "API resource, methods, VPC_LINK integration",
+         "stage dev deployment contains them"]
+
+
+@pytest.fixture
+def routed(clients, stack, reconciler):
+    from tests.conftest import spec_item
+
+    reg = Registry(clients.dynamodb, stack.registry_table)
+    reg.put_spec(spec_item("orders"))
+    assert reconciler.run(ALL).statuses["orders"].status == "READY"
+    return reg.get("orders")
+
+
+def make_healthy(clients, stack, item):
+    """What a running ECS service looks like: a registered task IP, and its security group open to the NLB."""
+    clients.elbv2.register_targets(TargetGroupArn=item["targetGroupArn"], Targets=[{"Id": "10.42.1.10",
+                                                                                    "Port": 8080}])
+    clients.ec2.authorize_security_group_ingress(GroupId=stack.extra["securityGroup"], IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "10.42.0.0/16"}]}])
+
+
+def test_a_healthy_route_passes_every_link(clients, stack, routed, cli):
+    make_healthy(clients, stack, routed)
+    checks = Doctor(clients, stack).run("orders")
+    assert [c.link for c in checks] == LINKS
+    assert [c.link for c in checks if not c.ok] == []
+    code, out, _ = cli("doctor", "orders")
+    assert code == 0
+    assert out.count("✓") == len(LINKS) and "✗" not in out
+
+
+def test_a_closed_security_group_and_no_targets_fail_with_the_fix(clients, stack, routed, cli):
+    code, out, err = cli("doctor", "orders")
+    assert code == 1 and "2 of 9 link(s) broken" in err
+    lines = out.splitlines()
+    sg = next(i for i, line in enumerate(lines) if "task security group" in line)
+    assert lines[sg].startswith("✗")
+    assert lines[sg + 1].strip().startswith(f"fix: aws ec2 authorize-security-group-ingress --group-id "
+                                            f"{stack.extra['securityGroup']} --protocol tcp --port 8080")
+    assert any(line.startswith("✗ targets healthy: no targets registered") for line in lines)
+
+
+def test_a_deleted_listener_breaks_its_links(clients, stack, routed):
+    make_healthy(clients, stack, routed)
+    listener = next(li for li in clients.elbv2.describe_listeners(LoadBalancerArn=stack.load_balancer_arns[0])
+                    ["Listeners"] if li["Port"] == int(routed["listenerPort"]))
+    clients.elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
+    checks = {c.link: c for c in Doctor(clients, stack).run("orders")}
+    listener_check = checks["listener on the NLB"]
+    assert not listener_check.ok and "portico reconcile --service orders" in listener_check.fix
+    assert not checks["target group"].ok
+    assert checks["port reserved"].ok and checks["API resource, methods, VPC_LINK integration"].ok
+
+
+def test_a_changed_integration_and_a_pending_deployment_are_reported(clients, stack, routed):
+    make_healthy(clients, stack, routed)
+    api = {r["path"]: r for r in clients.apigateway.get_resources(restApiId=stack.rest_api_id, limit=500)["items"]}
+    clients.apigateway.delete_method(restApiId=stack.rest_api_id, resourceId=api["/orders/{proxy+}"]["id"],
+                                     httpMethod="ANY")
+    from portico.state import StateTable
+
+    StateTable(clients.dynamodb, stack.state_table).mark_deploy_pending("dev")
+    checks = {c.link: c for c in Doctor(clients, stack).run("orders")}
+    assert checks["API resource, methods, VPC_LINK integration"].detail == "ANY /orders/{proxy+} is missing"
+    assert "waiting for a deployment" in checks["stage dev deployment contains them"].detail
+
+
+def test_an_invalid_or_missing_entry_fails_the_first_link(clients, stack, cli):
+    Registry(clients.dynamodb, stack.registry_table).put_spec({"service": "bad", "cluster": "demo",
+                                                               "containerPort": 8080, "path": "orders"})
+    code, out, _ = cli("doctor", "bad")
+    assert code == 1 and out.startswith("✗ entry valid: path: must start with '/'")
+    code, out, _ = cli("doctor", "ghost")
+    assert code == 1 and "no entry for 'ghost'" in out
+
+
+def test_probe_on_the_local_stack_says_why_it_was_not_sent(clients, stack, routed, cli):
+    make_healthy(clients, stack, routed)
+    code, out, _ = cli("doctor", "orders", "--probe")
+    assert code == 1
+    assert out.splitlines()[-2].startswith("✗ HTTP probe: not sent: the local AWS")

@@ -1,0 +1,98 @@
+"""`portico openapi` (from the registry and the observed API) and `portico sdk` (GetSdk)."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from portico.product import ProductError
+from portico.product.openapi import document, generate_sdk, sdk_parameters
+from portico.reconcile import ALL
+from portico.registry import Registry
+from tests.conftest import spec_item
+
+
+def test_openapi_documents_every_route_with_its_security(clients, stack, reconciler, cli):
+    reg = Registry(clients.dynamodb, stack.registry_table)
+    reg.put_spec(spec_item("orders", auth="API_KEY", throttleRate=25))
+    reg.put_spec(spec_item("users", auth="IAM", methods=["GET", "POST"]))
+    reg.put_spec(spec_item("catalog", path="/shop/catalog", auth="NONE", methods=["GET"]))
+    reconciler.run(ALL)
+
+    code, out, err = cli("openapi", "--stage", "qa")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["openapi"].startswith("3.")
+    assert doc["servers"] == [{"url": f"https://{stack.rest_api_id}.execute-api.us-east-1.amazonaws.com/qa"}]
+    assert sorted(doc["paths"]) == ["/orders", "/orders/{proxy}", "/shop/catalog", "/shop/catalog/{proxy}",
+                                    "/users", "/users/{proxy}"]
+    assert sorted(doc["paths"]["/orders"]) == ["delete", "get", "head", "options", "patch", "post", "put"]  # ANY
+    assert doc["paths"]["/orders"]["get"]["security"] == [{"api_key": []}]
+    assert doc["paths"]["/orders"]["get"]["x-portico"] == {"throttleRate": 25.0}
+    assert sorted(doc["paths"]["/users/{proxy}"]) == ["get", "post"]
+    assert doc["paths"]["/users/{proxy}"]["post"]["security"] == [{"sigv4": []}]
+    assert doc["paths"]["/users/{proxy}"]["post"]["parameters"][0]["name"] == "proxy"
+    assert doc["paths"]["/shop/catalog"]["get"]["security"] == []
+    assert set(doc["components"]["securitySchemes"]) == {"api_key", "sigv4"}
+    assert doc["components"]["securitySchemes"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_openapi_refuses_an_unknown_stage(clients, stack):
+    with pytest.raises(ProductError, match=r"--stage: 'live' is not one of this stack's stages \(dev, qa, prod\)"):
+        document(clients, stack, "live")
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("lang", ["javascript", "java", "ruby"])
+def test_sdk_calls_get_sdk_and_unpacks_it(clients, stack, tmp_path, lang):
+    # Stubber: moto has no GetSdk (no SDK generator); this checks the request portico sends and what it writes.
+    data = _zip({"apiGateway-js-sdk/apigClient.js": "// generated", "apiGateway-js-sdk/README.md": "readme"})
+    with Stubber(clients.apigateway) as stub:
+        stub.add_response("get_sdk", {"contentType": "application/zip", "body": StreamingBody(io.BytesIO(data),
+                                                                                               len(data))},
+                          {"restApiId": stack.rest_api_id, "stageName": "prod", "sdkType": lang,
+                           "parameters": sdk_parameters(lang, stack.stack)})
+        files = generate_sdk(clients.apigateway, stack, "prod", lang, tmp_path / "out")
+        stub.assert_no_pending_responses()
+    assert files[0] == tmp_path / "out" / f"portico-prod-{lang}-sdk.zip"
+    assert (tmp_path / "out" / "apiGateway-js-sdk" / "apigClient.js").read_text() == "// generated"
+    if lang == "java":
+        assert set(sdk_parameters(lang, "portico")) == {"serviceName", "javaGroupId", "javaArtifactId",
+                                                        "javaArtifactVersion", "javaPackageName"}
+
+
+def test_sdk_refuses_an_archive_that_escapes_the_folder(clients, stack, tmp_path):
+    data = _zip({"../evil.sh": "rm -rf /"})
+    with Stubber(clients.apigateway) as stub:  # moto has no GetSdk
+        stub.add_response("get_sdk", {"body": StreamingBody(io.BytesIO(data), len(data))})
+        with pytest.raises(ProductError, match="outside the output folder"):
+            generate_sdk(clients.apigateway, stack, "dev", "javascript", tmp_path / "out")
+    assert not (tmp_path / "evil.sh").exists()
+
+
+def test_sdk_bad_language_is_a_specific_error(cli):
+    code, _, err = cli("sdk", "--stage", "dev", "--lang", "cobol", "-o", "x")
+    message = " ".join(err.split())
+    assert code == 2 and "--lang: 'cobol' is not an SDK type API Gateway generates (javascript, java" in message
+
+
+def test_sdk_on_the_local_stack_writes_the_openapi_document(cli, tmp_path):
+    code, out, err = cli("sdk", "--stage", "dev", "--lang", "javascript", "-o", str(tmp_path / "sdk"))
+    assert code == 0, err
+    assert "does not generate SDKs" in " ".join(err.split())
+    doc = json.loads((tmp_path / "sdk" / "portico-dev-openapi.json").read_text())
+    assert doc["openapi"].startswith("3.")

@@ -1,0 +1,112 @@
+"""Promotion dev → qa → prod, rollback and history: deployment ids on the moto server."""
+
+from __future__ import annotations
+
+import pytest
+
+from portico.product import ProductError
+from portico.product.stages import Event, Stages, pointer_stack
+from portico.reconcile import ALL
+from portico.registry import Registry
+from tests.conftest import spec_item
+
+
+def deployment_of(clients, stack, stage):
+    return clients.apigateway.get_stage(restApiId=stack.rest_api_id, stageName=stage)["deploymentId"]
+
+
+def all_deployments(clients, stack):
+    return {d["id"] for d in clients.apigateway.get_deployments(restApiId=stack.rest_api_id, limit=500)["items"]}
+
+
+@pytest.fixture
+def stages(clients, stack):
+    return Stages(clients.apigateway, clients.dynamodb, stack)
+
+
+def onboard(clients, stack, reconciler, service):
+    Registry(clients.dynamodb, stack.registry_table).put_spec(spec_item(service))
+    return reconciler.run(ALL).deployment_id
+
+
+def test_pointer_stack_pops_rolled_back_deployments():
+    ev = [Event(1, "deploy", "a"), Event(2, "promote", "b"), Event(3, "promote", "c"), Event(4, "rollback", "b"),
+          Event(5, "rollback", "a"), Event(6, "promote", "d")]
+    assert pointer_stack(ev[:3]) == ["a", "b", "c"]
+    assert pointer_stack(ev[:4]) == ["a", "b"]
+    assert pointer_stack(ev[:5]) == ["a"]
+    assert pointer_stack(ev) == ["a", "d"]
+
+
+def test_promote_points_the_target_at_the_source_deployment(clients, stack, reconciler, stages, cli):
+    first = onboard(clients, stack, reconciler, "orders")
+    qa_before = deployment_of(clients, stack, "qa")
+    before = all_deployments(clients, stack)
+
+    code, out, err = cli("promote", "--from", "dev", "--to", "qa")
+    assert code == 0, err
+    assert deployment_of(clients, stack, "qa") == first == deployment_of(clients, stack, "dev")
+    assert all_deployments(clients, stack) == before  # no new deployment, none deleted
+    assert f"qa → deployment {first} (from dev)" in out and "portico: orders" in out
+    desc = clients.apigateway.get_stage(restApiId=stack.rest_api_id, stageName="qa")["description"]
+    assert desc.startswith(f"promoted from dev ({first}): ") and "portico: orders" in desc
+
+    second = onboard(clients, stack, reconciler, "users")
+    event, brought = stages.promote("dev", "qa")
+    assert event.deployment_id == second and [d["id"] for d in brought] == [second]
+    assert "portico: users" in event.description and "portico: orders" not in event.description
+    assert stages.promote("dev", "qa") == (None, [])  # already there
+
+    history = stages.history("qa")
+    assert [(e.action, e.deployment_id) for e in history] == [("deploy", qa_before), ("promote", first),
+                                                               ("promote", second)]
+
+
+def test_rollback_returns_to_the_previous_deployment_and_keeps_every_deployment(clients, stack, reconciler, stages,
+                                                                                cli):
+    prod0 = deployment_of(clients, stack, "prod")
+    first = onboard(clients, stack, reconciler, "orders")
+    stages.promote("dev", "prod")
+    second = onboard(clients, stack, reconciler, "users")
+    stages.promote("dev", "prod")
+    assert deployment_of(clients, stack, "prod") == second
+    before = all_deployments(clients, stack)
+
+    code, out, _ = cli("rollback", "--stage", "prod")
+    assert code == 0 and f"rolled back from {second} to {first}" in out
+    assert deployment_of(clients, stack, "prod") == first
+    stages.rollback("prod")
+    assert deployment_of(clients, stack, "prod") == prod0
+    with pytest.raises(ProductError, match="--stage: 'prod' has no earlier deployment"):
+        stages.rollback("prod")
+    assert all_deployments(clients, stack) == before  # the deployments stages pointed to are all still there
+
+    code, out, _ = cli("history", "--stage", "prod")
+    assert code == 0 and out.count("rollback") == 2 and f"{prod0} (current)" in out
+    assert deployment_of(clients, stack, "dev") == second  # rolling prod back never touches dev
+
+
+def test_history_records_a_deployment_made_elsewhere(clients, stack, stages):
+    start = deployment_of(clients, stack, "qa")
+    assert [(e.action, e.deployment_id) for e in stages.history("qa")] == [("deploy", start)]
+    dep = clients.apigateway.create_deployment(restApiId=stack.rest_api_id, description="by hand")["id"]
+    clients.apigateway.update_stage(restApiId=stack.rest_api_id, stageName="qa", patchOperations=[
+        {"op": "replace", "path": "/deploymentId", "value": dep}])
+    assert [(e.action, e.deployment_id) for e in stages.history("qa")] == [("deploy", start), ("deploy", dep)]
+    stages.rollback("qa")
+    assert deployment_of(clients, stack, "qa") == start
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("promote", "--from", "dev", "--to", "staging"), "--to: stage 'staging' is not one of this stack's stages "
+                                                      "(dev, qa, prod)"),
+    (("promote", "--from", "test", "--to", "qa"), "--from: stage 'test' is not one of this stack's stages"),
+    (("promote", "--from", "qa", "--to", "qa"), "--to: 'qa' is the --from stage"),
+    (("promote", "--from", "qa", "--to", "dev"), "--to: 'dev' is the stage reconciles deploy to"),
+    (("rollback", "--stage", "nope"), "--stage: stage 'nope' is not one of this stack's stages"),
+    (("rollback", "--stage", "qa"), "--stage: 'qa' has no earlier deployment"),
+    (("history", "--stage", "nope"), "--stage: stage 'nope' is not one of this stack's stages"),
+])
+def test_bad_stage_arguments_are_specific_errors(cli, args, message):
+    code, _, err = cli(*args)
+    assert code == 2 and message in " ".join(err.split())
