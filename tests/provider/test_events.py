@@ -84,3 +84,24 @@ def test_a_handler_that_crashes_at_import_still_answers(recorder, stack, tmp_pat
     assert answers[0]["Status"] == "FAILED"
     assert "portico.reconcile" in answers[0]["Reason"]
     assert "X-Amz-Signature" not in done.stdout + done.stderr
+
+
+def test_the_handler_imports_and_answers_without_a_region(recorder, tmp_path):
+    """Outside Lambda no AWS_REGION may be set: crhelper's (unused) polling clients must not fail the provider."""
+    event = load_event("cfn-service-route-delete-failed-create.json")
+    event["ResponseURL"] = recorder.url(event["RequestId"])
+    script = textwrap.dedent(f"""
+        import json, sys, types
+        sys.path.insert(0, {str(ROOT / "functions" / "provider")!r})
+        import app
+        ctx = types.SimpleNamespace(function_name="f", aws_request_id="r",
+                                    get_remaining_time_in_millis=lambda: 60000)
+        app.handler(json.loads(sys.argv[1]), ctx)
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTICO_", "AWS_"))}
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(event)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    answers = recorder.for_request(event["RequestId"])
+    assert [a["Status"] for a in answers] == ["SUCCESS"]

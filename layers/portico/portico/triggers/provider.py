@@ -61,7 +61,8 @@ def put_response(url: str, body: dict[str, Any], attempts: int = 5, sleep=time.s
                 return False  # an expired or altered URL: retrying cannot help
         except OSError as exc:
             log.warning("answering CloudFormation failed", extra={"error": str(exc), "attempt": attempt + 1})
-        sleep(min(0.5 * 2 ** attempt, 5.0))
+        if attempt + 1 < attempts:
+            sleep(min(0.5 * 2 ** attempt, 5.0))
     return False
 
 
@@ -83,7 +84,21 @@ class Provider(CfnResource):
         self._answer_lock = threading.Lock()
         self._answered = False
         self.sender = put_response
-        super().__init__(**kwargs)
+        crhelper_log = logging.getLogger("crhelper.resource_helper")
+        crhelper_log.disabled = True  # its init errors are judged (and logged) below
+        try:
+            super().__init__(**kwargs)
+        finally:
+            crhelper_log.disabled = False
+        from botocore.exceptions import BotoCoreError
+
+        if isinstance(self._init_failed, BotoCoreError):
+            # crhelper builds Lambda/Events/Logs clients for its polling mode, which this provider does not
+            # use; failing to build them (no region outside Lambda) must not fail every request.
+            log.info("crhelper's polling clients are not available (not used here): %s", self._init_failed)
+            self._init_failed = None
+        elif self._init_failed is not None:
+            log.error("crhelper failed to initialise: %s", self._init_failed)
 
     def _crhelper_init(self, event, context):
         with self._answer_lock:
