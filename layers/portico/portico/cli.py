@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from dotenv import load_dotenv
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import local
@@ -34,7 +35,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 local_app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto server on loopback).")
 app.add_typer(local_app, name="local")
 out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def settings() -> Settings:
@@ -48,7 +49,7 @@ def reconciler() -> Reconciler:
     try:
         return Reconciler(Clients.create(s), s)
     except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -145,7 +146,7 @@ def onboard(
     try:
         rec.preflight(item)
     except SpecError as exc:
-        err.print(f"[red]rejected:[/] {exc}")
+        err.print(f"[red]rejected:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     rec.registry.put_spec(item)
     out.print(f"wrote {service} to {rec.settings.registry_table}; status PENDING until the reconciler runs")
@@ -184,7 +185,7 @@ def list_services(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     for r in rows:
         status = f"[{colour.get(r['status'], 'yellow')}]{r['status']}[/]"
         if r["status"] != "READY" and r["message"]:
-            status += f"\n{r['message']}"
+            status += f"\n{escape(r['message'])}"
         table.add_row(r["service"], str(r["path"] or ""), str(r["port"] or "—"), r["targetGroup"] or "—",
                       r["ecsService"], status, r["invokeUrl"] or "—")
     out.print(table)
@@ -207,7 +208,7 @@ def plan(as_json: Annotated[bool, typer.Option("--json")] = False,
     for step in result.steps:
         out.print(str(step), markup=False, highlight=False)
     for name, reason in sorted(result.failed.items()):
-        out.print(f"[red]cannot serve {name}:[/] {reason}")
+        out.print(f"[red]cannot serve {name}:[/] {escape(reason)}")
 
 
 @app.command("reconcile")
@@ -218,7 +219,7 @@ def reconcile_cmd(service: Annotated[list[str] | None, typer.Option("--service",
     out.print(f"{summary['steps']} step(s); statuses {summary['statuses']}; removed {summary['removed'] or 'none'}; "
               f"deployment {summary['deployment'] or 'none'}")
     for e in outcome.errors:
-        err.print(f"[yellow]warning:[/] {e}")
+        err.print(f"[yellow]warning:[/] {escape(e)}")
     if any(st.status == "FAILED" for st in outcome.statuses.values()):
         raise typer.Exit(1)
 
