@@ -97,7 +97,8 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
     snapshot = state.snapshot()
     return Observed(
         state=snapshot,
-        load_balancers=read_load_balancers(clients.elbv2, settings),
+        load_balancers=read_load_balancers(clients.elbv2, settings,
+                                           {led.listener_arn for led in snapshot.ledgers.values()}),
         target_groups=read_target_groups(clients.elbv2),
         resources=read_resources(clients.apigateway, settings.rest_api_id),
         ecs=read_ecs(clients.ecs, ecs_services),
@@ -106,7 +107,9 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
     )
 
 
-def read_load_balancers(elbv2, settings: Settings) -> dict[str, LoadBalancer]:
+def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = frozenset()) -> dict[str, LoadBalancer]:
+    """Each NLB with its listeners by port. AWS refuses a second listener on a port; should a reader ever
+    see two (emulators accept them), portico's own (`owned` ARNs) is the one kept."""
     links = dict(zip(settings.load_balancer_arns, settings.vpc_link_ids, strict=True))
     out: dict[str, LoadBalancer] = {}
     resp = elbv2.describe_load_balancers(LoadBalancerArns=list(links))
@@ -117,6 +120,8 @@ def read_load_balancers(elbv2, settings: Settings) -> dict[str, LoadBalancer]:
                                                                        PaginationConfig={"PageSize": 400}):
             for li in page["Listeners"]:
                 tgs = tuple(a["TargetGroupArn"] for a in li.get("DefaultActions", []) if a.get("TargetGroupArn"))
+                if lb.listeners.get(li["Port"]) and lb.listeners[li["Port"]].arn in owned:
+                    continue
                 lb.listeners[li["Port"]] = Listener(li["ListenerArn"], li["Port"], li.get("Protocol", ""), tgs)
     return out
 
