@@ -325,14 +325,15 @@ class ServiceRoutes:
             result = self.converge(service, context, digest=spec.digest())
             if result.get("status") != READY:
                 raise Failure(result.get("statusMessage") or "portico could not route the service", service)
-        except Failure as failure:
+        except Exception as exc:
+            reason = exc.reason if isinstance(exc, Failure) else f"{type(exc).__name__}: {exc}"
             if replacing:  # the update fails: CloudFormation keeps the old resource, so leave it as it was
                 self.undo(service, before, event, context)
                 if moved:
                     self.restore(moved, event, context)
-                raise Failure(failure.reason, replacing) from None
-            if failure.physical_id is None and helper.PhysicalResourceId == service:
-                failure.physical_id = service
+                raise Failure(reason, replacing) from exc
+            if isinstance(exc, Failure) and exc.physical_id is None and helper.PhysicalResourceId == service:
+                exc.physical_id = service
             raise
         data = {"ListenerPort": int(result["listenerPort"]), "InvokeUrl": result.get("invokeUrl"),
                 "TargetGroupArn": result.get("targetGroupArn"), "Path": spec.path}
