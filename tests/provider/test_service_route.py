@@ -345,3 +345,26 @@ def test_a_replacement_that_fails_in_the_reconcile_removes_what_it_wrote(cfn, st
     assert set(reg.scan()) == {"orders"} and reg.get("orders")["status"] == "READY"
     assert not ledger(stack, clients, "orders-api")
     assert "/orders-api" not in api_paths(stack, clients)
+
+
+def test_the_registry_stream_seeing_the_providers_writes_changes_nothing(cfn, stack, clients, tmp_path):
+    """In AWS the stream trigger also sees every entry the provider writes; delivered after the provider's own
+    reconcile (moto is single-threaded: deterministic interleaving), it converges to the same state."""
+    from portico.streampoll import StreamPoller
+    from portico.triggers.stream import handler as stream_handler
+
+    created = cfn("Create", ORDERS)
+    mutating: list[str] = []
+    c = default_reconciler().clients
+    for client in (c.elbv2, c.ecs, c.apigateway):
+        client.meta.events.register("before-call.*", lambda model, **kw: mutating.append(model.name)
+                                    if model.name.startswith(MUTATING) else None)
+    poller = StreamPoller(clients.dynamodb, clients.streams, stack.registry_table, stream_handler,
+                          checkpoint=tmp_path / "cp.json")
+    assert poller.poll_once() >= 1
+    assert mutating == []
+    assert registry(stack, clients).get("orders")["status"] == "READY"
+    assert listener_ports(stack, clients) == {created["Data"]["ListenerPort"]: created["Data"]["TargetGroupArn"]}
+    assert cfn("Delete", ORDERS, physical="orders")["Status"] == "SUCCESS"
+    poller.poll_once()
+    assert mutating.count("CreateListener") == 0 and listener_ports(stack, clients) == {}
