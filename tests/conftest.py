@@ -19,6 +19,9 @@ os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION, AWS_REGION
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
+    from portico.product.emulator import install
+
+    install()  # the same emulator as `portico local up`: moto plus the operations portico needs (UpdateMethod)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

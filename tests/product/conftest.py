@@ -1,12 +1,7 @@
-"""The test session's moto server gets the operations portico's emulator adds (UpdateMethod)."""
+"""Fixtures of the product tests (the session's moto server runs `portico.product.emulator`)."""
 
-from portico.product.emulator import install
-
-install()
-
-
-import pytest  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
+import pytest
+from typer.testing import CliRunner
 
 
 @pytest.fixture

@@ -3,6 +3,10 @@
 - API Gateway UpdateMethod: moto answers "not implemented"; AWS applies JSON-patch operations to the
   method. Supported here: replace /authorizationType, /apiKeyRequired, /authorizerId,
   /authorizationScopes, /operationName, /requestValidatorId (what portico and most tools patch).
+- API Gateway CreateDeployment to an existing stage: moto replaces the stage (its method settings,
+  cache cluster and description are lost); AWS only points the stage at the new deployment.
+- API Gateway UpdateStage `remove /{resource_path}/{http_method}`: moto ignores it; AWS drops that
+  method-settings override.
 
 `install()` registers them on moto's in-process server classes (the test session's ThreadedMotoServer);
 `python -m portico.product.emulator -H 127.0.0.1 -p PORT` runs moto's server with them (`portico local up`).
@@ -46,14 +50,48 @@ def _update_method(self):  # bound as moto.apigateway.responses.APIGatewayRespon
     return 200, {}, json.dumps(method.to_json())
 
 
+def _keep_stage(create_deployment):
+    def wrapper(self, name, description, stage_variables=None):
+        existing = self.stages.get(name) if name else None
+        deployment = create_deployment(self, name, description, stage_variables)
+        if existing is not None:
+            existing.deployment_id = deployment.id
+            existing.variables = {**existing.variables, **(stage_variables or {})}
+            self.stages[name] = existing
+        return deployment
+
+    wrapper.portico = True
+    return wrapper
+
+
+def _remove_method_settings(apply_operations):
+    def wrapper(self, patch_operations):
+        rest = []
+        for op in patch_operations:
+            parts = op.get("path", "").split("/")
+            if op.get("op") == "remove" and len(parts) == 3 and parts[0] == "":
+                self.method_settings.pop(f"{parts[1]}/{parts[2]}", None)
+            else:
+                rest.append(op)
+        return apply_operations(self, rest)
+
+    wrapper.portico = True
+    return wrapper
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
+    from moto.apigateway.models import RestAPI, Stage
     from moto.apigateway.responses import APIGatewayResponse
 
     if not hasattr(APIGatewayResponse, "update_method"):
         APIGatewayResponse.update_method = _update_method
+    if not getattr(RestAPI.create_deployment, "portico", False):
+        RestAPI.create_deployment = _keep_stage(RestAPI.create_deployment)
+    if not getattr(Stage.apply_operations, "portico", False):
+        Stage.apply_operations = _remove_method_settings(Stage.apply_operations)
     _installed = True
 
 

@@ -90,16 +90,14 @@ def plan_product(plan: Plan, obs: Observed, settings: Settings, region: str) -> 
         keep = {k for k in current if ss.key_path(k) in keep_paths}
         want_cache = any(f.get("caching/enabled") for f in wanted.values()) or \
             any((current.get(k) or {}).get("cachingEnabled") for k in keep)
-        deploying = any(s.action == "deploy" for s in plan.steps)
-        ops = ss.patch_operations(current, product.stage.cache_cluster_enabled, wanted, remove, keep, want_cache,
-                                  reassert=deploying)
+        ops = ss.patch_operations(current, product.stage.cache_cluster_enabled, wanted, remove, want_cache)
         if ops:
             steps.append(Step("update_stage", "*", {"stage": settings.stage, "patch": ops, "owners": owners}))
 
     # The dashboard.
     body = dashboard_body(everything, api_name=product.api_name, stage=settings.stage, region=region,
                           target_group_arns=tg_arns)
-    if body != product.dashboard:
+    if body != product.dashboard and (everything or product.dashboard is not None):  # none before the first route
         steps.append(Step("put_dashboard", "*", {"name": dashboard_name(settings.stack),
                                                  "routes": [route_json(r) for r in everything]}))
     return steps

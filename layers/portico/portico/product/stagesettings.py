@@ -6,10 +6,6 @@ its leading '/', every other '/' escaped as '~1' (`orders~1{proxy+}/GET`); Updat
 gets an override with detailed metrics on (the per-service alarms and `portico metrics` read the
 per-method ApiGateway metrics), the service's throttle (or the stage default), and caching when the
 service sets `cacheTtlSeconds` > 0. The stage cache cluster is on only while some service caches.
-
-A pass that deploys re-asserts the settings it owns in the same UpdateStage: a deployment must never
-lose them (some API Gateway implementations reset a stage on CreateDeployment), and on AWS the
-re-assertion is a no-op replace.
 """
 
 from __future__ import annotations
@@ -82,12 +78,8 @@ def _text(value: Any) -> str:
 
 
 def patch_operations(current: dict[str, dict[str, Any]], cache_enabled: bool, wanted: dict[str, dict[str, Any]],
-                     remove: set[str], keep: set[str], want_cache: bool, *, reassert: bool) -> list[dict[str, str]]:
-    """The UpdateStage patch that turns `current` into `wanted`.
-
-    `remove`: keys to drop (only those present are patched). `keep`: keys portico owns but does not change
-    this pass (out-of-scope services): re-asserted, with `wanted`, when `reassert` (a deploying pass).
-    """
+                     remove: set[str], want_cache: bool) -> list[dict[str, str]]:
+    """The UpdateStage patch that turns `current` into `wanted`; `remove`: keys to drop (if present)."""
     ops: list[dict[str, str]] = []
     for key in sorted(remove):
         if key in current and key not in wanted:
@@ -95,17 +87,9 @@ def patch_operations(current: dict[str, dict[str, Any]], cache_enabled: bool, wa
     for key, fields in sorted(wanted.items()):
         have = current.get(key) or {}
         for suffix, value in fields.items():
-            if reassert or key not in current or not _same(have.get(FIELDS[suffix]), value):
+            if key not in current or not _same(have.get(FIELDS[suffix]), value):
                 ops.append({"op": "replace", "path": f"/{key}/{suffix}", "value": _text(value)})
-    if reassert:
-        for key in sorted(keep - set(wanted) - remove):
-            have = current.get(key)
-            if not have:
-                continue
-            for suffix, name in FIELDS.items():
-                if name in have and (suffix != "caching/ttlInSeconds" or have.get("cachingEnabled")):
-                    ops.append({"op": "replace", "path": f"/{key}/{suffix}", "value": _text(have[name])})
-    if want_cache != cache_enabled or (reassert and want_cache):
+    if want_cache != cache_enabled:
         ops.insert(0, {"op": "replace", "path": "/cacheClusterEnabled", "value": _text(want_cache)})
         if want_cache and not cache_enabled:  # the smallest cache; a size set elsewhere is kept
             ops.insert(1, {"op": "replace", "path": "/cacheClusterSize", "value": "0.5"})
