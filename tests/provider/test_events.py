@@ -105,3 +105,15 @@ def test_the_handler_imports_and_answers_without_a_region(recorder, tmp_path):
     assert "Traceback" not in done.stderr
     answers = recorder.for_request(event["RequestId"])
     assert [a["Status"] for a in answers] == ["SUCCESS"]
+
+
+def test_all_events_in_file_order_on_one_stack_each_succeed_once(cfn, recorder, stack, clients):
+    """Out of CloudFormation's order too (an Update naming `orders` after the replacement to `orders-api`):
+    the left-over entry of the same resource is removed instead of blocking the path."""
+    for name in NAMES:
+        event = load_event(name)
+        event["ResponseURL"] = recorder.url(event["RequestId"])
+        answer = cfn.send(event, context())
+        assert answer["Status"] == "SUCCESS", (name, answer["Reason"])
+    items = clients.dynamodb.scan(TableName=stack.registry_table)["Items"]
+    assert [(i["service"]["S"], i["status"]["S"]) for i in items] == [("orders", "READY")]

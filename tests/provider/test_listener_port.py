@@ -90,3 +90,13 @@ def test_duplicate_creates_and_deletes_are_harmless(cfn, stack, clients):
     assert cfn.send(delete)["Status"] == "SUCCESS"
     assert reservations(stack, clients) == {}
     assert port_event(cfn, "Delete", physical="portico:not-created:x")["Status"] == "SUCCESS"
+
+
+def test_a_resource_holding_several_ports_keeps_the_one_it_names(cfn, stack, clients):
+    first = port_event(cfn, "Create")
+    moved = port_event(cfn, "Update", {"Port": "10500"}, physical=first["PhysicalResourceId"], old={})
+    again = port_event(cfn, "Update", {"Port": "10500"}, physical=moved["PhysicalResourceId"], old={"Port": "10500"})
+    assert again["Status"] == "SUCCESS" and again["PhysicalResourceId"] == moved["PhysicalResourceId"]
+    back = port_event(cfn, "Update", {}, physical=moved["PhysicalResourceId"], old={"Port": "10500"})
+    assert back["Status"] == "SUCCESS" and back["PhysicalResourceId"] == moved["PhysicalResourceId"]
+    assert len(reservations(stack, clients)) == 2  # CloudFormation's cleanup Delete releases the other

@@ -307,6 +307,7 @@ class ServiceRoutes:
         moved = None
         try:
             moved = self.move_out(replacing, spec.path, event, context) if replacing else None
+            self.clear_stale(service, spec.path, event, context)
             try:
                 self.r.preflight(item)
             except SpecError as exc:
@@ -356,6 +357,21 @@ class ServiceRoutes:
             self.restore(kept, event, context)
             raise
         return kept
+
+    def clear_stale(self, service: str, path: str, event: dict[str, Any], context: Any) -> None:
+        """Entries this same resource (stack + logical id) holds under another service id on an overlapping
+        path are left over (CloudFormation tracks one physical id per resource): remove them for good."""
+        owner, logical = event["StackId"], event["LogicalResourceId"]
+        for other, entry in sorted(self.registry.scan().items()):
+            if other == service or entry.get("owner") != owner or not overlap(str(entry.get("path")), path):
+                continue
+            held = self.holder(other)
+            if held.get("stack") != owner or held.get("logicalId") != logical:
+                continue
+            log.info("removing a left-over entry of this resource", extra={"service": other})
+            self.registry.delete(other, expect_owner=owner)
+            self.drop_holder(other)
+            self.converge(other, context, digest=None)
 
     def undo(self, service: str, before: dict[str, Any] | None, event: dict[str, Any], context: Any) -> None:
         if before is not None or helper.PhysicalResourceId != service:
@@ -450,8 +466,10 @@ class ListenerPorts:
         for _ in range(5):
             obs = self.observed()
             held = sorted((lb, p) for (lb, p), o in obs.state.ports.items() if o == owner)
-            if held and port in (None, held[0][1]):
-                lb, chosen = held[0]
+            current = event.get("PhysicalResourceId")
+            mine = sorted((h for h in held if port in (None, h[1])), key=lambda h: f"{h[0]}#{h[1]}" != current)
+            if mine:  # a duplicate delivery, or an Update that keeps the port
+                lb, chosen = mine[0]
             elif port is None:
                 try:
                     lb, chosen = choose_port(owner, obs, self.settings)
