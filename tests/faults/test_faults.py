@@ -3,14 +3,21 @@ quota errors and a process crash after every k-th mutating call."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from portico.clients import DEFAULT_CONFIG
+from portico.reconcile import ALL
 from portico.streampoll import fake_context
 from portico.triggers.stream import handle
 
+from .injector import Crash
+
 # botocore's `max_attempts` counts retries; the first attempt comes on top.
 MAX_ATTEMPTS = DEFAULT_CONFIG.retries["max_attempts"] + 1
+LEASE_TTL = 60  # StateTable.acquire's default
 
 # (service, operation, fault kind, text that appears only in the failing service's request)
 TRANSIENT = [
@@ -114,3 +121,77 @@ def test_whole_pass_failure_retries_every_record(world, injector, portico_client
 
     assert len(failed) == len(records) == 2
     assert {v["status"] for v in world.items().values()} == {"PENDING"}
+
+
+# -- crash after the k-th mutating call -------------------------------------------------------------------
+def _onboard(world):
+    world.put("orders")
+    world.put("users", path="/team/users")
+    world.put("catalog", containerPort=3000, methods=["GET", "POST"])
+
+
+def _offboard(world):
+    _onboard(world)
+    world.reconciler().run(ALL)
+    world.stream_records()
+    world.registry.delete("users")
+    world.registry.delete("catalog")
+
+
+def _move(world):
+    _onboard(world)
+    world.reconciler().run(ALL)
+    world.stream_records()
+    world.put("users", path="/people/users")
+    world.put("orders", methods=["GET"], healthCheckPath="/health")
+
+
+def _foreign(world):
+    world.add_foreign_listener(10000)
+    world.add_foreign_resource("/team/admin")
+    world.add_foreign_ecs_entry("users")
+    _onboard(world)
+
+
+SCENARIOS = {"onboard": _onboard, "offboard": _offboard, "move": _move, "foreign": _foreign}
+
+
+# Every k for onboarding; the other scenarios take every STRIDE-th k in CI (all of them with PORTICO_FAULTS_FULL=1).
+STRIDE = 1 if os.environ.get("PORTICO_FAULTS_FULL") else 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_crash_after_every_mutating_call_converges_on_the_next_sweep(world, portico_clients, injector, scenario):
+    setup = SCENARIOS[scenario]
+    inj = injector
+    setup(world)
+    deliver(world, world.reconciler(clients=portico_clients))
+    total = len(inj.writes())
+    assert total > 10
+    stride = 1 if scenario == "onboard" else STRIDE
+    for k in [*range(1, total + 1, stride), *([total] if (total - 1) % stride else [])]:
+        world.fresh()
+        setup(world)
+        inj.clear()
+        inj.crash_after(k)
+        with pytest.raises(Crash):
+            deliver(world, world.reconciler(clients=portico_clients))
+        inj.clear()  # a new process: the next sweep
+        if any(d["pk"].startswith("lock#") for d in world.state_items()):
+            # The dead process still holds an ECS lease: until it expires the service waits, it does not fail.
+            outcome = world.reconciler(clients=portico_clients).run(ALL)
+            assert not [s for s in outcome.statuses.values() if s.status == "FAILED"], outcome.statuses
+            assert world.audit() == []
+        later = world.reconciler(clients=portico_clients, clock=lambda: time.time() + LEASE_TTL + 1)
+        later.run(ALL)
+        problems = world.audit(converged=True)
+        assert problems == [], f"crash after mutating call {k} of {total}: {problems}"
+        inj.reset_counts()
+        later.run(ALL)
+        writes = inj.writes()
+        if scenario == "move":
+            # Known gap (product stage settings): after a move cut short, the stage's method settings of the
+            # old path are removed one sweep later.
+            writes = [w for w in writes if w != ("apigateway", "UpdateStage")]
+        assert writes == [], f"crash after mutating call {k}: second sweep wrote {writes}"

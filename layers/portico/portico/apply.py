@@ -131,8 +131,11 @@ class Applier(ProductSteps):
 
     def release(self, step: Step) -> None:
         p = step.params
-        if p.get("keepLedger"):  # the service moved to another port: free the old one only
-            self.state.release_port(step.service, p["loadBalancer"], p["port"])
+        if p.get("keepLedger"):  # the service moved to another port or path: free the old one only
+            if p.get("loadBalancer") and p.get("port"):
+                self.state.release_port(step.service, p["loadBalancer"], p["port"])
+            if p.get("path"):
+                self.state.release_path(step.service, p["path"])
             return
         self.state.release(step.service, p["loadBalancer"], p["port"], p["path"])
         self.ledgers[step.service] = None  # type: ignore[assignment]  # offboarded: nothing left to save
@@ -153,8 +156,16 @@ class Applier(ProductSteps):
             args["HealthCheckPath"] = p["healthCheckPath"]
         return args
 
+    def _write_ahead(self, service: str) -> None:
+        """Save the ledger before a create, so a crash right after it leaves no object portico cannot find."""
+        self.state.save_ledger(self.ledger(service))
+
     def create_target_group(self, step: Step) -> None:
         p = step.params
+        ledger = self.ledger(step.service)
+        if p["name"] not in ledger.target_groups:  # the name is deterministic: record it, ARN to follow
+            ledger.target_groups[p["name"]] = ""
+            self._write_ahead(step.service)
         tg = self.c.elbv2.create_target_group(
             Name=p["name"], Protocol="TCP", Port=p["port"], VpcId=self.settings.vpc_id, TargetType=p["targetType"],
             Tags=self._tags(step.service), **self._health(p))["TargetGroups"][0]
@@ -219,6 +230,8 @@ class Applier(ProductSteps):
     def create_resource(self, step: Step) -> None:
         path = step.params["path"]
         parent, _, part = path.rpartition("/")
+        if step.params.get("intermediate"):  # write-ahead: a crash after the create leaves a findable marker
+            self.state.put_intermediate(path, "")
         res = self.c.apigateway.create_resource(restApiId=self.settings.rest_api_id,
                                                 parentId=self.resource_ids[parent or "/"], pathPart=part)
         self.resource_ids[path] = res["id"]
@@ -308,6 +321,10 @@ class Applier(ProductSteps):
         arn = self.tg_arns[p["targetGroup"]]
         drop = set(p.get("detach") or []) | {arn}
         entry = {"targetGroupArn": arn, "containerName": p["containerName"], "containerPort": p["containerPort"]}
+        ledger = self.ledger(step.service)
+        if ledger.ecs != p["ecsService"]:  # write-ahead: offboarding must know which ECS service to detach
+            ledger.ecs = p["ecsService"]
+            self._write_ahead(step.service)
         self._update_load_balancers(p["ecsService"],
                                     lambda lbs: [lb for lb in lbs if lb.get("targetGroupArn") not in drop] + [entry])
         self.ledger(step.service).ecs = p["ecsService"]

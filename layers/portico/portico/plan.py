@@ -151,15 +151,41 @@ def plan_service(d: DesiredService, observed: Observed) -> list[Step]:
     if ledger and ledger.ecs and ledger.ecs != d.ecs_key:
         steps.append(Step("detach_ecs", s, {"ecsService": ledger.ecs,
                                             "targetGroups": sorted(ledger.target_groups.values())}))
-    for name, arn in sorted((ledger.target_groups if ledger else {}).items()):
-        if name != d.target_group_name:
+    for name, arn in sorted(_ledger_target_groups(ledger, observed).items()):
+        if name != d.target_group_name and arn:
             steps.append(Step("delete_target_group", s, {"name": name, "arn": arn}))
-    if ledger and ledger.path and ledger.path != d.spec.path:
-        steps += _delete_routes(s, ledger.path, observed)
+    if ledger:
+        for path in _old_routes(s, d.spec.path, ledger, observed):
+            steps += _delete_routes(s, path, observed)
     if ledger and ledger.port and (ledger.load_balancer, ledger.port) != (d.load_balancer, d.port):
         steps.append(Step("release", s, {"loadBalancer": ledger.load_balancer, "port": ledger.port,
                                          "path": None, "keepLedger": True}))
+    # A path given up (moved, or a reserve that survived a crash of the pass that moved it) is freed.
+    for path in sorted(p for p, owner in observed.state.paths.items() if owner == s and p != d.spec.path):
+        steps.append(Step("release", s, {"loadBalancer": None, "port": None, "path": path, "keepLedger": True}))
     return steps
+
+
+def _ledger_target_groups(ledger, observed: Observed) -> dict[str, str]:
+    """The ledger's target groups by name, with ARNs from AWS where the ledger only holds the name (a target
+    group recorded before its create call, which a crash may have cut short)."""
+    if not ledger:
+        return {}
+    return {name: (observed.target_groups[name].arn if name in observed.target_groups else arn)
+            for name, arn in ledger.target_groups.items()}
+
+
+def _old_routes(service: str, path: str, ledger, observed: Observed) -> list[str]:
+    """Routes the ledger says the service had at another path: its previous path, and any resource it
+    created elsewhere (kept even when a crash cut a move short after the new path was reserved). Only
+    resources whose id the ledger recorded, or a path nobody else owns, are touched."""
+    old = {ledger.path} if ledger.path and ledger.path != path else set()
+    for res_path, rid in ledger.resources.items():
+        base = res_path.removesuffix("/" + PROXY)
+        have = observed.resources.get(res_path)
+        if base != path and have is not None and have.id == rid:
+            old.add(base)
+    return sorted(p for p in old if observed.state.paths.get(p) in (None, service))
 
 
 def _delete_routes(service: str, path: str, observed: Observed) -> list[Step]:
@@ -180,18 +206,21 @@ def _delete_routes(service: str, path: str, observed: Observed) -> list[Step]:
 def plan_removal(service: str, observed: Observed) -> list[Step]:
     """Offboard: remove exactly what the ledger says portico created for `service`."""
     ledger = observed.state.ledgers[service]
-    steps = _delete_routes(service, ledger.path, observed) if ledger.path else []
-    if ledger.ecs and ledger.target_groups:
-        steps.append(Step("detach_ecs", service, {"ecsService": ledger.ecs,
-                                                  "targetGroups": sorted(ledger.target_groups.values())}))
+    steps = []
+    for path in sorted({ledger.path, *_old_routes(service, "", ledger, observed)} - {None}):
+        steps += _delete_routes(service, path, observed)
+    tgs = {name: arn for name, arn in _ledger_target_groups(ledger, observed).items() if arn}
+    if ledger.ecs and tgs:
+        steps.append(Step("detach_ecs", service, {"ecsService": ledger.ecs, "targetGroups": sorted(tgs.values())}))
     lb = observed.load_balancers.get(ledger.load_balancer or "")
     listener = lb.listeners.get(ledger.port) if lb and ledger.port else None
-    if listener and (listener.arn == ledger.listener_arn or
-                     set(listener.target_group_arns) <= set(ledger.target_groups.values())):
+    if listener and (listener.arn == ledger.listener_arn or set(listener.target_group_arns) <= set(tgs.values())):
         steps.append(Step("delete_listener", service, {"listenerArn": listener.arn, "port": ledger.port}))
-    for name, arn in sorted(ledger.target_groups.items()):
+    for name, arn in sorted(tgs.items()):
         if name in observed.target_groups:
             steps.append(Step("delete_target_group", service, {"name": name, "arn": arn}))
+    for path in sorted(p for p, owner in observed.state.paths.items() if owner == service and p != ledger.path):
+        steps.append(Step("release", service, {"loadBalancer": None, "port": None, "path": path, "keepLedger": True}))
     steps.append(Step("release", service, {"loadBalancer": ledger.load_balancer, "port": ledger.port,
                                            "path": ledger.path, "keepLedger": False}))
     return steps
@@ -248,7 +277,9 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
         plan.removed.append(service)
         plan.steps += plan_removal(service, obs)
     removed_paths = {obs.state.ledgers[s].path for s in plan.removed if obs.state.ledgers[s].path}
-    keep = {p for p, owner in obs.state.paths.items() if owner not in plan.removed}
+    given_up = {st.params["path"] for st in plan.steps if st.action == "release" and st.params.get("path")}
+    removed_paths |= given_up  # a moved route frees its old parents in the same pass
+    keep = {p for p, owner in obs.state.paths.items() if owner not in plan.removed and p not in given_up}
     plan.steps += plan_intermediates(obs, keep, removed_paths)
     pending = bool((obs.state.deploys.get(settings.stage) or {}).get("pending"))
     if pending or any(s.action in API_ACTIONS for s in plan.steps):

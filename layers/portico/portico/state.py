@@ -172,6 +172,9 @@ class StateTable:
     def release_port(self, service: str, lb: str, port: int) -> None:
         self._delete_owned(f"port#{lb}#{port}", service)
 
+    def release_path(self, service: str, path: str) -> None:
+        self._delete_owned(f"path#{path}", service)
+
     def _delete_owned(self, pk: str, service: str) -> None:
         try:
             self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}),
