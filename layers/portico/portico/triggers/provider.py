@@ -163,7 +163,10 @@ def prop_name(attribute: str) -> str:
     return attribute[:1].upper() + attribute[1:]
 
 
-NUMERIC = {"containerPort", "throttleRate", "throttleBurst", "cacheTtlSeconds"}
+# Attributes that are strings (or a list) in the registry; every other one is a number or a boolean, which
+# CloudFormation passes as a string ("8080", "true").
+STRINGS = {"service", "cluster", "ecsService", "containerName", "path", "auth", "healthCheckPath"}
+LISTS = {"methods"}
 REQUIRED = {"service", "cluster", "containerPort", "path"}
 
 
@@ -194,10 +197,11 @@ def route_item(properties: dict[str, Any]) -> dict[str, Any]:
         value = properties[prop]
         if value == "" and attr not in REQUIRED:
             continue  # an empty optional parameter means "not set"
-        if attr in NUMERIC:
-            value = _number(value)
-        elif attr == "methods" and isinstance(value, str):
+        if attr in LISTS and isinstance(value, str):
             value = [m.strip() for m in value.split(",") if m.strip()]
+        elif attr not in STRINGS and attr not in LISTS:
+            value = {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+            value = _number(value)
         item[attr] = value
     return item
 
