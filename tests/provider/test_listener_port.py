@@ -100,3 +100,26 @@ def test_a_resource_holding_several_ports_keeps_the_one_it_names(cfn, stack, cli
     back = port_event(cfn, "Update", {}, physical=moved["PhysicalResourceId"], old={"Port": "10500"})
     assert back["Status"] == "SUCCESS" and back["PhysicalResourceId"] == moved["PhysicalResourceId"]
     assert len(reservations(stack, clients)) == 2  # CloudFormation's cleanup Delete releases the other
+
+
+def test_a_specific_port_taken_on_one_load_balancer_is_reserved_on_the_next(aws, recorder, monkeypatch):
+    from portico import local
+    from portico.triggers import default_reconciler
+
+    from .conftest import Cfn
+
+    pool = local.bootstrap(aws, load_balancers=2)
+    for name, value in pool.to_env().items():
+        monkeypatch.setenv(name, value)
+    default_reconciler.cache_clear()
+    try:
+        cfn = Cfn(recorder)
+        first = port_event(cfn, "Create", {"Port": "443"})
+        second = port_event(cfn, "Create", {"Port": "443"}, logical="Second")
+        assert first["Data"]["LoadBalancerArn"] == pool.load_balancer_arns[0]
+        assert second["Status"] == "SUCCESS" and second["Data"] == {"Port": 443,
+                                                                   "LoadBalancerArn": pool.load_balancer_arns[1]}
+        third = port_event(cfn, "Create", {"Port": "443"}, logical="Third")
+        assert third["Status"] == "FAILED" and third["Reason"].startswith("Port: 443 is already reserved by cfn:")
+    finally:
+        default_reconciler.cache_clear()

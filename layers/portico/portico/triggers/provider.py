@@ -492,19 +492,22 @@ class ListenerPorts:
         raise Failure("no free listener port after 5 attempts: other reconciles keep taking them; try again")
 
     def check_specific(self, obs: Observed, port: int) -> tuple[str, int]:
+        """The first load balancer of the pool where `port` is free, or why it is free on none."""
+        reasons = []
         for arn in self.settings.load_balancer_arns:
             lb = obs.load_balancers.get(arn)
             if lb is None:
                 continue
             holder = obs.state.ports.get((arn, port))
             if holder is not None:
-                raise Failure(f"Port: {port} is already reserved by {holder}")
-            if port in lb.listeners:
-                raise Failure(f"Port: {port} is used by a listener on the load balancer")
-            if len({p for (a, p) in obs.state.ports if a == arn} | set(lb.listeners)) >= LISTENERS_PER_NLB:
-                raise Failure(f"Port: the load balancer already has {LISTENERS_PER_NLB} listeners or reservations")
-            return arn, port
-        raise Failure("no portico load balancer found (PORTICO_LOAD_BALANCER_ARNS)")
+                reasons.append(f"Port: {port} is already reserved by {holder}")
+            elif port in lb.listeners:
+                reasons.append(f"Port: {port} is used by a listener on the load balancer")
+            elif len({p for (a, p) in obs.state.ports if a == arn} | set(lb.listeners)) >= LISTENERS_PER_NLB:
+                reasons.append(f"Port: the load balancer already has {LISTENERS_PER_NLB} listeners or reservations")
+            else:
+                return arn, port
+        raise Failure(reasons[0] if reasons else "no portico load balancer found (PORTICO_LOAD_BALANCER_ARNS)")
 
     def delete(self, event: dict[str, Any], context: Any) -> tuple[str, dict[str, Any]]:
         physical = event.get("PhysicalResourceId") or ""
