@@ -40,7 +40,7 @@ def test_metrics_sums_calls_and_errors_of_the_service_methods(clients, stack, re
     assert code == 0 and "22 calls" in out and "5XX 2 (9.09%)" in out
 
 
-def test_metrics_merges_percentiles_across_methods(clients):
+def test_metrics_merges_percentiles_across_methods():
     # Stubber: moto's GetMetricData computes no percentiles (p50/p99 come back empty) — this checks the merge.
     route = Route("orders", "/orders", ("GET",), None, None)
     results = [{"Id": q["Id"], "Label": q["Id"], "StatusCode": "Complete", "Timestamps": [], "Values": []}
@@ -48,10 +48,13 @@ def test_metrics_merges_percentiles_across_methods(clients):
     values = {"c0": [90.0], "c1": [10.0], "m0": [20.0], "m1": [120.0], "p0": [300.0], "p1": [900.0]}
     for r in results:
         r["Values"] = values.get(r["Id"], [])
-    with Stubber(clients.cloudwatch) as stub:
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(cloudwatch) as stub:
         stub.add_response("get_metric_data", {"MetricDataResults": results},
                           {"MetricDataQueries": queries(route, "portico", "dev"), "StartTime": ANY, "EndTime": ANY})
-        f = fetch(clients.cloudwatch, route, "portico", "dev")
+        f = fetch(cloudwatch, route, "portico", "dev")
     assert f.calls == 100.0 and f.p99_ms == 900.0
     assert f.p50_ms == (20.0 * 90 + 120.0 * 10) / 100
 

@@ -14,6 +14,7 @@ from portico.product import ProductError
 from portico.product.openapi import document, generate_sdk, sdk_parameters
 from portico.reconcile import ALL
 from portico.registry import Registry
+from portico.settings import Settings
 from tests.conftest import spec_item
 
 
@@ -49,6 +50,16 @@ def test_openapi_refuses_an_unknown_stage(clients, stack):
         document(clients, stack, "live")
 
 
+def bare_apigateway():
+    """A client that never reaches moto: the Stubber answers (moto has no GetSdk)."""
+    import boto3
+
+    return boto3.client("apigateway", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+SETTINGS = Settings(rest_api_id="api123", stages=("dev", "qa", "prod"), stack="portico")
+
+
 def _zip(files: dict[str, str]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -58,15 +69,16 @@ def _zip(files: dict[str, str]) -> bytes:
 
 
 @pytest.mark.parametrize("lang", ["javascript", "java", "ruby"])
-def test_sdk_calls_get_sdk_and_unpacks_it(clients, stack, tmp_path, lang):
+def test_sdk_calls_get_sdk_and_unpacks_it(tmp_path, lang):
+    apigw, stack = bare_apigateway(), SETTINGS
     # Stubber: moto has no GetSdk (no SDK generator); this checks the request portico sends and what it writes.
     data = _zip({"apiGateway-js-sdk/apigClient.js": "// generated", "apiGateway-js-sdk/README.md": "readme"})
-    with Stubber(clients.apigateway) as stub:
+    with Stubber(apigw) as stub:
         stub.add_response("get_sdk", {"contentType": "application/zip", "body": StreamingBody(io.BytesIO(data),
                                                                                                len(data))},
                           {"restApiId": stack.rest_api_id, "stageName": "prod", "sdkType": lang,
                            "parameters": sdk_parameters(lang, stack.stack)})
-        files = generate_sdk(clients.apigateway, stack, "prod", lang, tmp_path / "out")
+        files = generate_sdk(apigw, stack, "prod", lang, tmp_path / "out")
         stub.assert_no_pending_responses()
     assert files[0] == tmp_path / "out" / f"portico-prod-{lang}-sdk.zip"
     assert (tmp_path / "out" / "apiGateway-js-sdk" / "apigClient.js").read_text() == "// generated"
@@ -75,12 +87,13 @@ def test_sdk_calls_get_sdk_and_unpacks_it(clients, stack, tmp_path, lang):
                                                         "javaArtifactVersion", "javaPackageName"}
 
 
-def test_sdk_refuses_an_archive_that_escapes_the_folder(clients, stack, tmp_path):
+def test_sdk_refuses_an_archive_that_escapes_the_folder(tmp_path):
     data = _zip({"../evil.sh": "rm -rf /"})
-    with Stubber(clients.apigateway) as stub:  # moto has no GetSdk
+    apigw = bare_apigateway()
+    with Stubber(apigw) as stub:  # moto has no GetSdk
         stub.add_response("get_sdk", {"body": StreamingBody(io.BytesIO(data), len(data))})
         with pytest.raises(ProductError, match="outside the output folder"):
-            generate_sdk(clients.apigateway, stack, "dev", "javascript", tmp_path / "out")
+            generate_sdk(apigw, SETTINGS, "dev", "javascript", tmp_path / "out")
     assert not (tmp_path / "evil.sh").exists()
 
 
