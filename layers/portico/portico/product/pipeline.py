@@ -56,7 +56,8 @@ def plan_product(plan: Plan, obs: Observed, settings: Settings, region: str) -> 
         ledger = obs.state.ledgers.get(service)
         if set(names) - set(product.alarms) or alarms_differ(requests, product.alarms) or \
                 not ledger or sorted(ledger.alarms) != sorted(names):
-            steps.append(Step("put_alarms", service, {"route": route_json(route), "names": names}))
+            steps.append(Step("put_alarms", service, {"alarms": len(names), "route": route_json(route),
+                                                      "names": names}))
     for service in plan.removed:
         ledger = obs.state.ledgers[service]
         names = sorted(set(ledger.alarms) | {n for n in alarm_names(settings.stack, service) if n in product.alarms})
@@ -92,12 +93,13 @@ def plan_product(plan: Plan, obs: Observed, settings: Settings, region: str) -> 
             any((current.get(k) or {}).get("cachingEnabled") for k in keep)
         ops = ss.patch_operations(current, product.stage.cache_cluster_enabled, wanted, remove, want_cache)
         if ops:
-            steps.append(Step("update_stage", "*", {"stage": settings.stage, "patch": ops, "owners": owners}))
+            steps.append(Step("update_stage", "*", {"stage": settings.stage, "operations": len(ops), "patch": ops,
+                                                    "owners": owners}))
 
     # The dashboard.
     body = dashboard_body(everything, api_name=product.api_name, stage=settings.stage, region=region,
                           target_group_arns=tg_arns)
     if body != product.dashboard and (everything or product.dashboard is not None):  # none before the first route
-        steps.append(Step("put_dashboard", "*", {"name": dashboard_name(settings.stack),
+        steps.append(Step("put_dashboard", "*", {"name": dashboard_name(settings.stack), "rows": len(everything),
                                                  "routes": [route_json(r) for r in everything]}))
     return steps

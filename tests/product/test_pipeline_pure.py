@@ -1,0 +1,132 @@
+"""The product steps are planned purely: hand-built observed state in, steps out, no network."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from portico.desired import target_group_name
+from portico.observed import EcsService, Listener, LoadBalancer, Method, Observed, Resource, TargetGroup
+from portico.plan import make_plan
+from portico.product.alarms import Route, alarm_names, alarm_requests, dashboard_body
+from portico.product.observed import ProductObserved, StageState
+from portico.product.stagesettings import service_settings
+from portico.settings import Settings
+from portico.spec import parse
+from portico.state import Ledger, StateSnapshot
+
+LB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/portico-nlb-1/abc"
+DNS = "portico-nlb-1.elb.us-east-1.amazonaws.com"
+S = Settings(rest_api_id="api123", load_balancer_arns=(LB,), vpc_link_ids=("vl1",), vpc_id="vpc-1",
+             allow_unauthenticated=True, alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:t")
+TG = target_group_name("portico", "orders", 8080, "ip")
+TG_ARN = f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{TG}/0123"
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the planner must not touch the network")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def spec(**kw):
+    return parse({"service": "orders", "cluster": "demo", "containerPort": 8080, "path": "/orders", "auth": "NONE",
+                  **kw}, allow_unauthenticated=True)
+
+
+def method(proxy: bool) -> Method:
+    uri = f"http://{DNS}:10000/" + ("{proxy}" if proxy else "")
+    params = {"integration.request.path.proxy": "method.request.path.proxy"} if proxy else {}
+    return Method("ANY", "NONE", False, None, {"type": "HTTP_PROXY", "uri": uri, "connectionType": "VPC_LINK",
+                                               "httpMethod": "ANY", "requestParameters": params})
+
+
+def converged(settings_for=None, cache=False) -> Observed:
+    """orders routed and converged, its alarms, dashboard and stage settings as portico leaves them."""
+    route = Route("orders", "/orders", ("ANY",), TG, LB)
+    names = alarm_names("portico", "orders")
+    alarms = {r["AlarmName"]: r for r in alarm_requests(route, stack="portico", api_name="portico", stage="dev",
+                                                        topic=S.alarm_topic_arn, target_group_arn=TG_ARN)}
+    settings = service_settings(["/orders", "/orders/{proxy+}"], ("ANY",), *(settings_for or (None, None, None)),
+                                (10000.0, 5000))
+    names_of = {"metrics/enabled": "metricsEnabled", "throttling/rateLimit": "throttlingRateLimit",
+                "throttling/burstLimit": "throttlingBurstLimit", "caching/enabled": "cachingEnabled",
+                "caching/ttlInSeconds": "cacheTtlInSeconds"}
+    method_settings = {k: {names_of[f]: v for f, v in fields.items()} for k, fields in settings.items()}
+    product = ProductObserved(api_name="portico", stage=StageState("dev", "d1", method_settings, cache),
+                              alarms=alarms, dashboard=dashboard_body([route], api_name="portico", stage="dev",
+                                                                      region="us-east-1",
+                                                                      target_group_arns={TG: TG_ARN}))
+    state = StateSnapshot()
+    state.ledgers["orders"] = Ledger("orders", LB, 10000, "/orders", {TG: TG_ARN}, "arn:listener/1",
+                                     {"/orders": "r1", "/orders/{proxy+}": "r2"}, "demo/orders", names)
+    state.ports[(LB, 10000)] = "orders"
+    state.paths["/orders"] = "orders"
+    lb = LoadBalancer(LB, DNS, "vl1", {10000: Listener("arn:listener/1", 10000, "TCP", (TG_ARN,))})
+    return Observed(
+        state=state, load_balancers={LB: lb},
+        target_groups={TG: TargetGroup(TG_ARN, TG, 8080, "TCP", "ip", "TCP", None)},
+        resources={"/": Resource("root", "/", None),
+                   "/orders": Resource("r1", "/orders", "root", {"ANY": method(False)}),
+                   "/orders/{proxy+}": Resource("r2", "/orders/{proxy+}", "r1", {"ANY": method(True)})},
+        ecs={"demo/orders": EcsService("demo/orders", "arn:ecs:orders", "ACTIVE", "ECS", "arn:td/orders:1",
+                                       [{"targetGroupArn": TG_ARN, "containerName": "app", "containerPort": 8080}],
+                                       {"app": {8080}})},
+        product=product)
+
+
+def plan(specs, observed, scope=None):
+    return make_plan(specs, observed, S, "us-east-1", scope, set(specs))
+
+
+def test_converged_product_state_plans_nothing():
+    assert plan({"orders": spec()}, converged()).steps == []
+    assert plan({"orders": spec(throttleRate=5, cacheTtlSeconds=30)}, converged((5, None, 30), cache=True)).steps == []
+
+
+def test_a_throttle_change_is_one_update_stage_and_nothing_else():
+    steps = plan({"orders": spec(throttleRate=5)}, converged()).steps
+    assert [(s.action, s.service) for s in steps] == [("update_stage", "*")]
+    assert steps[0].params["patch"] == [
+        {"op": "replace", "path": "/orders/ANY/throttling/rateLimit", "value": "5.0"},
+        {"op": "replace", "path": "/orders~1{proxy+}/ANY/throttling/rateLimit", "value": "5.0"}]
+    assert steps[0].params["owners"] == {"orders/ANY": "orders", "orders~1{proxy+}/ANY": "orders"}
+
+
+def test_offboarding_plans_alarm_deletion_settings_removal_and_the_dashboard_row():
+    steps = plan({}, converged((5, None, 30), cache=True)).steps
+    actions = [s.action for s in steps]
+    assert actions.index("delete_alarms") < actions.index("release") < actions.index("deploy") < \
+        actions.index("update_stage") < actions.index("put_dashboard")
+    by = {s.action: s for s in steps}
+    assert by["delete_alarms"].params["names"] == sorted(alarm_names("portico", "orders"))
+    assert by["update_stage"].params["patch"] == [
+        {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"},
+        {"op": "remove", "path": "/orders/ANY"}, {"op": "remove", "path": "/orders~1{proxy+}/ANY"}]
+    assert by["put_dashboard"].params["routes"] == []
+
+
+def test_an_out_of_scope_service_keeps_its_settings_cache_and_row():
+    steps = plan({}, converged((None, None, 30), cache=True), scope={"users"}).steps
+    assert steps == []
+
+
+def test_an_edited_alarm_is_rewritten_and_a_new_target_group_waits_for_its_arn():
+    obs = converged()
+    obs.product.alarms["portico-svc-orders-unhealthy"]["AlarmDescription"] = "edited by hand"
+    assert [s.action for s in plan({"orders": spec()}, obs).steps] == ["put_alarms"]
+    obs = converged()
+    obs.product = ProductObserved(api_name="portico", stage=obs.product.stage, alarms={}, dashboard=None)
+    steps = plan({"orders": spec()}, obs).steps
+    assert [s.action for s in steps] == ["put_alarms", "put_dashboard"]
+    assert steps[0].params["route"] == {"service": "orders", "path": "/orders", "methods": ["ANY"],
+                                        "targetGroup": TG, "loadBalancer": LB}
+
+
+def test_no_product_state_means_no_product_steps():
+    obs = converged()
+    obs.product = None
+    assert plan({"orders": spec(throttleRate=1)}, obs).steps == []
