@@ -163,8 +163,8 @@ class World:
         apigw.put_method(restApiId=api, resourceId=ids[path], httpMethod="GET", authorizationType="NONE")
         return ids[path]
 
-    def add_foreign_ecs_entry(self, ecs_service: str, cluster: str = "demo", port: int = 8080) -> str:
-        tg = self.foreign_target_group(f"team-y-{ecs_service}"[:32])
+    def add_foreign_ecs_entry(self, ecs_service: str, cluster: str = "demo", port: int = 8080, index: int = 0) -> str:
+        tg = self.foreign_target_group(f"team-y-{index}-{ecs_service}"[:32])
         svc = self.clients.ecs.describe_services(cluster=cluster, services=[ecs_service])["services"][0]
         entry = {"targetGroupArn": tg, "containerName": "app", "containerPort": port}
         self.clients.ecs.update_service(cluster=cluster, service=ecs_service,

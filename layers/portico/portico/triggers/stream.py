@@ -33,9 +33,14 @@ def service_key(record: dict[str, Any]) -> str | None:
 
 
 def needs_reconcile(record: DynamoDBRecord) -> bool:
+    """Skip portico's own status writes. A user's put of the same spec replaces the item (no status, or the
+    PENDING that `portico onboard` writes, and no `reconciledAt`): that one is reconciled, or the entry would
+    be left without a status."""
     if record.event_name is None or record.event_name.name != "MODIFY":
         return True
-    return spec_view(record.dynamodb.old_image) != spec_view(record.dynamodb.new_image)
+    new = record.dynamodb.new_image
+    user_put = "status" not in new or ("reconciledAt" not in new and new.get("status") == "PENDING")
+    return user_put or spec_view(record.dynamodb.old_image) != spec_view(new)
 
 
 def handle(event: dict[str, Any], context: Any, reconciler: Reconciler) -> dict[str, Any]:
