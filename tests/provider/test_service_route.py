@@ -368,3 +368,32 @@ def test_the_registry_stream_seeing_the_providers_writes_changes_nothing(cfn, st
     assert cfn("Delete", ORDERS, physical="orders")["Status"] == "SUCCESS"
     poller.poll_once()
     assert mutating.count("CreateListener") == 0 and listener_ports(stack, clients) == {}
+
+
+def test_a_redelivered_request_gets_the_same_answer_without_any_work(cfn, recorder, stack):
+    """Lambda retries an async invocation that timed out; CloudFormation may already be rolling back."""
+    event = cfn.event("Create", ORDERS)
+    first = cfn.send(event)
+    calls: list[str] = []
+    c = default_reconciler().clients
+    for client in (c.elbv2, c.ecs, c.apigateway):
+        client.meta.events.register("before-call.*", lambda model, **kw: calls.append(model.name))
+    provider.handler(dict(event), context())
+    answers = recorder.for_request(event["RequestId"])
+    assert len(answers) == 2 and answers[1] == first  # the same answer, sent again
+    assert calls == []
+
+
+def test_after_a_timeout_answer_the_retry_repeats_it(cfn, recorder, stack):
+    hook, _ = _short_circuit(0, "", times=0, delay=2.5)
+    default_reconciler().clients.elbv2.meta.events.register(
+        "before-call.elastic-load-balancing-v2.DescribeLoadBalancers", hook)
+    event = cfn.event("Create", ORDERS)
+    provider.handler(dict(event), context(seconds=1.5))  # crhelper's timer answers FAILED; the work goes on
+    provider.handler(dict(event), context())
+    answers = recorder.for_request(event["RequestId"])
+    assert [a["Status"] for a in answers] == ["FAILED", "FAILED"]
+    assert answers[0] == answers[1] and "ran out of time" in answers[1]["Reason"]
+    # Answered before the entry was written: the late work wrote nothing that the rollback could not find.
+    assert answers[0]["PhysicalResourceId"].startswith("portico:not-created:")
+    assert registry(stack, default_reconciler().clients).scan() == {}

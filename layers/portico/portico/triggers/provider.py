@@ -84,6 +84,7 @@ class Provider(CfnResource):
         self._answer_lock = threading.Lock()
         self._answered = False
         self.sender = put_response
+        self.on_answer = None  # set per request once portico is configured: remembers the answer
         crhelper_log = logging.getLogger("crhelper.resource_helper")
         crhelper_log.disabled = True  # its init errors are judged (and logged) below
         try:
@@ -103,7 +104,17 @@ class Provider(CfnResource):
     def _crhelper_init(self, event, context):
         with self._answer_lock:
             self._answered = False
+            self.on_answer = None
         return super()._crhelper_init(event, context)
+
+    def claim(self, physical_id: str) -> bool:
+        """Take `physical_id` as the answer's physical id, unless the request was answered already (the
+        timeout path): then whatever comes next must not be written, since no Delete would find it."""
+        with self._answer_lock:
+            if self._answered:
+                return False
+            self.PhysicalResourceId = physical_id
+            return True
 
     def _send(self, status=None, reason="", send_response=None):
         with self._answer_lock:
@@ -126,6 +137,9 @@ class Provider(CfnResource):
                 body.update(Status=FAILED, Data={},
                             Reason="the response data would exceed CloudFormation's 4 KB limit")
         self.sender(self._response_url, body)
+        on_answer, self.on_answer = self.on_answer, None
+        if on_answer and body["RequestId"]:
+            on_answer(body)
 
     def _timeout(self):
         log.error("the Lambda timeout is near: answering FAILED before it")
@@ -316,7 +330,8 @@ class ServiceRoutes:
                 self.r.preflight(item)
             except SpecError as exc:
                 raise spec_failure(exc) from None
-            helper.PhysicalResourceId = service  # from here on the entry may exist: a rollback must find it
+            if not helper.claim(service):  # from here on the entry may exist: a rollback must find it
+                raise Failure("the request was already answered (Lambda timeout); nothing was written")
             if before is None or spec_view(before) != spec_view(item):
                 try:
                     self.registry.put_spec(item, owner=owner, expect_owner=owner)
@@ -517,6 +532,35 @@ class ListenerPorts:
         return physical, {}
 
 
+class Answers:
+    """The answer given to each request (`cfnreq#<RequestId>` in portico's state table, kept 7 days).
+
+    Lambda retries an asynchronous invocation that failed or timed out; CloudFormation has already taken
+    the first answer and may be rolling back. The retry re-sends that answer instead of redoing the work
+    (a redone Create racing the rollback's Delete could leave an entry behind).
+    """
+
+    KEEP_SECONDS = 7 * 24 * 3600
+
+    def __init__(self, reconciler: Reconciler):
+        self.ddb, self.table = reconciler.clients.dynamodb, reconciler.settings.state_table
+
+    def recall(self, request_id: str) -> dict[str, Any] | None:
+        if not request_id:
+            return None
+        got = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": f"cfnreq#{request_id}"}},
+                                ConsistentRead=True)
+        return json.loads(got["Item"]["answer"]["S"]) if "Item" in got else None
+
+    def remember(self, body: dict[str, Any]) -> None:
+        try:
+            self.ddb.put_item(TableName=self.table, Item=to_item({
+                "pk": f"cfnreq#{body['RequestId']}", "answer": json.dumps(body, default=str),
+                "expiresAt": int(time.time()) + self.KEEP_SECONDS}))
+        except Exception:  # noqa: BLE001 - the answer is sent; remembering it is an optimisation
+            log.warning("could not record the answer", exc_info=True)
+
+
 def _answer(event: dict[str, Any], context: Any) -> str:
     """Shared by Create, Update and Delete: dispatch on the resource type, turn every error into FAILED."""
     kind, request = event.get("ResourceType"), event.get("RequestType")
@@ -529,6 +573,13 @@ def _answer(event: dict[str, Any], context: Any) -> str:
         return event.get("PhysicalResourceId") or not_created_id(event)
     try:
         reconciler = default_reconciler()
+        answers = Answers(reconciler)
+        helper.on_answer = lambda body: answers.remember(body)
+        prior = answers.recall(event.get("RequestId", ""))
+        if prior:  # Lambda delivered this request again (e.g. after a timeout): the same answer, no work
+            helper.Status, helper.Reason = prior["Status"], prior.get("Reason", "")
+            helper.Data.update(prior.get("Data") or {})
+            return prior["PhysicalResourceId"]
         impl = ServiceRoutes(reconciler) if kind == ROUTE else ListenerPorts(reconciler)
         physical, data = (impl.delete if request == "Delete" else impl.upsert)(event, context)
         helper.Data.update(data)
