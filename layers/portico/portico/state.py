@@ -2,11 +2,14 @@
 
 Items (partition key `pk`):
   svc#<service>        ledger: load balancer, port, path, target group, listener, API resource ids
-  port#<lb arn>#<port> reservation: owner service (a listener port on one NLB)
+  port#<lb arn>#<port> reservation: owner service (a listener port on one NLB), or `cfn:<stack id>#<logical
+                       id>` for a CloudFormation Custom::ListenerPort (not a service: never released by reconciles)
   path#<path>          reservation: owner service (an API path)
   res#<path>           an intermediate API resource portico created (e.g. /team for /team/orders)
   deploy#<stage>       last deployment time, and a `pending` flag set before API changes
   lock#<name>          a short lease (read-modify-write of an ECS service's loadBalancers)
+  cfn#<service>        which CloudFormation resource (stack, logical id) holds a Custom::ServiceRoute entry
+  cfnreq#<request id>  the answer given to a CloudFormation request (re-sent on redelivery; `expiresAt`)
 
 Reservations are taken in one DynamoDB transaction with conditions, so two reconciles can never both
 win a port or a path. Released ports are plain deletes and become reusable at once.
