@@ -7,6 +7,7 @@ import os
 import pytest
 import requests
 from moto.server import ThreadedMotoServer
+
 from portico import local
 from portico.clients import Clients
 from portico.settings import Settings
