@@ -133,14 +133,21 @@ def test_samconfig_environments_are_separate_stacks_and_prod_confirms(samconfig)
 # ------------------------------------------------------------------ shared infrastructure
 
 
+def pool_nlbs(resources: dict) -> set[str]:
+    """Logical ids of the NLB pool (LoadBalancer, LoadBalancer2, ...; see test_pool.py)."""
+    return {k for k, v in resources.items() if v["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"}
+
+
 def test_internal_nlb_with_cross_zone_and_configurable_deletion_protection(resources):
-    lb = resources["LoadBalancer"]["Properties"]
-    assert lb["Type"] == "network" and lb["Scheme"] == "internal"
-    attrs = {a["Key"]: a["Value"] for a in lb["LoadBalancerAttributes"]}
-    assert attrs["load_balancing.cross_zone.enabled"] == "true"
-    assert attrs["deletion_protection.enabled"] == {"Ref": "DeletionProtection"}
-    assert refs(lb["SecurityGroups"]) == {"LoadBalancerSecurityGroup"}
-    assert refs(lb["Subnets"]) == {"SubnetIds"}
+    assert "LoadBalancer" in pool_nlbs(resources)
+    for lb_id in sorted(pool_nlbs(resources)):
+        lb = resources[lb_id]["Properties"]
+        assert lb["Type"] == "network" and lb["Scheme"] == "internal", lb_id
+        attrs = {a["Key"]: a["Value"] for a in lb["LoadBalancerAttributes"]}
+        assert attrs["load_balancing.cross_zone.enabled"] == "true", lb_id
+        assert attrs["deletion_protection.enabled"] == {"Ref": "DeletionProtection"}, lb_id
+        assert refs(lb["SecurityGroups"]) == {"LoadBalancerSecurityGroup"}, lb_id
+        assert refs(lb["Subnets"]) == {"SubnetIds"}, lb_id
     assert resources["VpcLink"]["Type"] == "AWS::ApiGateway::VpcLink"
     assert refs(resources["VpcLink"]["Properties"]["TargetArns"]) == {"LoadBalancer"}
 
@@ -267,7 +274,7 @@ def test_alarms_cover_errors_throttles_iterator_age_queue_depth_and_5xx(resource
 def test_outputs_and_exports(template):
     outputs = template["Outputs"]
     for name in ("RegistryTableName", "StateTableName", "RestApiId", "InvokeUrl", "LoadBalancerArn",
-                 "LoadBalancerDnsName", "VpcLinkId", "ServiceToken"):
+                 "LoadBalancerDnsName", "VpcLinkId", "LoadBalancerArns", "VpcLinkIds", "ServiceToken"):
         assert name in outputs and outputs[name].get("Description"), name
     assert refs(outputs["ServiceToken"]["Value"]) == {"ServiceRouteProviderFunction"}
     exported = {name for name, o in outputs.items() if "Export" in o}
@@ -354,11 +361,19 @@ def test_elb_add_tags_only_on_create_or_on_owned_objects(resources):
 
 
 @pytest.mark.parametrize("action", ["elasticloadbalancing:CreateListener", "elasticloadbalancing:ModifyListener",
-                                    "elasticloadbalancing:DeleteListener"])
-def test_listener_actions_are_pinned_to_the_nlb(resources, action):
-    for where, s in statements_with(resources, action):
+                                    "elasticloadbalancing:DeleteListener", "elasticloadbalancing:AddTags"])
+def test_listener_actions_are_pinned_to_the_nlb_pool(resources, action):
+    """Every Resource entry of a listener statement names one NLB of the pool (directly or inside Fn::If);
+    that the whole pool is covered, for every LoadBalancerCount, is test_pool.py's."""
+    pool = pool_nlbs(resources)
+    found = statements_with(resources, action)
+    assert found
+    for where, s in found:
         for resource in as_list(s["Resource"]):
-            assert "LoadBalancer" in refs(resource), (where, s["Sid"], resource)
+            if action == "elasticloadbalancing:AddTags" and ":targetgroup/" in text_of(resource):
+                continue
+            named = refs(resource) - {"AWS::NoValue", "AWS::Partition", "AWS::Region", "AWS::AccountId"}
+            assert len(named) == 1 and named <= pool, (where, s["Sid"], resource)
 
 
 def test_api_gateway_actions_are_pinned_to_this_api_and_its_plans(resources):
