@@ -181,10 +181,14 @@ class Doctor:
                     if cidrs and all(net.supernet_of(c) for c in cidrs):
                         return Check(link, True, f"{sg['GroupId']} admits {r['CidrIp']} (the NLB's subnets) on "
                                                  f"TCP {port}")
-        source = ", ".join(str(c) for c in cidrs) or "the NLB's subnets"
+        if lb_groups:  # an NLB with security groups: admit its group
+            source = f"--source-group {sorted(lb_groups)[0]}"
+        else:  # admit the NLB's subnets (the VPC's CIDR covers them all)
+            vpcs = self.c.ec2.describe_vpcs(VpcIds=[lb["VpcId"]])["Vpcs"] if lb.get("VpcId") else []
+            source = f"--cidr {vpcs[0]['CidrBlock'] if vpcs else (cidrs[0] if cidrs else '<vpc cidr>')}"
         return Check(link, False, f"{', '.join(groups)} admit(s) nothing from the NLB on TCP {port}",
                      f"aws ec2 authorize-security-group-ingress --group-id {groups[0]} --protocol tcp --port {port} "
-                     f"--cidr {str(cidrs[0].supernet(new_prefix=16)) if cidrs else '<vpc cidr>'}  # the NLB: {source}")
+                     f"{source}")
 
     # -- API Gateway --------------------------------------------------------------------------------
     def _api(self, service, spec, ledger, lb_arn, port) -> Check:
