@@ -86,6 +86,18 @@ def test_rollback_returns_to_the_previous_deployment_and_keeps_every_deployment(
     assert deployment_of(clients, stack, "dev") == second  # rolling prod back never touches dev
 
 
+def test_history_of_the_reconciled_stage_lists_every_reconcile_deployment(clients, stack, reconciler, stages):
+    start = deployment_of(clients, stack, "dev")
+    assert [e.deployment_id for e in stages.history("dev")] == [start]
+    first = onboard(clients, stack, reconciler, "orders")
+    clients.apigateway.create_deployment(restApiId=stack.rest_api_id, description="by hand, no stage")
+    second = onboard(clients, stack, reconciler, "users")
+    assert [(e.deployment_id, e.description) for e in stages.history("dev")] == [
+        (start, "portico: create dev"), (first, "portico: orders"), (second, "portico: users")]
+    stages.rollback("dev")
+    assert deployment_of(clients, stack, "dev") == first
+
+
 def test_history_records_a_deployment_made_elsewhere(clients, stack, stages):
     start = deployment_of(clients, stack, "qa")
     assert [(e.action, e.deployment_id) for e in stages.history("qa")] == [("deploy", start)]

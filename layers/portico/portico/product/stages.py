@@ -3,7 +3,8 @@
 Reconciles deploy to the first stage only. `promote --from A --to B` points B at A's deployment (no new
 deployment: B serves exactly what A was tested with). Each stage keeps a history in portico's state
 table (`stagehist#<stage>`): promote and rollback append to it, and every look at a stage first records
-a deployment it points to that the history has not seen (reconciles, or a change made elsewhere).
+what the history has not seen: on the reconciled stage, every reconcile deployment made since (their
+descriptions start with `portico: `); on any stage, a deployment it points to (a change made elsewhere).
 `rollback --stage S` points S at the deployment before its current one in that history.
 """
 
@@ -19,6 +20,7 @@ from botocore.exceptions import ClientError
 from . import ProductError
 
 MAX_HISTORY = 100
+RECONCILE_PREFIX = "portico: "  # the description of every deployment a reconcile makes
 
 
 @dataclass(frozen=True)
@@ -94,11 +96,22 @@ class Stages:
         current = self.stage(stage).get("deploymentId")
         events = self._load(stage)
         stack = pointer_stack(events)
-        if current and (not stack or stack[-1] != current):
-            dep = self.deployments().get(current, {})
-            at = _epoch(dep.get("createdDate")) or self.clock()
-            events.append(Event(at, "deploy", current, dep.get("description", "")))
-            self._save(stage, events)
+        if not current or (stack and stack[-1] == current):
+            return events
+        deps = self.deployments()
+        if stage == self.settings.stage and stack and current in deps:  # reconciles deploy here: record each
+            since = _epoch(deps.get(stack[-1], {}).get("createdDate")) or 0
+            until = _epoch(deps[current].get("createdDate")) or 0
+            seen = {e.deployment_id for e in events} | {current}
+            made = sorted((d for d in deps.values() if d["id"] not in seen and since <= (_epoch(d.get("createdDate"))
+                           or 0) <= until and _by_reconcile(d.get("description"))),
+                          key=lambda d: (_epoch(d.get("createdDate")) or 0, d["id"]))
+            events += [Event(_epoch(d.get("createdDate")) or 0, "deploy", d["id"], d.get("description", ""))
+                       for d in made]
+        dep = deps.get(current, {})
+        events.append(Event(_epoch(dep.get("createdDate")) or self.clock(), "deploy", current,
+                            dep.get("description", "")))
+        self._save(stage, events)
         return events
 
     # -- changes ------------------------------------------------------------------------------------
@@ -156,6 +169,12 @@ class Stages:
         event = Event(self.clock(), "rollback", previous, description)
         self._save(stage, [*events, event])
         return event
+
+
+def _by_reconcile(description: str | None) -> bool:
+    """A reconcile's deployment ("portico: orders, users", "portico: resume"), not a stage's creation."""
+    text = description or ""
+    return text.startswith(RECONCILE_PREFIX) and not text.startswith(RECONCILE_PREFIX + "create ")
 
 
 def _epoch(value: Any) -> float | None:
