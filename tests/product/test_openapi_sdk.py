@@ -109,3 +109,12 @@ def test_sdk_on_the_local_stack_writes_the_openapi_document(cli, tmp_path):
     assert "does not generate SDKs" in " ".join(err.split())
     doc = json.loads((tmp_path / "sdk" / "portico-dev-openapi.json").read_text())
     assert doc["openapi"].startswith("3.")
+
+
+def test_openapi_keeps_only_what_the_stage_deployment_serves():
+    from portico.product.openapi import served
+
+    summary = {"/orders": {"GET": {}}, "/orders/{proxy+}": {"GET": {}, "POST": {}}}
+    assert served("/orders", "GET", summary) and served("/orders/{proxy+}", "POST", summary)
+    assert not served("/orders", "POST", summary) and not served("/users", "ANY", summary)
+    assert served("/users", "ANY", None)  # no summary reported (the local emulator): what is routed now

@@ -1,7 +1,8 @@
 """`portico openapi` and `portico sdk`: the routes as an OpenAPI 3 document, and API Gateway's SDKs.
 
 The document is built from portico's own view: the registry (service, auth, throttle, cache) and the
-API's resources and methods as observed (what is actually routed), one path pair per service:
+API's resources and methods as observed (what is actually routed), limited to what the stage's
+deployment serves where API Gateway reports it (GetDeployment's API summary), one path pair per service:
 `/orders` and `/orders/{proxy}` (API Gateway's greedy `{proxy+}`). Security schemes follow each
 service's auth: an `x-api-key` header, SigV4 (IAM) or a Cognito bearer token.
 """
@@ -40,12 +41,30 @@ def _auth_of(method) -> str:
     return "API_KEY" if method.api_key_required else "NONE"
 
 
+def deployed_summary(apigw, rest_api_id: str, stage: str) -> dict[str, dict[str, Any]] | None:
+    """{path: {verb: ...}} of the deployment the stage serves (GetDeployment embed=apisummary), or None
+    when the API does not report it."""
+    try:
+        dep_id = apigw.get_stage(restApiId=rest_api_id, stageName=stage).get("deploymentId")
+        if not dep_id:
+            return None
+        return apigw.get_deployment(restApiId=rest_api_id, deploymentId=dep_id, embed=["apisummary"]).get("apiSummary")
+    except ClientError:
+        return None
+
+
+def served(path: str, verb: str, summary: dict[str, dict[str, Any]] | None) -> bool:
+    """Is (path, verb) in the stage's deployment? Without a summary, everything routed now counts."""
+    return summary is None or verb in (summary.get(path) or {})
+
+
 def document(clients, settings, stage: str) -> dict[str, Any]:
     if stage not in settings.stages:
         raise ProductError(f"--stage: {stage!r} is not one of this stack's stages ({', '.join(settings.stages)})")
     registry = Registry(clients.dynamodb, settings.registry_table).scan()
     ledgers = StateTable(clients.dynamodb, settings.state_table).snapshot().ledgers
     resources = read_resources(clients.apigateway, settings.rest_api_id)
+    summary = deployed_summary(clients.apigateway, settings.rest_api_id, stage)
     paths: dict[str, Any] = {}
     used: dict[str, dict[str, Any]] = {}
     for service, ledger in sorted(ledgers.items()):
@@ -59,6 +78,8 @@ def document(clients, settings, stage: str) -> dict[str, Any]:
                 continue
             ops: dict[str, Any] = {}
             for verb, method in sorted(res.methods.items()):
+                if not served(api_path, verb, summary):  # routed now, not yet promoted to this stage
+                    continue
                 auth = _auth_of(method)
                 op: dict[str, Any] = {
                     "tags": [service], "operationId": f"{service}{'Proxy' if proxy else ''}{verb.title()}",
