@@ -107,7 +107,9 @@ class StateTable:
         """Claim (lb, port) and path for `service` atomically; idempotent for the same owner.
 
         Ancestor paths must not be owned by another service (a route under another's route would be
-        shadowed by its {proxy+}); that is checked inside the same transaction.
+        shadowed by its {proxy+}); that is checked inside the same transaction. The other direction too:
+        each ancestor's `sub#` item collects the services routed below it, and a path whose `sub#` item
+        names another service is refused, so two reconciles can never take /a and /a/b at the same time.
         """
         owner_cond = {"ConditionExpression": "attribute_not_exists(pk) OR #o = :s",
                       "ExpressionAttributeNames": {"#o": "owner"},
@@ -124,6 +126,14 @@ class StateTable:
         ]
         items += [{"ConditionCheck": {"TableName": self.table, "Key": to_item({"pk": f"path#{a}"}), **owner_cond}}
                   for a in ancestors]
+        items.append({"ConditionCheck": {
+            "TableName": self.table, "Key": to_item({"pk": f"sub#{path}"}),
+            "ConditionExpression": "attribute_not_exists(#b) OR (size(#b) = :one AND contains(#b, :s))",
+            "ExpressionAttributeNames": {"#b": "below"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":s": {"S": service}}}})
+        items += [{"Update": {"TableName": self.table, "Key": to_item({"pk": f"sub#{a}"}),
+                              "UpdateExpression": "ADD #b :me", "ExpressionAttributeNames": {"#b": "below"},
+                              "ExpressionAttributeValues": {":me": {"SS": [service]}}}} for a in ancestors]
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as e:
@@ -133,8 +143,11 @@ class StateTable:
             keys = [f"port {port} on {lb.rsplit('/', 2)[-2] if '/' in lb else lb}", f"path {path}"] + \
                    [f"path {a}" for a in ancestors]
             pks = [f"port#{lb}#{port}", f"path#{path}"] + [f"path#{a}" for a in ancestors]
+            below = self._below(path) - {service}
             for i, reason in enumerate(reasons):
-                if reason.get("Code") == "ConditionalCheckFailed" and i != 2:
+                if reason.get("Code") == "ConditionalCheckFailed" and i == len(pks) and below:
+                    raise Conflict("path", f"path {path}/…", sorted(below)[0]) from None
+                if reason.get("Code") == "ConditionalCheckFailed" and i != 2 and i < len(pks):
                     owner = self._owner(pks[i])
                     raise Conflict("port" if i == 0 else "path", keys[i], owner) from None
             # moto and older APIs may not say which item failed: find out by reading.
@@ -144,7 +157,20 @@ class StateTable:
                 owner = self._owner(pk)
                 if owner and owner != service:
                     raise Conflict("port" if i == 0 else "path", keys[i], owner) from None
+            if below:
+                raise Conflict("path", f"path {path}/…", sorted(below)[0]) from None
             raise
+
+    def _below(self, path: str) -> set[str]:
+        got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": f"sub#{path}"}), ConsistentRead=True)
+        return set(from_item(got["Item"]).get("below") or ()) if "Item" in got else set()
+
+    def _release_below(self, service: str, path: str) -> None:
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts)):
+            self.ddb.update_item(TableName=self.table, Key=to_item({"pk": "sub#/" + "/".join(parts[:i])}),
+                                 UpdateExpression="DELETE #b :me", ExpressionAttributeNames={"#b": "below"},
+                                 ExpressionAttributeValues={":me": {"SS": [service]}})
 
     def reserve_port(self, owner: str, lb: str, port: int) -> None:
         """Claim one listener port for a non-service owner (e.g. a CloudFormation `Custom::ListenerPort`).
@@ -169,13 +195,14 @@ class StateTable:
         if lb and port:
             self.release_port(service, lb, port)
         if path:
-            self._delete_owned(f"path#{path}", service)
+            self.release_path(service, path)
         self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"svc#{service}"}))
 
     def release_port(self, service: str, lb: str, port: int) -> None:
         self._delete_owned(f"port#{lb}#{port}", service)
 
     def release_path(self, service: str, path: str) -> None:
+        self._release_below(service, path)
         self._delete_owned(f"path#{path}", service)
 
     def _delete_owned(self, pk: str, service: str) -> None:
