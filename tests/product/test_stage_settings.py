@@ -121,3 +121,20 @@ def test_a_scoped_deploying_pass_keeps_the_other_services_settings(clients, stac
     assert got["methodSettings"]["orders/ANY"]["cachingEnabled"] is True
     assert got["cacheClusterEnabled"] is True
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
+
+
+def test_a_service_that_fails_in_the_pass_is_left_out_of_the_update_stage(clients, stack, reconciler):
+    from botocore.exceptions import ClientError
+
+    def refuse_users(params, **_):  # the second service's integration is refused: a terminal error
+        if "/users" in str(params.get("resourceId")) or ":10001/" in str(params.get("uri", "")):
+            raise ClientError({"Error": {"Code": "BadRequestException", "Message": "refused"}}, "PutIntegration")
+
+    clients.apigateway.meta.events.register("before-parameter-build.api-gateway.PutIntegration", refuse_users)
+    put(clients, stack, spec_item("orders", throttleRate=3), spec_item("users", throttleRate=4))
+    outcome = reconciler.run(ALL)
+    assert outcome.statuses["users"].status == "FAILED" and outcome.statuses["orders"].status == "READY"
+    assert outcome.errors == []  # the UpdateStage went through, without the failed service's operations
+    got = stage(clients, stack)["methodSettings"]
+    assert got["orders/ANY"]["throttlingRateLimit"] == 3.0
+    assert not any(k.startswith("users") for k in got)
