@@ -1,0 +1,286 @@
+"""`make bench`: what onboarding N services costs, for portico and for a naive baseline, on the local AWS.
+
+For N = 1, 20, 100, 300 (override: PORTICO_BENCH_SIZES=1,20):
+- AWS calls to onboard N services in one pass, counted by botocore hooks on real clients pointed at a moto
+  server (mutating ELB/ECS/API Gateway calls, reads, DynamoDB writes separately), and deployments made;
+- the same for the baseline: each service wired by its own calls and its own deployment (the console
+  procedure, scripted: target group, listener, ECS update, two resources, method + integration on each,
+  a deployment);
+- calls made by a no-op reconcile of the N converged services;
+- time to converge under a simulator of the documented AWS quotas (API Gateway control plane 10 rps with a
+  burst of 40, CreateResource 5/s, CreateDeployment 1 per 5 s), replaying each run's calls in order on a
+  fake clock; plus the same for portico's calls with the API Gateway writes of new routes folded into one
+  PutRestApi (mode=merge) per pass, the projection of that design;
+- wall time on the local moto server;
+- cold import time of each handler, and unzipped artifact sizes when `.aws-sam/build` exists.
+
+The table is printed and written into README.md between `<!-- bench:start -->` and `<!-- bench:end -->`
+(into docs/bench.md when README.md has no markers).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from faults.injector import Injector, is_mutating  # noqa: E402
+from faults.world import World, make_clients  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+from portico import local  # noqa: E402
+from portico.reconcile import ALL, Reconciler  # noqa: E402
+
+SIZES = tuple(int(n) for n in os.environ.get("PORTICO_BENCH_SIZES", "1,20,100,300").split(","))
+HANDLERS = ("portico.triggers.stream", "portico.triggers.sweeper", "portico.triggers.provider")
+WIRED = ("elbv2", "ecs", "apigateway")
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+# -- quota simulator ------------------------------------------------------------------------------------
+class Bucket:
+    """A token bucket on a fake clock: `rate` tokens per second, at most `burst` saved up."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, 0.0
+
+    def take(self, now: float) -> float:
+        """When the call may go, at or after `now`."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return now
+        wait = (1 - self.tokens) / self.rate
+        self.tokens, self.at = 0.0, now + wait
+        return now + wait
+
+
+def simulate(ops: list[tuple[str, str]], latency: float = 0.0) -> float:
+    """Seconds for one sequential client to make `ops` in order under the documented quotas (the waits the
+    quotas impose; call latency is 0 unless given)."""
+    control = Bucket(10, 40)  # API Gateway control plane, per account
+    create_resource = Bucket(5, 5)
+    now, last_deploy = 0.0, -math.inf
+    for service, op in ops:
+        if service == "apigateway":
+            if op == "CreateDeployment":
+                now = max(now, last_deploy + 5.0)  # 1 per 5 s, not adjustable
+                last_deploy = now
+            if op == "CreateResource":
+                now = create_resource.take(now)
+            now = control.take(now)
+        now += latency
+    return now
+
+
+def merged(ops: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Portico's calls with the per-resource API Gateway writes of new routes folded into one PutRestApi."""
+    folded = {"CreateResource", "PutMethod", "PutIntegration"}
+    out, done = [], False
+    for service, op in ops:
+        if service == "apigateway" and op in folded:
+            if not done:
+                out.append(("apigateway", "PutRestApi"))
+                done = True
+            continue
+        out.append((service, op))
+    return out
+
+
+# -- runs -------------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    ops: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def writes(self, services=WIRED) -> int:
+        return sum(1 for s, o in self.ops if s in services and is_mutating(o))
+
+    def reads(self, services=WIRED) -> int:
+        return sum(1 for s, o in self.ops if s in services and not is_mutating(o))
+
+    def ddb(self, mutating: bool) -> int:
+        return sum(1 for s, o in self.ops if s == "dynamodb" and is_mutating(o) == mutating)
+
+    def count(self, op: str) -> int:
+        return sum(1 for _, o in self.ops if o == op)
+
+
+def world_for(endpoint: str, clients, n: int) -> World:
+    w = World(endpoint, clients)
+    w.fresh(load_balancers=max(1, math.ceil(n / 50)), services={f"svc-{i:03d}": 8080 for i in range(n)})
+    return w
+
+
+def run_portico(endpoint: str, base, portico, inj: Injector, n: int) -> tuple[Run, Run]:
+    w = world_for(endpoint, base, n)
+    names = [f"svc-{i:03d}" for i in range(n)]
+    for name in names:
+        w.put(name)
+    reconciler = Reconciler(portico, w.settings, sleep=lambda s: None)
+    inj.reset_counts()
+    t = time.perf_counter()
+    outcome = reconciler.run(names)
+    onboard = Run(list(inj.ops), time.perf_counter() - t)
+    bad = {k: v.message for k, v in outcome.statuses.items() if v.status != "READY"}
+    if bad:
+        raise SystemExit(f"portico did not onboard every service: {list(bad.items())[:3]}")
+    inj.reset_counts()
+    t = time.perf_counter()
+    reconciler.run(ALL)
+    return onboard, Run(list(inj.ops), time.perf_counter() - t)
+
+
+def run_baseline(endpoint: str, base, portico, inj: Injector, n: int) -> Run:
+    """The console procedure, scripted: every service wired on its own and deployed on its own."""
+    w = world_for(endpoint, base, n)
+    s, c = w.settings, portico
+    inj.reset_counts()
+    t = time.perf_counter()
+    dns = {lb["LoadBalancerArn"]: lb["DNSName"] for lb in c.elbv2.describe_load_balancers(
+        LoadBalancerArns=list(s.load_balancer_arns))["LoadBalancers"]}
+    for i in range(n):
+        name, lb, link = f"svc-{i:03d}", s.load_balancer_arns[i // 50], s.vpc_link_ids[i // 50]
+        port = 10000 + i % 50
+        tg = c.elbv2.create_target_group(Name=f"base-{name}", Protocol="TCP", Port=8080, VpcId=s.vpc_id,
+                                         TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        c.elbv2.create_listener(LoadBalancerArn=lb, Protocol="TCP", Port=port,
+                                DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+        svc = c.ecs.describe_services(cluster="demo", services=[name])["services"][0]
+        c.ecs.update_service(cluster="demo", service=name, loadBalancers=[*svc.get("loadBalancers", []), {
+            "targetGroupArn": tg, "containerName": "app", "containerPort": 8080}])
+        root = next(r["id"] for r in c.apigateway.get_resources(restApiId=s.rest_api_id, limit=500)["items"]
+                    if r["path"] == "/")
+        leaf = c.apigateway.create_resource(restApiId=s.rest_api_id, parentId=root, pathPart=name)["id"]
+        proxy = c.apigateway.create_resource(restApiId=s.rest_api_id, parentId=leaf, pathPart="{proxy+}")["id"]
+        for rid, suffix, params in ((leaf, "/", {}), (proxy, "/{proxy}", {"proxy": True})):
+            c.apigateway.put_method(restApiId=s.rest_api_id, resourceId=rid, httpMethod="ANY",
+                                    authorizationType="NONE", apiKeyRequired=True, **(
+                                        {"requestParameters": {"method.request.path.proxy": True}} if params else {}))
+            c.apigateway.put_integration(
+                restApiId=s.rest_api_id, resourceId=rid, httpMethod="ANY", type="HTTP_PROXY",
+                integrationHttpMethod="ANY", uri=f"http://{dns[lb]}:{port}{suffix}", connectionType="VPC_LINK",
+                connectionId=link, **({"requestParameters": {
+                    "integration.request.path.proxy": "method.request.path.proxy"}} if params else {}))
+        c.apigateway.create_deployment(restApiId=s.rest_api_id, stageName=s.stage)
+    return Run(list(inj.ops), time.perf_counter() - t)
+
+
+def import_times(runs: int = 3) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT))
+    from scripts.artifact_sizes import DUMMY_ENV
+
+    out = {}
+    for module in HANDLERS:
+        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        times = []
+        for _ in range(runs):
+            res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 env={**os.environ, **DUMMY_ENV}, cwd=ROOT)
+            if res.returncode:
+                break
+            times.append(float(res.stdout.strip().splitlines()[-1]))
+        if times:
+            out[module] = statistics.median(times)
+    return out
+
+
+def artifact_sizes() -> dict[str, int]:
+    build = ROOT / ".aws-sam" / "build"
+    if not build.is_dir():
+        return {}
+    return {d.name: sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+            for d in sorted(build.iterdir()) if d.is_dir()}
+
+
+# -- report -----------------------------------------------------------------------------------------------
+def table(rows: list[dict]) -> str:
+    head = ["N", "", "mutating ELB/ECS/API GW calls", "target ≤ 3N+2", "reads", "CloudWatch writes",
+            "DynamoDB writes / reads",
+            "deployments", "quota-simulated time", "wall time (moto)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        n = r["n"]
+        p, b, noop = r["portico"], r["baseline"], r["noop"]
+        lines.append(f"| {n} | portico | {p.writes()} | {3 * n + 2} | {p.reads()} | {p.writes(('cloudwatch',))} | "
+                     f"{p.ddb(True)} / {p.ddb(False)} | "
+                     f"{p.count('CreateDeployment')} | {r['sim_portico']:.1f} s "
+                     f"(one PutRestApi: {r['sim_merged']:.1f} s) | {p.seconds:.1f} s |")
+        lines.append(f"| {n} | baseline | {b.writes()} | | {b.reads()} | 0 | 0 / 0 | {b.count('CreateDeployment')} | "
+                     f"{r['sim_baseline']:.1f} s | {b.seconds:.1f} s |")
+        lines.append(f"| {n} | no-op reconcile | {noop.writes()} | 0 | {noop.reads()} (target ≤ 20) | "
+                     f"{noop.writes(('cloudwatch',))} | {noop.ddb(True)} / {noop.ddb(False)} | "
+                     f"{noop.count('CreateDeployment')} | | {noop.seconds:.2f} s |")
+    return "\n".join(lines)
+
+
+def extras(imports: dict[str, float], sizes: dict[str, int]) -> str:
+    out = ["", "| handler | cold import |", "|---|---|"]
+    out += [f"| `{m}` | {s * 1000:.0f} ms |" for m, s in imports.items()]
+    if sizes:
+        out += ["", "| artifact (.aws-sam/build, unzipped) | size |", "|---|---|"]
+        out += [f"| {name} | {size / 1e6:.1f} MB |" for name, size in sizes.items()]
+    else:
+        out += ["", "Artifact sizes: run `sam build` (or `make build`) first; `.aws-sam/build` does not exist."]
+    return "\n".join(out)
+
+
+def write(text: str) -> Path:
+    """Into README.md between the markers; PORTICO_BENCH_OUT=path writes that file instead."""
+    readme = Path(os.environ["PORTICO_BENCH_OUT"]) if os.environ.get("PORTICO_BENCH_OUT") else ROOT / "README.md"
+    if not readme.is_absolute():
+        readme = ROOT / readme
+    body = readme.read_text() if readme.exists() else ""
+    if START in body and END in body:
+        before, rest = body.split(START, 1)
+        after = rest.split(END, 1)[1]
+        readme.write_text(f"{before}{START}\n{text}\n{END}{after}")
+        return readme
+    doc = ROOT / "docs" / "bench.md"
+    doc.parent.mkdir(exist_ok=True)
+    doc.write_text(f"# `make bench` results\n\n{START}\n{text}\n{END}\n")
+    return doc
+
+
+def main() -> int:
+    logging.disable(logging.WARNING)
+    os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        base, portico = make_clients(endpoint), make_clients(endpoint)
+        inj = Injector().attach(portico)
+        rows = []
+        for n in SIZES:
+            onboard, noop = run_portico(endpoint, base, portico, inj, n)
+            baseline = run_baseline(endpoint, base, portico, inj, n)
+            rows.append({"n": n, "portico": onboard, "noop": noop, "baseline": baseline,
+                         "sim_portico": simulate(onboard.ops), "sim_merged": simulate(merged(onboard.ops)),
+                         "sim_baseline": simulate(baseline.ops)})
+            print(f"N={n}: portico {onboard.writes()} writes in {onboard.seconds:.1f} s, baseline "
+                  f"{baseline.writes()} writes in {baseline.seconds:.1f} s", file=sys.stderr)
+            print(f"  portico calls: {dict(Counter(o for _, o in onboard.ops).most_common())}", file=sys.stderr)
+    finally:
+        server.stop()
+    text = table(rows) + "\n" + extras(import_times(), artifact_sizes())
+    print(text)
+    print(f"\nwritten to {write(text)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
