@@ -56,6 +56,13 @@ def test_alarms_are_created_with_the_service_and_recorded_in_the_ledger(clients,
     assert rec.run(ALL, dry_run=True).plan.steps == []
 
 
+def test_the_local_stack_sends_alarms_to_its_topic(clients, stack, reconciler):
+    assert stack.alarm_topic_arn.endswith(":portico-alarms")
+    Registry(clients.dynamodb, stack.registry_table).put_spec(spec_item("orders"))
+    reconciler.run(ALL)
+    assert {a["AlarmActions"][0] for a in alarms(clients).values()} == {stack.alarm_topic_arn}
+
+
 def test_alarms_are_deleted_when_the_service_is_offboarded(clients, stack, reconciler):
     reg = Registry(clients.dynamodb, stack.registry_table)
     reg.put_spec(spec_item("orders"))

@@ -154,12 +154,15 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
 
     if demo:
         create_demo_services(ecs, subnets, sg_id)
+    # the alarm topic (the template's AlarmTopic): per-service alarms notify it
+    alarm_topic = s.client("sns", endpoint_url=endpoint).create_topic(Name=f"{prefix}-alarms")["TopicArn"]
 
     return Settings(registry_table=registry, state_table=state, rest_api_id=api["id"], stage=stages[0],
                     stages=stages, load_balancer_arns=tuple(lb_arns), vpc_link_ids=tuple(link_ids), vpc_id=vpc,
                     port_range=port_range, stack=prefix, default_auth="API_KEY",
                     allow_unauthenticated=allow_unauthenticated, deploy_interval_seconds=0.0,
-                    endpoint_url=endpoint, region=REGION, extra={"subnets": ",".join(subnets), "securityGroup": sg_id})
+                    alarm_topic_arn=alarm_topic, endpoint_url=endpoint, region=REGION,
+                    extra={"subnets": ",".join(subnets), "securityGroup": sg_id})
 
 
 def ensure_health_route(apigw, api_id: str) -> None:
