@@ -87,19 +87,6 @@ def test_a_bad_property_fails_at_once_with_the_registry_message(cfn, stack, clie
         assert rollback["Status"] == "SUCCESS"
 
 
-def test_aws_checks_fail_before_anything_is_written(cfn, stack, clients):
-    answer = cfn("Create", {**ORDERS, "EcsService": "nope"})
-    assert answer["Status"] == "FAILED"
-    assert "ecsService: ECS service 'nope' was not found in cluster 'demo'" in answer["Reason"]
-    assert registry(stack, clients).scan() == {}
-
-
-def test_an_unknown_property_is_named(cfn):
-    answer = cfn("Create", {**ORDERS, "Pth": "/orders"})
-    assert answer["Status"] == "FAILED"
-    assert answer["Reason"].startswith("Pth: not a property of Custom::ServiceRoute; allowed: Service, Cluster")
-
-
 @pytest.mark.parametrize("owner, who", [(OTHER_STACK, f"stack {OTHER_STACK}"),
                                         (None, "someone outside CloudFormation")])
 def test_an_entry_owned_by_someone_else_is_never_taken_over(cfn, stack, clients, owner, who):
@@ -199,14 +186,6 @@ def test_delete_removes_the_entry_and_tears_the_route_down(cfn, stack, clients):
     assert not {"/orders", "/orders/{proxy+}"} & api_paths(stack, clients)
     tgs = clients.elbv2.describe_target_groups()["TargetGroups"]
     assert created["Data"]["TargetGroupArn"] not in {tg["TargetGroupArn"] for tg in tgs}
-
-
-def test_delete_of_unknown_or_never_created_ids_succeeds_at_once(cfn, stack, clients):
-    for physical in ("portico:not-created:abc", "orders-service_OrdersRoute_A1B2C3D4", "ghost"):
-        started = time.monotonic()
-        answer = cfn("Delete", ORDERS, physical=physical)
-        assert answer["Status"] == "SUCCESS" and answer["PhysicalResourceId"] == physical
-        assert time.monotonic() - started < 2
 
 
 def test_a_renamed_resource_keeps_the_entry_when_the_old_logical_id_is_deleted(cfn, stack, clients):
@@ -319,20 +298,6 @@ def test_the_response_is_small_and_the_presigned_url_never_logged(cfn, recorder,
     assert "secret" not in caplog.text and "X-Amz-Signature" not in caplog.text
 
 
-def test_an_unconfigured_provider_answers_failed_naming_the_setting(cfn, monkeypatch):
-    monkeypatch.delenv("PORTICO_REST_API_ID")
-    default_reconciler.cache_clear()
-    answer = cfn("Create", ORDERS)
-    assert answer["Status"] == "FAILED"
-    assert "portico is not configured: set PORTICO_REST_API_ID" in answer["Reason"]
-
-
-def test_an_unknown_resource_type_fails_create_and_deletes_quietly(cfn):
-    answer = cfn("Create", ORDERS, kind="Custom::Route")
-    assert answer["Status"] == "FAILED" and "ResourceType: 'Custom::Route' is not served here" in answer["Reason"]
-    assert cfn("Delete", ORDERS, kind="Custom::Route", physical=answer["PhysicalResourceId"])["Status"] == "SUCCESS"
-
-
 def test_a_replacement_that_fails_in_the_reconcile_removes_what_it_wrote(cfn, stack, clients):
     cfn("Create", ORDERS)
     name = target_group_name(stack.stack, "orders-api", 8080, "ip")
@@ -397,3 +362,31 @@ def test_after_a_timeout_answer_the_retry_repeats_it(cfn, recorder, stack):
     # Answered before the entry was written: the late work wrote nothing that the rollback could not find.
     assert answers[0]["PhysicalResourceId"].startswith("portico:not-created:")
     assert registry(stack, default_reconciler().clients).scan() == {}
+
+
+def test_requests_answered_before_anything_is_written(cfn, stack, clients, monkeypatch):
+    # An AWS-dependent check of preflight: the ECS service must exist.
+    answer = cfn("Create", {**ORDERS, "EcsService": "nope"})
+    assert answer["Status"] == "FAILED"
+    assert "ecsService: ECS service 'nope' was not found in cluster 'demo'" in answer["Reason"]
+    # An unknown property is named.
+    answer = cfn("Create", {**ORDERS, "Pth": "/orders"})
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("Pth: not a property of Custom::ServiceRoute; allowed: Service, Cluster")
+    # An unknown resource type fails Create and deletes quietly.
+    answer = cfn("Create", ORDERS, kind="Custom::Route")
+    assert answer["Status"] == "FAILED" and "ResourceType: 'Custom::Route' is not served here" in answer["Reason"]
+    assert cfn("Delete", ORDERS, kind="Custom::Route", physical=answer["PhysicalResourceId"])["Status"] == "SUCCESS"
+    # Deletes of never-created or unknown ids succeed at once.
+    for physical in ("portico:not-created:abc", "orders-service_OrdersRoute_A1B2C3D4", "ghost"):
+        started = time.monotonic()
+        answer = cfn("Delete", ORDERS, physical=physical)
+        assert answer["Status"] == "SUCCESS" and answer["PhysicalResourceId"] == physical
+        assert time.monotonic() - started < 2
+    assert registry(stack, clients).scan() == {}
+    # An unconfigured provider names the missing setting.
+    monkeypatch.delenv("PORTICO_REST_API_ID")
+    default_reconciler.cache_clear()
+    answer = cfn("Create", ORDERS)
+    assert answer["Status"] == "FAILED"
+    assert "portico is not configured: set PORTICO_REST_API_ID" in answer["Reason"]
