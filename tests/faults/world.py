@@ -248,9 +248,10 @@ class World:
                     problems.append(f"foreign target group {e['targetGroupArn'].rsplit('/', 2)[-2]} was detached "
                                     f"from {key}")
         # 3. Nothing orphaned: every portico-tagged object is in a ledger.
-        ledger_tgs = {arn for d in ledgers.values() for arn in (d.get("targetGroups") or {}).values()}
+        # A ledger holds each target group by name, with its ARN once the create returned (write-ahead).
+        ledger_tgs = {x for d in ledgers.values() for item in (d.get("targetGroups") or {}).items() for x in item}
         for arn, tg in tgs.items():
-            if tags.get(arn, {}).get("portico:stack") == s.stack and arn not in ledger_tgs:
+            if tags.get(arn, {}).get("portico:stack") == s.stack and not {arn, tg["TargetGroupName"]} & ledger_tgs:
                 problems.append(f"orphan target group {tg['TargetGroupName']} "
                                 f"(service {tags[arn].get('portico:service')})")
         for lb, lis in listeners.items():
