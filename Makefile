@@ -23,8 +23,9 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint tools
-	$(BIN)/python -m pytest -q
+# Tools and the SAM build first (stamped), so the parallel test workers never race to make them.
+test: install lint tools sam-build
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" -x
