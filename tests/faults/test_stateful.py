@@ -236,3 +236,14 @@ def test_regression_crash_right_after_create_target_group(world, portico_clients
     m.deliver_and_crash(k=3)
     m.aws_is_sound()
     m.teardown()
+
+
+def test_regression_failed_message_does_not_depend_on_planning_order(world, portico_clients, injector, backoff):
+    """/shop is a foreign resource: catalog (/shop) fails on it whether or not orders (/shop/cart) was planned
+    first, so the second sweep does not rewrite catalog's status."""
+    m = machine(world, portico_clients, injector)
+    m.put_valid(entry="catalog", methods=["ANY"], path="/shop")
+    m.foreign_resource(path="/shop/admin")
+    m.put_valid(entry="orders", methods=["ANY"], path="/shop/cart")
+    m.aws_is_sound()
+    m.teardown()

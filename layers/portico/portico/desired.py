@@ -137,16 +137,18 @@ def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[s
 
 def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: str) -> DesiredService:
     """The DesiredService for `spec`, or SpecError naming what in AWS stops it from being served."""
-    # Path ownership: equal or nested paths of another service, or a resource portico does not own.
+    # Path ownership: a resource portico does not own, or equal or nested paths of another service. The
+    # foreign resource is checked first: it does not depend on which services this pass planned before.
+    ledger = observed.state.ledgers.get(spec.service)
+    mine = set(ledger.resources.values()) if ledger else set()
+    existing = observed.resources.get(spec.path)
+    ours = spec.path in observed.state.paths or spec.path in observed.state.intermediates
+    if existing and existing.id not in mine and not ours:
+        raise SpecError("path", f"{spec.path} already exists on the REST API and was not created by portico")
     for path, owner in observed.state.paths.items():
         if owner != spec.service and overlap(path, spec.path):
             relation = "is" if path == spec.path else "overlaps"
             raise SpecError("path", f"{spec.path} {relation} {path}, which is owned by service {owner!r}")
-    ledger = observed.state.ledgers.get(spec.service)
-    mine = set(ledger.resources.values()) if ledger else set()
-    existing = observed.resources.get(spec.path)
-    if existing and existing.id not in mine and observed.state.paths.get(spec.path) != spec.service:
-        raise SpecError("path", f"{spec.path} already exists on the REST API and was not created by portico")
 
     key = ecs_key(spec.cluster, spec.ecs_service)
     svc = observed.ecs.get(key)
