@@ -307,3 +307,11 @@ def test_a_second_listener_on_an_owned_port_is_not_mistaken_for_portico_s(client
     meter.reset()
     assert reconciler.run(ALL).plan.steps == [] and meter.writes() == {}
     assert reg.get("orders")["status"] == "READY"
+
+
+def test_a_converged_sweep_reads_no_task_definition(clients, stack, reconciler, meter):
+    """Task definition revisions are immutable: read once, kept in portico's table."""
+    onboard_three(clients, stack, reconciler)
+    meter.reset()
+    reconciler.run(ALL)
+    assert meter.count("ecs", "DescribeTaskDefinition") == 0 and meter.count("ecs", "DescribeServices") == 1

@@ -101,7 +101,7 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
                                            {led.listener_arn for led in snapshot.ledgers.values()}),
         target_groups=read_target_groups(clients.elbv2),
         resources=read_resources(clients.apigateway, settings.rest_api_id),
-        ecs=read_ecs(clients.ecs, ecs_services),
+        ecs=read_ecs(clients.ecs, ecs_services, snapshot.task_definitions),
         cognito_authorizer=read_cognito_authorizer(clients.apigateway, settings.rest_api_id),
         product=read_product(clients, settings),
     )
@@ -156,12 +156,15 @@ def read_cognito_authorizer(apigateway, rest_api_id: str) -> str | None:
                  if a.get("type") == "COGNITO_USER_POOLS"), None)
 
 
-def read_ecs(ecs, wanted: list[tuple[str, str]]) -> dict[str, EcsService | None]:
+def read_ecs(ecs, wanted: list[tuple[str, str]],
+             known: dict[str, dict[str, Any]] | None = None) -> dict[str, EcsService | None]:
+    """ECS services by "cluster/service". `known`: task definition summaries already read (portico's cache);
+    the ones described now are added to it, for the caller to keep."""
     out: dict[str, EcsService | None] = {}
+    known = {} if known is None else known
     by_cluster: dict[str, list[str]] = defaultdict(list)
     for cluster, service in dict.fromkeys(wanted):
         by_cluster[cluster].append(service)
-    task_defs: dict[str, dict[str, Any]] = {}
     for cluster, services in by_cluster.items():
         for i in range(0, len(services), 10):
             chunk = services[i:i + 10]
@@ -180,14 +183,17 @@ def read_ecs(ecs, wanted: list[tuple[str, str]]) -> dict[str, EcsService | None]
                     out[ecs_key(cluster, s)] = None
                     continue
                 td_arn = svc.get("taskDefinition", "")
-                if td_arn and td_arn not in task_defs:
-                    task_defs[td_arn] = ecs.describe_task_definition(taskDefinition=td_arn)["taskDefinition"]
-                td = task_defs.get(td_arn, {})
-                containers = {c["name"]: {pm.get("containerPort") for pm in c.get("portMappings", [])}
-                              for c in td.get("containerDefinitions", [])}
+                if td_arn and td_arn not in known:
+                    td = ecs.describe_task_definition(taskDefinition=td_arn)["taskDefinition"]
+                    known[td_arn] = {"networkMode": td.get("networkMode", "bridge"), "fresh": True, "containers": {
+                        c["name"]: sorted({pm["containerPort"] for pm in c.get("portMappings", [])
+                                           if pm.get("containerPort")})
+                        for c in td.get("containerDefinitions", [])}}
+                td = known.get(td_arn) or {"networkMode": "bridge", "containers": {}}
+                containers = {name: {int(p) for p in ports} for name, ports in td["containers"].items()}
                 out[ecs_key(cluster, s)] = EcsService(
                     key=ecs_key(cluster, s), arn=svc["serviceArn"], status=svc.get("status", ""),
                     controller=(svc.get("deploymentController") or {}).get("type", "ECS"),
                     task_definition=td_arn, load_balancers=list(svc.get("loadBalancers") or []),
-                    containers=containers, network_mode=td.get("networkMode", "bridge"))
+                    containers=containers, network_mode=td["networkMode"])
     return out

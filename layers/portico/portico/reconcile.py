@@ -105,6 +105,9 @@ class Reconciler:
         target_groups: dict[str, str] = {}
         for _ in range(MAX_ROUNDS):
             observed = self.observe(todo, scope)
+            fresh = {arn: td for arn, td in observed.state.task_definitions.items() if td.pop("fresh", False)}
+            if fresh and not dry_run:
+                self.state.cache_task_definitions(fresh)
             routed |= set(observed.state.ledgers)
             plan = self.plan(todo, observed, scope, present)
             if dry_run:

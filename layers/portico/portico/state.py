@@ -76,6 +76,7 @@ class StateSnapshot:
     paths: dict[str, str] = field(default_factory=dict)  # path -> service
     intermediates: dict[str, str] = field(default_factory=dict)  # path -> resource id
     deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
+    task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}
 
 
 class StateTable:
@@ -100,7 +101,18 @@ class StateTable:
                     snap.intermediates[rest] = d["resourceId"]
                 elif kind == "deploy":
                     snap.deploys[rest] = d
+                elif kind == "td":
+                    snap.task_definitions[rest] = d
         return snap
+
+    def cache_task_definitions(self, summaries: dict[str, dict[str, Any]], ttl_days: int = 30) -> None:
+        """Task definition revisions are immutable, so what a pass read of one is kept for the next passes
+        (`td#<arn>`): a converged sweep makes no DescribeTaskDefinition call. TTL keeps the table small."""
+        expires = int(self.clock()) + ttl_days * 86400
+        for arn, summary in summaries.items():  # new revisions are rare: one PutItem each
+            self.ddb.put_item(TableName=self.table, Item=to_item({
+                "pk": f"td#{arn}", "networkMode": summary["networkMode"], "containers": summary["containers"],
+                "expiresAt": expires}))
 
     # -- reservations ------------------------------------------------------------------------------
     def reserve(self, service: str, lb: str, port: int, path: str, ancestors: list[str]) -> None:
