@@ -41,7 +41,8 @@ def test_alarms_are_created_with_the_service_and_recorded_in_the_ledger(clients,
     queries = {q["Id"]: q for q in five["Metrics"]}
     assert queries["rate"]["Expression"] == "100 * (e0 + e1 + e2 + e3) / (c0 + c1 + c2 + c3)"
     dims = {d["Name"]: d["Value"] for d in queries["e3"]["MetricStat"]["Metric"]["Dimensions"]}
-    assert dims == {"ApiName": "portico", "Stage": "dev", "Resource": "/users/{proxy+}", "Method": "POST"}
+    # on the last stage, the one users call (the reconciled stage is the first)
+    assert dims == {"ApiName": "portico", "Stage": "prod", "Resource": "/users/{proxy+}", "Method": "POST"}
     assert got["portico-svc-orders-p99-latency"]["Metrics"][0]["MetricStat"]["Stat"] == "p99"
     # NLB unhealthy targets of the service's target group
     unhealthy = got["portico-svc-orders-unhealthy"]

@@ -18,7 +18,7 @@ def put(clients, name, resource, method, values, unit="Count"):
     now = datetime.now(UTC) - timedelta(minutes=5)
     clients.cloudwatch.put_metric_data(Namespace="AWS/ApiGateway", MetricData=[{
         "MetricName": name, "Timestamp": now, "Value": v, "Unit": unit, "Dimensions": [
-            {"Name": "ApiName", "Value": "portico"}, {"Name": "Stage", "Value": "dev"},
+            {"Name": "ApiName", "Value": "portico"}, {"Name": "Stage", "Value": "prod"},
             {"Name": "Resource", "Value": resource}, {"Name": "Method", "Value": method}]} for v in values])
 
 
@@ -37,7 +37,9 @@ def test_metrics_sums_calls_and_errors_of_the_service_methods(clients, stack, re
     assert (got["calls"], got["errors4xx"], got["errors5xx"]) == (22.0, 3.0, 2.0)
     assert round(got["errorRatePercent"], 2) == 9.09
     code, out, _ = cli("metrics", "orders")
-    assert code == 0 and "22 calls" in out and "5XX 2 (9.09%)" in out
+    assert code == 0 and "orders on prod" in out and "22 calls" in out and "5XX 2 (9.09%)" in out
+    code, out, _ = cli("metrics", "orders", "--stage", "dev")
+    assert code == 0 and "0 calls" in out
 
 
 def test_metrics_merges_percentiles_across_methods():

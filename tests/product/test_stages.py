@@ -24,6 +24,15 @@ def stages(clients, stack):
     return Stages(clients.apigateway, clients.dynamodb, stack)
 
 
+@pytest.fixture
+def reconciler(clients, stack):
+    """Deployments one second apart at least: their order is their createdDate (seconds), as on AWS, where
+    CreateDeployment allows one per 5 s per account."""
+    from portico.reconcile import Reconciler
+
+    return Reconciler(clients, stack.with_(deploy_interval_seconds=1.0))
+
+
 def onboard(clients, stack, reconciler, service):
     Registry(clients.dynamodb, stack.registry_table).put_spec(spec_item(service))
     return reconciler.run(ALL).deployment_id

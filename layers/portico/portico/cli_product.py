@@ -207,16 +207,16 @@ def openapi(stage: Annotated[str, typer.Option("--stage")],
 # -- metrics / doctor / graph ----------------------------------------------------------------------------
 @app.command()
 def metrics(service: str,
-            stage: Annotated[str | None, typer.Option("--stage", help="default: the reconciled stage")] = None,
+            stage: Annotated[str | None, typer.Option("--stage", help="default: the last stage (prod)")] = None,
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Calls, p50/p99 latency and errors of the last hour (CloudWatch GetMetricData)."""
-    from .product.alarms import Route
+    from .product.alarms import Route, watched_stage
     from .product.metrics import fetch
     from .state import StateTable
 
     rec = reconciler()
     s = rec.settings
-    stage = stage or s.stage
+    stage = stage or watched_stage(s)
     if stage not in s.stages:
         raise _fail(f"--stage: {stage!r} is not one of this stack's stages ({', '.join(s.stages)})")
     ledger = StateTable(rec.clients.dynamodb, s.state_table).snapshot().ledgers.get(service)

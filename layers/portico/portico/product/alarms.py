@@ -1,6 +1,7 @@
 """Per-service CloudWatch alarms and the services dashboard: pure builders of the API requests.
 
-Three alarms per service, sent to the stack's alarm topic (PORTICO_ALARM_TOPIC_ARN):
+Three alarms per service, sent to the stack's alarm topic (PORTICO_ALARM_TOPIC_ARN), on the last stage
+of PORTICO_STAGES (production: where a failure pages someone):
   <stack>-svc-<service>-5xx-rate       5XX responses / calls on the service's methods, in %, over 1 min
   <stack>-svc-<service>-p99-latency    the worst p99 Latency of the service's methods
   <stack>-svc-<service>-unhealthy      NLB UnHealthyHostCount of the service's target group
@@ -33,6 +34,11 @@ class Route:
     methods: tuple[str, ...]
     target_group: str | None  # name; the ARN is resolved when the request is built
     load_balancer: str | None  # ARN
+
+
+def watched_stage(settings) -> str:
+    """The stage the alarms and the dashboard watch: the last of PORTICO_STAGES, the one users call (prod)."""
+    return settings.stages[-1] if settings.stages else settings.stage
 
 
 def alarm_names(stack: str, service: str) -> list[str]:

@@ -13,7 +13,7 @@ from ..observed import Observed
 from ..plan import Plan, Step
 from ..settings import Settings
 from . import stagesettings as ss
-from .alarms import Route, alarm_names, alarm_requests, alarms_differ, dashboard_body
+from .alarms import Route, alarm_names, alarm_requests, alarms_differ, dashboard_body, watched_stage
 from .observed import dashboard_name
 
 
@@ -51,7 +51,7 @@ def plan_product(plan: Plan, obs: Observed, settings: Settings, region: str) -> 
     for service, d in sorted(plan.desired.items()):
         route = Route(service, d.spec.path, d.spec.methods, d.target_group_name, d.load_balancer)
         names = alarm_names(settings.stack, service)
-        requests = alarm_requests(route, stack=settings.stack, api_name=product.api_name, stage=settings.stage,
+        requests = alarm_requests(route, stack=settings.stack, api_name=product.api_name, stage=watched_stage(settings),
                                   topic=settings.alarm_topic_arn, target_group_arn=tg_arns.get(d.target_group_name))
         ledger = obs.state.ledgers.get(service)
         if set(names) - set(product.alarms) or alarms_differ(requests, product.alarms) or \
@@ -97,7 +97,7 @@ def plan_product(plan: Plan, obs: Observed, settings: Settings, region: str) -> 
                                                     "owners": owners}))
 
     # The dashboard.
-    body = dashboard_body(everything, api_name=product.api_name, stage=settings.stage, region=region,
+    body = dashboard_body(everything, api_name=product.api_name, stage=watched_stage(settings), region=region,
                           target_group_arns=tg_arns)
     if body != product.dashboard and (everything or product.dashboard is not None):  # none before the first route
         steps.append(Step("put_dashboard", "*", {"name": dashboard_name(settings.stack), "rows": len(everything),

@@ -121,7 +121,8 @@ class Stages:
             {"op": "replace", "path": "/description", "value": description[:1024]}])
 
     def changes(self, older: str | None, newer: str) -> list[dict[str, Any]]:
-        """The deployments after `older` up to `newer`, oldest first: what a promotion brings."""
+        """The deployments after `older` up to `newer`, oldest first: what a promotion brings. Ordered by
+        createdDate (seconds), which AWS keeps apart: one CreateDeployment per 5 s per account."""
         deps = sorted(self.deployments().values(), key=lambda d: (_epoch(d.get("createdDate")) or 0, d["id"]))
         ids = [d["id"] for d in deps]
         if newer not in ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from ..plan import Step
-from .alarms import alarm_requests, dashboard_body
+from .alarms import alarm_requests, dashboard_body, watched_stage
 from .pipeline import route_from_json
 
 
@@ -16,7 +16,7 @@ class ProductSteps:
         route = route_from_json(step.params["route"])
         product = getattr(self.observed, "product", None)
         requests = alarm_requests(route, stack=self.settings.stack, api_name=product.api_name if product else "",
-                                  stage=self.settings.stage, topic=self.settings.alarm_topic_arn,
+                                  stage=watched_stage(self.settings), topic=self.settings.alarm_topic_arn,
                                   target_group_arn=self.tg_arns.get(route.target_group or ""))
         for request in requests:
             self.c.cloudwatch.put_metric_alarm(**request)
@@ -58,6 +58,6 @@ class ProductSteps:
 
         product = getattr(self.observed, "product", None)
         body = dashboard_body([route_from_json(r) for r in step.params["routes"]],
-                              api_name=product.api_name if product else "", stage=self.settings.stage,
+                              api_name=product.api_name if product else "", stage=watched_stage(self.settings),
                               region=self.c.region, target_group_arns=self.tg_arns)
         self.c.cloudwatch.put_dashboard(DashboardName=step.params["name"], DashboardBody=json.dumps(body))
