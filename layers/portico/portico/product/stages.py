@@ -131,7 +131,8 @@ class Stages:
         start = ids.index(older) + 1 if older in ids else 0
         if start >= end:  # the target is ahead of (or at) the source: the promotion moves it back
             return [deps[ids.index(newer)]]
-        return deps[start:end]
+        # the reconciles' deployments in between (not another stage's creation), and the promoted one
+        return [d for d in deps[start:end - 1] if _by_reconcile(d.get("description"))] + [deps[end - 1]]
 
     def promote(self, source: str, target: str) -> tuple[Event | None, list[dict[str, Any]]]:
         self.check(source, "--from")
