@@ -74,7 +74,12 @@ def test_hostile_corpus_in_mixed_batches(world, portico_clients, injector, seed)
         assert run_batch(world, reconciler, records[i:i + 7]) == []
     served = {k: v["statusMessage"] for k, v in world.items().items() if v["status"] != "FAILED"}
     assert injector.writes(AWS_SERVICES) == [], served
-    assert {op for op in injector.writes("dynamodb")} <= {("dynamodb", "UpdateItem")}
+    # DynamoDB: the FAILED statuses, and portico's cache of task definitions it read; no reservation or ledger.
+    assert {op for op in injector.writes("dynamodb")} <= {("dynamodb", "UpdateItem"), ("dynamodb", "PutItem")}
+    hostile = {c["item"]["service"]["S"] for c in cases}
+    held = {d.get("owner") or d.get("service") for d in world.state_items() if d["pk"].split("#")[0] in (
+        "svc", "port", "path", "res", "sub")}
+    assert not held & hostile, held & hostile
     items = world.items()
     for c in alone:
         got = items[c["item"]["service"]["S"]]
