@@ -230,7 +230,8 @@ def extras(imports: dict[str, float], sizes: dict[str, int]) -> str:
     out += [f"| `{m}` | {s * 1000:.0f} ms |" for m, s in imports.items()]
     if sizes:
         out += ["", "| artifact (.aws-sam/build, unzipped) | size |", "|---|---|"]
-        out += [f"| {name} | {size / 1e6:.1f} MB |" for name, size in sizes.items()]
+        out += [f"| {name} | {size / 1e6:.1f} MB |" if size >= 1e5 else f"| {name} | {size / 1e3:.1f} kB |"
+                for name, size in sizes.items()]
     else:
         out += ["", "Artifact sizes: run `sam build` (or `make build`) first; `.aws-sam/build` does not exist."]
     return "\n".join(out)
