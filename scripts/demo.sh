@@ -26,6 +26,20 @@ step "a bad entry is refused with the reason"
 $P onboard Orders --cluster demo --container-port 8080 --path /orders || true
 $P onboard shadow --cluster demo --container-port 8080 --path /orders/v2 --ecs-service users || true
 
+step "API keys for a third party: a usage-plan tier, the key shown once"
+$P keys create acme --plan basic
+$P keys ls
+
+step "promote what dev runs to qa, and look at qa's history"
+$P promote --from dev --to qa
+$P history --stage qa
+
+step "doctor walks the chain for one service (the emulator runs no tasks, so the target links fail)"
+$P doctor users || true
+
+step "the live routing as a diagram (Mermaid; an SVG is written too)"
+$P graph -o .portico/routes.svg
+
 step "offboard users: portico removes exactly what it created"
 $P offboard users
 $P local stream --once
