@@ -69,3 +69,22 @@ def spec_item(service: str, **kw) -> dict:
             "path": f"/{service}", "auth": "NONE"}
     item.update(kw)
     return {k: v for k, v in item.items() if v is not None}
+
+
+@pytest.fixture
+def cli(stack, monkeypatch, tmp_path):
+    """Run `portico ...` in-process against the test stack; returns (exit code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from portico.cli import app
+
+    monkeypatch.chdir(tmp_path)  # no .portico/local.env from the developer's folder
+    for name, value in stack.to_env().items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+
+    def run(*args: str):
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    return run

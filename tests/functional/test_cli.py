@@ -5,46 +5,29 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from portico.cli import app
 from portico.registry import Registry
-
-
-@pytest.fixture
-def portico(stack, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # no .portico/local.env from the developer's folder
-    for name, value in stack.to_env().items():
-        monkeypatch.setenv(name, value)
-    runner = CliRunner()
-
-    def run(*args: str):
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        return result.exit_code, result.stdout, result.stderr
-
-    return run
-
 
 ORDERS = ("onboard", "orders", "--cluster", "demo", "--container-port", "8080", "--path", "/orders", "--auth", "NONE")
 
 
-def test_onboard_plan_reconcile_ls_offboard(portico, clients, stack):
-    assert portico(*ORDERS)[0] == 0
+def test_onboard_plan_reconcile_ls_offboard(cli, clients, stack):
+    assert cli(*ORDERS)[0] == 0
     item = Registry(clients.dynamodb, stack.registry_table).get("orders")
     assert item["status"] == "PENDING" and item["containerPort"] == 8080
-    code, out, _ = portico("plan", "--json")
+    code, out, _ = cli("plan", "--json")
     steps = json.loads(out)["steps"]
     assert code == 0 and {s["action"] for s in steps} >= {"reserve", "create_listener", "attach_ecs", "deploy"}
     assert all("service" in s for s in steps)
-    assert portico("reconcile")[0] == 0
-    code, out, _ = portico("ls", "--json")
+    assert cli("reconcile")[0] == 0
+    code, out, _ = cli("ls", "--json")
     (row,) = json.loads(out)
     assert row["status"] == "READY" and row["port"] == 10000 and row["invokeUrl"].endswith("/dev/orders")
-    assert json.loads(portico("plan", "--json")[1]) == {"steps": [], "failed": []}
-    assert portico("offboard", "orders")[0] == 0
-    assert portico("reconcile")[0] == 0
-    assert json.loads(portico("ls", "--json")[1]) == []
-    assert portico("offboard", "orders")[0] == 1
+    assert json.loads(cli("plan", "--json")[1]) == {"steps": [], "failed": []}
+    assert cli("offboard", "orders")[0] == 0
+    assert cli("reconcile")[0] == 0
+    assert json.loads(cli("ls", "--json")[1]) == []
+    assert cli("offboard", "orders")[0] == 1
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -54,16 +37,16 @@ def test_onboard_plan_reconcile_ls_offboard(portico, clients, stack):
     (("--ecs-service", "ghost"), "ecsService: ECS service 'ghost' was not found in cluster 'demo'"),
     (("--container-port", "9999"), "containerPort: no container in task definition orders:1 maps port 9999"),
 ])
-def test_onboard_rejects_before_writing(portico, clients, stack, args, message):
+def test_onboard_rejects_before_writing(cli, clients, stack, args, message):
     base = dict(zip(ORDERS[2::2], ORDERS[3::2], strict=True))
     base.update(dict(zip(args[::2], args[1::2], strict=True)))
-    code, _, err = portico("onboard", "orders", *[x for kv in base.items() for x in kv])
+    code, _, err = cli("onboard", "orders", *[x for kv in base.items() for x in kv])
     assert code == 2 and message in " ".join(err.split())
     assert Registry(clients.dynamodb, stack.registry_table).get("orders") is None
 
 
-def test_onboard_refuses_a_path_claimed_by_a_pending_entry(portico):
-    assert portico(*ORDERS)[0] == 0
-    code, _, err = portico("onboard", "shadow", "--cluster", "demo", "--ecs-service", "users",
+def test_onboard_refuses_a_path_claimed_by_a_pending_entry(cli):
+    assert cli(*ORDERS)[0] == 0
+    code, _, err = cli("onboard", "shadow", "--cluster", "demo", "--ecs-service", "users",
                            "--container-port", "8080", "--path", "/orders/v2")
     assert code == 2 and "overlaps /orders, which is claimed by service 'orders'" in " ".join(err.split())

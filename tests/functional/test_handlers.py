@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-from pathlib import Path
-
 import pytest
 
 from portico.metering import CallMeter
@@ -13,17 +9,7 @@ from portico.registry import Registry
 from portico.spec import plain
 from portico.streampoll import StreamPoller, fake_context
 from portico.triggers import default_reconciler
-
-ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "events"
-
-
-def load_handler(function: str):
-    """Import functions/<function>/app.py the way Lambda does (by file), return its `handler`."""
-    spec = importlib.util.spec_from_file_location(f"lambda_{function}", ROOT / "functions" / function / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+from tests.support import event, load_handler, stream_event
 
 
 @pytest.fixture
@@ -35,29 +21,13 @@ def lambda_env(stack, monkeypatch):
     default_reconciler.cache_clear()
 
 
-def event(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
-
-
-def table_as_of(registry: Registry, ev: dict) -> None:
-    """Make the registry hold what the stream says was written (the records exist because the table changed)."""
-    for rec in ev["Records"]:
-        key = rec["dynamodb"]["Keys"]["service"]["S"]
-        if rec["eventName"] == "REMOVE":
-            registry.delete(key)
-        else:
-            registry.ddb.put_item(TableName=registry.table, Item=rec["dynamodb"]["NewImage"])
-
-
 @pytest.fixture
 def registry(clients, lambda_env):
     return Registry(clients.dynamodb, lambda_env.registry_table)
 
 
 def run_stream(registry, name):
-    ev = event(name)
-    table_as_of(registry, ev)
-    return load_handler("stream")(ev, fake_context())
+    return load_handler("stream")(stream_event(name, registry), fake_context())
 
 
 def test_insert_onboards(registry):

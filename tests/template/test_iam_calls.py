@@ -8,7 +8,6 @@ moto ignores IAM, so this is the check that a deployed portico is not denied (or
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 import threading
@@ -25,8 +24,7 @@ from template_support import FUNCTIONS, ROOT, as_list, load_template, role_state
 from portico.registry import Registry
 from portico.streampoll import fake_context
 from portico.triggers import default_reconciler
-
-EVENTS = ROOT / "events"
+from tests.support import event, load_handler, stream_event
 
 # Actions a role allows although the function's code makes no such call in these flows, and why.
 ALLOWANCE: dict[str, str] = {
@@ -104,25 +102,6 @@ def iam_requests(service: str, operation: str, params: dict, client, settings) -
 # ------------------------------------------------------------------ the three functions, driven for real
 
 
-def load_handler(folder: str):
-    spec = importlib.util.spec_from_file_location(f"_iam_{folder.replace('/', '_')}", ROOT / folder / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
-
-
-def stream_event(name: str, registry: Registry) -> dict:
-    """An events/ stream event, with the table made to hold what the records say was written."""
-    ev = json.loads((EVENTS / name).read_text())
-    for rec in ev["Records"]:
-        key = rec["dynamodb"]["Keys"]["service"]["S"]
-        if rec["eventName"] == "REMOVE":
-            registry.delete(key)
-        else:
-            registry.ddb.put_item(TableName=registry.table, Item=rec["dynamodb"]["NewImage"])
-    return ev
-
-
 class CfnAnswers:
     """Loopback stand-in for CloudFormation's pre-signed response URL."""
 
@@ -144,7 +123,7 @@ class CfnAnswers:
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def event(self, name: str, **changes) -> dict:
-        ev = json.loads((EVENTS / name).read_text())
+        ev = event(name)
         ev["RequestId"] = str(uuid.uuid4())
         host, port = self.server.server_address
         ev["ResponseURL"] = f"http://{host}:{port}/cfn/{ev['RequestId']}"
@@ -181,7 +160,7 @@ def recorded(stack, clients, monkeypatch):
         assert result == {"batchItemFailures": []}, (name, result)
 
     sweeper = load_handler("functions/sweeper")
-    schedule = json.loads((EVENTS / "schedule.json").read_text())
+    schedule = event("schedule.json")
     for lb in clients.elbv2.describe_load_balancers()["LoadBalancers"]:  # drift: a listener deleted by hand
         for li in clients.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
             clients.elbv2.delete_listener(ListenerArn=li["ListenerArn"])
