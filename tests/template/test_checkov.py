@@ -21,6 +21,7 @@ EVERY_CONDITION_ON = {
     "StageNames": "dev,qa,prod",
     "ConfigureApiGatewayAccount": '"true"',
     "AlarmEmail": "oncall@example.com",
+    "CognitoUserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example1",
 }
 
 

@@ -415,3 +415,13 @@ def test_each_function_gets_only_what_it_needs(resources):
     for fid in FUNCTIONS:
         log_group = resources[fid]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert ("logs:PutLogEvents", log_group) in allowed(fid)
+
+
+def test_cognito_entries_have_the_authorizer_portico_looks_for(resources):
+    """portico attaches auth COGNITO methods to the API's COGNITO_USER_POOLS authorizer; the stack makes it
+    exactly when a user pool is given."""
+    (auth,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Authorizer"]
+    props = auth["Properties"]
+    assert auth["Condition"] == "HasCognito" and props["Type"] == "COGNITO_USER_POOLS"
+    assert props["ProviderARNs"] == [{"Ref": "CognitoUserPoolArn"}] and props["RestApiId"] == {"Ref": "RestApi"}
+    assert props["IdentitySource"] == "method.request.header.Authorization"
