@@ -30,9 +30,11 @@ step "API keys for a third party: a usage-plan tier, the key shown once"
 $P keys create acme --plan basic
 $P keys ls
 
-step "promote what dev runs to qa, and look at qa's history"
+step "promote dev to qa and qa to prod, then roll prod back"
 $P promote --from dev --to qa
 $P history --stage qa
+$P promote --from qa --to prod
+$P rollback --stage prod
 
 step "doctor walks the chain for one service (the emulator runs no tasks, so the target links fail)"
 $P doctor users || true
