@@ -5,59 +5,20 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from portico.triggers import default_reconciler, provider
+from tests.support import Recorder  # shared with the IAM contract test
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/orders-service/5b2a2d10-5f1a-11ef-9a3e-0a1b2c3d4e5f"
 OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/rogue/0c9d7f4e-5f1a-11ef-9a3e-0a1b2c3d4e5f"
 TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:portico-ServiceRouteProviderFunction-Q2n8cXkR1pLd"
-
-
-class Recorder:
-    """Stands in for the pre-signed S3 URL: records every PUT (path, headers, JSON body)."""
-
-    def __init__(self):
-        self.puts: list[dict] = []
-        self.lock = threading.Lock()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with recorder.lock:
-                    recorder.puts.append({"path": self.path, "headers": dict(self.headers),
-                                          "raw": body, "body": json.loads(body)})
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def url(self, request_id: str) -> str:
-        host, port = self.server.server_address
-        return f"http://{host}:{port}/cfn/{request_id}?X-Amz-Signature=secret"
-
-    def for_request(self, request_id: str) -> list[dict]:
-        with self.lock:
-            return [p["body"] for p in self.puts if p["body"].get("RequestId") == request_id]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

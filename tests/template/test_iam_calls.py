@@ -8,13 +8,10 @@ moto ignores IAM, so this is the check that a deployed portico is not denied (or
 from __future__ import annotations
 
 import copy
-import json
 import re
-import threading
 import time
 import uuid
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import botocore.client
@@ -24,7 +21,7 @@ from template_support import FUNCTIONS, ROOT, as_list, load_template, role_state
 from portico.registry import Registry
 from portico.streampoll import fake_context
 from portico.triggers import default_reconciler
-from tests.support import event, load_handler, stream_event
+from tests.support import Recorder, event, load_handler, stream_event
 
 # Actions a role allows although the function's code makes no such call in these flows, and why.
 ALLOWANCE: dict[str, str] = {
@@ -102,37 +99,20 @@ def iam_requests(service: str, operation: str, params: dict, client, settings) -
 # ------------------------------------------------------------------ the three functions, driven for real
 
 
-class CfnAnswers:
-    """Loopback stand-in for CloudFormation's pre-signed response URL."""
+class CfnAnswers(Recorder):
+    """Loopback stand-in for CloudFormation's pre-signed response URL, handing out events that answer to it."""
 
-    def __init__(self):
-        self.bodies: list[dict] = []
-        answers = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self):  # noqa: N802 - http.server's naming
-                answers.bodies.append(json.loads(self.rfile.read(int(self.headers.get("content-length") or 0))))
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    @property
+    def bodies(self) -> list[dict]:
+        with self.lock:
+            return [p["body"] for p in self.puts]
 
     def event(self, name: str, **changes) -> dict:
         ev = event(name)
         ev["RequestId"] = str(uuid.uuid4())
-        host, port = self.server.server_address
-        ev["ResponseURL"] = f"http://{host}:{port}/cfn/{ev['RequestId']}"
+        ev["ResponseURL"] = self.url(ev["RequestId"])
         ev.update(changes)
         return ev
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def cfn_context():
