@@ -88,3 +88,14 @@ def cli(stack, monkeypatch, tmp_path):
         return result.exit_code, result.stdout, result.stderr
 
     return run
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection attempt fails the test: for code that must be pure (the planner)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("this code must not touch the network")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,7 @@ SETTINGS = Settings(rest_api_id="api123", load_balancer_arns=(LB,), vpc_link_ids
 TG = {s: target_group_name("portico", s, 8080, "ip") for s in ("orders", "users")}
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the planner must not touch the network")
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")  # the planner is pure
 
 
 def ecs(name: str, lbs=()) -> EcsService:
