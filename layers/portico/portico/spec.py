@@ -27,9 +27,8 @@ SPEC_ATTRIBUTES = (
     "service", "cluster", "ecsService", "containerName", "containerPort", "path", "methods", "auth",
     "healthCheckPath", "throttleRate", "throttleBurst", "cacheTtlSeconds",
 )
-STATUS_ATTRIBUTES = (
-    "status", "statusMessage", "listenerPort", "invokeUrl", "targetGroupArn", "specHash", "reconciledAt",
-)
+# Status attributes (status, statusMessage, listenerPort, invokeUrl, targetGroupArn, specHash, reconciledAt)
+# are written by `registry.Registry.write_status` only.
 _deserializer = TypeDeserializer()
 
 
