@@ -8,7 +8,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from portico import local
+from portico_cli.local_aws import bootstrap as local
 from portico.clients import Clients
 from portico.settings import Settings
 
@@ -20,7 +20,7 @@ os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION, AWS_REGION
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    from portico.product.emulator import install
+    from portico_cli.local_aws.emulator import install
 
     install()  # the same emulator as `portico local up`: moto plus the operations portico needs (UpdateMethod)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -50,7 +50,7 @@ def clients(stack) -> Clients:
 
 @pytest.fixture
 def meter(clients):
-    from portico.metering import CallMeter
+    from tests.metering import CallMeter
 
     return CallMeter(clients.all())
 
@@ -76,7 +76,7 @@ def cli(stack, monkeypatch, tmp_path):
     """Run `portico ...` in-process against the test stack; returns (exit code, stdout, stderr)."""
     from typer.testing import CliRunner
 
-    from portico.cli import app
+    from portico_cli.app import app
 
     monkeypatch.chdir(tmp_path)  # no .portico/local.env from the developer's folder
     for name, value in stack.to_env().items():

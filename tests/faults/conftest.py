@@ -7,7 +7,7 @@ import types
 import botocore.endpoint
 import pytest
 
-from portico import local
+from portico_cli.local_aws import bootstrap as local
 
 from .injector import Injector
 from .world import World, make_clients

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from portico.streampoll import fake_context
+from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers.stream import handle
 
 CORPUS = Path(__file__).parent.parent / "corpus"

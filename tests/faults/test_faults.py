@@ -10,7 +10,7 @@ import pytest
 
 from portico.clients import DEFAULT_CONFIG
 from portico.reconcile import ALL
-from portico.streampoll import fake_context
+from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers.stream import handle
 
 from .injector import Crash

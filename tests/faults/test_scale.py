@@ -8,7 +8,7 @@ import pytest
 
 from portico.reconcile import ALL
 from portico.settings import LISTENERS_PER_NLB
-from portico.streampoll import fake_context
+from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers.stream import handle
 
 N = 120

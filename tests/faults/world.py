@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from portico import local
+from portico_cli.local_aws import bootstrap as local
 from portico.clients import Clients
 from portico.desired import PROXY, target_group_name
 from portico.reconcile import Reconciler
@@ -22,7 +22,7 @@ from portico.registry import Registry
 from portico.settings import Settings
 from portico.spec import SpecError, parse
 from portico.state import StateTable, from_item
-from portico.streampoll import StreamPoller
+from portico_cli.local_aws.streampoll import StreamPoller
 
 from .injector import Injector
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from portico.metering import CallMeter
+from tests.metering import CallMeter
 from portico.registry import Registry
 from portico.spec import plain
-from portico.streampoll import StreamPoller, fake_context
+from portico_cli.local_aws.streampoll import StreamPoller, fake_context
 from portico.triggers import default_reconciler
 from tests.support import event, load_handler, stream_event
 

@@ -1,2 +1,2 @@
-"""Fixtures of the product tests (the session's moto server runs `portico.product.emulator`)."""
+"""Fixtures of the product tests (the session's moto server runs `portico_cli.local_aws.emulator`)."""
 

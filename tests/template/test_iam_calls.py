@@ -19,7 +19,7 @@ import pytest
 from template_support import FUNCTIONS, ROOT, as_list, load_template, role_statements
 
 from portico.registry import Registry
-from portico.streampoll import fake_context
+from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers import default_reconciler
 from tests.support import Recorder, event, load_handler, stream_event
 

@@ -1,6 +1,6 @@
 """API product commands of `portico`: keys, promote/rollback/history, sdk, openapi, metrics, doctor, graph.
 
-Registered onto `cli.app` (cli.py imports this module last)."""
+"""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from botocore.exceptions import ClientError
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import app, err, out, reconciler
-from .product import ProductError
-from .product import keys as keys_mod
-from .product.stages import Stages
+from portico.product import ProductError
+from portico.product import keys as keys_mod
+from portico.product.stages import Stages
+
+from ..context import err, out, reconciler
+
+app = typer.Typer()
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for third parties, in usage-plan tiers.")
 app.add_typer(keys_app, name="keys")
@@ -132,7 +135,7 @@ def rollback(stage: Annotated[str, typer.Option("--stage", help="stage to return
 def history(stage: Annotated[str, typer.Option("--stage", help="stage name")],
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The deployments a stage has pointed to, oldest first; the current one is marked."""
-    from .product.stages import pointer_stack
+    from portico.product.stages import pointer_stack
 
     st = _stages()
     try:
@@ -165,7 +168,7 @@ def sdk(stage: Annotated[str, typer.Option("--stage")],
         lang: Annotated[str, typer.Option("--lang", help="javascript|java|android|objectivec|swift|ruby")],
         output: Annotated[Path, typer.Option("-o", "--output", help="folder for the SDK")]) -> None:
     """Generate a client SDK of the stage with API Gateway (GetSdk) into a folder."""
-    from .product.openapi import document, generate_sdk, sdk_unsupported
+    from portico.product.openapi import document, generate_sdk, sdk_unsupported
 
     rec = reconciler()
     try:
@@ -190,7 +193,7 @@ def openapi(stage: Annotated[str, typer.Option("--stage")],
             output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default: stdout)")] = None,
             ) -> None:
     """An OpenAPI 3 document of the routes, with each service's security scheme."""
-    from .product.openapi import document
+    from portico.product.openapi import document
 
     rec = reconciler()
     try:
@@ -210,9 +213,9 @@ def metrics(service: str,
             stage: Annotated[str | None, typer.Option("--stage", help="default: the last stage (prod)")] = None,
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Calls, p50/p99 latency and errors of the last hour (CloudWatch GetMetricData)."""
-    from .product.alarms import Route, watched_stage
-    from .product.metrics import fetch
-    from .state import StateTable
+    from portico.product.alarms import Route, watched_stage
+    from portico.product.metrics import fetch
+    from portico.state import StateTable
 
     rec = reconciler()
     s = rec.settings
@@ -249,7 +252,7 @@ def doctor(service: str,
            api_key: Annotated[str | None, typer.Option("--api-key", envvar="PORTICO_PROBE_API_KEY",
                                                        help="x-api-key for the probe")] = None) -> None:
     """Walk the chain entry → port → listener → target group → ECS → health → security group → API → stage."""
-    from .product.doctor import Doctor
+    from portico.product.doctor import Doctor
 
     rec = reconciler()
     checks = Doctor(rec.clients, rec.settings).run(service, probe=probe, api_key=api_key)
@@ -269,7 +272,7 @@ def graph(output: Annotated[Path, typer.Option("-o", "--output", help="SVG file"
           mermaid_file: Annotated[Path | None, typer.Option("--mermaid", help="also write the Mermaid text here")]
           = None) -> None:
     """The routing as a diagram: Mermaid text on stdout, an SVG file; coloured by status."""
-    from .product.graph import mermaid, rows, svg
+    from portico.product.graph import mermaid, rows, svg
 
     rec = reconciler()
     s = rec.settings

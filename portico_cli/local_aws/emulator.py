@@ -9,7 +9,7 @@
   method-settings override.
 
 `install()` registers them on moto's in-process server classes (the test session's ThreadedMotoServer);
-`python -m portico.product.emulator -H 127.0.0.1 -p PORT` runs moto's server with them (`portico local up`).
+`python -m portico_cli.local_aws.emulator -H 127.0.0.1 -p PORT` runs moto's server with them (`portico local up`).
 Never imported by the Lambda handlers.
 """
 

@@ -1,125 +1,24 @@
-"""`portico`: onboard, inspect and reconcile services; run the embedded local AWS.
-
-Settings come from the environment (names in `settings.py`); `.portico/local.env` in the current
-folder is loaded when present, without overriding variables already exported.
-"""
+"""Registry commands: onboard, offboard, ls, plan, reconcile."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from dotenv import load_dotenv
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import local
-from .clients import Clients
-from .reconcile import ALL, Reconciler
-from .registry import Registry
-from .settings import Settings
-from .spec import SpecError
+from portico.reconcile import ALL
+from portico.registry import Registry
+from portico.spec import SpecError
 
-LOCAL_DIR = Path(".portico")
-LOCAL_ENV = LOCAL_DIR / "local.env"
-LOCAL_PID = LOCAL_DIR / "moto.pid"
+from ..context import err, out, reconciler
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-local_app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto server on loopback).")
-app.add_typer(local_app, name="local")
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+app = typer.Typer()
 
 
-def settings() -> Settings:
-    if LOCAL_ENV.exists():
-        load_dotenv(LOCAL_ENV, override=False)
-    return Settings.from_env()
-
-
-def reconciler() -> Reconciler:
-    s = settings()
-    try:
-        return Reconciler(Clients.create(s), s)
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-
-
-# -- local stack ---------------------------------------------------------------------------------------
-@local_app.command("up")
-def local_up(port: Annotated[int, typer.Option(help="loopback port for the emulator (default: a free one)")] = 0,
-             load_balancers: Annotated[int, typer.Option(min=1, max=20, help="NLBs in the pool")] = 1) -> None:
-    """Start the local AWS (if not running), bootstrap portico's infrastructure, write .portico/local.env."""
-    pid, endpoint = _running()
-    if pid is None:
-        pid, endpoint = local.start_server(port or None, LOCAL_DIR)
-        LOCAL_PID.write_text(f"{pid} {endpoint}\n")
-        for name in (LOCAL_DIR / "stream.json",):
-            name.unlink(missing_ok=True)
-    s = local.bootstrap(endpoint, load_balancers=load_balancers)
-    local.write_env(LOCAL_ENV, s)
-    out.print(f"local AWS at [bold]{endpoint}[/] (pid {pid}); settings in {LOCAL_ENV}")
-    out.print(f"REST API {s.rest_api_id}, stages {', '.join(s.stages)}, {len(s.load_balancer_arns)} NLB(s), "
-              f"registry table {s.registry_table}; ECS cluster '{local.DEMO_CLUSTER}' with services "
-              f"{', '.join(local.DEMO_SERVICES)}")
-
-
-@local_app.command("down")
-def local_down() -> None:
-    """Stop the local AWS started from this folder and forget its state."""
-    pid, endpoint = _running()
-    if pid is None:
-        out.print("no local AWS is running from this folder")
-    else:
-        local.stop_server(pid)
-        out.print(f"stopped the local AWS at {endpoint}")
-    for f in (LOCAL_PID, LOCAL_ENV, LOCAL_DIR / "stream.json"):
-        f.unlink(missing_ok=True)
-
-
-def _running() -> tuple[int | None, str]:
-    if not LOCAL_PID.exists():
-        return None, ""
-    pid_text, _, endpoint = LOCAL_PID.read_text().strip().partition(" ")
-    if local.alive(int(pid_text)):
-        return int(pid_text), endpoint
-    LOCAL_PID.unlink(missing_ok=True)
-    return None, ""
-
-
-@local_app.command("stream")
-def local_stream(once: Annotated[bool, typer.Option("--once", help="deliver what is there, then stop")] = False,
-                 interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0) -> None:
-    """Deliver registry stream records to the stream handler, as Lambda's event source mapping would."""
-    from .streampoll import StreamPoller
-    from .triggers import stream
-
-    rec = reconciler()
-    c = rec.clients
-    poller = StreamPoller(c.dynamodb, c.streams, rec.settings.registry_table, lambda e, ctx: stream.handle(e, ctx, rec),
-                          checkpoint=LOCAL_DIR / "stream.json",
-                          on_failure=lambda b: err.print(f"[red]{len(b)} record(s) sent to the on-failure queue[/]"))
-    try:
-        while True:
-            n = poller.poll_once()
-            if n:
-                out.print(f"delivered {n} stream record(s) to the registry stream handler")
-            if once:
-                return
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        return
-
-
-# -- registry ------------------------------------------------------------------------------------------
 @app.command()
 def onboard(
     service: Annotated[str, typer.Argument(help="service id: ^[a-z][a-z0-9-]{1,27}$")],
@@ -222,15 +121,3 @@ def reconcile_cmd(service: Annotated[list[str] | None, typer.Option("--service",
         err.print(f"[yellow]warning:[/] {escape(e)}")
     if any(st.status == "FAILED" for st in outcome.statuses.values()):
         raise typer.Exit(1)
-
-
-def main() -> None:
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "portico")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the CLI prints its own summary
-    try:
-        app()
-    except BrokenPipeError:
-        sys.exit(0)
-
-
-from . import cli_product  # noqa: E402,F401 - registers the API product commands on `app`

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import boto3
 
-from .settings import Settings
+from portico.settings import Settings
 
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
@@ -49,7 +49,7 @@ def start_server(port: int | None, folder: Path) -> tuple[int, str]:
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     log = open(folder / "moto.log", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen([sys.executable, "-m", "portico.product.emulator", "-H", "127.0.0.1", "-p", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "portico_cli.local_aws.emulator", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     wait_for(endpoint)
