@@ -1,1 +1,1 @@
-"""The `portico` commands, one module per audience: routes (the registry), product (API features), local (the local AWS)."""
+"""The `portico` commands, one module per audience: routes (registry), product (API features), local (local AWS)."""

@@ -45,12 +45,12 @@ def wait_for(url: str, timeout: float = 20.0) -> None:
 
 
 def start_server(port: int | None, folder: Path) -> tuple[int, str]:
-    """Start moto's server (with the operations `product.emulator` adds) on 127.0.0.1; returns (pid, endpoint)."""
+    """Start moto's server (with the emulator patch) on 127.0.0.1; returns (pid, endpoint)."""
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     log = open(folder / "moto.log", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen([sys.executable, "-m", "portico_cli.local_aws.emulator", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    cmd = [sys.executable, "-m", "portico_cli.local_aws.emulator", "-H", "127.0.0.1", "-p", str(port)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     wait_for(endpoint)
     return proc.pid, endpoint

@@ -1,24 +1,18 @@
-"""Operations the local AWS (moto) lacks and portico relies on, added to it faithfully.
+"""API Gateway operations the local AWS (moto) lacks or gets wrong and portico relies on, added faithfully.
 
-- API Gateway UpdateMethod: moto answers "not implemented"; AWS applies JSON-patch operations to the
+- UpdateMethod: moto answers "not implemented"; AWS applies JSON-patch operations to the
   method. Supported here: replace /authorizationType, /apiKeyRequired, /authorizerId,
   /authorizationScopes, /operationName, /requestValidatorId (what portico and most tools patch).
-- API Gateway CreateDeployment to an existing stage: moto replaces the stage (its method settings,
+- CreateDeployment to an existing stage: moto replaces the stage (its method settings,
   cache cluster and description are lost); AWS only points the stage at the new deployment.
-- API Gateway UpdateStage `remove /{resource_path}/{http_method}`: moto ignores it; AWS drops that
+- UpdateStage `remove /{resource_path}/{http_method}`: moto ignores it; AWS drops that
   method-settings override.
 
-`install()` registers them on moto's in-process server classes (the test session's ThreadedMotoServer);
-`python -m portico_cli.local_aws.emulator -H 127.0.0.1 -p PORT` runs moto's server with them (`portico local up`).
-Never imported by the Lambda handlers.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-
-_installed = False
 
 
 def _update_method(self):  # bound as moto.apigateway.responses.APIGatewayResponse.update_method
@@ -80,9 +74,6 @@ def _remove_method_settings(apply_operations):
 
 
 def install() -> None:
-    global _installed
-    if _installed:
-        return
     from moto.apigateway.models import RestAPI, Stage
     from moto.apigateway.responses import APIGatewayResponse
 
@@ -92,15 +83,3 @@ def install() -> None:
         RestAPI.create_deployment = _keep_stage(RestAPI.create_deployment)
     if not getattr(Stage.apply_operations, "portico", False):
         Stage.apply_operations = _remove_method_settings(Stage.apply_operations)
-    _installed = True
-
-
-def main(argv: list[str] | None = None) -> None:
-    install()
-    from moto.server import main as moto_main
-
-    moto_main(argv if argv is not None else sys.argv[1:])
-
-
-if __name__ == "__main__":
-    main()
