@@ -38,8 +38,8 @@ from faults.injector import Injector, is_mutating  # noqa: E402
 from faults.world import World, make_clients  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from portico_cli.local_aws import bootstrap as local  # noqa: E402
 from portico.reconcile import ALL, Reconciler  # noqa: E402
+from portico_cli.local_aws import bootstrap as local  # noqa: E402
 
 SIZES = tuple(int(n) for n in os.environ.get("PORTICO_BENCH_SIZES", "1,20,100,300").split(","))
 HANDLERS = ("portico.triggers.stream", "portico.triggers.sweeper", "portico.triggers.provider")

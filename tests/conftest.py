@@ -8,9 +8,9 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from portico_cli.local_aws import bootstrap as local
 from portico.clients import Clients
 from portico.settings import Settings
+from portico_cli.local_aws import bootstrap as local
 
 # No test may reach a real AWS account, whatever the developer's shell has exported.
 for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):

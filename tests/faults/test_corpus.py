@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers.stream import handle
+from portico_cli.local_aws.streampoll import fake_context
 
 CORPUS = Path(__file__).parent.parent / "corpus"
 CASES = [case for f in sorted(CORPUS.glob("*.json")) for case in json.loads(f.read_text())]

@@ -10,8 +10,8 @@ import pytest
 
 from portico.clients import DEFAULT_CONFIG
 from portico.reconcile import ALL
-from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers.stream import handle
+from portico_cli.local_aws.streampoll import fake_context
 
 from .injector import Crash
 

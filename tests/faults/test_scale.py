@@ -8,8 +8,8 @@ import pytest
 
 from portico.reconcile import ALL
 from portico.settings import LISTENERS_PER_NLB
-from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers.stream import handle
+from portico_cli.local_aws.streampoll import fake_context
 
 N = 120
 

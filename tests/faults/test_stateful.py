@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from portico.reconcile import ALL
-from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers.stream import handle
+from portico_cli.local_aws.streampoll import fake_context
 
 from .injector import Crash
 

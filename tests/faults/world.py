@@ -14,7 +14,6 @@ from typing import Any
 
 import requests
 
-from portico_cli.local_aws import bootstrap as local
 from portico.clients import Clients
 from portico.desired import PROXY, target_group_name
 from portico.reconcile import Reconciler
@@ -22,6 +21,7 @@ from portico.registry import Registry
 from portico.settings import Settings
 from portico.spec import SpecError, parse
 from portico.state import StateTable, from_item
+from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.streampoll import StreamPoller
 
 from .injector import Injector

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.metering import CallMeter
 from portico.registry import Registry
 from portico.spec import plain
-from portico_cli.local_aws.streampoll import StreamPoller, fake_context
 from portico.triggers import default_reconciler
+from portico_cli.local_aws.streampoll import StreamPoller, fake_context
+from tests.metering import CallMeter
 from tests.support import event, load_handler, stream_event
 
 

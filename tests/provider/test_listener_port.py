@@ -103,8 +103,8 @@ def test_a_resource_holding_several_ports_keeps_the_one_it_names(cfn, stack, cli
 
 
 def test_a_specific_port_taken_on_one_load_balancer_is_reserved_on_the_next(aws, recorder, monkeypatch):
-    from portico_cli.local_aws import bootstrap as local
     from portico.triggers import default_reconciler
+    from portico_cli.local_aws import bootstrap as local
 
     from .conftest import Cfn
 

@@ -316,8 +316,8 @@ def test_a_replacement_that_fails_in_the_reconcile_removes_what_it_wrote(cfn, st
 def test_the_registry_stream_seeing_the_providers_writes_changes_nothing(cfn, stack, clients, tmp_path):
     """In AWS the stream trigger also sees every entry the provider writes; delivered after the provider's own
     reconcile (moto is single-threaded: deterministic interleaving), it converges to the same state."""
-    from portico_cli.local_aws.streampoll import StreamPoller
     from portico.triggers.stream import handler as stream_handler
+    from portico_cli.local_aws.streampoll import StreamPoller
 
     created = cfn("Create", ORDERS)
     mutating: list[str] = []

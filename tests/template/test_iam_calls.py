@@ -19,8 +19,8 @@ import pytest
 from template_support import FUNCTIONS, ROOT, as_list, load_template, role_statements
 
 from portico.registry import Registry
-from portico_cli.local_aws.streampoll import fake_context
 from portico.triggers import default_reconciler
+from portico_cli.local_aws.streampoll import fake_context
 from tests.support import Recorder, event, load_handler, stream_event
 
 # Actions a role allows although the function's code makes no such call in these flows, and why.
