@@ -125,7 +125,7 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
 
     api = _one(apigw.get_rest_apis(limit=500).get("items", []), lambda a: a["name"] == prefix) or \
         apigw.create_rest_api(name=prefix, endpointConfiguration={"types": ["REGIONAL"]},
-                              apiKeySource="HEADER", description="portico: ECS services behind one private API")
+                              apiKeySource="HEADER", description="portico: ECS services behind one regional API")
     ensure_health_route(apigw, api["id"])
     have_stages = {st["stageName"] for st in apigw.get_stages(restApiId=api["id"]).get("item", [])}
     for stage in stages:

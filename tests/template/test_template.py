@@ -123,6 +123,28 @@ def test_samconfig_environment_is_deployable(samconfig, template, env):
         assert value_ok(params[name], value), f"{env}: {name}={value!r} fails the template's validation"
 
 
+@pytest.mark.parametrize("env", ["default", "dev", "qa", "prod"])
+def test_no_samconfig_environment_opens_services_to_the_internet(samconfig, template, env):
+    """The endpoint is REGIONAL (public): auth=NONE would serve a service to anyone, so no environment
+    allows it by default (the template's own default is false too)."""
+    params = template["Parameters"]
+    values = {k: str(p.get("Default")) for k, p in params.items()}
+    values.update(overrides(samconfig[env]["deploy"]["parameters"]))
+    assert values["AllowUnauthenticated"] == "false", f"{env}: AllowUnauthenticated={values['AllowUnauthenticated']}"
+    assert values["DefaultAuth"] != "NONE", f"{env}: DefaultAuth=NONE"
+
+
+def test_the_api_is_described_as_regional_with_private_backends(template):
+    """The endpoint is public; only the backends are private. No text may call the API itself private."""
+    assert template["Resources"]["RestApi"]["Properties"]["EndpointConfiguration"]["Types"] == ["REGIONAL"]
+    texts = {"template Description": template["Description"], "README.md": (ROOT / "README.md").read_text(),
+             "docs/deploy.md": (ROOT / "docs/deploy.md").read_text(),
+             "pyproject.toml": (ROOT / "pyproject.toml").read_text()}
+    for where, text in texts.items():
+        assert not re.search(r"private (Amazon )?(API Gateway )?(REST )?API", text, re.I), where
+    assert "regional" in template["Description"] and "public" in template["Description"]
+
+
 def test_samconfig_environments_are_separate_stacks_and_prod_confirms(samconfig):
     stacks = [samconfig[e]["global"]["parameters"]["stack_name"] for e in ("default", "dev", "qa", "prod")]
     assert len(set(stacks)) == 4
