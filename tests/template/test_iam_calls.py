@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import botocore.client
 import pytest
-from template_support import FUNCTIONS, ROOT, as_list, load_template, role_statements
+from template_support import FUNCTIONS, ROOT, as_list, load_template, role_statements, statements
 
 from portico.registry import Registry
 from portico.triggers import default_reconciler
@@ -36,6 +36,7 @@ ALLOWANCE: dict[str, str] = {
     "dynamodb:ListStreams": "the event source mapping lists the table's streams with the role",
     "elasticloadbalancing:ModifyListener": "apply.modify_listener: only when a listener's default action drifted",
     "elasticloadbalancing:DescribeTags": "apply: ownership re-check before modifying/deleting an ELB object",
+    "iam:PassRole": "Custom::ApiGatewayAccount's UpdateAccount passes the CloudWatch role to API Gateway",
 }
 
 IAM_PREFIX = {"elbv2": "elasticloadbalancing", "dynamodbstreams": "dynamodb"}
@@ -164,7 +165,9 @@ def recorded(stack, clients, monkeypatch):
                                    PhysicalResourceId="orders")
             delete["ResourceProperties"] = create["ResourceProperties"]
             log.run("ServiceRouteProviderFunction", provider, delete, cfn_context())
-            assert [b["Status"] for b in answers.bodies] == ["SUCCESS", "SUCCESS"], answers.bodies
+            account = answers.event("cfn-apigateway-account-create.json")  # a fresh account: the role is set
+            log.run("ApiGatewayAccountFunction", load_handler("functions/provider"), account, cfn_context())
+            assert [b["Status"] for b in answers.bodies] == ["SUCCESS"] * 3, answers.bodies
         finally:
             answers.close()
     default_reconciler.cache_clear()
@@ -217,10 +220,10 @@ def test_every_call_is_allowed_by_the_role_of_the_function_that_makes_it(recorde
     assert not denied, "the role would deny:\n" + "\n".join(sorted(set(denied)))
 
 
-def grants(statements: list[dict]) -> set[tuple[str, str]]:
+def grants(policy: list[dict]) -> set[tuple[str, str]]:
     """(action, table) for DynamoDB item actions (per table), (action, "") for everything else."""
     out = set()
-    for s in statements:
+    for s in policy:
         if s["Effect"] != "Allow":
             continue
         tables = [t for t in ("RegistryTable", "StateTable") if t in resource_refs(s)] or [""]
@@ -246,12 +249,12 @@ def test_no_policy_allows_an_action_nothing_needs(recorded):
     present = [fid for fid in FUNCTIONS if log.calls[fid]]
     unexplained = set()
     for name in sorted(k for k, v in resources.items() if v["Type"] == "AWS::IAM::ManagedPolicy"):
-        shared = grants(resources[name]["Properties"]["PolicyDocument"]["Statement"])
+        shared = grants(statements(resources[name]["Properties"]["PolicyDocument"]))
         unexplained |= {f"{name}: {a} {t}".strip() for a, t in shared - called(log, present, settings)
                         if a not in ALLOWANCE}
     for fid in present:
         role = resources[resources[fid]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
-        own = grants([s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]])
+        own = grants([s for p in role.get("Policies", []) for s in statements(p["PolicyDocument"])])
         unexplained |= {f"{fid}: {a} {t}".strip() for a, t in own - called(log, [fid], settings)
                         if a not in ALLOWANCE}
     assert not unexplained, "allowed but never needed:\n" + "\n".join(sorted(unexplained))

@@ -7,7 +7,7 @@ import shlex
 import tomllib
 
 import pytest
-from template_support import FUNCTIONS, ROOT, TEMPLATE, as_list, role_statements
+from template_support import FUNCTIONS, ROOT, TEMPLATE, as_list, role_statements, statements
 
 RECONCILERS = ("RegistryStreamFunction", "SweeperFunction")
 
@@ -213,7 +213,6 @@ def test_registry_table(resources):
     assert t["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert t["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert t["SSESpecification"]["SSEEnabled"] is True
-    assert resources["RegistryTable"]["DeletionPolicy"] == "Retain"
 
 
 def test_state_table(resources):
@@ -241,7 +240,8 @@ def test_layer_and_function_globals(template, resources):
     for fid in FUNCTIONS:
         props = resources[fid]["Properties"]
         assert props.get("Runtime", glob["Runtime"]) == "python3.13"
-        assert isinstance(props.get("ReservedConcurrentExecutions"), int), f"{fid}: reserved concurrency"
+        if fid != "ApiGatewayAccountFunction":  # invoked once per deploy: it reserves nothing
+            assert isinstance(props.get("ReservedConcurrentExecutions"), int), f"{fid}: reserved concurrency"
         assert props["Timeout"] <= 900
 
 
@@ -317,11 +317,11 @@ NO_RESOURCE_LEVEL = {
 def all_statements(resources: dict):
     for name, res in resources.items():
         if res["Type"] == "AWS::IAM::ManagedPolicy":
-            for s in res["Properties"]["PolicyDocument"]["Statement"]:
+            for s in statements(res["Properties"]["PolicyDocument"]):
                 yield name, s
         if res["Type"] == "AWS::IAM::Role" and name != "ApiGatewayCloudWatchRole":
             for policy in res["Properties"].get("Policies", []):
-                for s in policy["PolicyDocument"]["Statement"]:
+                for s in statements(policy["PolicyDocument"]):
                     yield name, s
 
 
@@ -399,8 +399,13 @@ def test_listener_actions_are_pinned_to_the_nlb_pool(resources, action):
 
 
 def test_api_gateway_actions_are_pinned_to_this_api_and_its_plans(resources):
+    """... and the account setting (GET/PATCH /account), for Custom::ApiGatewayAccount's function only."""
     for where, s in all_statements(resources):
         if any(a.startswith("apigateway:") for a in as_list(s["Action"])):
+            if text_of(s["Resource"]).endswith("::/account'}"):
+                assert where == "ApiGatewayAccountRole" and set(as_list(s["Action"])) == {
+                    "apigateway:GET", "apigateway:PATCH"}, (where, s["Sid"])
+                continue
             for resource in as_list(s["Resource"]):
                 assert refs(resource) & {"RestApi", "BasicUsagePlan", "PremiumUsagePlan"}, (where, s["Sid"], resource)
                 assert "::/restapis/${RestApi}" in text_of(resource) or "::/usageplans/" in text_of(resource)
@@ -437,6 +442,39 @@ def test_each_function_gets_only_what_it_needs(resources):
     for fid in FUNCTIONS:
         log_group = resources[fid]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert ("logs:PutLogEvents", log_group) in allowed(fid)
+
+
+def test_a_fresh_account_deploys_and_an_existing_account_role_is_never_replaced(template, resources):
+    """Stages with access logging need the account's CloudWatch role. The default (auto) checks the account
+    and sets this stack's role only where none is set; true replaces it (AWS::ApiGateway::Account); false
+    leaves the account alone. Every stage waits for whichever applies."""
+    param = template["Parameters"]["ConfigureApiGatewayAccount"]
+    assert param["Default"] == "auto" and param["AllowedValues"] == ["auto", "true", "false"]
+    check = resources["ApiGatewayAccountCheck"]
+    assert check["Type"] == "Custom::ApiGatewayAccount" and check["Condition"] == "CheckApiGatewayAccount"
+    assert check["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["ApiGatewayAccountFunction", "Arn"]}
+    assert refs(check["Properties"]["CloudWatchRoleArn"]) == {"ApiGatewayCloudWatchRole"}
+    assert resources["ApiGatewayAccount"]["Condition"] == "DoConfigureApiGatewayAccount"
+    role = resources["ApiGatewayCloudWatchRole"]
+    assert role["Condition"] == "HasApiGatewayCloudWatchRole"
+    assert role["DeletionPolicy"] == role["UpdateReplacePolicy"] == "Retain"
+    ready = refs(resources["ApiGatewayAccountReady"]["Metadata"])
+    assert {"ApiGatewayAccount", "ApiGatewayAccountCheck"} <= ready
+    for name, res in resources.items():
+        if res["Type"] == "AWS::ApiGateway::Stage":
+            assert "ApiGatewayAccountReady" in as_list(res["DependsOn"]), name
+    function = resources["ApiGatewayAccountFunction"]
+    assert function["Condition"] == "CheckApiGatewayAccount" and "ReservedConcurrentExecutions" not in function
+    passes = [s for s in role_statements(resources, "ApiGatewayAccountFunction")
+              if "iam:PassRole" in as_list(s["Action"])]
+    assert len(passes) == 1 and refs(passes[0]["Resource"]) == {"ApiGatewayCloudWatchRole"}
+    assert passes[0]["Condition"]["StringEquals"]["iam:PassedToService"] == "apigateway.amazonaws.com"
+
+
+def test_tables_are_kept_on_delete_but_not_left_by_a_failed_first_deploy(resources):
+    for name in ("RegistryTable", "StateTable"):
+        assert resources[name]["DeletionPolicy"] == "RetainExceptOnCreate", name
+        assert resources[name]["UpdateReplacePolicy"] == "Retain", name
 
 
 def test_cognito_entries_have_the_authorizer_portico_looks_for(resources):

@@ -1,4 +1,8 @@
-"""CloudFormation front-end: `Custom::ServiceRoute` and `Custom::ListenerPort`, one crhelper provider.
+"""CloudFormation front-end: `Custom::ServiceRoute`, `Custom::ListenerPort` and (for portico's own stack)
+`Custom::ApiGatewayAccount`, one crhelper provider.
+
+An ApiGatewayAccount sets API Gateway's account-wide CloudWatch Logs role where none is set (access logs need
+one), and never replaces the account's own.
 
 A ServiceRoute is a registry entry owned by the stack (`owner` = StackId): Create/Update validate with the
 registry's own rules, write the entry, run the same `Reconciler.run([service])` the stream runs, and answer
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from decimal import Decimal, InvalidOperation
@@ -25,7 +30,7 @@ from crhelper import CfnResource
 log = logging.getLogger("portico.provider")
 
 SUCCESS, FAILED = "SUCCESS", "FAILED"
-ROUTE, PORT = "Custom::ServiceRoute", "Custom::ListenerPort"
+ROUTE, PORT, ACCOUNT = "Custom::ServiceRoute", "Custom::ListenerPort", "Custom::ApiGatewayAccount"
 MAX_RESPONSE_BYTES = 4096  # CloudFormation's limit for a custom resource response
 MAX_REASON = 1000
 ANSWER_MARGIN_SECONDS = 30.0  # stop waiting this long before the Lambda timeout: one answer always fits
@@ -532,6 +537,60 @@ class ListenerPorts:
         return physical, {}
 
 
+class ApiGatewayAccount:
+    """Custom::ApiGatewayAccount: API Gateway's CloudWatch Logs role for the account and region, set to
+    `CloudWatchRoleArn` only where `GetAccount` shows none; an existing role is kept (data `Configured` =
+    `kept` or `set`). Delete changes nothing: once set, every API of the region logs through the role.
+
+    A role created in the same stack is not usable at once: UpdateAccount answers BadRequestException ("The
+    role ARN does not have required permissions set to API Gateway") until IAM has propagated it
+    (https://github.com/aws/aws-cdk/issues/2194); the Serverless Framework's equivalent custom resource
+    retries 10 times, 10 s apart (https://github.com/serverless/serverless/blob/main/lib/plugins/aws/
+    custom-resources/resources/api-gateway-cloud-watch-role/handler.js). So does this one, within the time left.
+    """
+
+    PHYSICAL_ID = "portico:apigateway-account"
+    ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+    ATTEMPTS, PAUSE_SECONDS = 10, 10.0
+
+    def __init__(self, reconciler: Reconciler, *, sleep=time.sleep):
+        self.apigateway, self.stack, self.sleep = reconciler.clients.apigateway, reconciler.settings.stack, sleep
+
+    def upsert(self, event: dict[str, Any], context: Any) -> tuple[str, dict[str, Any]]:
+        stack = str(event.get("StackId", "")).split(":stack/")[-1].split("/")[0]
+        if stack != self.stack:
+            raise Failure(f"{ACCOUNT} is served for portico's own stack ({self.stack}) only, not for {stack!r}")
+        props = event.get("ResourceProperties") or {}
+        unknown = sorted(k for k in props if k not in ("CloudWatchRoleArn", *CFN_PROPERTIES))
+        if unknown:
+            raise Failure(f"{unknown[0]}: not a property of {ACCOUNT}; allowed: CloudWatchRoleArn")
+        role = str(props.get("CloudWatchRoleArn", ""))
+        if not self.ROLE_RE.fullmatch(role):
+            raise Failure(f"CloudWatchRoleArn: must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME), got {role!r}")
+        current = self.apigateway.get_account().get("cloudwatchRoleArn")
+        if current:
+            log.info("the account has a CloudWatch role: kept", extra={"role": current})
+            return self.PHYSICAL_ID, {"CloudWatchRoleArn": current, "Configured": "kept"}
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                self.apigateway.update_account(patchOperations=[
+                    {"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])
+                break
+            except ClientError as exc:
+                left = remaining(context) - ANSWER_MARGIN_SECONDS
+                if exc.response["Error"]["Code"] != "BadRequestException" or attempt == self.ATTEMPTS \
+                        or left < self.PAUSE_SECONDS:
+                    raise Failure(f"CloudWatchRoleArn: API Gateway refused {role}: "
+                                  f"{exc.response['Error'].get('Message', exc)}") from None
+                log.info("the role is not usable yet (IAM propagation): retrying", extra={"attempt": attempt})
+                self.sleep(self.PAUSE_SECONDS)
+        log.info("set the account's CloudWatch role", extra={"role": role})
+        return self.PHYSICAL_ID, {"CloudWatchRoleArn": role, "Configured": "set"}
+
+    def delete(self, event: dict[str, Any], context: Any) -> tuple[str, dict[str, Any]]:
+        return event.get("PhysicalResourceId") or self.PHYSICAL_ID, {}
+
+
 class Answers:
     """The answer given to each request (`cfnreq#<RequestId>` in portico's state table, kept 7 days).
 
@@ -561,26 +620,31 @@ class Answers:
             log.warning("could not record the answer", exc_info=True)
 
 
+KINDS = {ROUTE: ServiceRoutes, PORT: ListenerPorts, ACCOUNT: ApiGatewayAccount}
+
+
 def _answer(event: dict[str, Any], context: Any) -> str:
     """Shared by Create, Update and Delete: dispatch on the resource type, turn every error into FAILED."""
     kind, request = event.get("ResourceType"), event.get("RequestType")
     if request == "Delete" and kind == ROUTE and not SERVICE_RE.fullmatch(event.get("PhysicalResourceId") or ""):
         return event.get("PhysicalResourceId") or not_created_id(event)
-    if kind not in (ROUTE, PORT):
+    if kind not in KINDS:
         if request == "Delete":
             return event.get("PhysicalResourceId") or not_created_id(event)
         helper.Status, helper.Reason = FAILED, f"ResourceType: {kind!r} is not served here; use {ROUTE} or {PORT}"
         return event.get("PhysicalResourceId") or not_created_id(event)
     try:
         reconciler = default_reconciler()
-        answers = Answers(reconciler)
-        helper.on_answer = lambda body: answers.remember(body)
-        prior = answers.recall(event.get("RequestId", ""))
+        # The account check is idempotent and its function's role reaches no table: no remembered answers.
+        answers = Answers(reconciler) if kind != ACCOUNT else None
+        if answers:
+            helper.on_answer = answers.remember
+        prior = answers.recall(event.get("RequestId", "")) if answers else None
         if prior:  # Lambda delivered this request again (e.g. after a timeout): the same answer, no work
             helper.Status, helper.Reason = prior["Status"], prior.get("Reason", "")
             helper.Data.update(prior.get("Data") or {})
             return prior["PhysicalResourceId"]
-        impl = ServiceRoutes(reconciler) if kind == ROUTE else ListenerPorts(reconciler)
+        impl = KINDS[kind](reconciler)
         physical, data = (impl.delete if request == "Delete" else impl.upsert)(event, context)
         helper.Data.update(data)
         return physical
