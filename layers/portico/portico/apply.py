@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,9 +70,10 @@ def error_text(exc: Exception) -> str:
 
 class Applier(ProductSteps):
     def __init__(self, clients: Clients, settings: Settings, state: StateTable, observed: Observed, *,
-                 sleep=time.sleep, clock=time.time):
+                 sleep=time.sleep, clock=time.time, on_step: Callable[[int, int], None] | None = None):
         self.c, self.settings, self.state, self.observed = clients, settings, state, observed
         self.sleep, self.clock = sleep, clock
+        self.on_step = on_step or (lambda done, total: None)  # progress: steps done of the plan's total
         self.tg_arns = {name: tg.arn for name, tg in observed.target_groups.items()}
         self.resource_ids = {path: r.id for path, r in observed.resources.items()}
         self.ledgers: dict[str, Ledger] = {}
@@ -89,7 +91,8 @@ class Applier(ProductSteps):
         api_touched = False
         dirty: set[str] = set()
         try:
-            for step in plan.steps:
+            for done, step in enumerate(plan.steps):
+                self.on_step(done, len(plan.steps))
                 if step.service in result.failed or step.service in result.conflicts or step.service in result.retry:
                     continue
                 if step.action == "deploy":
@@ -114,6 +117,7 @@ class Applier(ProductSteps):
                         result.retry[step.service] = msg
                     else:
                         result.failed[step.service] = msg
+            self.on_step(len(plan.steps), len(plan.steps))
         finally:
             result.target_groups = dict(self.tg_arns)
             for service in sorted(dirty - {"*"}):

@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .apply import Applier
 from .clients import Clients
 from .desired import desire, invoke_url
-from .observed import Observed, observe
+from .observed import (
+    Observed,
+    observe,
+    read_cognito_authorizer,
+    read_ecs,
+    read_load_balancers,
+    read_resources,
+    read_target_groups,
+)
 from .plan import Plan, make_plan
 from .registry import FAILED, PENDING, READY, Registry, Status
 from .settings import Settings
-from .spec import ServiceSpec, SpecError, overlap, parse
+from .spec import ServiceSpec, SpecError, parse
 from .state import StateTable
 
 log = logging.getLogger("portico.reconcile")
@@ -47,9 +55,10 @@ class Outcome:
 
 
 class Reconciler:
-    def __init__(self, clients: Clients, settings: Settings, *, sleep=time.sleep, clock=time.time):
+    def __init__(self, clients: Clients, settings: Settings, *, sleep=time.sleep, clock=time.time,
+                 on_step: Callable[[int, int], None] | None = None):
         self.clients, self.settings = clients, settings.check()
-        self.sleep, self.clock = sleep, clock
+        self.sleep, self.clock, self.on_step = sleep, clock, on_step  # on_step: progress of each apply
         self.registry = Registry(clients.dynamodb, settings.registry_table, clock=clock)
         self.state = StateTable(clients.dynamodb, settings.state_table, clock=clock)
 
@@ -71,14 +80,20 @@ class Reconciler:
                      allowed_clusters=s.allowed_clusters)
 
     def preflight(self, item: dict[str, Any]) -> ServiceSpec:
-        """Everything `run` would check before writing anything, for one item not yet in the registry."""
+        """What `run` would refuse this item for, checked before it is written. Reads only what the checks
+        need: the reservations around its path (not the whole registry or state table), the load balancers,
+        the API's resources and its one ECS service. An entry written but not reconciled yet holds no
+        reservation: the reconcile keeps the first writer of a path."""
         spec = self.parse(item)
-        for other, entry in self.registry.scan().items():
-            path = entry.get("path")
-            if other != spec.service and isinstance(path, str) and overlap(path, spec.path):
-                relation = "is" if path == spec.path else "overlaps"
-                raise SpecError("path", f"{spec.path} {relation} {path}, which is claimed by service {other!r}")
-        observed = self.observe({spec.service: spec}, {spec.service})
+        c = self.clients
+        claims = self.state.claims(spec.service, spec.path)
+        observed = Observed(
+            state=claims,
+            load_balancers=read_load_balancers(c.elbv2, self.settings),
+            target_groups=read_target_groups(c.elbv2),
+            resources=read_resources(c.apigateway, self.settings.rest_api_id),
+            ecs=read_ecs(c.ecs, [(spec.cluster, spec.ecs_service)]),
+            cognito_authorizer=read_cognito_authorizer(c.apigateway, self.settings.rest_api_id))
         desire(spec, observed, self.settings, self.clients.region)
         return spec
 
@@ -114,7 +129,7 @@ class Reconciler:
                 plan.failed.update(invalid)
                 return Outcome(plan=plan)
             result = Applier(self.clients, self.settings, self.state, observed, sleep=self.sleep,
-                             clock=self.clock).run(plan)
+                             clock=self.clock, on_step=self.on_step).run(plan)
             merged_plan.steps += plan.steps
             merged_plan.desired.update(plan.desired)
             merged_plan.removed += plan.removed

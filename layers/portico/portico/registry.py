@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .spec import SPEC_ATTRIBUTES
-from .state import from_item, to_item
+from .state import batch_get, from_item, to_item
 
 PENDING, READY, FAILED = "PENDING", "READY", "FAILED"
 
@@ -37,21 +37,9 @@ class Registry:
         return from_item(got["Item"]) if "Item" in got else None
 
     def get_many(self, services: list[str]) -> dict[str, dict[str, Any]]:
-        """Consistent reads of up to any number of keys, 100 per BatchGetItem, unprocessed keys retried."""
-        out: dict[str, dict[str, Any]] = {}
+        """Consistent reads of any number of keys (BatchGetItem, unprocessed keys retried)."""
         keys = [{"service": {"S": s}} for s in dict.fromkeys(services)]
-        for i in range(0, len(keys), 100):
-            request = {self.table: {"Keys": keys[i:i + 100], "ConsistentRead": True}}
-            for attempt in range(8):
-                resp = self.ddb.batch_get_item(RequestItems=request)
-                for raw in resp.get("Responses", {}).get(self.table, []):
-                    item = from_item(raw)
-                    out[item["service"]] = item
-                request = resp.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2 ** attempt, 1.0))
-        return out
+        return {item["service"]: item for item in batch_get(self.ddb, self.table, keys)}
 
     def scan(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

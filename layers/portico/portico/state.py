@@ -78,6 +78,38 @@ class StateSnapshot:
     deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
     task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}
 
+    def add(self, d: dict[str, Any]) -> None:
+        """File one item of the state table under its kind (the `pk` prefix)."""
+        kind, _, rest = d["pk"].partition("#")
+        if kind == "svc":
+            self.ledgers[rest] = Ledger.from_dict(d)
+        elif kind == "port":
+            lb, _, port = rest.rpartition("#")
+            self.ports[(lb, int(port))] = d["owner"]
+        elif kind == "path":
+            self.paths[rest] = d["owner"]
+        elif kind == "res":
+            self.intermediates[rest] = d["resourceId"]
+        elif kind == "deploy":
+            self.deploys[rest] = d
+        elif kind == "td":
+            self.task_definitions[rest] = d
+
+
+def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consistent reads of `keys`, 100 per BatchGetItem, unprocessed keys retried with a short backoff."""
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(keys), 100):
+        request = {table: {"Keys": keys[i:i + 100], "ConsistentRead": True}}
+        for attempt in range(8):
+            resp = dynamodb.batch_get_item(RequestItems=request)
+            out += [from_item(raw) for raw in resp.get("Responses", {}).get(table, [])]
+            request = resp.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2 ** attempt, 1.0))
+    return out
+
 
 class StateTable:
     def __init__(self, dynamodb, table: str, *, clock=time.time):
@@ -88,22 +120,27 @@ class StateTable:
         snap = StateSnapshot()
         for page in self.ddb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
             for raw in page.get("Items", []):
-                d = from_item(raw)
-                kind, _, rest = d["pk"].partition("#")
-                if kind == "svc":
-                    snap.ledgers[rest] = Ledger.from_dict(d)
-                elif kind == "port":
-                    lb, _, port = rest.rpartition("#")
-                    snap.ports[(lb, int(port))] = d["owner"]
-                elif kind == "path":
-                    snap.paths[rest] = d["owner"]
-                elif kind == "res":
-                    snap.intermediates[rest] = d["resourceId"]
-                elif kind == "deploy":
-                    snap.deploys[rest] = d
-                elif kind == "td":
-                    snap.task_definitions[rest] = d
+                snap.add(from_item(raw))
         return snap
+
+    def claims(self, service: str, path: str) -> StateSnapshot:
+        """The part of the snapshot that decides whether `service` may take `path`, in two BatchGetItems
+        whatever the number of services: its ledger, the reservations of the path and its ancestors, the
+        intermediate resource at the path, and the paths of the services routed below it (`sub#`)."""
+        parts = path.strip("/").split("/")
+        prefixes = ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        snap, below = StateSnapshot(), set()
+        for d in self.get_many([f"svc#{service}", f"res#{path}", f"sub#{path}", *(f"path#{p}" for p in prefixes)]):
+            snap.add(d)
+            below |= set(d.get("below") or ()) - {service}  # only the sub# item has `below`
+        for led in self.get_many([f"svc#{s}" for s in sorted(below)]):
+            if led.get("path"):
+                snap.paths[led["path"]] = led["service"]
+        return snap
+
+    def get_many(self, pks: list[str]) -> list[dict[str, Any]]:
+        """Consistent reads of any number of items, 100 per BatchGetItem, unprocessed keys retried."""
+        return batch_get(self.ddb, self.table, [{"pk": {"S": pk}} for pk in dict.fromkeys(pks)])
 
     def cache_task_definitions(self, summaries: dict[str, dict[str, Any]], ttl_days: int = 30) -> None:
         """Task definition revisions are immutable, so what a pass read of one is kept for the next passes
