@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -72,20 +74,15 @@ def spec_item(service: str, **kw) -> dict:
 
 
 @pytest.fixture
-def cli(stack, monkeypatch, tmp_path):
-    """Run `portico ...` in-process against the test stack; returns (exit code, stdout, stderr)."""
-    from typer.testing import CliRunner
+def cli(stack, tmp_path):
+    """Run `portico ...` as a subprocess against the test stack, from an empty folder (no .portico/local.env);
+    returns (exit code, stdout, stderr)."""
+    env = {**os.environ, **stack.to_env(), "COLUMNS": "200"}
 
-    from portico_cli.app import app
-
-    monkeypatch.chdir(tmp_path)  # no .portico/local.env from the developer's folder
-    for name, value in stack.to_env().items():
-        monkeypatch.setenv(name, value)
-    runner = CliRunner()
-
-    def run(*args: str):
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        return result.exit_code, result.stdout, result.stderr
+    def run(*args: str, stdin: str | None = None):
+        done = subprocess.run([sys.executable, "-m", "portico_cli", *args], cwd=tmp_path, env=env, input=stdin,
+                              capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stdout, done.stderr
 
     return run
 

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from portico.registry import Registry
+from portico_cli.local_aws.functions import load_handler  # noqa: F401 - the handlers as Lambda loads them
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-
-
-def load_handler(function: str):
-    """Import functions/<function>/app.py by file, as Lambda does from the function's Handler, and return
-    its `handler`."""
-    name = function.removeprefix("functions/")
-    spec = importlib.util.spec_from_file_location(f"lambda_{name}", ROOT / "functions" / name / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
 
 
 def event(name: str) -> dict:

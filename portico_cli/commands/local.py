@@ -7,15 +7,17 @@ from typing import Annotated
 
 import typer
 
-from ..context import LOCAL_DIR, LOCAL_ENV, LOCAL_PID, err, out, reconciler
+from ..context import LOCAL_DIR, LOCAL_ENV, LOCAL_PID, out, reconciler
 from ..local_aws import bootstrap as local
+from ..output import Json, emit, progress, warn
 
 app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto server on loopback).")
 
 
 @app.command("up")
-def local_up(port: Annotated[int, typer.Option(help="loopback port for the emulator (default: a free one)")] = 0,
-             load_balancers: Annotated[int, typer.Option(min=1, max=20, help="NLBs in the pool")] = 1) -> None:
+def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emulator (default: a free one).")] = 0,
+             load_balancers: Annotated[int, typer.Option(min=1, max=20, help="NLBs in the pool.")] = 1,
+             as_json: Json = False) -> None:
     """Start the local AWS (if not running), bootstrap portico's infrastructure, write .portico/local.env."""
     pid, endpoint = _running()
     if pid is None:
@@ -25,23 +27,30 @@ def local_up(port: Annotated[int, typer.Option(help="loopback port for the emula
             name.unlink(missing_ok=True)
     s = local.bootstrap(endpoint, load_balancers=load_balancers)
     local.write_env(LOCAL_ENV, s)
-    out.print(f"local AWS at [bold]{endpoint}[/] (pid {pid}); settings in {LOCAL_ENV}")
-    out.print(f"REST API {s.rest_api_id}, stages {', '.join(s.stages)}, {len(s.load_balancer_arns)} NLB(s), "
-              f"registry table {s.registry_table}; ECS cluster '{local.DEMO_CLUSTER}' with services "
-              f"{', '.join(local.DEMO_SERVICES)}")
+
+    def human() -> None:
+        out.print(f"local AWS at [bold]{endpoint}[/] (pid {pid}); settings in {LOCAL_ENV}")
+        out.print(f"REST API {s.rest_api_id}, stages {', '.join(s.stages)}, {len(s.load_balancer_arns)} NLB(s), "
+                  f"registry table {s.registry_table}; ECS cluster '{local.DEMO_CLUSTER}' with services "
+                  f"{', '.join(local.DEMO_SERVICES)}")
+
+    emit({"endpoint": endpoint, "pid": pid, "envFile": str(LOCAL_ENV), "restApiId": s.rest_api_id,
+          "stages": list(s.stages), "loadBalancerArns": list(s.load_balancer_arns),
+          "registryTable": s.registry_table, "stateTable": s.state_table, "ecsCluster": local.DEMO_CLUSTER,
+          "ecsServices": list(local.DEMO_SERVICES)}, human)
 
 
 @app.command("down")
-def local_down() -> None:
+def local_down(as_json: Json = False) -> None:
     """Stop the local AWS started from this folder and forget its state."""
     pid, endpoint = _running()
-    if pid is None:
-        out.print("no local AWS is running from this folder")
-    else:
+    if pid is not None:
         local.stop_server(pid)
-        out.print(f"stopped the local AWS at {endpoint}")
     for f in (LOCAL_PID, LOCAL_ENV, LOCAL_DIR / "stream.json"):
         f.unlink(missing_ok=True)
+    emit({"stopped": pid is not None, "endpoint": endpoint or None},
+         lambda: out.print(f"stopped the local AWS at {endpoint}" if pid is not None
+                           else "no local AWS is running from this folder"))
 
 
 def _running() -> tuple[int | None, str]:
@@ -55,27 +64,40 @@ def _running() -> tuple[int | None, str]:
 
 
 @app.command("stream")
-def local_stream(once: Annotated[bool, typer.Option("--once", help="deliver what is there, then stop")] = False,
-                 interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0) -> None:
-    """Deliver registry stream records to the stream handler, as Lambda's event source mapping would."""
+def local_stream(once: Annotated[bool, typer.Option("--once", help="Deliver what is there, then stop.")] = False,
+                 interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
+                 as_json: Json = False) -> None:
+    """Deliver registry stream records to the stream handler, as Lambda's event source mapping would.
+
+    With --json: one JSON object per poll that delivered records ({"delivered": N, "failed": N}), or exactly
+    one with --once.
+    """
     from portico.triggers import stream
 
     from ..local_aws.streampoll import StreamPoller
 
-    rec = reconciler()
-    c = rec.clients
-    poller = StreamPoller(c.dynamodb, c.streams, rec.settings.registry_table, lambda e, ctx: stream.handle(e, ctx, rec),
-                          checkpoint=LOCAL_DIR / "stream.json",
-                          on_failure=lambda b: err.print(f"[red]{len(b)} record(s) sent to the on-failure queue[/]"))
+    failed: list[int] = []
+
+    def on_failure(batch: list[dict]) -> None:
+        failed.append(len(batch))
+        warn(f"{len(batch)} record(s) sent to the on-failure queue after the retries")
+
+    bar = [lambda done, total: None]  # the progress bar of the poll under way
+    rec = reconciler(on_step=lambda done, total: bar[0](done, total))
+    poller = StreamPoller(rec.clients.dynamodb, rec.clients.streams, rec.settings.registry_table,
+                          lambda e, ctx: stream.handle(e, ctx, rec), checkpoint=LOCAL_DIR / "stream.json",
+                          on_failure=on_failure)
     try:
         while True:
-            n = poller.poll_once()
-            if n:
-                out.print(f"delivered {n} stream record(s) to the registry stream handler")
+            with progress("delivering the registry stream") as bar[0]:
+                n = poller.poll_once()
+            if n or once:
+                emit({"delivered": n, "failed": sum(failed)},
+                     lambda count=n: count and out.print(f"delivered {count} stream record(s) to the registry "
+                                                         "stream handler"))
+                failed.clear()
             if once:
                 return
             time.sleep(interval)
     except KeyboardInterrupt:
         return
-
-

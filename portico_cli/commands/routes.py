@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Annotated
 
@@ -11,30 +10,48 @@ from rich.markup import escape
 from rich.table import Table
 
 from portico.reconcile import ALL
-from portico.registry import Registry
+from portico.registry import FAILED, READY
 from portico.spec import SpecError
 
-from ..context import err, out, reconciler
+from ..context import out, reconciler
+from ..errors import Code, refused
+from ..output import Json, emit, progress, warn
 
 app = typer.Typer()
+
+# The registry attribute each onboard option writes: a refusal names the attribute, the fix names the option.
+OPTIONS = {"service": "SERVICE", "cluster": "--cluster", "ecsService": "--ecs-service",
+           "containerName": "--container-name", "containerPort": "--container-port", "path": "--path",
+           "methods": "--method", "auth": "--auth", "healthCheckPath": "--health-check-path",
+           "throttleRate": "--throttle-rate", "throttleBurst": "--throttle-burst",
+           "cacheTtlSeconds": "--cache-ttl-seconds", "listenerPort": "the pool (PORTICO_PORT_RANGE, load balancers)"}
 
 
 @app.command()
 def onboard(
-    service: Annotated[str, typer.Argument(help="service id: ^[a-z][a-z0-9-]{1,27}$")],
-    cluster: Annotated[str, typer.Option(help="ECS cluster name or ARN")],
-    container_port: Annotated[int, typer.Option(help="port the container listens on")],
-    path: Annotated[str, typer.Option(help="API path, e.g. /orders")],
-    ecs_service: Annotated[str | None, typer.Option(help="ECS service name (default: SERVICE)")] = None,
-    container_name: Annotated[str | None, typer.Option(help="container in the task definition")] = None,
-    method: Annotated[list[str] | None, typer.Option("--method", help="HTTP method; repeat (default ANY)")] = None,
-    auth: Annotated[str | None, typer.Option(help="NONE, API_KEY, IAM or COGNITO")] = None,
-    health_check_path: Annotated[str | None, typer.Option(help="HTTP health check path (default: TCP)")] = None,
-    throttle_rate: Annotated[float | None, typer.Option(help="stage throttle, requests/s")] = None,
-    throttle_burst: Annotated[int | None, typer.Option(help="stage throttle burst")] = None,
-    cache_ttl_seconds: Annotated[int | None, typer.Option(help="stage cache TTL for GET")] = None,
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="Service id: ^[a-z][a-z0-9-]{1,27}$.")],
+    cluster: Annotated[str, typer.Option(help="ECS cluster name or ARN.")],
+    container_port: Annotated[int, typer.Option(help="Port the container listens on, 1-65535.")],
+    path: Annotated[str, typer.Option(help="API path: /seg[/seg...], 1-8 segments of [a-z0-9._-]{1,64}.")],
+    ecs_service: Annotated[str | None, typer.Option(help="ECS service name (default: SERVICE).")] = None,
+    container_name: Annotated[str | None, typer.Option(
+        help="Container in the task definition (default: the one mapping --container-port).")] = None,
+    method: Annotated[list[str] | None, typer.Option(
+        "--method", metavar="METHOD",
+        help="HTTP method, repeatable: GET POST PUT PATCH DELETE HEAD OPTIONS, or ANY alone (default: ANY).")] = None,
+    auth: Annotated[str | None, typer.Option(
+        help="NONE, API_KEY, IAM or COGNITO (default: PORTICO_DEFAULT_AUTH).")] = None,
+    health_check_path: Annotated[str | None, typer.Option(
+        help="HTTP health check path (default: a TCP check).")] = None,
+    throttle_rate: Annotated[float | None, typer.Option(help="Stage throttle, requests per second.")] = None,
+    throttle_burst: Annotated[int | None, typer.Option(help="Stage throttle burst.")] = None,
+    cache_ttl_seconds: Annotated[int | None, typer.Option(help="Stage cache TTL of GET methods, 0-3600.")] = None,
+    as_json: Json = False,
 ) -> None:
-    """Validate a service entry against the contract and AWS, then write it to the registry."""
+    """Check a service entry against the registry contract and AWS, then write it to the registry.
+
+    Refused entries (exit 4) are not written; the message names the attribute and the rule.
+    """
     item = {"service": service, "cluster": cluster, "ecsService": ecs_service, "containerName": container_name,
             "containerPort": container_port, "path": path, "methods": [m.upper() for m in method] if method else None,
             "auth": auth, "healthCheckPath": health_check_path,
@@ -45,79 +62,109 @@ def onboard(
     try:
         rec.preflight(item)
     except SpecError as exc:
-        err.print(f"[red]rejected:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        raise refused(str(exc), f"change {OPTIONS.get(exc.field, exc.field)} and run `portico onboard` again; "
+                                "nothing was written") from None
     rec.registry.put_spec(item)
-    out.print(f"wrote {service} to {rec.settings.registry_table}; status PENDING until the reconciler runs")
+    table = rec.settings.registry_table
+    emit({"service": service, "table": table, "status": "PENDING", "entry": item},
+         lambda: out.print(f"wrote {service} to {table}; status PENDING until the reconciler runs"))
 
 
 @app.command()
-def offboard(service: str) -> None:
+def offboard(service: Annotated[str, typer.Argument(metavar="SERVICE", help="The service to remove.")],
+             as_json: Json = False) -> None:
     """Delete the service's entry; portico then removes everything it created for it."""
     rec = reconciler()
+    table = rec.settings.registry_table
     if rec.registry.get(service) is None:
-        err.print(f"[red]error:[/] no entry for {service!r} in {rec.settings.registry_table}")
-        raise typer.Exit(1)
+        raise refused(f"SERVICE: no entry for {service!r} in {table}", "`portico ls` lists the services")
     rec.registry.delete(service)
-    out.print(f"deleted {service}; the reconciler removes its routes")
+    emit({"service": service, "table": table, "deleted": True},
+         lambda: out.print(f"deleted {service}; the reconciler removes its routes"))
 
 
 @app.command("ls")
-def list_services(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_services(as_json: Json = False) -> None:
     """The route table: service, path, NLB port, target group, ECS service, status, invoke URL."""
     rec = reconciler()
     rows = []
-    for name, item in sorted(Registry(rec.clients.dynamodb, rec.settings.registry_table).scan().items()):
+    for name, item in sorted(rec.registry.scan().items()):
         tg = str(item.get("targetGroupArn") or "")
         rows.append({"service": name, "path": item.get("path"), "port": _int(item.get("listenerPort")),
                      "targetGroup": tg.split("/")[1] if tg.count("/") >= 2 else None,
                      "ecsService": f"{str(item.get('cluster', '')).rsplit('/', 1)[-1]}/{item.get('ecsService', name)}",
                      "status": item.get("status", "PENDING"), "message": item.get("statusMessage"),
                      "invokeUrl": item.get("invokeUrl")})
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table(title=f"portico routes — {rec.settings.rest_api_id} / {rec.settings.stage}")
-    for col in ("service", "path", "NLB port", "target group", "ECS service", "status", "invoke URL"):
-        table.add_column(col, overflow="fold")
-    colour = {"READY": "green", "FAILED": "red"}
-    for r in rows:
-        status = f"[{colour.get(r['status'], 'yellow')}]{r['status']}[/]"
-        if r["status"] != "READY" and r["message"]:
-            status += f"\n{escape(r['message'])}"
-        table.add_row(r["service"], str(r["path"] or ""), str(r["port"] or "—"), r["targetGroup"] or "—",
-                      r["ecsService"], status, r["invokeUrl"] or "—")
-    out.print(table)
+
+    def human() -> None:
+        table = Table(title=f"portico routes — {rec.settings.rest_api_id} / {rec.settings.stage}")
+        for col in ("service", "path", "NLB port", "target group", "ECS service", "status", "invoke URL"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            status = _status(r["status"])
+            if r["status"] != READY and r["message"]:
+                status += f"\n{escape(r['message'])}"
+            table.add_row(r["service"], str(r["path"] or ""), str(r["port"] or "—"), r["targetGroup"] or "—",
+                          r["ecsService"], status, r["invokeUrl"] or "—")
+        out.print(table)
+
+    emit(rows, human)
 
 
 def _int(v) -> int | None:
     return int(v) if v is not None else None
 
 
+def _status(status: str) -> str:
+    return f"[{ {READY: 'green', FAILED: 'red'}.get(status, 'yellow') }]{status}[/]"
+
+
+Services = Annotated[list[str] | None, typer.Option("--service", metavar="SERVICE",
+                                                    help="Only this service; repeatable (default: all).")]
+
+
 @app.command()
-def plan(as_json: Annotated[bool, typer.Option("--json")] = False,
-         service: Annotated[list[str] | None, typer.Option("--service", help="only these services")] = None) -> None:
-    """What a reconcile would change now (read-only). `--json` prints {"steps": [...], "failed": [...]}."""
+def plan(service: Services = None, as_json: Json = False) -> None:
+    """What a reconcile would change now (read-only)."""
     result = reconciler().run(service or ALL, dry_run=True).plan
-    if as_json:
-        print(result.dumps())
-        return
-    if not result.steps:
-        out.print("[green]no changes:[/] AWS matches the registry")
-    for step in result.steps:
-        out.print(str(step), markup=False, highlight=False)
-    for name, reason in sorted(result.failed.items()):
-        out.print(f"[red]cannot serve {name}:[/] {escape(reason)}")
+
+    def human() -> None:
+        if not result.steps:
+            out.print("[green]no changes:[/] AWS matches the registry")
+        for step in result.steps:
+            out.print(str(step), markup=False, highlight=False)
+        for name, reason in sorted(result.failed.items()):
+            out.print(f"[red]cannot serve {name}:[/] {escape(reason)}")
+
+    emit(result.to_json(), human)
 
 
 @app.command("reconcile")
-def reconcile_cmd(service: Annotated[list[str] | None, typer.Option("--service", help="only these")] = None) -> None:
-    """Converge AWS with the registry now (all services, or the ones named) and write statuses."""
-    outcome = reconciler().run(service or ALL)
+def reconcile_cmd(service: Services = None, as_json: Json = False) -> None:
+    """Converge AWS with the registry now (all services, or the ones named) and write statuses.
+
+    Exits 1 when an entry ends FAILED or must be retried, or a shared step failed.
+    """
+    with progress("reconciling") as advance:
+        outcome = reconciler(on_step=advance).run(service or ALL)
     summary = outcome.summary()
-    out.print(f"{summary['steps']} step(s); statuses {summary['statuses']}; removed {summary['removed'] or 'none'}; "
-              f"deployment {summary['deployment'] or 'none'}")
+    services = [{"service": name, "status": st.status, "message": st.message, "listenerPort": st.listener_port,
+                 "invokeUrl": st.invoke_url} for name, st in sorted(outcome.statuses.items())]
+
+    def human() -> None:
+        counts = ", ".join(f"{n} {_status(s)}" for s, n in sorted(summary["statuses"].items())) or "no entries"
+        out.print(f"reconciled {len(services)} service(s): {counts}; {summary['steps']} step(s); "
+                  f"deployment {summary['deployment'] or 'none'}; removed {', '.join(summary['removed']) or 'none'}")
+        trouble = [s for s in services if s["status"] != READY]
+        if trouble:
+            table = Table("service", "status", "message")
+            for s in trouble:
+                table.add_row(s["service"], _status(s["status"]), escape(s["message"]))
+            out.print(table)
+
+    emit({**summary, "services": services}, human)
     for e in outcome.errors:
-        err.print(f"[yellow]warning:[/] {escape(e)}")
-    if any(st.status == "FAILED" for st in outcome.statuses.values()):
-        raise typer.Exit(1)
+        warn(e)
+    if outcome.errors or any(s["status"] != READY for s in services):
+        raise typer.Exit(Code.FAILED)
+

@@ -1,52 +1,214 @@
-"""The `portico` CLI in-process against the test stack: the same validation as the registry, the same pipeline."""
+"""The `portico` CLI as a subprocess against the test stack: exit codes, one-line errors, JSON shapes
+(docs/cli.md), help text, progress only on a terminal, and handlers run in-process by `portico invoke`."""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 
 import pytest
+import typer
 
 from portico.registry import Registry
+from portico_cli.app import app
+from portico_cli.local_aws import bootstrap as local
+from tests.support import EVENTS, stream_event
 
 ORDERS = ("onboard", "orders", "--cluster", "demo", "--container-port", "8080", "--path", "/orders", "--auth", "NONE")
+SHADOW = ("onboard", "shadow", "--cluster", "demo", "--ecs-service", "users", "--container-port", "8080",
+          "--path", "/orders/v2", "--auth", "NONE")
+
+
+def one_line(err: str) -> str:
+    """stderr holds exactly one line, the error (no traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def error_doc(out: str, code: int, kind: str) -> dict:
+    doc = json.loads(out)["error"]
+    assert doc["exitCode"] == code and doc["kind"] == kind and doc["message"] and doc["fix"], doc
+    return doc
 
 
 def test_onboard_plan_reconcile_ls_offboard(cli, clients, stack):
-    assert cli(*ORDERS)[0] == 0
+    code, out, err = cli(*ORDERS, "--json")
+    assert code == 0 and err == ""
+    assert json.loads(out) == {"service": "orders", "table": stack.registry_table, "status": "PENDING", "entry": {
+        "service": "orders", "cluster": "demo", "containerPort": 8080, "path": "/orders", "auth": "NONE"}}
     item = Registry(clients.dynamodb, stack.registry_table).get("orders")
     assert item["status"] == "PENDING" and item["containerPort"] == 8080
     code, out, _ = cli("plan", "--json")
     steps = json.loads(out)["steps"]
     assert code == 0 and {s["action"] for s in steps} >= {"reserve", "create_listener", "attach_ecs", "deploy"}
     assert all("service" in s for s in steps)
-    assert cli("reconcile")[0] == 0
+
+    code, out, err = cli("reconcile", "--json")
+    assert code == 0 and err == ""  # piped: no progress bar, nothing extra
+    result = json.loads(out)
+    assert set(result) == {"steps", "statuses", "services", "removed", "retry", "deployment", "errors"}
+    assert result["statuses"] == {"READY": 1} and result["deployment"] and result["steps"] == len(steps)
+    (svc,) = result["services"]
+    assert svc["service"] == "orders" and svc["status"] == "READY" and svc["listenerPort"] == 10000
+    assert svc["invokeUrl"].endswith("/dev/orders")
+
     code, out, _ = cli("ls", "--json")
     (row,) = json.loads(out)
+    assert set(row) == {"service", "path", "port", "targetGroup", "ecsService", "status", "message", "invokeUrl"}
     assert row["status"] == "READY" and row["port"] == 10000 and row["invokeUrl"].endswith("/dev/orders")
     assert json.loads(cli("plan", "--json")[1]) == {"steps": [], "failed": []}
-    assert cli("offboard", "orders")[0] == 0
-    assert cli("reconcile")[0] == 0
+
+    code, out, _ = cli("offboard", "orders", "--json")
+    assert code == 0 and json.loads(out) == {"service": "orders", "table": stack.registry_table, "deleted": True}
+    code, out, _ = cli("reconcile")
+    assert code == 0 and out.startswith("reconciled 0 service(s): no entries;") and "removed orders" in out
     assert json.loads(cli("ls", "--json")[1]) == []
-    assert cli("offboard", "orders")[0] == 1
+
+    code, out, err = cli("offboard", "orders", "--json")
+    assert code == 4 and "SERVICE: no entry for 'orders'" in one_line(err)
+    error_doc(out, 4, "refused")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--container-port", "0"), "containerPort: must be a whole number from 1 to 65535, got 0"),
-    (("--path", "/a/../b"), "path: must not contain '.' or '..' segments"),
-    (("--method", "FETCH"), "methods: unknown method 'FETCH'"),
-    (("--ecs-service", "ghost"), "ecsService: ECS service 'ghost' was not found in cluster 'demo'"),
-    (("--container-port", "9999"), "containerPort: no container in task definition orders:1 maps port 9999"),
+def test_reconcile_prints_a_summary_and_exits_1_when_an_entry_fails(cli):
+    assert cli(*ORDERS)[0] == 0
+    assert cli(*SHADOW)[0] == 0  # not reconciled yet: /orders holds no reservation, the reconcile decides
+    code, out, err = cli("reconcile")
+    assert code == 1 and err == ""
+    assert out.splitlines()[0].startswith("reconciled 2 service(s): 1 FAILED, 1 READY;")
+    assert "{" not in out  # a summary, not a dict repr
+    assert "shadow" in out and "path: /orders/v2 overlaps /orders, which is owned by service 'orders'" in out
+
+
+@pytest.mark.parametrize(("args", "message", "option"), [
+    (("--container-port", "0"), "containerPort: must be a whole number from 1 to 65535, got 0", "--container-port"),
+    (("--path", "/a/../b"), "path: must not contain '.' or '..' segments", "--path"),
+    (("--method", "FETCH"), "methods: unknown method 'FETCH'", "--method"),
+    (("--ecs-service", "ghost"), "ecsService: ECS service 'ghost' was not found in cluster 'demo'", "--ecs-service"),
+    (("--container-port", "9999"), "containerPort: no container in task definition orders:1 maps port 9999",
+     "--container-port"),
 ])
-def test_onboard_rejects_before_writing(cli, clients, stack, args, message):
+def test_onboard_refuses_before_writing(cli, clients, stack, args, message, option):
     base = dict(zip(ORDERS[2::2], ORDERS[3::2], strict=True))
     base.update(dict(zip(args[::2], args[1::2], strict=True)))
-    code, _, err = cli("onboard", "orders", *[x for kv in base.items() for x in kv])
-    assert code == 2 and message in " ".join(err.split())
+    code, out, err = cli("onboard", "orders", *[x for kv in base.items() for x in kv])
+    line = one_line(err)
+    assert code == 4 and out == "" and message in line and f"change {option} and run `portico onboard` again" in line
     assert Registry(clients.dynamodb, stack.registry_table).get("orders") is None
 
 
-def test_onboard_refuses_a_path_claimed_by_a_pending_entry(cli):
+def test_onboard_refuses_a_path_reserved_by_a_routed_service(cli, clients, stack):
+    assert cli(*ORDERS)[0] == 0 and cli("reconcile")[0] == 0
+    code, out, err = cli(*SHADOW, "--json")
+    assert code == 4 and "path: /orders/v2 overlaps /orders, which is owned by service 'orders'" in one_line(err)
+    assert "--path" in error_doc(out, 4, "refused")["fix"]
+    assert Registry(clients.dynamodb, stack.registry_table).get("shadow") is None
+
+
+def test_usage_errors_exit_2(cli):
+    assert cli("onboard", "orders", "--cluster", "demo")[0] == 2  # missing options
+    code, _, err = cli("ls", "--no-such-flag")
+    assert code == 2 and "No such option" in err
+    assert cli("bogus")[0] == 2
+
+
+def bare_env(**extra) -> dict[str, str]:
+    """The environment of a shell that has not configured portico (no settings, region or AWS config)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTICO_", "AWS_"))}
+    return {**env, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, **extra}
+
+
+def portico(*args, env, cwd):
+    done = subprocess.run([sys.executable, "-m", "portico_cli", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_not_configured_exits_3_before_any_client_is_built(tmp_path, stack):
+    code, out, err = portico("ls", env=bare_env(), cwd=tmp_path)
+    line = one_line(err)
+    assert code == 3 and out == ""
+    assert "portico is not configured: set PORTICO_REST_API_ID" in line and "portico local up" in line
+    code, out, _ = portico("ls", "--json", env=bare_env(), cwd=tmp_path)
+    assert code == 3 and "PORTICO_REST_API_ID" in error_doc(out, 3, "not-configured")["message"]
+    # Settings but no region: "not configured", not botocore's NoRegionError.
+    settings = {k: v for k, v in stack.to_env().items() if k != "AWS_REGION"}
+    code, _, err = portico("ls", env=bare_env(**settings), cwd=tmp_path)
+    assert code == 3 and "no AWS region is set" in one_line(err) and "AWS_REGION" in err
+
+
+def test_a_local_aws_that_is_down_or_a_wrong_table_exits_3_with_the_fix(cli, tmp_path, stack):
+    env = {**os.environ, **stack.to_env(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{local.free_port()}"}
+    code, _, err = portico("ls", env=env, cwd=tmp_path)
+    assert code == 3 and "is not running" in one_line(err) and "portico local up" in err
+    env = {**os.environ, **stack.to_env(), "PORTICO_REGISTRY_TABLE": "nope"}
+    code, _, err = portico("ls", env=env, cwd=tmp_path)
+    assert code == 3 and "ResourceNotFoundException" in one_line(err) and "PORTICO_REGISTRY_TABLE=nope" in err
+    code, _, err = portico("--debug", "ls", env=env, cwd=tmp_path)
+    assert code == 3 and "Traceback" in err and err.strip().splitlines()[-1].startswith("error: Scan:")
+
+
+def test_version_and_help_text(cli):
+    code, out, _ = cli("--version")
+    assert code == 0 and out.strip() == "portico 0.1.0"
+    code, out, _ = cli("onboard", "--help")
+    assert code == 0 and "^[a-z][a-z0-9-]{1,27}$" in out and "[a-z0-9._-]{1,64}" in out
+    assert "<bool>" not in out and "--json  " in out and "Print one JSON document" in out
+    code, out, _ = cli("doctor", "--help")
+    assert "<bool>" not in out and "--probe  " in out
+
+
+def leaf_commands(group, path=()):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from leaf_commands(cmd, (*path, name))
+        else:
+            yield (*path, name), cmd
+
+
+def test_every_command_has_json():
+    commands = dict(leaf_commands(typer.main.get_command(app)))
+    assert {("reconcile",), ("onboard",), ("offboard",), ("doctor",), ("promote",), ("rollback",),
+            ("keys", "create"), ("keys", "revoke"), ("local", "up"), ("invoke",)} <= set(commands)
+    missing = [" ".join(p) for p, cmd in commands.items() if "--json" not in {o for p_ in cmd.params for o in p_.opts}]
+    assert missing == []
+
+
+def test_progress_bar_on_a_terminal_only(cli, stack, tmp_path):
     assert cli(*ORDERS)[0] == 0
-    code, _, err = cli("onboard", "shadow", "--cluster", "demo", "--ecs-service", "users",
-                           "--container-port", "8080", "--path", "/orders/v2")
-    assert code == 2 and "overlaps /orders, which is claimed by service 'orders'" in " ".join(err.split())
+    leader, follower = pty.openpty()
+    env = {**os.environ, **stack.to_env(), "TERM": "xterm", "COLUMNS": "100"}
+    proc = subprocess.Popen([sys.executable, "-m", "portico_cli", "reconcile", "--json"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=follower, text=True)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 0 and json.loads(out)["statuses"] == {"READY": 1}  # stdout stays pure JSON
+    assert b"reconciling" in seen and b"\xe2\x94\x81" in seen  # the bar (━) drawn on the terminal
+
+
+def test_invoke_runs_a_handler_in_process_on_an_event(cli, clients, stack):
+    registry = Registry(clients.dynamodb, stack.registry_table)
+    stream_event("stream-insert.json", registry)  # the table holds what the record says was written
+    code, out, err = cli("invoke", "RegistryStreamFunction", "-e", str(EVENTS / "stream-insert.json"), "--json")
+    assert code == 0 and json.loads(out) == {"batchItemFailures": []}, err
+    (name,) = registry.scan()
+    assert registry.get(name)["status"] == "READY"
+    code, out, _ = cli("invoke", "sweeper", "-e", str(EVENTS / "schedule.json"))
+    assert code == 0 and json.loads(out)["steps"] == 0  # converged: the sweep changes nothing
+    code, _, err = cli("invoke", "NoSuchFunction", "-e", str(EVENTS / "schedule.json"))
+    assert code == 4 and "RegistryStreamFunction (stream)" in one_line(err)
+    code, _, err = cli("invoke", "stream", "-e", "-", stdin="{not json")
+    assert code == 4 and "--event: cannot read an event" in one_line(err)

@@ -63,4 +63,4 @@ def test_metrics_merges_percentiles_across_methods():
 
 def test_metrics_of_an_unknown_service_is_a_clear_error(cli):
     code, _, err = cli("metrics", "nope")
-    assert code == 1 and "SERVICE: 'nope' is not routed by portico" in " ".join(err.split())
+    assert code == 4 and "SERVICE: 'nope' is not routed by portico" in " ".join(err.split())

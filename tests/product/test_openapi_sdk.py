@@ -100,7 +100,7 @@ def test_sdk_refuses_an_archive_that_escapes_the_folder(tmp_path):
 def test_sdk_bad_language_is_a_specific_error(cli):
     code, _, err = cli("sdk", "--stage", "dev", "--lang", "cobol", "-o", "x")
     message = " ".join(err.split())
-    assert code == 2 and "--lang: 'cobol' is not an SDK type API Gateway generates (javascript, java" in message
+    assert code == 4 and "--lang: 'cobol' is not an SDK type API Gateway generates (javascript, java" in message
 
 
 def test_sdk_on_the_local_stack_writes_the_openapi_document(cli, tmp_path):

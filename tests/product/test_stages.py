@@ -134,5 +134,5 @@ def test_bad_stage_arguments_are_specific_errors(cli, clients, stack):
     before = {s: deployment_of(clients, stack, s) for s in stack.stages}
     for args, message in BAD_ARGS:  # one stack for all: none of them may change a stage
         code, _, err = cli(*args)
-        assert code == 2 and message in " ".join(err.split()), args
+        assert code == 4 and message in " ".join(err.split()), args
     assert {s: deployment_of(clients, stack, s) for s in stack.stages} == before
