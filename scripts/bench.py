@@ -40,6 +40,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from portico.reconcile import ALL, Reconciler  # noqa: E402
 from portico_cli.local_aws import bootstrap as local  # noqa: E402
+from portico_cli.output import progress  # noqa: E402
 
 SIZES = tuple(int(n) for n in os.environ.get("PORTICO_BENCH_SIZES", "1,20,100,300").split(","))
 HANDLERS = ("portico.triggers.stream", "portico.triggers.sweeper", "portico.triggers.provider")
@@ -123,12 +124,12 @@ def world_for(endpoint: str, clients, n: int) -> World:
     return w
 
 
-def run_portico(endpoint: str, base, portico, inj: Injector, n: int) -> tuple[Run, Run]:
+def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance) -> tuple[Run, Run]:
     w = world_for(endpoint, base, n)
     names = [f"svc-{i:03d}" for i in range(n)]
     for name in names:
         w.put(name)
-    reconciler = Reconciler(portico, w.settings, sleep=lambda s: None)
+    reconciler = Reconciler(portico, w.settings, sleep=lambda s: None, on_step=advance)
     inj.reset_counts()
     t = time.perf_counter()
     outcome = reconciler.run(names)
@@ -142,7 +143,7 @@ def run_portico(endpoint: str, base, portico, inj: Injector, n: int) -> tuple[Ru
     return onboard, Run(list(inj.ops), time.perf_counter() - t)
 
 
-def run_baseline(endpoint: str, base, portico, inj: Injector, n: int) -> Run:
+def run_baseline(endpoint: str, base, portico, inj: Injector, n: int, advance) -> Run:
     """The console procedure, scripted: every service wired on its own and deployed on its own."""
     w = world_for(endpoint, base, n)
     s, c = w.settings, portico
@@ -174,6 +175,7 @@ def run_baseline(endpoint: str, base, portico, inj: Injector, n: int) -> Run:
                 connectionId=link, **({"requestParameters": {
                     "integration.request.path.proxy": "method.request.path.proxy"}} if params else {}))
         c.apigateway.create_deployment(restApiId=s.rest_api_id, stageName=s.stage)
+        advance(i + 1, n)
     return Run(list(inj.ops), time.perf_counter() - t)
 
 
@@ -267,8 +269,10 @@ def main() -> int:
         inj = Injector().attach(portico)
         rows = []
         for n in SIZES:
-            onboard, noop = run_portico(endpoint, base, portico, inj, n)
-            baseline = run_baseline(endpoint, base, portico, inj, n)
+            with progress(f"N={n}: portico") as advance:  # a bar on a terminal only
+                onboard, noop = run_portico(endpoint, base, portico, inj, n, advance)
+            with progress(f"N={n}: baseline") as advance:
+                baseline = run_baseline(endpoint, base, portico, inj, n, advance)
             rows.append({"n": n, "portico": onboard, "noop": noop, "baseline": baseline,
                          "sim_portico": simulate(onboard.ops), "sim_merged": simulate(merged(onboard.ops)),
                          "sim_baseline": simulate(baseline.ops)})
