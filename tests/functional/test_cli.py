@@ -212,3 +212,22 @@ def test_invoke_runs_a_handler_in_process_on_an_event(cli, clients, stack):
     assert code == 4 and "RegistryStreamFunction (stream)" in one_line(err)
     code, _, err = cli("invoke", "stream", "-e", "-", stdin="{not json")
     assert code == 4 and "--event: cannot read an event" in one_line(err)
+
+
+def test_local_up_stream_down(tmp_path):
+    env = bare_env()  # `local up` is the whole configuration: .portico/local.env
+    code, out, err = portico("local", "up", "--json", env=env, cwd=tmp_path)
+    assert code == 0, err
+    up = json.loads(out)
+    assert {"endpoint", "pid", "envFile", "restApiId", "stages", "loadBalancerArns", "registryTable", "stateTable",
+            "ecsCluster", "ecsServices"} <= set(up) and up["endpoint"].startswith("http://127.0.0.1:")
+    try:
+        assert portico(*ORDERS, env=env, cwd=tmp_path)[0] == 0
+        code, out, err = portico("local", "stream", "--once", "--json", env=env, cwd=tmp_path)
+        assert code == 0 and json.loads(out) == {"delivered": 1, "failed": 0} and err == ""
+        (row,) = json.loads(portico("ls", "--json", env=env, cwd=tmp_path)[1])
+        assert row["status"] == "READY"
+    finally:
+        code, out, _ = portico("local", "down", "--json", env=env, cwd=tmp_path)
+    assert code == 0 and json.loads(out) == {"stopped": True, "endpoint": up["endpoint"]}
+    assert portico("ls", env=env, cwd=tmp_path)[0] == 3  # its settings went with it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from portico.product.doctor import Doctor
@@ -42,8 +44,12 @@ def test_a_healthy_route_passes_every_link(clients, stack, routed, cli):
 
 
 def test_a_closed_security_group_and_no_targets_fail_with_the_fix(clients, stack, routed, cli):
+    code, out, err = cli("doctor", "orders", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["service"] == "orders" and doc["ok"] is False and "2 of 9 link(s) broken" in err
+    assert [c["link"] for c in doc["checks"]] == LINKS and set(doc["checks"][0]) == {"link", "ok", "detail", "fix"}
+    assert [c["link"] for c in doc["checks"] if not c["ok"]] == LINKS[5:7]  # targets, security group
     code, out, err = cli("doctor", "orders")
-    assert code == 1 and "2 of 9 link(s) broken" in err
     lines = out.splitlines()
     sg = next(i for i, line in enumerate(lines) if "task security group" in line)
     assert lines[sg].startswith("✗")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -21,17 +22,24 @@ def test_tiers_are_the_stack_usage_plans(clients, stack):
     assert tiers["premium"].rate == 100.0
 
 
-def test_create_shows_the_value_once_and_never_logs_it(cli, clients, stack, caplog):
+def test_create_never_logs_the_value(clients, stack, caplog):
     caplog.set_level(logging.INFO)  # botocore's DEBUG wire log is the user's choice; nothing above it may carry it
     caplog.set_level(logging.DEBUG, logger="portico")
+    _, value = keys.create(clients.apigateway, stack.rest_api_id, stack.stack, "acme", "premium")
+    assert len(value) >= 20 and value not in caplog.text
+
+
+def test_create_shows_the_value_once(cli, clients, stack):
     code, out, err = cli("keys", "create", "acme", "--plan", "premium")
     assert code == 0, err
     value = out.strip().splitlines()[-1]
-    assert len(value) >= 20 and " " not in value
+    assert len(value) >= 20 and " " not in value and value not in err
     key = next(k for k in clients.apigateway.get_api_keys(includeValues=True)["items"] if k["name"] == "portico-acme")
     assert key["value"] == value and key["enabled"] is True
     assert key["id"] in plan_keys(clients, stack, "premium")
-    assert value not in caplog.text
+    code, out, _ = cli("keys", "create", "globex", "--plan", "basic", "--json")
+    doc = json.loads(out)
+    assert code == 0 and set(doc) == {"partner", "keyId", "tier", "value"} and doc["tier"] == "basic"
     # ls never shows it again
     code, listing, _ = cli("keys", "ls")
     assert code == 0 and "acme" in listing and "premium" in listing and value not in listing
@@ -44,6 +52,10 @@ def test_revoke_removes_the_key_from_its_plan_and_deletes_it(cli, clients, stack
     assert cli("keys", "create", "globex", "--plan", "basic")[0] == 0
     code, out, _ = cli("keys", "revoke", "acme")
     assert code == 0 and "revoked acme" in out
+    code, out, _ = cli("keys", "create", "initech", "--plan", "basic", "--json")
+    key_id = json.loads(out)["keyId"]
+    code, out, _ = cli("keys", "revoke", "initech", "--json")
+    assert code == 0 and json.loads(out) == {"partner": "initech", "keyId": key_id, "tier": "basic"}
     names = {k["name"] for k in clients.apigateway.get_api_keys()["items"]}
     assert names == {"portico-globex"}
     assert len(plan_keys(clients, stack, "basic")) == 1

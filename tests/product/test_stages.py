@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from portico.product import ProductError
@@ -61,10 +63,15 @@ def test_promote_points_the_target_at_the_source_deployment(clients, stack, reco
     assert desc.startswith(f"promoted from dev ({first}): ") and "portico: orders" in desc
 
     second = onboard(clients, stack, reconciler, "users")
-    event, brought = stages.promote("dev", "qa")
-    assert event.deployment_id == second and [d["id"] for d in brought] == [second]
-    assert "portico: users" in event.description and "portico: orders" not in event.description
+    code, out, _ = cli("promote", "--from", "dev", "--to", "qa", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["promoted"] is True and doc["deploymentId"] == second
+    assert (doc["from"], doc["to"]) == ("dev", "qa") and [d["id"] for d in doc["brought"]] == [second]
+    assert "portico: users" in doc["brought"][0]["description"]
     assert stages.promote("dev", "qa") == (None, [])  # already there
+    code, out, _ = cli("promote", "--from", "dev", "--to", "qa", "--json")
+    assert code == 0 and json.loads(out) == {"from": "dev", "to": "qa", "promoted": False, "deploymentId": None,
+                                             "brought": []}
 
     history = stages.history("qa")
     assert [(e.action, e.deployment_id) for e in history] == [("deploy", qa_before), ("promote", first),
@@ -84,7 +91,10 @@ def test_rollback_returns_to_the_previous_deployment_and_keeps_every_deployment(
     code, out, _ = cli("rollback", "--stage", "prod")
     assert code == 0 and f"rolled back from {second} to {first}" in out
     assert deployment_of(clients, stack, "prod") == first
-    stages.rollback("prod")
+    code, out, _ = cli("rollback", "--stage", "prod", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["stage"] == "prod" and doc["deploymentId"] == prod0
+    assert f"rolled back from {first} to {prod0}" in doc["description"]
     assert deployment_of(clients, stack, "prod") == prod0
     with pytest.raises(ProductError, match="--stage: 'prod' has no earlier deployment"):
         stages.rollback("prod")
