@@ -13,6 +13,7 @@ import sys
 
 PATCHES = (
     "apigateway",
+    "apigateway_import",
 )
 _installed = False
 
