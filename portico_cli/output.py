@@ -56,8 +56,8 @@ def report(error: CliError) -> int:
     """Print `error` (traceback first with --debug) and return its exit code."""
     if Mode.debug:
         err.print_exception()
-    fix = f" — {error.fix}" if error.fix else ""
-    err.print(f"[red]error:[/] {escape(error.message)}{escape(fix)}", soft_wrap=True, highlight=False)
+    line = " ".join(error.message.split()) + (f" — {error.fix}" if error.fix else "")  # one line, whatever AWS said
+    err.print(f"[red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
     if Mode.json:
         print(json.dumps({"error": {"exitCode": int(error.code), "kind": error.code.kind, "message": error.message,
                                     "fix": error.fix}}, indent=2), flush=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..context import LOCAL_DIR, LOCAL_ENV, LOCAL_PID, out, reconciler
+from ..errors import CliError, Code, refused
 from ..local_aws import bootstrap as local
 from ..output import Json, emit, progress, warn
 
@@ -21,7 +22,15 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
     """Start the local AWS (if not running), bootstrap portico's infrastructure, write .portico/local.env."""
     pid, endpoint = _running()
     if pid is None:
-        pid, endpoint = local.start_server(port or None, LOCAL_DIR)
+        try:
+            port = local.free_port(port)
+        except OSError as exc:
+            raise refused(f"--port: {port} cannot be used on 127.0.0.1 ({exc.strerror})",
+                          "choose another port, or leave --port out for a free one") from None
+        try:
+            pid, endpoint = local.start_server(port, LOCAL_DIR)
+        except TimeoutError as exc:
+            raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
         LOCAL_PID.write_text(f"{pid} {endpoint}\n")
         for name in (LOCAL_DIR / "stream.json",):
             name.unlink(missing_ok=True)

@@ -26,9 +26,10 @@ DEMO_SERVICES = {"orders": 8080, "users": 8080, "catalog": 3000}
 USAGE_TIERS = {"basic": (10.0, 20, 10_000), "premium": (100.0, 200, 1_000_000)}  # rate, burst, quota/month
 
 
-def free_port() -> int:
+def free_port(port: int = 0) -> int:
+    """`port` if nothing listens on it on 127.0.0.1 (any free port for 0); OSError when it is taken."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.0.1", port))
         return s.getsockname()[1]
 
 
