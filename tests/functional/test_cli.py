@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import socket
 import subprocess
 import sys
 
@@ -231,3 +232,13 @@ def test_local_up_stream_down(tmp_path):
         code, out, _ = portico("local", "down", "--json", env=env, cwd=tmp_path)
     assert code == 0 and json.loads(out) == {"stopped": True, "endpoint": up["endpoint"]}
     assert portico("ls", env=env, cwd=tmp_path)[0] == 3  # its settings went with it
+
+
+def test_local_up_refuses_a_port_that_is_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = portico("local", "up", "--port", str(port), env=bare_env(), cwd=tmp_path)
+    assert code == 4 and f"--port: {port} cannot be used on 127.0.0.1" in one_line(err)
+    assert not (tmp_path / ".portico" / "moto.pid").exists()
