@@ -27,7 +27,9 @@ $P onboard Orders --cluster demo --container-port 8080 --path /orders || true
 $P onboard shadow --cluster demo --container-port 8080 --path /orders/v2 --ecs-service users || true
 
 step "API keys for a third party: a usage-plan tier, the key shown once"
-$P keys create acme --plan basic
+KEY_OUT=$($P keys create acme --plan basic)
+echo "$KEY_OUT"
+export PORTICO_PROBE_API_KEY=$(tail -n 1 <<<"$KEY_OUT")
 $P keys ls
 
 step "promote dev to qa and qa to prod, then roll prod back"
@@ -36,11 +38,18 @@ $P history --stage qa
 $P promote --from qa --to prod
 $P rollback --stage prod
 
-step "doctor walks the chain for one service (the emulator runs no tasks, so the target links fail)"
-$P doctor users || true
+step "the local ECS agent runs a task per service and registers it; NLB health checks make it healthy"
+.venv/bin/python -m scripts.demo_calls wait
+
+step "doctor walks the chain for one service, then sends a real request through the local API Gateway"
+$P doctor users
+$P doctor orders --probe
 
 step "the live routing as a diagram (Mermaid; an SVG is written too)"
 $P graph -o .portico/routes.svg
+
+step "call each route through the local API Gateway → VPC link → NLB port → target group → task"
+.venv/bin/python -m scripts.demo_calls call
 
 step "offboard users: portico removes exactly what it created"
 $P offboard users
@@ -50,3 +59,7 @@ $P ls
 step "plan: nothing left to change"
 $P plan
 $P plan --json
+
+step "after one pass the offboarded route is gone from the gateway; the others still answer"
+sleep 2
+.venv/bin/python -m scripts.demo_calls call /users

@@ -10,6 +10,7 @@ import typer
 from ..context import LOCAL_DIR, LOCAL_ENV, LOCAL_PID, out, reconciler
 from ..errors import CliError, Code, refused
 from ..local_aws import bootstrap as local
+from ..local_aws.dataplane import process as dataplane
 from ..output import Json, emit, progress, warn
 
 app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto server on loopback).")
@@ -18,6 +19,8 @@ app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto serve
 @app.command("up")
 def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emulator (default: a free one).")] = 0,
              load_balancers: Annotated[int, typer.Option(min=1, max=20, help="NLBs in the pool.")] = 1,
+             gateway_port: Annotated[int, typer.Option(help="Loopback port of the local API Gateway (default: a "
+                                                            "free one).")] = 0,
              as_json: Json = False) -> None:
     """Start the local AWS (if not running), bootstrap portico's infrastructure, write .portico/local.env."""
     pid, endpoint = _running()
@@ -35,31 +38,37 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         for name in (LOCAL_DIR / "stream.json",):
             name.unlink(missing_ok=True)
     s = local.bootstrap(endpoint, load_balancers=load_balancers)
-    local.write_env(LOCAL_ENV, s)
+    plane = dataplane.start(endpoint, s.rest_api_id, LOCAL_DIR, gateway_port)
+    local.write_env(LOCAL_ENV, s, {dataplane.GATEWAY_URL_ENV: plane["url"]})
+    stage_urls = {stage: f"{plane['url']}/{stage}" for stage in s.stages}
 
     def human() -> None:
         out.print(f"local AWS at [bold]{endpoint}[/] (pid {pid}); settings in {LOCAL_ENV}")
         out.print(f"REST API {s.rest_api_id}, stages {', '.join(s.stages)}, {len(s.load_balancer_arns)} NLB(s), "
                   f"registry table {s.registry_table}; ECS cluster '{local.DEMO_CLUSTER}' with services "
                   f"{', '.join(local.DEMO_SERVICES)}")
+        out.print(f"local API Gateway (data plane, pid {plane['pid']}) serves every stage:")
+        for stage, url in stage_urls.items():
+            out.print(f"  {stage}: {url}  (e.g. curl {url}/orders)", highlight=False)
 
     emit({"endpoint": endpoint, "pid": pid, "envFile": str(LOCAL_ENV), "restApiId": s.rest_api_id,
           "stages": list(s.stages), "loadBalancerArns": list(s.load_balancer_arns),
           "registryTable": s.registry_table, "stateTable": s.state_table, "ecsCluster": local.DEMO_CLUSTER,
-          "ecsServices": list(local.DEMO_SERVICES)}, human)
+          "ecsServices": list(local.DEMO_SERVICES), "gatewayUrl": plane["url"], "stageUrls": stage_urls}, human)
 
 
 @app.command("down")
 def local_down(as_json: Json = False) -> None:
     """Stop the local AWS started from this folder and forget its state."""
     pid, endpoint = _running()
+    plane_stopped = dataplane.stop(LOCAL_DIR)  # first: it deregisters its tasks from the local AWS
     if pid is not None:
         local.stop_server(pid)
     for f in (LOCAL_PID, LOCAL_ENV, LOCAL_DIR / "stream.json"):
         f.unlink(missing_ok=True)
-    emit({"stopped": pid is not None, "endpoint": endpoint or None},
-         lambda: out.print(f"stopped the local AWS at {endpoint}" if pid is not None
-                           else "no local AWS is running from this folder"))
+    emit({"stopped": pid is not None, "endpoint": endpoint or None, "dataPlaneStopped": plane_stopped},
+         lambda: out.print(f"stopped the local AWS at {endpoint}" + (" and its data plane" if plane_stopped else "")
+                           if pid is not None else "no local AWS is running from this folder"))
 
 
 def _running() -> tuple[int | None, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,8 +229,11 @@ def doctor(service: Annotated[str, typer.Argument(metavar="SERVICE")],
     """
     from portico.product.doctor import Doctor
 
+    from ..local_aws.dataplane.process import GATEWAY_URL_ENV
+
     rec = reconciler()
-    checks = Doctor(rec.clients, rec.settings).run(service, probe=probe, api_key=api_key)
+    checks = Doctor(rec.clients, rec.settings).run(service, probe=probe, api_key=api_key,
+                                                   probe_base=os.environ.get(GATEWAY_URL_ENV))
     bad = sum(1 for c in checks if not c.ok)
 
     def human() -> None:

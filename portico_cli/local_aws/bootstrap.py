@@ -57,12 +57,12 @@ def start_server(port: int | None, folder: Path) -> tuple[int, str]:
     return proc.pid, endpoint
 
 
-def stop_server(pid: int) -> bool:
+def stop_server(pid: int, grace: float = 2.5) -> bool:
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    for _ in range(50):
+    for _ in range(int(grace / 0.05)):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -204,8 +204,8 @@ def create_demo_services(ecs, subnets: list[str], security_group: str, cluster: 
                                "subnets": subnets, "securityGroups": [security_group], "assignPublicIp": "DISABLED"}})
 
 
-def write_env(path: Path, settings: Settings) -> None:
-    env = {**settings.to_env(), **CREDENTIALS, "AWS_DEFAULT_REGION": settings.region or REGION}
+def write_env(path: Path, settings: Settings, extra: dict[str, str] | None = None) -> None:
+    env = {**settings.to_env(), **CREDENTIALS, "AWS_DEFAULT_REGION": settings.region or REGION, **(extra or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# portico local stack: `set -a; . .portico/local.env; set +a` points boto3, the CLI and handlers here"]
     lines += [f"{k}={v}" for k, v in env.items()]

@@ -14,6 +14,7 @@ import sys
 PATCHES = (
     "apigateway",
     "apigateway_import",
+    "dataplane",
 )
 _installed = False
 

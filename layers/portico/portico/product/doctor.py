@@ -41,7 +41,9 @@ class Doctor:
     def __init__(self, clients, settings):
         self.c, self.s = clients, settings
 
-    def run(self, service: str, *, probe: bool = False, api_key: str | None = None) -> list[Check]:
+    def run(self, service: str, *, probe: bool = False, api_key: str | None = None,
+            probe_base: str | None = None) -> list[Check]:
+        """`probe_base`: where the API's stages are served when not at execute-api (the local data plane)."""
         checks: list[Check] = []
         item = Registry(self.c.dynamodb, self.s.registry_table).get(service)
         spec: ServiceSpec | None = None
@@ -97,7 +99,7 @@ class Doctor:
         checks.append(self._api(service, spec, ledger, lb_arn, port))
         checks.append(self._deployment(service, spec, snap))
         if probe:
-            checks.append(self._probe(service, spec, api_key))
+            checks.append(self._probe(service, spec, api_key, probe_base))
         return checks
 
     # -- ELB ----------------------------------------------------------------------------------------
@@ -236,12 +238,10 @@ class Doctor:
         except ClientError:
             dep = {}
         summary = dep.get("apiSummary")
-        if summary:
-            missing = [p for p in (spec.path, f"{spec.path}/{PROXY}") if p not in summary]
-            if missing:
-                return Check(link, False, f"deployment {dep_id} lacks {', '.join(missing)}",
-                             f"run `portico reconcile --service {service}` (it deploys {self.s.stage})")
-            return Check(link, True, f"deployment {dep_id} serves {spec.path}")
+        missing = [p for p in (spec.path, f"{spec.path}/{PROXY}") if summary and p not in summary]
+        if missing:
+            return Check(link, False, f"deployment {dep_id} lacks {', '.join(missing)}",
+                         f"run `portico reconcile --service {service}` (it deploys {self.s.stage})")
         mine = snap.deploys.get(self.s.stage) or {}
         if mine.get("pending"):
             return Check(link, False, f"API changes are waiting for a deployment (stage at {dep_id})",
@@ -250,14 +250,17 @@ class Doctor:
             return Check(link, False, f"the stage points at {dep_id}, not portico's last deployment "
                                       f"{mine['deploymentId']}",
                          f"`portico history --stage {self.s.stage}`; run `portico reconcile` to deploy again")
+        if summary:
+            return Check(link, True, f"deployment {dep_id} serves {spec.path}")
         return Check(link, True, f"deployment {dep_id} is portico's latest, made after the route's API changes")
 
-    def _probe(self, service, spec, api_key) -> Check:
+    def _probe(self, service, spec, api_key, base) -> Check:
         link = "HTTP probe"
         if not spec:
             return Check(link, False, "no valid entry", "fix the links above first")
-        url = invoke_url(self.s.rest_api_id, self.c.region, self.s.stage, spec.path)
-        if self.s.endpoint_url:
+        url = (f"{base.rstrip('/')}/{self.s.stage}{spec.path}" if base
+               else invoke_url(self.s.rest_api_id, self.c.region, self.s.stage, spec.path))
+        if self.s.endpoint_url and not base:
             return Check(link, False, f"not sent: the local AWS at {self.s.endpoint_url} has no API Gateway data "
                                       f"plane to serve {url}", "probe a deployed stack (from inside its VPC)")
         verb = "GET" if "GET" in spec.methods or "ANY" in spec.methods else spec.methods[0]

@@ -1,0 +1,113 @@
+"""What the data plane reads from the control plane (the emulator), with real boto3 calls, into plain values.
+
+One `read(...)` per sync pass: the REST API's deployed stages (methods from the deployment's `apiSummary`,
+their integrations from the API), usage plans and keys, authorizers, VPC links, and every NLB's listeners and
+target groups with their health-check settings and registered targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Method:
+    verb: str
+    authorization: str
+    api_key_required: bool
+    authorizer_id: str | None
+    scopes: list[str]
+    integration: dict[str, Any]
+
+
+@dataclass
+class Stage:
+    name: str
+    routes: dict[str, dict[str, Method]]  # resource path -> verb -> method, as deployed
+    method_settings: dict[str, dict[str, Any]]
+    cache_enabled: bool
+
+
+@dataclass
+class Plan:
+    id: str
+    throttle: dict[str, Any]
+    quota: dict[str, Any]
+    stages: dict[str, dict[str, Any]]  # stage -> {"throttle": {"/path/VERB": {...}}}
+    key_ids: set[str]
+
+
+@dataclass
+class Snapshot:
+    api_id: str = ""
+    api_name: str = ""
+    key_source: str = "HEADER"
+    stages: dict[str, Stage] = field(default_factory=dict)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # key value -> {id, enabled}
+    plans: list[Plan] = field(default_factory=list)
+    authorizers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    links: dict[str, list[str]] = field(default_factory=dict)  # VPC link id -> target (NLB) ARNs
+    lb_dns: dict[str, str] = field(default_factory=dict)  # NLB ARN -> DNS name
+    listeners: dict[tuple[str, int], str] = field(default_factory=dict)  # (NLB ARN, port) -> listener ARN
+    forwards: dict[str, str] = field(default_factory=dict)  # listener ARN -> target group ARN
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # target group ARN -> description
+    targets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # target group ARN -> (id, port)
+
+
+def _all(client, op: str, key: str, **kw) -> list[dict]:
+    return client.get_paginator(op).paginate(**kw).build_full_result().get(key, [])
+
+
+def read(apigateway, elbv2, rest_api_id: str) -> Snapshot:
+    snap = Snapshot(api_id=rest_api_id)
+    read_load_balancers(elbv2, snap)
+    api = apigateway.get_rest_api(restApiId=rest_api_id)
+    snap.api_name, snap.key_source = api.get("name", ""), api.get("apiKeySource") or "HEADER"
+    resources = _all(apigateway, "get_resources", "items", restApiId=rest_api_id, embed=["methods"])
+    current = {r["path"]: r.get("resourceMethods") or {} for r in resources}
+    for st in apigateway.get_stages(restApiId=rest_api_id).get("item", []):
+        summary = apigateway.get_deployment(restApiId=rest_api_id, deploymentId=st["deploymentId"],
+                                            embed=["apisummary"]).get("apiSummary") or {}
+        routes: dict[str, dict[str, Method]] = {}
+        for path, verbs in summary.items():
+            for verb, deployed in verbs.items():
+                m = current.get(path, {}).get(verb)
+                if m is None:  # deleted since the deployment: its integration is gone with it
+                    continue
+                routes.setdefault(path, {})[verb] = Method(
+                    verb, deployed.get("authorizationType", "NONE"), bool(deployed.get("apiKeyRequired")),
+                    m.get("authorizerId"), list(m.get("authorizationScopes") or []),
+                    dict(m.get("methodIntegration") or {}))
+        snap.stages[st["stageName"]] = Stage(st["stageName"], routes, st.get("methodSettings") or {},
+                                             bool(st.get("cacheClusterEnabled")))
+    for k in _all(apigateway, "get_api_keys", "items", includeValues=True):
+        snap.keys[k["value"]] = {"id": k["id"], "enabled": bool(k.get("enabled"))}
+    for p in _all(apigateway, "get_usage_plans", "items"):
+        stages = {s["stage"]: s for s in p.get("apiStages", []) if s.get("apiId") == rest_api_id}
+        if stages:
+            key_ids = {k["id"] for k in _all(apigateway, "get_usage_plan_keys", "items", usagePlanId=p["id"])}
+            snap.plans.append(Plan(p["id"], p.get("throttle") or {}, p.get("quota") or {}, stages, key_ids))
+    snap.authorizers = {a["id"]: a for a in apigateway.get_authorizers(restApiId=rest_api_id).get("items", [])}
+    snap.links = {v["id"]: v.get("targetArns", []) for v in _all(apigateway, "get_vpc_links", "items")}
+    return snap
+
+
+def read_load_balancers(elbv2, snap: Snapshot) -> None:
+    for lb in _all(elbv2, "describe_load_balancers", "LoadBalancers"):
+        if lb.get("Type") != "network":
+            continue
+        snap.lb_dns[lb["LoadBalancerArn"]] = lb["DNSName"]
+        for li in _all(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb["LoadBalancerArn"]):
+            snap.listeners[(lb["LoadBalancerArn"], int(li["Port"]))] = li["ListenerArn"]
+            tg = next((a["TargetGroupArn"] for a in li.get("DefaultActions", [])
+                       if a.get("Type") == "forward" and a.get("TargetGroupArn")), None)
+            if tg:
+                snap.forwards[li["ListenerArn"]] = tg
+    wanted = set(snap.forwards.values())
+    for tg in _all(elbv2, "describe_target_groups", "TargetGroups"):
+        if tg["TargetGroupArn"] in wanted:
+            snap.groups[tg["TargetGroupArn"]] = tg
+            health = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+            snap.targets[tg["TargetGroupArn"]] = [(d["Target"]["Id"], int(d["Target"].get("Port") or tg["Port"]))
+                                                  for d in health]

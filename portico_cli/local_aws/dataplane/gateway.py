@@ -1,0 +1,297 @@
+"""The local API Gateway: serves each deployed stage of the REST API at http://127.0.0.1:PORT/{stage}{path}.
+
+Per request, in API Gateway's order: the route (the most specific deployed resource: literal segments over
+`{param}` over `{proxy+}`; the verb, else ANY), the method's authorization (AWS_IAM, COGNITO_USER_POOLS), the
+API key (`apiKeyRequired`: an enabled key in a usage plan bound to the stage), usage-plan throttle and quota,
+stage/method throttling, the stage cache (GET), then the HTTP_PROXY integration over the VPC link to the NLB
+listener of the integration's uri. Errors answer with the default gateway responses
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html):
+`{"message": ...}` and `x-amzn-ErrorType`. docs/dataplane.md lists what is and is not implemented.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .auth import Denied, check_cognito, check_sigv4
+from .controlplane import Method, Plan, Snapshot, Stage
+
+ACCOUNT_RATE, ACCOUNT_BURST = 10000.0, 5000  # account-level throttle when nothing narrower is set
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+              "transfer-encoding", "upgrade", "host", "content-length"}
+CACHE_MAX_BYTES = 1_048_576  # the largest response API Gateway caches
+MISSING_TOKEN = Denied(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+FORBIDDEN = Denied(403, "ForbiddenException", "Forbidden")
+THROTTLED = Denied(429, "TooManyRequestsException", "Too Many Requests")
+QUOTA = Denied(429, "LimitExceededException", "Limit Exceeded")
+FAILURE = Denied(504, "InternalServerErrorException", "Internal server error")  # INTEGRATION_FAILURE
+TIMEOUT = Denied(504, "InternalServerErrorException", "Endpoint request timed out")  # INTEGRATION_TIMEOUT
+CONFIG_ERROR = Denied(500, "InternalServerErrorException", "Internal server error")  # API_CONFIGURATION_ERROR
+
+
+class Bucket:
+    """A token bucket: `burst` requests at once, refilled at `rate` per second (API Gateway's throttle)."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst, self.tokens, self.at = rate, burst, float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def setting_key(resource_path: str, verb: str) -> str:
+    """A stage's method-settings key: `/orders/{proxy+}` GET -> `orders~1{proxy+}/GET`."""
+    return f"{resource_path.lstrip('/').replace('/', '~1') or '~1'}/{verb}"
+
+
+def match(routes: dict[str, dict[str, Method]], path: str) -> tuple[str, dict[str, str]] | None:
+    """The deployed resource a request path selects, and its path parameters."""
+    segs = [s for s in path.split("/") if s]
+    best: tuple[tuple[int, ...], str, dict[str, str]] | None = None
+    for rpath in routes:
+        rsegs = [s for s in rpath.split("/") if s]
+        params: dict[str, str] = {}
+        score: list[int] = []
+        for i, rs in enumerate(rsegs):
+            if rs.startswith("{") and rs.endswith("+}"):
+                if i >= len(segs) or i != len(rsegs) - 1:
+                    break
+                params[rs[1:-2]] = "/".join(segs[i:])
+                score.append(0)
+                break
+            if i >= len(segs) or not (rs.startswith("{") or rs == segs[i]):
+                break
+            if rs.startswith("{"):
+                params[rs[1:-1]] = segs[i]
+            score.append(1 if rs.startswith("{") else 2)
+        else:
+            if len(rsegs) != len(segs):
+                continue
+        if len(score) != len(rsegs):
+            continue
+        if best is None or tuple(score) > best[0]:
+            best = (tuple(score), rpath, params)
+    return (best[1], best[2]) if best else None
+
+
+@dataclass
+class Sample:
+    stage: str
+    resource: str | None
+    method: str | None
+    status: int
+    latency_ms: float
+    integration_ms: float | None
+    detailed: bool
+
+
+@dataclass
+class Gateway:
+    """The ASGI app (`app`) and what it keeps between requests: buckets, quota counters, cache, metrics."""
+
+    local_port: Any  # (listener ARN) -> loopback port of the local NLB listener, or None
+    jwks: Any  # (user pool id) -> JWKS document
+    secrets: dict[str, str]
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    buckets: dict[tuple, Bucket] = field(default_factory=dict)
+    quotas: dict[tuple, int] = field(default_factory=lambda: defaultdict(int))
+    cache: dict[tuple, tuple[float, int, list, bytes]] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    client: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(trust_env=False, timeout=29.0))
+
+    async def app(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        started = time.perf_counter()
+        request_id, extended_id = str(uuid.uuid4()), secrets.token_urlsafe(12)[:16]
+        trace = request.headers.get("x-amzn-trace-id") or f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+        response, sample = await self.handle(request, trace)
+        response.headers.update({"x-amzn-RequestId": request_id, "x-amz-apigw-id": extended_id,
+                                 "X-Amzn-Trace-Id": trace})
+        if sample is not None:
+            sample.latency_ms = (time.perf_counter() - started) * 1000
+            self.samples.append(sample)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request, trace: str) -> tuple[Response, Sample | None]:
+        snap = self.snapshot
+        raw_path = request.scope.get("raw_path", b"").decode() or request.url.path
+        stage_name, _, rest = raw_path.lstrip("/").partition("/")
+        stage = snap.stages.get(stage_name)
+        if stage is None:
+            return _error(MISSING_TOKEN), None
+        sample = Sample(stage.name, None, None, 0, 0.0, None, False)
+        found = match(stage.routes, "/" + rest)
+        methods = stage.routes.get(found[0], {}) if found else {}
+        method = methods.get(request.method) or methods.get("ANY")
+        if found is None or method is None:
+            sample.status = 403
+            return _error(MISSING_TOKEN), sample
+        resource, params = found
+        settings = _settings(stage, resource, method.verb)
+        sample.resource, sample.method = resource, method.verb
+        sample.detailed = bool(settings.get("metricsEnabled"))
+        body = await request.body()
+        denied = self._authorize(request, method, body)
+        if denied is None:
+            denied = self._admit(request, stage, resource, method, settings)
+        if denied is not None:
+            sample.status = denied.status
+            return _error(denied), sample
+        cache_key = None
+        if (request.method == "GET" and stage.cache_enabled and settings.get("cachingEnabled")
+                and int(settings.get("cacheTtlInSeconds", 300)) > 0):
+            cache_key = self._cache_key(stage, resource, method, params, request)
+            hit = self.cache.get(cache_key)
+            if hit and hit[0] > time.monotonic():
+                sample.status = hit[1]
+                return Response(hit[3], status_code=hit[1], headers=dict(hit[2])), sample
+        t0 = time.perf_counter()
+        response = await self._integrate(request, method, params, body, trace)
+        sample.integration_ms = (time.perf_counter() - t0) * 1000
+        sample.status = response.status_code
+        if cache_key and 200 <= response.status_code < 300 and len(response.body) <= CACHE_MAX_BYTES:
+            ttl = int(settings.get("cacheTtlInSeconds", 300))
+            self.cache[cache_key] = (time.monotonic() + ttl, response.status_code,
+                                     list(response.headers.items()), response.body)
+        return response, sample
+
+    def _authorize(self, request: Request, method: Method, body: bytes) -> Denied | None:
+        if method.authorization == "AWS_IAM":
+            return check_sigv4(request.method, str(request.url), dict(request.headers), body, self.secrets)
+        if method.authorization == "COGNITO_USER_POOLS":
+            authorizer = self.snapshot.authorizers.get(method.authorizer_id or "") or {}
+            pools = [arn.rsplit("/", 1)[-1] for arn in authorizer.get("providerARNs", [])]
+            source = (authorizer.get("identitySource") or "method.request.header.Authorization").rsplit(".", 1)[-1]
+            return check_cognito(request.headers.get(source), pools, {p: self.jwks(p) for p in pools}, method.scopes)
+        if method.authorization not in ("NONE", ""):
+            return CONFIG_ERROR  # CUSTOM (Lambda) authorizers do not run locally
+        return None
+
+    def _admit(self, request: Request, stage: Stage, resource: str, method: Method, settings: dict) -> Denied | None:
+        """API key, usage-plan throttle and quota, then the stage's method throttle."""
+        if method.api_key_required:
+            value = request.headers.get("x-api-key") if self.snapshot.key_source == "HEADER" else None
+            key = self.snapshot.keys.get(value or "")
+            plan = next((p for p in self.snapshot.plans if key and key["id"] in p.key_ids and stage.name in p.stages),
+                        None)
+            if not key or not key["enabled"] or plan is None:
+                return FORBIDDEN
+            denied = self._plan(plan, key["id"], stage.name, resource, method.verb)
+            if denied:
+                return denied
+        rate = float(settings.get("throttlingRateLimit", ACCOUNT_RATE))
+        burst = int(settings.get("throttlingBurstLimit", ACCOUNT_BURST))
+        if not self._bucket(("method", stage.name, resource, method.verb), rate, burst).take():
+            return THROTTLED
+        return None
+
+    def _plan(self, plan: Plan, key_id: str, stage: str, resource: str, verb: str) -> Denied | None:
+        quota = plan.quota
+        if quota.get("limit") is not None:
+            now = datetime.now(UTC)
+            period = {"DAY": now.strftime("%Y-%j"), "WEEK": now.strftime("%G-%V")}.get(quota.get("period"),
+                                                                                      now.strftime("%Y-%m"))
+            counter = (plan.id, key_id, period)
+            if self.quotas[counter] >= int(quota["limit"]):
+                return QUOTA
+            self.quotas[counter] += 1
+        method_throttle = (plan.stages[stage].get("throttle") or {}).get(f"{resource}/{verb}")
+        for scope, t in (("plan-method", method_throttle), ("plan", plan.throttle)):
+            if t and t.get("rateLimit") is not None:
+                bucket = self._bucket((scope, plan.id, key_id, stage, resource, verb) if scope == "plan-method"
+                                      else (scope, plan.id, key_id), float(t["rateLimit"]), int(t.get("burstLimit", 0)))
+                if not bucket.take():
+                    return THROTTLED
+        return None
+
+    def _bucket(self, key: tuple, rate: float, burst: int) -> Bucket:
+        b = self.buckets.get(key)
+        if b is None or (b.rate, b.burst) != (rate, burst):
+            b = self.buckets[key] = Bucket(rate, burst)
+        return b
+
+    @staticmethod
+    def _cache_key(stage: Stage, resource: str, method: Method, params: dict[str, str], request: Request) -> tuple:
+        """The resource plus the integration's cacheKeyParameters: without any, every path under one resource
+        shares one entry, as on AWS."""
+        values = []
+        for p in method.integration.get("cacheKeyParameters") or []:
+            kind, _, name = p.removeprefix("method.request.").partition(".")
+            source = {"path": params, "querystring": request.query_params, "header": request.headers}.get(kind, {})
+            values.append((p, source.get(name)))
+        return stage.name, resource, method.verb, tuple(values)
+
+    async def _integrate(self, request: Request, method: Method, params: dict[str, str], body: bytes,
+                         trace: str) -> Response:
+        integ = method.integration
+        if integ.get("type") not in ("HTTP_PROXY", "HTTP"):
+            if integ.get("type") == "MOCK":
+                return Response(b"", status_code=200)
+            return _error(CONFIG_ERROR)
+        uri = integ.get("uri") or ""
+        for target, source in (integ.get("requestParameters") or {}).items():
+            if target.startswith("integration.request.path.") and source.startswith("method.request.path."):
+                uri = uri.replace("{" + target.rsplit(".", 1)[-1] + "}", params.get(source.rsplit(".", 1)[-1], ""))
+        url = httpx.URL(uri)
+        port = self._connect(integ, url)
+        if port is None:
+            return _error(CONFIG_ERROR)
+        headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP and k != "x-forwarded-for"]
+        client = request.client.host if request.client else "127.0.0.1"
+        forwarded = ", ".join(filter(None, [request.headers.get("x-forwarded-for"), client]))
+        headers += [("host", f"{url.host}:{url.port}" if url.port else url.host), ("x-forwarded-for", forwarded),
+                    ("x-forwarded-proto", request.url.scheme), ("x-forwarded-port", str(request.url.port or 80)),
+                    ("x-amzn-trace-id", trace)]
+        verb = integ.get("httpMethod") or request.method
+        target = url.copy_with(scheme="http", host="127.0.0.1", port=port,
+                               query=request.scope.get("query_string") or None)
+        timeout = float(integ.get("timeoutInMillis") or 29000) / 1000
+        try:
+            upstream = await self.client.request(request.method if verb == "ANY" else verb, target, headers=headers,
+                                                 content=body, timeout=timeout)
+        except httpx.TimeoutException:
+            return _error(TIMEOUT)
+        except httpx.HTTPError:
+            return _error(FAILURE)
+        out = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP
+               and k.lower() != "content-encoding"]
+        return Response(upstream.content, status_code=upstream.status_code, headers=dict(out))
+
+    def _connect(self, integ: dict, url: httpx.URL) -> int | None:
+        """The loopback port that reaches the integration's host:port: over the VPC link, the NLB listener."""
+        snap = self.snapshot
+        port = url.port or (443 if url.scheme == "https" else 80)
+        if integ.get("connectionType") == "VPC_LINK":
+            for lb_arn in snap.links.get(integ.get("connectionId") or "", []):
+                if snap.lb_dns.get(lb_arn) == url.host and (lb_arn, port) in snap.listeners:
+                    return self.local_port(snap.listeners[(lb_arn, port)])
+            return None
+        return port if url.host in ("127.0.0.1", "localhost") else None  # loopback only: no internet from here
+
+
+def _settings(stage: Stage, resource: str, verb: str) -> dict[str, Any]:
+    settings = stage.method_settings
+    return {**(settings.get("*/*") or {}), **(settings.get(setting_key(resource, verb)) or {})}
+
+
+def _error(denied: Denied) -> JSONResponse:
+    return JSONResponse({"message": denied.message}, status_code=denied.status,
+                        headers={"x-amzn-ErrorType": denied.error_type})

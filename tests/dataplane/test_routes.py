@@ -1,0 +1,158 @@
+"""Real HTTP through the local stack: gateway → VPC link → NLB listener → target group → stand-in task."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from portico_cli.local_aws import bootstrap as local
+
+from .conftest import spec_item, start_plane
+
+
+@pytest.fixture(scope="module")
+def routed(local_stack):
+    local_stack.onboard(
+        spec_item("orders"),
+        spec_item("users", auth="API_KEY", healthCheckPath="/healthz"),
+        spec_item("catalog", path="/shop/catalog", auth="IAM", methods=["GET", "POST"]),
+        spec_item("limited", ecsService="orders", throttleRate=1, throttleBurst=2),
+        spec_item("cached", ecsService="catalog", methods=["GET", "POST"], cacheTtlSeconds=60))
+    start_plane(local_stack)
+    assert local_stack.wait_for("/orders").status_code == 200
+    return local_stack
+
+
+def test_the_service_prefix_is_stripped_and_the_query_kept(routed):
+    root = routed.http.get(routed.url("/orders")).json()
+    assert (root["service"], root["path"], root["query"]) == ("orders", "/", "")
+    deep = routed.http.get(routed.url("/orders/items/42?x=1")).json()
+    assert (deep["service"], deep["path"], deep["query"]) == ("orders", "/items/42", "x=1")
+
+
+def test_post_body_and_headers_arrive_with_what_api_gateway_adds(routed):
+    resp = routed.http.post(routed.url("/orders/carts?src=test"), content=b'{"sku": "A-1", "qty": 2}',
+                            headers={"content-type": "application/json", "x-team": "blue"})
+    assert resp.status_code == 200
+    got = resp.json()
+    assert (got["method"], got["path"], got["query"], got["body"]) == ("POST", "/carts", "src=test",
+                                                                       '{"sku": "A-1", "qty": 2}')
+    h = got["headers"]
+    assert h["x-team"] == "blue" and h["content-type"] == "application/json"
+    port = int(routed.registry.get("orders")["listenerPort"])
+    assert h["host"].endswith(f".elb.amazonaws.com:{port}")  # the integration's host, not the gateway's
+    assert h["x-forwarded-for"] == "127.0.0.1" and h["x-amzn-trace-id"].startswith("Root=1-")
+    assert resp.headers["x-amzn-requestid"] and resp.headers["x-amz-apigw-id"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("GET", "/shop"), ("DELETE", "/shop/catalog")])
+def test_no_deployed_route_is_403_missing_authentication_token(routed, method, path):
+    resp = routed.http.request(method, routed.url(path))
+    assert resp.status_code == 403
+    assert resp.json() == {"message": "Missing Authentication Token"}
+    assert resp.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
+
+
+def test_a_stage_that_does_not_exist_is_403(routed):
+    resp = routed.http.get(f"{routed.plane.url}/staging/orders")
+    assert resp.status_code == 403 and resp.json() == {"message": "Missing Authentication Token"}
+
+
+def test_every_stage_serves_its_own_deployment(routed):
+    """qa was created before the services were routed: its deployment has no /orders until promoted."""
+    assert routed.http.get(routed.url("/orders", stage="qa")).status_code == 403
+
+
+def test_an_api_key_route_needs_an_enabled_key_of_a_usage_plan_on_the_stage(routed):
+    apigw = routed.clients.apigateway
+    assert routed.http.get(routed.url("/users")).json() == {"message": "Forbidden"}
+    loose = apigw.create_api_key(name="loose", enabled=True)  # in no usage plan
+    plan = next(p for p in apigw.get_usage_plans()["items"] if p["name"] == "portico-basic")
+    key = apigw.create_api_key(name="partner", enabled=True)
+    apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    routed.plane.sync()
+    for value in ("wrong", loose["value"]):
+        resp = routed.http.get(routed.url("/users"), headers={"x-api-key": value})
+        assert (resp.status_code, resp.headers["x-amzn-errortype"]) == (403, "ForbiddenException")
+    assert routed.wait_for("/users/me", headers={"x-api-key": key["value"]}).json()["path"] == "/me"
+    apigw.update_api_key(apiKey=key["id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}])
+    routed.plane.sync()
+    assert routed.http.get(routed.url("/users"), headers={"x-api-key": key["value"]}).status_code == 403
+
+
+def _signed(method: str, url: str, secret: str = "testing") -> dict[str, str]:
+    request = AWSRequest(method=method, url=url, data=b"")
+    credentials = Credentials(local.CREDENTIALS["AWS_ACCESS_KEY_ID"], secret)
+    SigV4Auth(credentials, "execute-api", local.REGION).add_auth(request)
+    return dict(request.headers)
+
+
+def test_an_iam_route_needs_a_valid_sigv4_signature(routed):
+    url = routed.url("/shop/catalog/items?page=2")
+    unsigned = routed.http.get(url)
+    assert (unsigned.status_code, unsigned.json()) == (403, {"message": "Missing Authentication Token"})
+    bad = routed.http.get(url, headers=_signed("GET", url, secret="not-the-secret"))
+    assert (bad.status_code, bad.headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
+    routed.wait_for("/catalog", 403)  # the catalog task has been healthy as long as orders' has
+    good = routed.http.get(url, headers=_signed("GET", url))
+    assert good.status_code == 200, good.text
+    assert (good.json()["service"], good.json()["path"], good.json()["query"]) == ("catalog", "/items", "page=2")
+
+
+def test_a_throttled_route_answers_429_under_a_burst(routed):
+    answers = [routed.http.get(routed.url("/limited")) for _ in range(8)]
+    codes = [a.status_code for a in answers]
+    assert codes[:2] == [200, 200] and 429 in codes
+    throttled = next(a for a in answers if a.status_code == 429)
+    assert throttled.json() == {"message": "Too Many Requests"}
+    assert all(a.status_code == 200 for a in [routed.http.get(routed.url("/orders")) for _ in range(8)])
+
+
+def test_the_stage_cache_answers_get_from_the_cache_and_posts_from_the_task(routed):
+    first = routed.http.get(routed.url("/cached")).json()
+    again = routed.http.get(routed.url("/cached")).json()
+    assert first["service"] == "catalog" and again == first  # same trace id: the task was not called
+    posted = [routed.http.post(routed.url("/cached")).json()["headers"]["x-amzn-trace-id"] for _ in range(2)]
+    assert posted[0] != posted[1]
+
+
+def test_target_health_reports_what_the_health_checks_measured(routed):
+    import time
+
+    item = routed.registry.get("users")  # HTTP health check on /healthz
+    health = routed.clients.elbv2.describe_target_health(TargetGroupArn=item["targetGroupArn"])
+    states = [d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]]
+    assert states == ["healthy"]
+    # nothing answers on port 9 of the task: its checks time out
+    routed.clients.elbv2.modify_target_group(TargetGroupArn=item["targetGroupArn"], HealthCheckPort="9")
+    routed.plane.sync()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        desc = routed.clients.elbv2.describe_target_health(TargetGroupArn=item["targetGroupArn"])
+        health = desc["TargetHealthDescriptions"][0]["TargetHealth"]
+        if health["State"] == "unhealthy":
+            break
+        time.sleep(0.5)
+    assert health == {"State": "unhealthy", "Reason": "Target.Timeout", "Description": "Request timed out"}
+
+
+def test_requests_are_published_as_api_gateway_metrics(routed):
+    for _ in range(3):
+        routed.http.get(routed.url("/orders/metrics-probe"))
+    routed.plane.sync()
+    cw = routed.clients.cloudwatch
+    dims = [{"Name": "ApiName", "Value": "portico"}, {"Name": "Stage", "Value": "dev"},
+            {"Name": "Resource", "Value": "/orders/{proxy+}"}, {"Name": "Method", "Value": "ANY"}]
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    got = cw.get_metric_statistics(Namespace="AWS/ApiGateway", MetricName="Count", Dimensions=dims,
+                                   StartTime=now - dt.timedelta(minutes=10), EndTime=now + dt.timedelta(minutes=1),
+                                   Period=60, Statistics=["Sum"])
+    assert sum(p["Sum"] for p in got["Datapoints"]) >= 3
+    latency = cw.get_metric_statistics(Namespace="AWS/ApiGateway", MetricName="Latency", Dimensions=dims,
+                                       StartTime=now - dt.timedelta(minutes=10),
+                                       EndTime=now + dt.timedelta(minutes=1), Period=60, Statistics=["Maximum"])
+    assert latency["Datapoints"] and all(p["Maximum"] > 0 for p in latency["Datapoints"])
