@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 import typer
 
 from portico.registry import Registry
@@ -228,9 +229,15 @@ def test_local_up_stream_down(tmp_path):
         assert code == 0 and json.loads(out) == {"delivered": 1, "failed": 0} and err == ""
         (row,) = json.loads(portico("ls", "--json", env=env, cwd=tmp_path)[1])
         assert row["status"] == "READY"
+        # the local API Gateway serves every stage: a path no stage routes is API Gateway's 403
+        assert up["stageUrls"]["dev"] == up["gatewayUrl"] + "/dev"
+        assert requests.get(up["stageUrls"]["dev"] + "/nowhere", timeout=10).json() == {
+            "message": "Missing Authentication Token"}
     finally:
         code, out, _ = portico("local", "down", "--json", env=env, cwd=tmp_path)
-    assert code == 0 and json.loads(out) == {"stopped": True, "endpoint": up["endpoint"]}
+    assert code == 0 and json.loads(out) == {"stopped": True, "endpoint": up["endpoint"], "dataPlaneStopped": True}
+    with pytest.raises(requests.ConnectionError):
+        requests.get(up["gatewayUrl"], timeout=5)
     assert portico("ls", env=env, cwd=tmp_path)[0] == 3  # its settings went with it
 
 
