@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from portico.triggers import default_reconciler, provider
+from portico.triggers.cfn import service_route
 from tests.support import Recorder  # shared with the IAM contract test
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -40,7 +41,7 @@ def env(stack, monkeypatch):
     """The provider's Lambda environment, pointed at the bootstrapped moto stack."""
     for name, value in stack.to_env().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(provider, "MAX_WAIT_BETWEEN_PASSES", 0.05)
+    monkeypatch.setattr(service_route, "MAX_WAIT_BETWEEN_PASSES", 0.05)
     default_reconciler.cache_clear()
     yield stack
     default_reconciler.cache_clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 from portico.triggers import provider
+from portico.triggers.cfn import answer
 
 
 def closed_port() -> int:
@@ -15,13 +16,13 @@ def closed_port() -> int:
 
 def test_delivery_gives_up_after_bounded_retries():
     sleeps: list[float] = []
-    ok = provider.put_response(f"http://127.0.0.1:{closed_port()}/r?sig=x", {"Status": "SUCCESS"}, sleep=sleeps.append)
+    ok = answer.put_response(f"http://127.0.0.1:{closed_port()}/r?sig=x", {"Status": "SUCCESS"}, sleep=sleeps.append)
     assert ok is False and len(sleeps) == 4 and sum(sleeps) <= 10
 
 
 def test_no_usable_url_is_not_an_exception():
-    assert provider.put_response("", {}) is False
-    assert provider.put_response("ftp://host/x", {}) is False
+    assert answer.put_response("", {}) is False
+    assert answer.put_response("ftp://host/x", {}) is False
 
 
 def make_helper(sent: list) -> provider.Provider:
@@ -53,5 +54,5 @@ def test_an_oversized_answer_becomes_a_small_failure():
 
 def test_a_long_reason_keeps_its_head():
     reason = "containerPort: must be a whole number " + "x" * 3000
-    fitted = provider.fit_reason(reason)
-    assert len(fitted) <= provider.MAX_REASON and fitted.startswith("containerPort: must be")
+    fitted = answer.fit_reason(reason)
+    assert len(fitted) <= answer.MAX_REASON and fitted.startswith("containerPort: must be")

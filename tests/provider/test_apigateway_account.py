@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from portico.triggers import default_reconciler, provider
+from portico.triggers import default_reconciler
+from portico.triggers.cfn.apigateway_account import ApiGatewayAccount
+from portico.triggers.cfn.properties import ACCOUNT
 from tests.faults.injector import Injector
 
 ROLE = "arn:aws:iam::123456789012:role/portico-ApiGatewayCloudWatchRole-1A2B3C4D5E6F"
@@ -18,7 +20,7 @@ def account(cfn, env):
 
     def send(request: str, props: dict | None = None, **kw):
         kw.setdefault("stack", stack_id)
-        return cfn(request, {"CloudWatchRoleArn": ROLE} if props is None else props, kind=provider.ACCOUNT,
+        return cfn(request, {"CloudWatchRoleArn": ROLE} if props is None else props, kind=ACCOUNT,
                    logical="ApiGatewayAccountCheck", **kw)
 
     return send, default_reconciler().clients.apigateway
@@ -30,7 +32,7 @@ def test_a_fresh_account_gets_the_stack_role(account):
     answer = send("Create")
     assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert answer["Data"] == {"CloudWatchRoleArn": ROLE, "Configured": "set"}
-    assert answer["PhysicalResourceId"] == provider.ApiGatewayAccount.PHYSICAL_ID
+    assert answer["PhysicalResourceId"] == ApiGatewayAccount.PHYSICAL_ID
     assert apigw.get_account()["cloudwatchRoleArn"] == ROLE
 
 
@@ -68,7 +70,7 @@ def test_another_stack_or_a_bad_property_is_refused_and_changes_nothing(account)
 
 def test_a_role_not_yet_usable_is_retried_until_api_gateway_takes_it(account, monkeypatch):
     send, apigw = account
-    monkeypatch.setattr(provider.ApiGatewayAccount, "PAUSE_SECONDS", 0.01)
+    monkeypatch.setattr(ApiGatewayAccount, "PAUSE_SECONDS", 0.01)
     inj = Injector().attach(apigw)
     message = "The role ARN does not have required permissions set to API Gateway"
     inj.fail("error", "apigateway", "UpdateAccount", times=3, code="BadRequestException", message=message)
@@ -80,11 +82,11 @@ def test_a_role_not_yet_usable_is_retried_until_api_gateway_takes_it(account, mo
 
 def test_a_role_api_gateway_keeps_refusing_fails_with_its_message(account, monkeypatch):
     send, apigw = account
-    monkeypatch.setattr(provider.ApiGatewayAccount, "PAUSE_SECONDS", 0.01)
+    monkeypatch.setattr(ApiGatewayAccount, "PAUSE_SECONDS", 0.01)
     inj = Injector().attach(apigw)
     message = "The role ARN does not have required permissions set to API Gateway"
     inj.fail("error", "apigateway", "UpdateAccount", times=None, code="BadRequestException", message=message)
     answer = send("Create")
     assert answer["Status"] == "FAILED"
     assert answer["Reason"] == f"CloudWatchRoleArn: API Gateway refused {ROLE}: {message}"
-    assert len([op for op in inj.ops if op[1] == "UpdateAccount"]) == provider.ApiGatewayAccount.ATTEMPTS
+    assert len([op for op in inj.ops if op[1] == "UpdateAccount"]) == ApiGatewayAccount.ATTEMPTS

@@ -14,6 +14,7 @@ from portico.desired import target_group_name
 from portico.registry import Registry
 from portico.spec import SpecError, parse
 from portico.triggers import default_reconciler, provider
+from portico.triggers.cfn import service_route
 
 from .conftest import ORDERS, OTHER_STACK, STACK_ID, context
 
@@ -243,7 +244,7 @@ def test_a_lasting_transient_error_answers_before_the_lambda_times_out(cfn, reco
     hook, _ = _short_circuit(503, "ServiceUnavailable", times=10_000)
     default_reconciler().clients.elbv2.meta.events.register(
         "before-call.elastic-load-balancing-v2.CreateListener", hook)
-    monkeypatch.setattr(provider, "ANSWER_MARGIN_SECONDS", 5.0)
+    monkeypatch.setattr(service_route, "ANSWER_MARGIN_SECONDS", 5.0)
     started = time.monotonic()
     answer = cfn.send(cfn.event("Create", ORDERS), context(seconds=8.0))
     assert time.monotonic() - started < 8.0

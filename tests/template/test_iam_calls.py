@@ -152,9 +152,9 @@ def recorded(stack, clients, monkeypatch):
     log.run("RegistryStreamFunction", stream, removed, fake_context())
 
     if (ROOT / "functions/provider/app.py").is_file():
-        from portico.triggers import provider as provider_module
+        from portico.triggers.cfn import service_route
 
-        monkeypatch.setattr(provider_module, "MAX_WAIT_BETWEEN_PASSES", 0.05, raising=False)
+        monkeypatch.setattr(service_route, "MAX_WAIT_BETWEEN_PASSES", 0.05)
         default_reconciler.cache_clear()
         provider = load_handler("functions/provider")
         answers = CfnAnswers()

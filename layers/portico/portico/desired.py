@@ -7,6 +7,7 @@ path and port are free), so a spec that cannot be served fails here, before any 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .observed import EcsService, Observed, ecs_key
@@ -110,25 +111,53 @@ def _container(spec: ServiceSpec, svc: EcsService) -> str:
     return matches[0]
 
 
-def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[str, int]:
-    """The service's reserved (load balancer, port), or the first free one: lowest NLB with room, lowest port.
+@dataclass(frozen=True)
+class LoadBalancerPorts:
+    """One load balancer's listener ports as portico sees them: the reservations and the listeners."""
 
-    A port is free when no reservation holds it and no listener (portico's or anyone's) uses it.
-    """
+    reserved: dict[int, str]  # port -> holder (a service, or a stack's Custom::ListenerPort)
+    listening: frozenset[int]
+
+    @property
+    def has_room(self) -> bool:
+        return len(self.reserved.keys() | self.listening) < LISTENERS_PER_NLB
+
+    def why_not_free(self, port: int) -> str | None:
+        """None when `port` is free: no reservation holds it, no listener (portico's or anyone's) uses it,
+        and the load balancer has room for one more listener. Else why not, for the user."""
+        if port in self.reserved:
+            return f"{port} is already reserved by {self.reserved[port]}"
+        if port in self.listening:
+            return f"{port} is used by a listener on the load balancer"
+        if not self.has_room:
+            return f"the load balancer already has {LISTENERS_PER_NLB} listeners or reservations"
+        return None
+
+    def port_is_free(self, port: int) -> bool:
+        return self.why_not_free(port) is None
+
+
+def pool_ports(observed: Observed, settings: Settings) -> Iterator[tuple[str, LoadBalancerPorts]]:
+    """The ports of each load balancer of the pool that exists, in the pool's order."""
+    for arn in settings.load_balancer_arns:
+        lb = observed.load_balancers.get(arn)
+        if lb is not None:
+            yield arn, LoadBalancerPorts({p: o for (a, p), o in observed.state.ports.items() if a == arn},
+                                         frozenset(lb.listeners))
+
+
+def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[str, int]:
+    """The service's reserved (load balancer, port), or the first free one: lowest NLB with room, lowest port."""
     ledger = observed.state.ledgers.get(service)
     if ledger and ledger.load_balancer in observed.load_balancers and ledger.port and \
             observed.state.ports.get((ledger.load_balancer, ledger.port)) == service:
         return ledger.load_balancer, ledger.port
     lo, hi = settings.port_range
-    for arn in settings.load_balancer_arns:
-        lb = observed.load_balancers.get(arn)
-        if lb is None:
-            continue
-        reserved = {p for (a, p) in observed.state.ports if a == arn}
-        if len(reserved | set(lb.listeners)) >= LISTENERS_PER_NLB:
-            continue
+    for arn, ports in pool_ports(observed, settings):
+        if not ports.has_room:
+            continue  # a full load balancer: no port of the range can be free
         for port in range(lo, hi + 1):
-            if port not in reserved and port not in lb.listeners:
+            if ports.port_is_free(port):
                 return arn, port
     raise SpecError("listenerPort", f"no free listener port: every port in {lo}-{hi} is taken or every load "
                                     f"balancer has {LISTENERS_PER_NLB} listeners; widen PortRange or add a "

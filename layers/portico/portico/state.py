@@ -17,6 +17,7 @@ win a port or a path. Released ports are plain deletes and become reusable at on
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -282,6 +283,34 @@ class StateTable:
     def record_deploy(self, stage: str, deployment_id: str, at: float) -> None:
         self.ddb.put_item(TableName=self.table, Item=to_item({
             "pk": f"deploy#{stage}", "pending": False, "deploymentId": deployment_id, "at": str(at)}))
+
+    # -- CloudFormation ------------------------------------------------------------------------------
+    def has_ledger(self, service: str) -> bool:
+        return self._get(f"svc#{service}") is not None
+
+    def route_holder(self, service: str) -> dict[str, Any]:
+        """Which resource (`stack`, `logicalId`) of a stack holds a ServiceRoute entry; {} when none."""
+        return self._get(f"cfn#{service}") or {}
+
+    def hold_route(self, service: str, stack: str, logical: str, **extra: Any) -> None:
+        self.ddb.put_item(TableName=self.table, Item=to_item(
+            {"pk": f"cfn#{service}", "stack": stack, "logicalId": logical, **extra}))
+
+    def drop_route_holder(self, service: str) -> None:
+        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"cfn#{service}"}))
+
+    def recall_answer(self, request_id: str) -> dict[str, Any] | None:
+        item = self._get(f"cfnreq#{request_id}") if request_id else None
+        return json.loads(item["answer"]) if item else None
+
+    def remember_answer(self, body: dict[str, Any], keep_seconds: int) -> None:
+        self.ddb.put_item(TableName=self.table, Item=to_item({
+            "pk": f"cfnreq#{body['RequestId']}", "answer": json.dumps(body, default=str),
+            "expiresAt": int(self.clock()) + keep_seconds}))
+
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True).get("Item")
+        return from_item(got) if got else None
 
     # -- leases ------------------------------------------------------------------------------------
     def acquire(self, name: str, holder: str, ttl: float = 60.0) -> bool:

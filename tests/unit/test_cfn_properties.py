@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from portico.spec import SPEC_ATTRIBUTES, parse
-from portico.triggers.provider import Failure, route_item
+from portico.triggers.cfn.answer import Failure
+from portico.triggers.cfn.properties import route_item
 
 
 def test_strings_from_cloudformation_become_numbers_lists_and_booleans():

@@ -1,0 +1,66 @@
+"""One rule decides whether a listener port is free, for the planner (`choose_port`) and for a stack's
+Custom::ListenerPort (`why_not_free`). Hand-built observed state; no AWS."""
+
+from __future__ import annotations
+
+import pytest
+
+from portico.desired import choose_port, pool_ports
+from portico.observed import Listener, LoadBalancer, Observed
+from portico.settings import LISTENERS_PER_NLB, Settings
+from portico.spec import SpecError
+from portico.state import StateSnapshot
+from portico.triggers.cfn.answer import Failure
+from portico.triggers.cfn.properties import port_property
+
+pytestmark = pytest.mark.usefixtures("no_network")  # the rule is pure
+
+LB1, LB2 = "arn:aws:elasticloadbalancing:lb/net/one/1", "arn:aws:elasticloadbalancing:lb/net/two/2"
+SETTINGS = Settings(load_balancer_arns=(LB1, LB2), vpc_link_ids=("vl1", "vl2"), port_range=(10000, 10999))
+
+
+def observed(ports: dict[tuple[str, int], str], listeners: dict[str, list[int]]) -> Observed:
+    lbs = {arn: LoadBalancer(arn, f"{arn}.dns", "vl", {p: Listener(f"{arn}/l{p}", p, "TCP", ()) for p in ps})
+           for arn, ps in listeners.items()}
+    return Observed(state=StateSnapshot(ports=ports), load_balancers=lbs, target_groups={}, resources={}, ecs={})
+
+
+def test_a_port_is_taken_by_a_reservation_a_listener_or_a_full_load_balancer():
+    obs = observed({(LB1, 10000): "orders"}, {LB1: [10001], LB2: list(range(20000, 20000 + LISTENERS_PER_NLB))})
+    ports = dict(pool_ports(obs, SETTINGS))
+    assert ports[LB1].why_not_free(10000) == "10000 is already reserved by orders"
+    assert ports[LB1].why_not_free(10001) == "10001 is used by a listener on the load balancer"
+    assert ports[LB1].port_is_free(10002)
+    assert ports[LB2].why_not_free(10002) == f"the load balancer already has {LISTENERS_PER_NLB} listeners or " \
+                                             "reservations"
+
+
+def test_the_planner_takes_the_lowest_port_the_rule_calls_free_on_the_first_load_balancer_with_room():
+    full = {(LB1, 10000 + i): f"s{i}" for i in range(LISTENERS_PER_NLB - 1)}
+    obs = observed(full, {LB1: [10999], LB2: [10000]})
+    assert choose_port("new", obs, SETTINGS) == (LB2, 10001)
+
+
+def test_a_load_balancer_missing_from_aws_is_skipped_and_no_room_anywhere_is_a_spec_error():
+    obs = observed({}, {LB2: list(range(10000, 10000 + LISTENERS_PER_NLB))})
+    assert [arn for arn, _ in pool_ports(obs, SETTINGS)] == [LB2]
+    with pytest.raises(SpecError, match="no free listener port"):
+        choose_port("new", obs, SETTINGS)
+
+
+@pytest.mark.parametrize("value, port", [(None, None), ("", None), ("10500", 10500), (443, 443), ("1", 1)])
+def test_a_listener_port_property_is_a_port_or_unset(value, port):
+    assert port_property({"ServiceToken": "arn", **({} if value is None else {"Port": value})}) == port
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "abc", "10.5", True, "true", "NaN"])
+def test_a_bad_listener_port_property_names_the_rule(value):
+    with pytest.raises(Failure) as err:
+        port_property({"Port": value})
+    assert err.value.reason == f"Port: must be a whole number from 1 to 65535, got {value!r}"
+
+
+def test_a_listener_port_has_no_other_property():
+    with pytest.raises(Failure) as err:
+        port_property({"Port": "10500", "Protocol": "TCP"})
+    assert err.value.reason == "Protocol: not a property of Custom::ListenerPort; allowed: Port"
