@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ...reconcile import Reconciler
 from ...spec import SERVICE_RE, SpecError
 from .. import default_reconciler
 from .answer import FAILED, Failure, Reply, log, not_created_id
@@ -13,8 +15,11 @@ from .properties import ACCOUNT, PORT, ROUTE
 from .service_route import ServiceRoutes
 
 ANSWER_KEPT_SECONDS = 7 * 24 * 3600
-KINDS = {ROUTE: lambda r, reply: ServiceRoutes(r, reply), PORT: lambda r, reply: ListenerPorts(r),
-         ACCOUNT: lambda r, reply: ApiGatewayAccount(r)}
+KINDS: dict[str, Callable[[Reconciler, Reply], Any]] = {  # resource type -> its handler, made per request
+    ROUTE: ServiceRoutes,
+    PORT: lambda reconciler, _: ListenerPorts(reconciler),
+    ACCOUNT: lambda reconciler, _: ApiGatewayAccount(reconciler),
+}
 
 
 def remember(state, body: dict[str, Any]) -> None:
