@@ -32,6 +32,7 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.bench_dataplane
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .portico .pytest_cache .ruff_cache .hypothesis

@@ -1,15 +1,14 @@
 """`python -m portico_cli.local_aws.dataplane --endpoint URL --rest-api-id ID [--port N] [--folder DIR]`.
 
 Runs the local data plane until SIGTERM/SIGINT, then stops every task process it started. Once serving, it
-writes `{"pid", "url"}` to DIR/dataplane.json (what `portico local up` waits for and `down` reads).
+keeps DIR/dataplane.json up to date: `{"pid", "url", "tasks"}` (what `portico local up` waits for, `down`
+reads, and where each task's loopback port is).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
@@ -32,9 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    plane = DataPlane(a.endpoint, a.rest_api_id, port=a.port, interval=a.interval, logs=a.folder).start()
     state = a.folder / STATE_FILE
-    state.write_text(json.dumps({"pid": os.getpid(), "url": plane.url}))
+    plane = DataPlane(a.endpoint, a.rest_api_id, port=a.port, interval=a.interval, logs=a.folder,
+                      state_file=state).start()
     try:
         done.wait()
     finally:

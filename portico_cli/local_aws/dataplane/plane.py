@@ -10,7 +10,9 @@ task process, listener and thread it started. All boto3 calls run on one worker 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +35,9 @@ log = logging.getLogger(__name__)
 
 class DataPlane:
     def __init__(self, endpoint: str, rest_api_id: str, *, port: int = 0, interval: float = 1.0,
-                 logs: Path | None = None):
+                 logs: Path | None = None, state_file: Path | None = None):
         self.endpoint, self.rest_api_id, self.interval, self.logs = endpoint, rest_api_id, interval, logs
+        self.state_file, self._state = state_file, ""
         s = session(endpoint)
         cfg = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
         c = {n: s.client(n, endpoint_url=endpoint, config=cfg) for n in ("apigateway", "elbv2", "ecs", "ec2",
@@ -46,6 +49,7 @@ class DataPlane:
         self.jwks: dict[str, dict] = {}
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.bind(("127.0.0.1", port))
         self.port = self._sock.getsockname()[1]
         self._ready = threading.Event()
@@ -129,6 +133,21 @@ class DataPlane:
             samples, self.gateway.samples = self.gateway.samples, []
             if samples:
                 await self._io(publish, self.cloudwatch, snap.api_name, samples)
+            self._write_state()
+
+    def state(self) -> dict:
+        """What runs: the gateway's URL and each service's tasks (address, container port, loopback port)."""
+        tasks = {key: [{"id": t.id, "ip": t.ip, "containerPort": t.container_port, "hostPort": t.host_port}
+                       for t in ts] for key, ts in self.agent.tasks.items()}
+        return {"pid": os.getpid(), "url": self.url, "tasks": tasks}
+
+    def _write_state(self) -> None:
+        text = json.dumps(self.state(), sort_keys=True)
+        if self.state_file and text != self._state:
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(self.state_file)  # readers never see half a file
+            self._state = text
 
     def _fetch_jwks(self, snap: controlplane.Snapshot) -> None:
         for a in snap.authorizers.values():
