@@ -156,3 +156,24 @@ def test_requests_are_published_as_api_gateway_metrics(routed):
                                        StartTime=now - dt.timedelta(minutes=10),
                                        EndTime=now + dt.timedelta(minutes=1), Period=60, Statistics=["Maximum"])
     assert latency["Datapoints"] and all(p["Maximum"] > 0 for p in latency["Datapoints"])
+
+
+def test_portico_metrics_reads_what_the_gateway_published(routed, monkeypatch, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from portico_cli.app import app
+
+    for _ in range(4):
+        routed.http.get(routed.url("/orders"))
+    routed.http.get(routed.url("/limited"))  # another service: not counted for orders
+    routed.plane.sync()
+    monkeypatch.chdir(tmp_path)
+    for name, value in routed.settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["metrics", "orders", "--stage", "dev", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    figures = json.loads(result.stdout)
+    # the 504s while the task was not yet healthy count too, as API Gateway counts them
+    assert figures["calls"] >= 4 + figures["errors5xx"] and figures["p50Ms"] > 0 and figures["p99Ms"] > 0

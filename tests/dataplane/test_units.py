@@ -78,3 +78,11 @@ def test_a_local_image_runs_its_command_on_the_tasks_port():
     assert argv[:3] == [sys.executable, "-m", "portico_cli.local_aws.dataplane.standin"]
     with pytest.raises(ValueError, match="image 'local' needs an entryPoint or command"):
         command_for({"name": "web", "image": "local"}, "files", 1, "t3")
+
+
+def test_the_emulator_percentile_is_the_nearest_rank():
+    from portico_cli.local_aws.emulator.cloudwatch import percentile
+
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == (50.0, 99.0, 100.0)
+    assert percentile([7.0], 99) == 7.0

@@ -15,6 +15,7 @@ PATCHES = (
     "apigateway",
     "apigateway_import",
     "dataplane",
+    "cloudwatch",
 )
 _installed = False
 
