@@ -10,13 +10,13 @@ descriptions start with `portico: `); on any stage, a deployment it points to (a
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..state import StateTable
 from . import ProductError
 
 MAX_HISTORY = 100
@@ -48,7 +48,8 @@ def pointer_stack(events: list[Event]) -> list[str]:
 
 class Stages:
     def __init__(self, apigw, dynamodb, settings, *, clock=time.time):
-        self.apigw, self.ddb, self.settings, self.clock = apigw, dynamodb, settings, clock
+        self.apigw, self.settings, self.clock = apigw, settings, clock
+        self.state = StateTable(dynamodb, settings.state_table, clock=clock)
 
     # -- reads --------------------------------------------------------------------------------------
     def check(self, stage: str, option: str) -> str:
@@ -79,16 +80,10 @@ class Stages:
                 return out
 
     def _load(self, stage: str) -> list[Event]:
-        got = self.ddb.get_item(TableName=self.settings.state_table, Key={"pk": {"S": f"stagehist#{stage}"}},
-                                ConsistentRead=True).get("Item")
-        if not got:
-            return []
-        return [Event(**e) for e in json.loads(got["events"]["S"])]
+        return [Event(**e) for e in self.state.stage_history(stage)]
 
     def _save(self, stage: str, events: list[Event]) -> None:
-        body = json.dumps([asdict(e) for e in events[-MAX_HISTORY:]])
-        self.ddb.put_item(TableName=self.settings.state_table,
-                          Item={"pk": {"S": f"stagehist#{stage}"}, "events": {"S": body}})
+        self.state.save_stage_history(stage, [asdict(e) for e in events[-MAX_HISTORY:]])
 
     def history(self, stage: str) -> list[Event]:
         """The stage's history, with the deployment it points to now recorded if it was not yet."""

@@ -5,124 +5,71 @@ Items (partition key `pk`):
   port#<lb arn>#<port> reservation: owner service (a listener port on one NLB), or `cfn:<stack id>#<logical
                        id>` for a CloudFormation Custom::ListenerPort (not a service: never released by reconciles)
   path#<path>          reservation: owner service (an API path)
+  sub#<path>           the services routed below a path (`below`), so no two reconciles take /a and /a/b
   res#<path>           an intermediate API resource portico created (e.g. /team for /team/orders)
   deploy#<stage>       last deployment time, and a `pending` flag set before API changes
   lock#<name>          a short lease (read-modify-write of an ECS service's loadBalancers)
+  td#<task def arn>    what a pass read of an (immutable) task definition revision (`expiresAt`)
   cfn#<service>        which CloudFormation resource (stack, logical id) holds a Custom::ServiceRoute entry
   cfnreq#<request id>  the answer given to a CloudFormation request (re-sent on redelivery; `expiresAt`)
+  stagehist#<stage>    the deployments a stage pointed to (promote, rollback), as JSON `events`
 
 Reservations are taken in one DynamoDB transaction with conditions, so two reconciles can never both
-win a port or a path. Released ports are plain deletes and become reusable at once.
+win a port or a path. Released ports are plain deletes and become reusable at once. The values (Ledger,
+StateSnapshot) and the item form are in `records`; every key is written here.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-_ser, _de = TypeSerializer(), TypeDeserializer()
-
-
-def to_item(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _ser.serialize(v) for k, v in data.items() if v is not None}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
-
-
-class Conflict(Exception):
-    """A reservation lost to another owner. `kind` is "port" or "path"; `owner` who holds it."""
-
-    def __init__(self, kind: str, key: str, owner: str | None):
-        super().__init__(f"{kind} {key} is held by {owner or 'another reconcile'}")
-        self.kind, self.key, self.owner = kind, key, owner
-
-
-@dataclass
-class Ledger:
-    service: str
-    load_balancer: str | None = None
-    port: int | None = None
-    path: str | None = None
-    target_groups: dict[str, str] = field(default_factory=dict)  # name -> arn
-    listener_arn: str | None = None
-    resources: dict[str, str] = field(default_factory=dict)  # API path -> resource id
-    ecs: str | None = None  # "cluster/service" the target group was attached to
-    alarms: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"pk": f"svc#{self.service}", "service": self.service, "loadBalancer": self.load_balancer,
-                "port": self.port, "path": self.path, "targetGroups": self.target_groups or None,
-                "listenerArn": self.listener_arn, "resources": self.resources or None, "ecs": self.ecs,
-                "alarms": self.alarms or None}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Ledger:
-        return cls(service=d["service"], load_balancer=d.get("loadBalancer"),
-                   port=int(d["port"]) if d.get("port") is not None else None, path=d.get("path"),
-                   target_groups=dict(d.get("targetGroups") or {}), listener_arn=d.get("listenerArn"),
-                   resources=dict(d.get("resources") or {}), ecs=d.get("ecs"), alarms=list(d.get("alarms") or []))
-
-
-@dataclass
-class StateSnapshot:
-    ledgers: dict[str, Ledger] = field(default_factory=dict)
-    ports: dict[tuple[str, int], str] = field(default_factory=dict)  # (lb arn, port) -> service
-    paths: dict[str, str] = field(default_factory=dict)  # path -> service
-    intermediates: dict[str, str] = field(default_factory=dict)  # path -> resource id
-    deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
-    task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}
-
-    def add(self, d: dict[str, Any]) -> None:
-        """File one item of the state table under its kind (the `pk` prefix)."""
-        kind, _, rest = d["pk"].partition("#")
-        if kind == "svc":
-            self.ledgers[rest] = Ledger.from_dict(d)
-        elif kind == "port":
-            lb, _, port = rest.rpartition("#")
-            self.ports[(lb, int(port))] = d["owner"]
-        elif kind == "path":
-            self.paths[rest] = d["owner"]
-        elif kind == "res":
-            self.intermediates[rest] = d["resourceId"]
-        elif kind == "deploy":
-            self.deploys[rest] = d
-        elif kind == "td":
-            self.task_definitions[rest] = d
-
-
-def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consistent reads of `keys`, 100 per BatchGetItem, unprocessed keys retried with a short backoff."""
-    out: list[dict[str, Any]] = []
-    for i in range(0, len(keys), 100):
-        request = {table: {"Keys": keys[i:i + 100], "ConsistentRead": True}}
-        for attempt in range(8):
-            resp = dynamodb.batch_get_item(RequestItems=request)
-            out += [from_item(raw) for raw in resp.get("Responses", {}).get(table, [])]
-            request = resp.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2 ** attempt, 1.0))
-    return out
+from .records import Conflict, Ledger, StateSnapshot, batch_get, from_item, to_item
 
 
 class StateTable:
     def __init__(self, dynamodb, table: str, *, clock=time.time):
         self.ddb, self.table, self.clock = dynamodb, table, clock
 
+    # -- one item (unconditional; consistent reads) -------------------------------------------------
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True).get("Item")
+        return from_item(got) if got else None
+
+    def _put(self, pk: str, **attributes: Any) -> None:
+        self.ddb.put_item(TableName=self.table, Item=to_item({"pk": pk, **attributes}))
+
+    def _delete(self, pk: str) -> None:
+        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}))
+
     # -- reads -------------------------------------------------------------------------------------
     def snapshot(self) -> StateSnapshot:
         snap = StateSnapshot()
         for page in self.ddb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
             for raw in page.get("Items", []):
-                snap.add(from_item(raw))
+                self._file(snap, from_item(raw))
         return snap
+
+    @staticmethod
+    def _file(snap: StateSnapshot, d: dict[str, Any]) -> None:
+        """File one item of the table under its kind (the `pk` prefix)."""
+        kind, _, rest = d["pk"].partition("#")
+        if kind == "svc":
+            snap.ledgers[rest] = Ledger.from_dict(d)
+        elif kind == "port":
+            lb, _, port = rest.rpartition("#")
+            snap.ports[(lb, int(port))] = d["owner"]
+        elif kind == "path":
+            snap.paths[rest] = d["owner"]
+        elif kind == "res":
+            snap.intermediates[rest] = d["resourceId"]
+        elif kind == "deploy":
+            snap.deploys[rest] = d
+        elif kind == "td":
+            snap.task_definitions[rest] = d
 
     def claims(self, service: str, path: str) -> StateSnapshot:
         """The part of the snapshot that decides whether `service` may take `path`, in two BatchGetItems
@@ -132,7 +79,7 @@ class StateTable:
         prefixes = ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
         snap, below = StateSnapshot(), set()
         for d in self.get_many([f"svc#{service}", f"res#{path}", f"sub#{path}", *(f"path#{p}" for p in prefixes)]):
-            snap.add(d)
+            self._file(snap, d)
             below |= set(d.get("below") or ()) - {service}  # only the sub# item has `below`
         for led in self.get_many([f"svc#{s}" for s in sorted(below)]):
             if led.get("path"):
@@ -148,9 +95,8 @@ class StateTable:
         (`td#<arn>`): a converged sweep makes no DescribeTaskDefinition call. TTL keeps the table small."""
         expires = int(self.clock()) + ttl_days * 86400
         for arn, summary in summaries.items():  # new revisions are rare: one PutItem each
-            self.ddb.put_item(TableName=self.table, Item=to_item({
-                "pk": f"td#{arn}", "networkMode": summary["networkMode"], "containers": summary["containers"],
-                "expiresAt": expires}))
+            self._put(f"td#{arn}", networkMode=summary["networkMode"], containers=summary["containers"],
+                      expiresAt=expires)
 
     # -- reservations ------------------------------------------------------------------------------
     def reserve(self, service: str, lb: str, port: int, path: str, ancestors: list[str]) -> None:
@@ -212,8 +158,7 @@ class StateTable:
             raise
 
     def _below(self, path: str) -> set[str]:
-        got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": f"sub#{path}"}), ConsistentRead=True)
-        return set(from_item(got["Item"]).get("below") or ()) if "Item" in got else set()
+        return set((self._get(f"sub#{path}") or {}).get("below") or ())
 
     def _release_below(self, service: str, path: str) -> None:
         parts = path.strip("/").split("/")
@@ -237,8 +182,7 @@ class StateTable:
             raise Conflict("port", f"port {port}", self._owner(f"port#{lb}#{port}")) from None
 
     def _owner(self, pk: str) -> str | None:
-        got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True).get("Item")
-        return from_item(got).get("owner") if got else None
+        return (self._get(pk) or {}).get("owner")
 
     def release(self, service: str, lb: str | None, port: int | None, path: str | None) -> None:
         """Drop the service's reservations and ledger. Only items still owned by `service` are deleted."""
@@ -246,7 +190,7 @@ class StateTable:
             self.release_port(service, lb, port)
         if path:
             self.release_path(service, path)
-        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"svc#{service}"}))
+        self._delete(f"svc#{service}")
 
     def release_port(self, service: str, lb: str, port: int) -> None:
         self._delete_owned(f"port#{lb}#{port}", service)
@@ -267,13 +211,13 @@ class StateTable:
 
     # -- ledger ------------------------------------------------------------------------------------
     def save_ledger(self, ledger: Ledger) -> None:
-        self.ddb.put_item(TableName=self.table, Item=to_item(ledger.to_dict()))
+        self._put(f"svc#{ledger.service}", **ledger.to_dict())
 
     def put_intermediate(self, path: str, resource_id: str) -> None:
-        self.ddb.put_item(TableName=self.table, Item=to_item({"pk": f"res#{path}", "resourceId": resource_id}))
+        self._put(f"res#{path}", resourceId=resource_id)
 
     def delete_intermediate(self, path: str) -> None:
-        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"res#{path}"}))
+        self._delete(f"res#{path}")
 
     # -- deployments -------------------------------------------------------------------------------
     def mark_deploy_pending(self, stage: str) -> None:
@@ -281,8 +225,7 @@ class StateTable:
                              UpdateExpression="SET pending = :t", ExpressionAttributeValues=to_item({":t": True}))
 
     def record_deploy(self, stage: str, deployment_id: str, at: float) -> None:
-        self.ddb.put_item(TableName=self.table, Item=to_item({
-            "pk": f"deploy#{stage}", "pending": False, "deploymentId": deployment_id, "at": str(at)}))
+        self._put(f"deploy#{stage}", pending=False, deploymentId=deployment_id, at=str(at))
 
     # -- CloudFormation ------------------------------------------------------------------------------
     def has_ledger(self, service: str) -> bool:
@@ -293,24 +236,26 @@ class StateTable:
         return self._get(f"cfn#{service}") or {}
 
     def hold_route(self, service: str, stack: str, logical: str, **extra: Any) -> None:
-        self.ddb.put_item(TableName=self.table, Item=to_item(
-            {"pk": f"cfn#{service}", "stack": stack, "logicalId": logical, **extra}))
+        self._put(f"cfn#{service}", stack=stack, logicalId=logical, **extra)
 
     def drop_route_holder(self, service: str) -> None:
-        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"cfn#{service}"}))
+        self._delete(f"cfn#{service}")
 
     def recall_answer(self, request_id: str) -> dict[str, Any] | None:
         item = self._get(f"cfnreq#{request_id}") if request_id else None
         return json.loads(item["answer"]) if item else None
 
     def remember_answer(self, body: dict[str, Any], keep_seconds: int) -> None:
-        self.ddb.put_item(TableName=self.table, Item=to_item({
-            "pk": f"cfnreq#{body['RequestId']}", "answer": json.dumps(body, default=str),
-            "expiresAt": int(self.clock()) + keep_seconds}))
+        self._put(f"cfnreq#{body['RequestId']}", answer=json.dumps(body, default=str),
+                  expiresAt=int(self.clock()) + keep_seconds)
 
-    def _get(self, pk: str) -> dict[str, Any] | None:
-        got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True).get("Item")
-        return from_item(got) if got else None
+    # -- stage history (`stagehist#`: what promote and rollback read) ----------------------------------
+    def stage_history(self, stage: str) -> list[dict[str, Any]]:
+        item = self._get(f"stagehist#{stage}")
+        return json.loads(item["events"]) if item else []
+
+    def save_stage_history(self, stage: str, events: list[dict[str, Any]]) -> None:
+        self._put(f"stagehist#{stage}", events=json.dumps(events))
 
     # -- leases ------------------------------------------------------------------------------------
     def acquire(self, name: str, holder: str, ttl: float = 60.0) -> bool:

@@ -1,0 +1,81 @@
+"""What portico's state table holds, as values, and DynamoDB's item form (the registry's too).
+
+These know no key: `StateTable` (this package) owns every key prefix of the table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+_ser, _de = TypeSerializer(), TypeDeserializer()
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consistent reads of `keys`, 100 per BatchGetItem, unprocessed keys retried with a short backoff."""
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(keys), 100):
+        request = {table: {"Keys": keys[i:i + 100], "ConsistentRead": True}}
+        for attempt in range(8):
+            resp = dynamodb.batch_get_item(RequestItems=request)
+            out += [from_item(raw) for raw in resp.get("Responses", {}).get(table, [])]
+            request = resp.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2 ** attempt, 1.0))
+    return out
+
+
+class Conflict(Exception):
+    """A reservation lost to another owner. `kind` is "port" or "path"; `owner` who holds it."""
+
+    def __init__(self, kind: str, key: str, owner: str | None):
+        super().__init__(f"{kind} {key} is held by {owner or 'another reconcile'}")
+        self.kind, self.key, self.owner = kind, key, owner
+
+
+@dataclass
+class Ledger:
+    service: str
+    load_balancer: str | None = None
+    port: int | None = None
+    path: str | None = None
+    target_groups: dict[str, str] = field(default_factory=dict)  # name -> arn
+    listener_arn: str | None = None
+    resources: dict[str, str] = field(default_factory=dict)  # API path -> resource id
+    ecs: str | None = None  # "cluster/service" the target group was attached to
+    alarms: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "loadBalancer": self.load_balancer,
+                "port": self.port, "path": self.path, "targetGroups": self.target_groups or None,
+                "listenerArn": self.listener_arn, "resources": self.resources or None, "ecs": self.ecs,
+                "alarms": self.alarms or None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Ledger:
+        return cls(service=d["service"], load_balancer=d.get("loadBalancer"),
+                   port=int(d["port"]) if d.get("port") is not None else None, path=d.get("path"),
+                   target_groups=dict(d.get("targetGroups") or {}), listener_arn=d.get("listenerArn"),
+                   resources=dict(d.get("resources") or {}), ecs=d.get("ecs"), alarms=list(d.get("alarms") or []))
+
+
+@dataclass
+class StateSnapshot:
+    ledgers: dict[str, Ledger] = field(default_factory=dict)
+    ports: dict[tuple[str, int], str] = field(default_factory=dict)  # (lb arn, port) -> service
+    paths: dict[str, str] = field(default_factory=dict)  # path -> service
+    intermediates: dict[str, str] = field(default_factory=dict)  # path -> resource id
+    deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
+    task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}
