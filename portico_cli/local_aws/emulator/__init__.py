@@ -16,6 +16,8 @@ PATCHES = (
     "apigateway_import",
     "dataplane",
     "cloudwatch",
+    "awslambda",
+    "cloudformation",
 )
 _installed = False
 

@@ -1,0 +1,682 @@
+"""CloudFormation: what moto's stacks lack or get wrong that template.yaml meets, made as AWS does.
+
+- TemplateBody over 51,200 bytes is refused (ValidationError); larger templates go through S3 (TemplateURL)
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
+- Number parameters: moto hands them to intrinsic functions as numbers, so `!Equals [!Ref Count, "1"]` is
+  false for 1; in AWS "when you use the parameter elsewhere in your template (for example, by using the Ref
+  intrinsic function), the parameter value becomes a string" (parameters-section-structure.html).
+- `AWS::NoValue` in a list (`!If [cond, x, !Ref AWS::NoValue]`) removes the item; moto leaves a None.
+- Dependencies: moto orders creation by DependsOn only (and creates a referenced resource on first use);
+  CloudFormation also waits for every resource a Ref, Fn::GetAtt or Fn::Sub names, Metadata included. A
+  cycle is refused ("Circular dependency between resources").
+- A resource type moto does not know is skipped silently by moto; here it fails the template
+  ("Unrecognized resource types"), so a gap cannot pass unseen.
+- Types moto lacks, or whose moto handler gets them wrong, are made through the service's own API, as
+  CloudFormation's resource handlers do (HANDLERS):
+  AWS::ApiGateway::Stage (missing; access logs need the account's CloudWatch role: "CloudWatch Logs role ARN
+  must be set in account settings to enable logging"), ::Method (moto's fails on a MOCK integration without
+  IntegrationHttpMethod), ::VpcLink, ::UsagePlan, ::Authorizer, ::Account, AWS::CloudWatch::Alarm,
+  AWS::SQS::QueuePolicy, AWS::SNS::Subscription (missing), AWS::CloudFormation::WaitConditionHandle (moto makes
+  none: not a stack resource); AWS::ElasticLoadBalancingV2::LoadBalancer (moto
+  makes every one an ALB and drops attributes and tags); AWS::Lambda::Function (moto drops Layers,
+  DeadLetterConfig, TracingConfig, Tags); AWS::DynamoDB::Table (moto reads DeletionProtectionEnabled
+  "false", a string, as true).
+- An output whose Condition is false exports nothing (moto evaluates it, and fails on the missing resource).
+- Ref of an AWS::Lambda::LayerVersion is its ARN, of an AWS::ApiGateway::Deployment its id (moto hands on
+  its model object).
+- Custom resources: the request goes to the ServiceToken function (run by awslambda.py) with a ResponseURL
+  on this emulator; the resource is created when the answer arrives, with the physical id and Data it names,
+  and fails the stack on FAILED (moto ignores FAILED and never waits).
+- A stack whose creation fails rolls back (ROLLBACK_COMPLETE): every resource it created is deleted except
+  `DeletionPolicy: Retain`, so `RetainExceptOnCreate` resources go too; moto leaves a half-made stack. On a
+  stack delete `RetainExceptOnCreate` keeps the resource, like Retain (moto deletes it). A REST API (with its
+  resources, methods, deployments), a managed policy and a layer version are deleted with their stack (moto
+  has no delete for them).
+"""
+
+from __future__ import annotations
+
+import functools
+import graphlib
+import json
+import re
+import uuid
+from typing import Any
+
+TEMPLATE_BODY_MAX_BYTES = 51_200
+KEEP_ON_DELETE = ("Retain", "RetainExceptOnCreate")
+KEEP_ON_ROLLBACK = ("Retain",)
+
+
+class ResourceFailure(Exception):
+    """A resource CloudFormation could not create: the reason goes into the stack's events."""
+
+
+def _clients(service: str):
+    from .awslambda import endpoint
+
+    return _client(service, endpoint())
+
+
+@functools.lru_cache(maxsize=64)
+def _client(service: str, url: str):  # boto3 clients are thread-safe, and slow to make
+    from ..bootstrap import session
+
+    return session(url).client(service, endpoint_url=url)
+
+
+def _api_error(exc: Exception) -> ResourceFailure:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        err = exc.response["Error"]
+        return ResourceFailure(f"{err.get('Message')} (Service: {exc.operation_name}; "
+                               f"Status Code: {exc.response['ResponseMetadata'].get('HTTPStatusCode')}; "
+                               f"Error Code: {err.get('Code')})")
+    return ResourceFailure(str(exc))
+
+
+def _tags(props: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: str(t["Value"]) for t in props.get("Tags") or []}
+
+
+def _int(value: Any) -> int:
+    return int(float(value))
+
+
+# ------------------------------------------------------------------ resource handlers (through the APIs)
+# Each: create(props, name) -> (physical id, attributes); delete(physical id, props).
+
+
+def _bool(value: Any) -> bool:
+    """CloudFormation passes booleans of parameters as strings ("false")."""
+    return str(value).lower() == "true"
+
+
+def _table_create(p, name):
+    kwargs: dict[str, Any] = {k: p[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode",
+                                                 "GlobalSecondaryIndexes", "ProvisionedThroughput") if k in p}
+    if "StreamSpecification" in p:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **p["StreamSpecification"]}
+    if "SSESpecification" in p:
+        kwargs["SSESpecification"] = {"Enabled": _bool(p["SSESpecification"].get("SSEEnabled")),
+                                      **({"SSEType": p["SSESpecification"]["SSEType"]}
+                                         if "SSEType" in p["SSESpecification"] else {})}
+    ddb = _clients("dynamodb")
+    table = ddb.create_table(TableName=p.get("TableName", name), Tags=p.get("Tags") or [],
+                             DeletionProtectionEnabled=_bool(p.get("DeletionProtectionEnabled")),
+                             **kwargs)["TableDescription"]
+    if "TimeToLiveSpecification" in p:
+        ttl = p["TimeToLiveSpecification"]
+        ddb.update_time_to_live(TableName=table["TableName"], TimeToLiveSpecification={
+            "AttributeName": ttl["AttributeName"], "Enabled": _bool(ttl.get("Enabled"))})
+    return table["TableName"], {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
+
+
+def _stage_create(p, name):
+    apigw = _clients("apigateway")
+    if p.get("AccessLogSetting") and not apigw.get_account().get("cloudwatchRoleArn"):
+        raise ResourceFailure("CloudWatch Logs role ARN must be set in account settings to enable logging "
+                              "(Service: AmazonApiGateway; Status Code: 400; Error Code: BadRequestException)")
+    apigw.create_stage(restApiId=p["RestApiId"], stageName=p["StageName"], deploymentId=p["DeploymentId"],
+                       description=p.get("Description", ""), tracingEnabled=_bool(p.get("TracingEnabled")),
+                       variables=p.get("Variables") or {}, tags=_tags(p))
+    ops = []
+    if p.get("AccessLogSetting"):
+        log = p["AccessLogSetting"]
+        ops += [{"op": "replace", "path": "/accessLogSettings/destinationArn", "value": log["DestinationArn"]},
+                {"op": "replace", "path": "/accessLogSettings/format", "value": log.get("Format", "")}]
+    for ms in p.get("MethodSettings") or []:
+        base = f"/{ms['ResourcePath'].lstrip('/').replace('/', '~1') or '*'}/{ms['HttpMethod']}"
+        for key, path in (("MetricsEnabled", "metrics/enabled"), ("DataTraceEnabled", "logging/dataTrace"),
+                          ("ThrottlingRateLimit", "throttling/rateLimit"),
+                          ("ThrottlingBurstLimit", "throttling/burstLimit")):
+            if key in ms:
+                ops.append({"op": "replace", "path": f"{base}/{path}", "value": str(ms[key]).lower()})
+    if ops:
+        apigw.update_stage(restApiId=p["RestApiId"], stageName=p["StageName"], patchOperations=ops)
+    return p["StageName"], {}
+
+
+def _stage_delete(physical, p):
+    _clients("apigateway").delete_stage(restApiId=p["RestApiId"], stageName=physical)
+
+
+def _method_create(p, name):
+    apigw = _clients("apigateway")
+    api, resource, verb = p["RestApiId"], p["ResourceId"], p["HttpMethod"]
+    apigw.put_method(restApiId=api, resourceId=resource, httpMethod=verb, authorizationType=p.get(
+                     "AuthorizationType", "NONE"), apiKeyRequired=_bool(p.get("ApiKeyRequired")),
+                     **({"authorizerId": p["AuthorizerId"]} if p.get("AuthorizerId") else {}))
+    for response in p.get("MethodResponses") or []:
+        apigw.put_method_response(restApiId=api, resourceId=resource, httpMethod=verb,
+                                  statusCode=str(response["StatusCode"]))
+    integration = p.get("Integration")
+    if integration:
+        keys = {"Type": "type", "IntegrationHttpMethod": "integrationHttpMethod", "Uri": "uri",
+                "RequestTemplates": "requestTemplates", "ConnectionType": "connectionType",
+                "ConnectionId": "connectionId", "RequestParameters": "requestParameters"}
+        apigw.put_integration(restApiId=api, resourceId=resource, httpMethod=verb,
+                              **{keys[k]: v for k, v in integration.items() if k in keys})
+        for response in integration.get("IntegrationResponses") or []:
+            apigw.put_integration_response(restApiId=api, resourceId=resource, httpMethod=verb,
+                                           statusCode=str(response["StatusCode"]),
+                                           responseTemplates=response.get("ResponseTemplates") or {})
+    return f"{resource}-{verb}", {}
+
+
+def _method_delete(physical, p):
+    _clients("apigateway").delete_method(restApiId=p["RestApiId"], resourceId=p["ResourceId"],
+                                         httpMethod=p["HttpMethod"])
+
+
+def _vpc_link_create(p, name):
+    link = _clients("apigateway").create_vpc_link(name=p["Name"], description=p.get("Description", ""),
+                                                  targetArns=p["TargetArns"], tags=_tags(p))
+    return link["id"], {"VpcLinkId": link["id"]}
+
+
+def _usage_plan_create(p, name):
+    kwargs: dict[str, Any] = {"name": p.get("UsagePlanName", name), "description": p.get("Description", ""),
+                              "apiStages": [{"apiId": s["ApiId"], "stage": s["Stage"]} for s in p.get("ApiStages", [])],
+                              "tags": _tags(p)}
+    if "Throttle" in p:
+        kwargs["throttle"] = {"rateLimit": float(p["Throttle"]["RateLimit"]),
+                              "burstLimit": _int(p["Throttle"]["BurstLimit"])}
+    if "Quota" in p:
+        kwargs["quota"] = {"limit": _int(p["Quota"]["Limit"]), "period": p["Quota"]["Period"]}
+    plan = _clients("apigateway").create_usage_plan(**kwargs)
+    return plan["id"], {"Id": plan["id"]}
+
+
+def _authorizer_create(p, name):
+    auth = _clients("apigateway").create_authorizer(
+        restApiId=p["RestApiId"], name=p["Name"], type=p["Type"], providerARNs=p.get("ProviderARNs", []),
+        identitySource=p.get("IdentitySource", ""))
+    return auth["id"], {"AuthorizerId": auth["id"]}
+
+
+def _account_create(p, name):
+    _clients("apigateway").update_account(patchOperations=[
+        {"op": "replace", "path": "/cloudwatchRoleArn", "value": p.get("CloudWatchRoleArn", "")}])
+    return name, {"Id": name}
+
+
+def _alarm_create(p, name):
+    alarm = p.get("AlarmName", name)
+    kwargs = {k: p[k] for k in ("AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic",
+                                "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions") if k in p}
+    _clients("cloudwatch").put_metric_alarm(AlarmName=alarm, Period=_int(p["Period"]),
+                                            EvaluationPeriods=_int(p["EvaluationPeriods"]),
+                                            Threshold=float(p["Threshold"]), **kwargs)
+    return alarm, {"Arn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}"}
+
+
+def _queue_policy_create(p, name):
+    for url in p["Queues"]:
+        _clients("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])})
+    return name, {}
+
+
+def _subscription_create(p, name):
+    arn = _clients("sns").subscribe(TopicArn=p["TopicArn"], Protocol=p["Protocol"], Endpoint=p["Endpoint"],
+                                    ReturnSubscriptionArn=True)["SubscriptionArn"]
+    return arn, {}
+
+
+def _load_balancer_create(p, name):
+    elbv2 = _clients("elbv2")
+    kwargs = {k: p[k] for k in ("Subnets", "SecurityGroups", "Scheme", "Type", "IpAddressType") if k in p}
+    lb = elbv2.create_load_balancer(Name=p.get("Name", name), Tags=p.get("Tags") or [], **kwargs)["LoadBalancers"][0]
+    attributes = [{"Key": a["Key"], "Value": str(a["Value"])} for a in p.get("LoadBalancerAttributes") or []]
+    if attributes:
+        elbv2.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=attributes)
+    arn = lb["LoadBalancerArn"]
+    return arn, {"DNSName": lb["DNSName"], "LoadBalancerName": lb["LoadBalancerName"], "LoadBalancerArn": arn,
+                 "LoadBalancerFullName": arn.split(":loadbalancer/", 1)[1],
+                 "CanonicalHostedZoneID": lb.get("CanonicalHostedZoneId", "")}
+
+
+def _function_create(p, name):
+    lam = _clients("lambda")
+    kwargs = {k: p[k] for k in ("Runtime", "Handler", "Description", "Environment", "Layers", "DeadLetterConfig",
+                                "TracingConfig", "Architectures") if k in p}
+    code = {k: p["Code"][k] for k in ("S3Bucket", "S3Key", "ZipFile") if k in p["Code"]}
+    fn = lam.create_function(FunctionName=p.get("FunctionName", name), Role=p["Role"], Code=code,
+                             Timeout=_int(p.get("Timeout", 3)), MemorySize=_int(p.get("MemorySize", 128)),
+                             Tags=_tags(p), **kwargs)
+    if "ReservedConcurrentExecutions" in p:
+        lam.put_function_concurrency(FunctionName=fn["FunctionName"],
+                                     ReservedConcurrentExecutions=_int(p["ReservedConcurrentExecutions"]))
+    return fn["FunctionName"], {"Arn": fn["FunctionArn"]}
+
+
+def _wait_handle_create(p, name):
+    # A real handle is a pre-signed URL that cfn-signal posts to; nothing here signals, the URL only has to be one.
+    return f"https://cloudformation-waitcondition-us-east-1.s3.amazonaws.com/{uuid.uuid4()}", {}
+
+
+def _delete_with(service: str, method: str, key: str):
+    def delete(physical, p):
+        getattr(_clients(service), method)(**{key: physical})
+    return delete
+
+
+def _keep(physical, p):
+    pass
+
+
+HANDLERS = {
+    "AWS::ApiGateway::Stage": (_stage_create, _stage_delete),
+    "AWS::ApiGateway::Method": (_method_create, _method_delete),
+    "AWS::ApiGateway::VpcLink": (_vpc_link_create, _delete_with("apigateway", "delete_vpc_link", "vpcLinkId")),
+    "AWS::ApiGateway::UsagePlan": (_usage_plan_create, _delete_with("apigateway", "delete_usage_plan", "usagePlanId")),
+    "AWS::ApiGateway::Authorizer": (_authorizer_create, lambda physical, p: _clients("apigateway").delete_authorizer(
+        restApiId=p["RestApiId"], authorizerId=physical)),
+    "AWS::ApiGateway::Account": (_account_create, _keep),  # the setting stays (AWS: the role stays usable)
+    "AWS::CloudWatch::Alarm": (_alarm_create, lambda physical, p: _clients("cloudwatch").delete_alarms(
+        AlarmNames=[physical])),
+    "AWS::SQS::QueuePolicy": (_queue_policy_create, lambda physical, p: [_clients("sqs").set_queue_attributes(
+        QueueUrl=url, Attributes={"Policy": ""}) for url in p["Queues"]]),
+    "AWS::SNS::Subscription": (_subscription_create, _delete_with("sns", "unsubscribe", "SubscriptionArn")),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": (_load_balancer_create, _delete_with(
+        "elbv2", "delete_load_balancer", "LoadBalancerArn")),
+    "AWS::CloudFormation::WaitConditionHandle": (_wait_handle_create, _keep),
+    "AWS::DynamoDB::Table": (_table_create, _delete_with("dynamodb", "delete_table", "TableName")),
+    "AWS::Lambda::Function": (_function_create, _delete_with("lambda", "delete_function", "FunctionName")),
+}
+
+
+class _ApiResource:
+    """A CloudFormation resource made through its service's API (mixed into a CloudFormationModel)."""
+
+    def __init__(self, physical: str, attributes: dict[str, Any], properties: dict[str, Any]):
+        self.physical_resource_id, self.attributes, self.properties = physical, attributes, properties
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json.get("Properties") or {}
+        try:
+            physical, attributes = HANDLERS[cls.cloudformation_type()][0](props, resource_name)
+        except ResourceFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the service's refusal is the resource's failure reason
+            raise _api_error(exc) from exc
+        return cls(physical, attributes, props)
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name not in self.attributes:
+            from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+            raise UnformattedGetAttTemplateException()
+        return self.attributes[attribute_name]
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        HANDLERS[self.cloudformation_type()][1](self.physical_resource_id, self.properties)
+
+
+def _api_models() -> list[type]:
+    from moto.core.common_models import CloudFormationModel
+
+    return [type(f"Api{kind.replace('::', '')}", (_ApiResource, CloudFormationModel),
+                 {"cloudformation_type": staticmethod(lambda kind=kind: kind),
+                  "cloudformation_name_type": staticmethod(lambda: "")})
+            for kind in HANDLERS]
+
+
+API_MODELS: list[type] = []
+
+
+# ------------------------------------------------------------------ template semantics
+
+
+def _as_text(value: Any) -> Any:
+    """A Number parameter's value as CloudFormation hands it on: the string the user gave ('1', not 1)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _load_parameters(load):
+    def wrapper(self):
+        load(self)
+        for name, spec in (self._template.get("Parameters") or {}).items():
+            value = self.resolved_parameters.get(name)
+            if spec.get("Type") == "Number":
+                self.resolved_parameters[name] = _as_text(value)
+            elif spec.get("Type") == "List<Number>":
+                self.resolved_parameters[name] = [_as_text(v) for v in value]
+        self._parsed_resources.update(self.resolved_parameters)
+
+    wrapper.portico = True
+    return wrapper
+
+
+def _drop_no_value(clean_json):
+    def wrapper(resource_json, resources_map):
+        out = clean_json(resource_json, resources_map)
+        if isinstance(resource_json, list) and isinstance(out, list):
+            return [v for v in out if v is not None]
+        return out
+
+    wrapper.portico = True
+    return wrapper
+
+
+def _known_types_only(resource_class_from_type):
+    def wrapper(resource_type):
+        from moto.cloudformation import parsing
+        from moto.cloudformation.exceptions import ValidationError
+
+        cls = resource_class_from_type(resource_type)
+        if cls is None and resource_type not in parsing.NULL_MODELS:
+            raise ValidationError(message=f"Template format error: Unrecognized resource types: [{resource_type}]")
+        return cls
+
+    wrapper.portico = True
+    return wrapper
+
+
+def references(node: Any) -> set[str]:
+    """Every logical id or parameter a Ref, Fn::GetAtt or Fn::Sub in `node` names."""
+    out: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                out.add(value)
+            elif key == "Fn::GetAtt":
+                out.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                out |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                if isinstance(value, list):
+                    out |= references(value[1])
+            else:
+                out |= references(value)
+    elif isinstance(node, list):
+        for item in node:
+            out |= references(item)
+    return out
+
+
+def _dependency_order(self) -> list[str]:  # bound as ResourceMap's (name-mangled) dependency order
+    from moto.cloudformation.exceptions import ValidationError
+
+    resources = self._resource_json_map
+    graph = {}
+    for name, res in resources.items():
+        depends = res.get("DependsOn", [])
+        graph[name] = ({depends} if isinstance(depends, str) else set(depends)) | (references(res) & set(resources))
+        graph[name].discard(name)
+    try:
+        return list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise ValidationError(message="Circular dependency between resources: "
+                                      f"[{', '.join(sorted(set(exc.args[1])))}]") from None
+
+
+# ------------------------------------------------------------------ custom resources
+
+
+def _custom_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    from urllib.parse import quote
+
+    from moto.awslambda.utils import get_backend
+    from moto.cloudformation import cloudformation_backends
+    from moto.cloudformation.custom_model import CustomModel
+
+    from .awslambda import endpoint, run
+
+    props = cloudformation_json["Properties"]
+    fn = get_backend(account_id, region_name).get_function(props["ServiceToken"])
+    stack = cloudformation_backends[account_id][region_name].get_stack(kwargs["StackId"])
+    custom = CustomModel(region_name, str(uuid.uuid4()), kwargs["LogicalId"], resource_name)
+    stack.add_custom_resource(custom)
+    url = endpoint()
+    event = {"RequestType": "Create", "ServiceToken": props["ServiceToken"], "StackId": kwargs["StackId"],
+             "ResponseURL": f"{url}/cloudformation_{region_name}/cfnresponse?stack={quote(kwargs['StackId'])}",
+             "RequestId": custom.request_id, "LogicalResourceId": kwargs["LogicalId"],
+             "ResourceType": kwargs["ResourceType"], "ResourceProperties": props}
+    run(fn, event, url)  # CloudFormation waits for the answer before it creates what depends on the resource
+    answer = getattr(custom, "answer", None)
+    if answer is None:
+        raise ResourceFailure("CloudFormation did not receive a response from your Custom Resource. Please check "
+                              "your custom resource's CloudWatch logs.")
+    if answer.get("Status") != "SUCCESS":
+        raise ResourceFailure(f"Received response status [{answer.get('Status')}] from custom resource. Message "
+                              f"returned: {answer.get('Reason')} (RequestId: {custom.request_id})")
+    custom.resource_name = answer.get("PhysicalResourceId") or resource_name
+    custom.set_data(answer.get("Data") or {})
+    return custom
+
+
+def _process_cfn_response(self):  # bound as CloudFormationResponse.process_cfn_response
+    body = json.loads(self.body or "{}")
+    try:
+        stack = self.cloudformation_backend.get_stack(body.get("StackId", ""))
+        custom = stack.custom_resources.get(body.get("LogicalResourceId", ""))
+    except Exception:  # noqa: BLE001 - an answer for a stack that is gone is dropped, as AWS drops it
+        custom = None
+    if custom is not None and custom.request_id == body.get("RequestId"):
+        custom.answer = body
+    return 200, {"status": 200}, ""
+
+
+_process_cfn_response.portico = True
+
+
+# ------------------------------------------------------------------ stack lifecycle
+
+
+def _delete_resources(resource_map, keep: tuple[str, ...], stack=None) -> None:
+    """Delete what the stack made, dependents first, keeping resources whose DeletionPolicy is in `keep`;
+    one event per resource (DELETE_COMPLETE or DELETE_SKIPPED) on `stack`, as CloudFormation reports them."""
+    made = [name for name in reversed(list(resource_map._parsed_resources)) if name in resource_map._resource_json_map
+            and hasattr(resource_map._parsed_resources[name], "cf_resource_type")]
+    pending = [name for name in made if resource_map._resource_json_map[name].get("DeletionPolicy") not in keep]
+
+    def event(name: str, status: str) -> None:
+        if stack is not None:
+            from moto.cloudformation.models import Event
+
+            res = resource_map._parsed_resources.get(name)
+            stack.events.append(Event(stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=name,
+                                      physical_resource_id=str(getattr(res, "physical_resource_id", "")),
+                                      resource_type=resource_map._resource_json_map[name]["Type"],
+                                      resource_status=status, resource_status_reason=None, resource_properties=None))
+
+    for name in made:
+        if name not in pending:
+            event(name, "DELETE_SKIPPED")
+    last: Exception | None = None
+    for _ in range(5):  # a dependency violation is retried after the others are gone
+        failed = []
+        for name in pending:
+            res = resource_map._parsed_resources.get(name)
+            if res is None or isinstance(res, str | dict | list):
+                continue
+            try:
+                resource_map._delete_resource(res, resource_map._resource_json_map[name])
+                event(name, "DELETE_COMPLETE")
+                resource_map._parsed_resources.pop(name, None)
+            except Exception as exc:  # noqa: BLE001
+                last = exc
+                failed.append(name)
+        if not failed:
+            return
+        pending = failed
+    raise last  # type: ignore[misc]
+
+
+def _tag_failure(parse_and_create):
+    def wrapper(logical_id, *args, **kwargs):
+        try:
+            return parse_and_create(logical_id, *args, **kwargs)
+        except Exception as exc:
+            if not hasattr(exc, "portico_logical_id"):
+                exc.portico_logical_id = logical_id
+            raise
+
+    wrapper.portico = True
+    return wrapper
+
+
+def _create_or_roll_back(create_resources):
+    def wrapper(self):
+        from moto.cloudformation.exceptions import ValidationError
+        from moto.cloudformation.models import Event
+
+        try:
+            return create_resources(self)
+        except ValidationError:
+            raise  # the template itself is refused: no stack operation starts
+        except Exception as exc:  # noqa: BLE001 - any resource failure rolls the stack back
+            logical = getattr(exc, "portico_logical_id", "?")
+            reason = getattr(exc, "message", None) or str(exc)
+            self.events.append(Event(stack_id=self.stack_id, stack_name=self.name, logical_resource_id=logical,
+                                     physical_resource_id="", resource_type=self.template_dict["Resources"]
+                                     .get(logical, {}).get("Type", ""), resource_status="CREATE_FAILED",
+                                     resource_status_reason=reason, resource_properties=None))
+            self.status = "ROLLBACK_IN_PROGRESS"
+            self._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=(
+                f"The following resource(s) failed to create: [{logical}]. Rollback requested by user."))
+            try:
+                _delete_resources(self.resource_map, KEEP_ON_ROLLBACK, self)
+            except Exception as undo:  # noqa: BLE001 - what could not be deleted stays, as in AWS
+                self.status = "ROLLBACK_FAILED"
+                self._add_stack_event("ROLLBACK_FAILED", resource_status_reason=getattr(undo, "message", str(undo)))
+                return
+            self.status = "ROLLBACK_COMPLETE"
+            self._add_stack_event("ROLLBACK_COMPLETE")
+
+    wrapper.portico = True
+    return wrapper
+
+
+def _create_stack(self, name, template, parameters, notification_arns=None, tags=None, role_arn=None,
+                  enable_termination_protection=False, timeout_in_mins=None, stack_policy_body=None):
+    """moto's CreateStack, with the resources made (in dependency order) before the outputs are read: moto
+    reads the exports first, which makes every resource an output names at once, out of order."""
+    from moto.cloudformation.exceptions import AlreadyExistsException
+    from moto.cloudformation.models import Stack
+    from moto.cloudformation.utils import generate_stack_id
+
+    if name in [stack.name for stack in self.stacks.values()]:
+        raise AlreadyExistsException(f"Stack {name} already exists")
+    stack = Stack(stack_id=generate_stack_id(name, self.region_name, self.account_id), name=name, template=template,
+                  parameters=parameters, account_id=self.account_id, region_name=self.region_name,
+                  notification_arns=notification_arns, tags=tags, role_arn=role_arn,
+                  cross_stack_resources=self.exports, enable_termination_protection=enable_termination_protection,
+                  timeout_in_mins=timeout_in_mins, stack_policy_body=stack_policy_body)
+    self.stacks[stack.stack_id] = stack
+    stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+    stack.create_resources()
+    if stack.status == "CREATE_COMPLETE":
+        self._validate_export_uniqueness(stack)
+        for export in stack.exports:
+            self.exports[export.name] = export
+    return stack
+
+
+_create_stack.portico = True
+
+
+SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
+
+
+def _only_when_settled(prop, otherwise=None):
+    """A stack's outputs exist once it is created; moto evaluates them anyway, making missing resources."""
+    def getter(self):
+        return prop.fget(self) if self.status in SETTLED else otherwise
+
+    getter.portico = True
+    return property(getter)
+
+
+def _exports(self):  # bound as OutputMap.exports: an output whose condition is false exports nothing
+    from moto.cloudformation.parsing import Export, clean_json
+
+    conditions = self._resource_map.lazy_condition_map
+    return [Export(self._stack_id, clean_json(out["Export"].get("Name"), self._resource_map),
+                   clean_json(out.get("Value"), self._resource_map))
+            for out in (self._output_json_map or {}).values()
+            if out.get("Export") and ("Condition" not in out or conditions[out["Condition"]])]
+
+
+def _made_resources(self):  # bound as Stack.stack_resources: what exists, never made by being listed
+    return [r for r in self.resource_map._parsed_resources.values() if hasattr(r, "cf_resource_type")]
+
+
+_made_resources.portico = True
+
+
+def _delete_keeping(self) -> None:  # bound as Stack.delete
+    self._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+    _delete_resources(self.resource_map, KEEP_ON_DELETE, self)
+    self._add_stack_event("DELETE_COMPLETE")
+    self.status = "DELETE_COMPLETE"
+
+
+_delete_keeping.portico = True
+
+
+def _bounded_body(action):
+    def wrapper(self):
+        from moto.cloudformation.exceptions import ValidationError
+
+        body = self._get_param("TemplateBody")
+        if body and len(body.encode()) > TEMPLATE_BODY_MAX_BYTES:
+            raise ValidationError(message="1 validation error detected: Value at 'templateBody' failed to satisfy "
+                                          f"constraint: Member must have length less than or equal to "
+                                          f"{TEMPLATE_BODY_MAX_BYTES}")
+        return action(self)
+
+    wrapper.portico = True
+    return wrapper
+
+
+def install() -> None:
+    from moto.apigateway.models import Deployment, RestAPI
+    from moto.awslambda.models import LayerVersion
+    from moto.cloudformation import parsing
+    from moto.cloudformation.custom_model import CustomModel
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.iam.models import ManagedPolicy
+
+    if getattr(parsing.clean_json, "portico", False):
+        return
+    parsing.clean_json = _drop_no_value(parsing.clean_json)
+    parsing.NULL_MODELS.remove("AWS::CloudFormation::WaitConditionHandle")  # a resource of the stack (HANDLERS)
+    parsing.resource_class_from_type = _known_types_only(parsing.resource_class_from_type)
+    parsing.parse_and_create_resource = _tag_failure(parsing.parse_and_create_resource)
+    parsing.ResourceMap.load_parameters = _load_parameters(parsing.ResourceMap.load_parameters)
+    parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order = _dependency_order
+    CustomModel.create_from_cloudformation_json = classmethod(_custom_create)
+    CloudFormationResponse.process_cfn_response = _process_cfn_response
+    for action in ("create_stack", "update_stack", "create_change_set", "validate_template"):
+        setattr(CloudFormationResponse, action, _bounded_body(getattr(CloudFormationResponse, action)))
+    Stack.create_resources = _create_or_roll_back(Stack.create_resources)
+    CloudFormationBackend.create_stack = _create_stack
+    Stack.delete = _delete_keeping
+    # Ref of a layer version is its ARN, of a deployment its id; moto's models have no physical id, so Ref
+    # hands on the object.
+    LayerVersion.physical_resource_id = property(lambda self: self.arn)
+    Deployment.physical_resource_id = property(lambda self: self.id)
+    # Deleted with their stack; moto's models have no delete and stay behind.
+    RestAPI.delete = lambda self, account, region: _clients("apigateway").delete_rest_api(restApiId=self.id)
+    ManagedPolicy.delete = lambda self, account, region: _clients("iam").delete_policy(PolicyArn=self.arn)
+    LayerVersion.delete = lambda self, account, region: _clients("lambda").delete_layer_version(
+        LayerName=self.name, VersionNumber=self.version)
+    Stack.outputs = _only_when_settled(Stack.outputs)
+    Stack.exports = _only_when_settled(Stack.exports, [])
+    parsing.OutputMap.exports = property(_exports)
+    Stack.stack_resources = property(_made_resources)
+    # Subclasses of CloudFormationModel defined after moto's take their types over (kept: __subclasses__ is weak).
+    API_MODELS.extend(_api_models())
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()

@@ -1,0 +1,214 @@
+"""template.yaml deployed the way `sam deploy` does it, into the emulator's CloudFormation, then used.
+
+`sam package` (the SAM CLI of .tools/sam) uploads the `sam build` artifacts to the emulator's S3 and rewrites
+the code locations; the AWS::Serverless transform (samtranslator, what CloudFormation runs for
+`Transform: AWS::Serverless-2016-10-31`) expands it; the result is over CreateStack's inline limit, so it goes
+through S3 (TemplateURL), as `sam deploy` sends it. A service is then onboarded and offboarded through the
+stack's own outputs, with the deployed stream function (its package, its layer, its environment) run by the
+emulator's Lambda on the records of the registry stream. Every moto gap the stack meets is patched in
+portico_cli/local_aws/emulator/ (docs/deploy.md lists them), never in template.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from template_support import SAM, TOOL_ENV, Deployed
+
+from portico.settings import Settings
+from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws.streampoll import StreamPoller
+
+pytestmark = pytest.mark.tools
+
+BUCKET, PREFIX = "portico-artifacts", "portico"
+TEMPLATE_URL = f"https://s3.{local.REGION}.amazonaws.com/{BUCKET}/{PREFIX}/template.json"
+SAM_TRANSFORM = Path(__file__).with_name("sam_transform.py")
+
+
+def params(world: dict, **extra: str) -> list[dict[str, str]]:
+    values = {"VpcId": world["vpc"], "VpcCidr": "10.42.0.0/16", "SubnetIds": ",".join(world["subnets"]),
+              "ClusterNames": "demo", "DeletionProtection": "false", **extra}
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+
+
+@pytest.fixture(scope="module")
+def world(build_dir, moto_endpoint, tmp_path_factory) -> dict:
+    """A fresh account with a VPC, an ECS service, and template.yaml packaged and transformed."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    session = local.session(moto_endpoint)
+    c = {name: session.client(name, endpoint_url=moto_endpoint) for name in (
+        "ec2", "ecs", "s3", "cloudformation", "apigateway", "elbv2", "dynamodb", "dynamodbstreams", "lambda",
+        "iam")}
+    vpc = c["ec2"].create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [c["ec2"].create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=f"{local.REGION}{az}")
+               ["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
+    tasks = c["ec2"].create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
+    c["ecs"].create_cluster(clusterName="demo")
+    c["ecs"].register_task_definition(
+        family="orders", networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[{"name": "app", "image": "example/orders", "essential": True,
+                               "portMappings": [{"containerPort": 8080, "protocol": "tcp"}]}])
+    c["ecs"].create_service(cluster="demo", serviceName="orders", taskDefinition="orders", desiredCount=1,
+                            launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {
+                                "subnets": subnets, "securityGroups": [tasks]}})
+    c["s3"].create_bucket(Bucket=BUCKET)
+
+    tmp = tmp_path_factory.mktemp("deploy")
+    env = {**TOOL_ENV, **local.CREDENTIALS, "AWS_ENDPOINT_URL": moto_endpoint, "AWS_DEFAULT_REGION": local.REGION}
+    packaged, values = tmp / "packaged.yaml", tmp / "parameters.json"
+    proc = subprocess.run([str(SAM), "package", "--template-file", str(build_dir / "template.yaml"),
+                           "--s3-bucket", BUCKET, "--s3-prefix", PREFIX, "--output-template-file", str(packaged),
+                           "--region", local.REGION], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    values.write_text(json.dumps({p["ParameterKey"]: p["ParameterValue"] for p in params(
+        {"vpc": vpc, "subnets": subnets})}))
+    proc = subprocess.run([str(SAM.parent / "python"), str(SAM_TRANSFORM), str(packaged), str(values)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    body = proc.stdout
+    c["s3"].put_object(Bucket=BUCKET, Key=f"{PREFIX}/template.json", Body=body.encode())
+    return {"endpoint": moto_endpoint, "clients": c, "vpc": vpc, "subnets": subnets, "body": body,
+            "template": json.loads(body)}
+
+
+def wait_settled(cfn, stack: str) -> dict:
+    description = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    assert not description["StackStatus"].endswith("IN_PROGRESS"), description["StackStatus"]
+    return description
+
+
+def events(cfn, stack: str) -> list[tuple[str, str, str]]:
+    return [(e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason") or "")
+            for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]]
+
+
+def test_the_transformed_template_is_over_the_inline_limit_and_goes_through_s3(world):
+    assert len(world["body"].encode()) > 51_200
+    with pytest.raises(ClientError) as refused:
+        world["clients"]["cloudformation"].create_stack(StackName="inline", TemplateBody=world["body"],
+                                                        Parameters=params(world), Capabilities=["CAPABILITY_IAM"])
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert "Member must have length less than or equal to 51200" in refused.value.response["Error"]["Message"]
+
+
+def test_a_first_deploy_that_fails_rolls_back_without_leaving_a_table(world):
+    """With the account left alone (false) in a fresh account, the first stage fails as on AWS; the rollback
+    deletes the tables it had made (RetainExceptOnCreate), so the next attempt starts clean."""
+    cfn, ddb = world["clients"]["cloudformation"], world["clients"]["dynamodb"]
+    cfn.create_stack(StackName="portico-broken", TemplateURL=TEMPLATE_URL, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=params(world, ConfigureApiGatewayAccount="false"))
+    assert wait_settled(cfn, "portico-broken")["StackStatus"] == "ROLLBACK_COMPLETE"
+    happened = events(cfn, "portico-broken")
+    assert ("Stage1", "CREATE_FAILED", "CloudWatch Logs role ARN must be set in account settings to enable "
+            "logging (Service: AmazonApiGateway; Status Code: 400; Error Code: BadRequestException)") in happened
+    for table in ("RegistryTable", "StateTable"):
+        assert (table, "DELETE_COMPLETE", "") in happened, f"{table} was not made before the failure"
+    assert not [t for t in ddb.list_tables()["TableNames"] if t.startswith("portico-broken-")]
+    assert world["clients"]["apigateway"].get_rest_apis()["items"] == []
+    assert world["clients"]["elbv2"].describe_load_balancers()["LoadBalancers"] == []
+    assert not world["clients"]["apigateway"].get_account().get("cloudwatchRoleArn")  # false: left alone
+
+
+@pytest.fixture(scope="module")
+def deployed(world) -> dict:
+    cfn = world["clients"]["cloudformation"]
+    started = time.monotonic()
+    cfn.create_stack(StackName="portico", TemplateURL=TEMPLATE_URL, Parameters=params(world),
+                     Capabilities=["CAPABILITY_IAM"])
+    description = wait_settled(cfn, "portico")
+    assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "portico")
+    resources = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="portico")
+                 ["StackResourceSummaries"]}
+    return {"outputs": {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}, "resources": resources,
+            "seconds": time.monotonic() - started}
+
+
+def test_the_default_deploy_creates_every_resource_the_template_declares(world, deployed):
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in params(world)}
+    declared = Deployed(world["template"], stack="portico", **values)
+    expected = {name for name in world["template"]["Resources"] if declared.exists(name)}
+    assert set(deployed["resources"]) == expected
+    assert "ApiGatewayAccountCheck" in expected and "LoadBalancer2" not in expected
+
+
+def test_a_fresh_account_gets_the_stack_role_before_the_first_stage(world, deployed):
+    c = world["clients"]
+    role = c["iam"].get_role(RoleName=deployed["resources"]["ApiGatewayCloudWatchRole"]["PhysicalResourceId"])
+    assert c["apigateway"].get_account()["cloudwatchRoleArn"] == role["Role"]["Arn"]
+    stage = c["apigateway"].get_stage(restApiId=deployed["outputs"]["RestApiId"], stageName="dev")
+    assert stage["accessLogSettings"]["destinationArn"].endswith(":log-group:/portico/portico/api-access")
+
+
+def test_the_pool_is_one_internal_nlb_behind_its_vpc_link(world, deployed):
+    c, out = world["clients"], deployed["outputs"]
+    assert out["LoadBalancerArns"] == out["LoadBalancerArn"] and out["VpcLinkIds"] == out["VpcLinkId"]
+    (lb,) = c["elbv2"].describe_load_balancers(LoadBalancerArns=[out["LoadBalancerArn"]])["LoadBalancers"]
+    assert (lb["Type"], lb["Scheme"], lb["DNSName"]) == ("network", "internal", out["LoadBalancerDnsName"])
+    attributes = {a["Key"]: a["Value"] for a in c["elbv2"].describe_load_balancer_attributes(
+        LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    assert attributes["deletion_protection.enabled"] == "false"
+    assert c["apigateway"].get_vpc_link(vpcLinkId=out["VpcLinkId"])["targetArns"] == [lb["LoadBalancerArn"]]
+
+
+def test_a_service_onboards_and_offboards_through_the_stack_outputs(world, deployed):
+    c, out = world["clients"], deployed["outputs"]
+    # The CLI's settings, copied from the deployed functions' environment (docs/deploy.md, "Onboard").
+    env = c["lambda"].get_function_configuration(FunctionName=out["SweeperFunctionName"])["Environment"]["Variables"]
+    settings = Settings.from_env(env).check()
+    assert settings.registry_table == out["RegistryTableName"] and settings.rest_api_id == out["RestApiId"]
+    assert settings.load_balancer_arns == (out["LoadBalancerArn"],) and not settings.allow_unauthenticated
+
+    def stream_function(event, context):  # the event source mapping: the deployed function, run by Lambda
+        answer = c["lambda"].invoke(FunctionName=out["RegistryStreamFunctionName"], Payload=json.dumps(event))
+        payload = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, payload
+        return payload
+
+    poller = StreamPoller(c["dynamodb"], c["dynamodbstreams"], out["RegistryTableName"], stream_function)
+    table = out["RegistryTableName"]
+    c["dynamodb"].put_item(TableName=table, Item={
+        "service": {"S": "orders"}, "cluster": {"S": "demo"}, "containerPort": {"N": "8080"},
+        "path": {"S": "/orders"}, "auth": {"S": "API_KEY"}})
+    while poller.poll_once():  # the status write-back is a record too; the handler skips it
+        pass
+    item = c["dynamodb"].get_item(TableName=table, Key={"service": {"S": "orders"}}, ConsistentRead=True)["Item"]
+    assert item["status"]["S"] == "READY", item.get("statusMessage")
+    assert item["invokeUrl"]["S"] == out["InvokeUrl"] + "/orders" and item["listenerPort"]["N"] == "10000"
+    (listener,) = c["elbv2"].describe_listeners(LoadBalancerArn=out["LoadBalancerArn"])["Listeners"]
+    assert listener["Port"] == 10000 and listener["Protocol"] == "TCP"
+    paths = {r["path"] for r in c["apigateway"].get_resources(restApiId=out["RestApiId"])["items"]}
+    assert {"/orders", "/orders/{proxy+}"} <= paths
+    (svc,) = c["ecs"].describe_services(cluster="demo", services=["orders"])["services"]
+    assert [lb["containerPort"] for lb in svc["loadBalancers"]] == [8080]
+
+    c["dynamodb"].delete_item(TableName=table, Key={"service": {"S": "orders"}})
+    while poller.poll_once():
+        pass
+    assert c["elbv2"].describe_listeners(LoadBalancerArn=out["LoadBalancerArn"])["Listeners"] == []
+    paths = {r["path"] for r in c["apigateway"].get_resources(restApiId=out["RestApiId"])["items"]}
+    assert not {"/orders", "/orders/{proxy+}"} & paths
+    (svc,) = c["ecs"].describe_services(cluster="demo", services=["orders"])["services"]
+    assert svc.get("loadBalancers", []) == []
+
+
+def test_deleting_the_stack_keeps_the_tables_and_the_account_role(world, deployed):
+    c, out = world["clients"], deployed["outputs"]
+    role_arn = c["apigateway"].get_account()["cloudwatchRoleArn"]
+    c["cloudformation"].delete_stack(StackName="portico")
+    tables = c["dynamodb"].list_tables()["TableNames"]
+    assert out["RegistryTableName"] in tables and out["StateTableName"] in tables
+    assert c["apigateway"].get_account()["cloudwatchRoleArn"] == role_arn
+    assert c["iam"].get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]["Arn"] == role_arn
+    assert c["elbv2"].describe_load_balancers()["LoadBalancers"] == []
+    assert out["RestApiId"] not in {a["id"] for a in c["apigateway"].get_rest_apis()["items"]}
+
+
+def test_the_deploy_is_quick_enough_for_every_ci_run(deployed):
+    assert deployed["seconds"] < 60, f"CreateStack took {deployed['seconds']:.0f} s in the emulator"
