@@ -9,29 +9,10 @@ import tomllib
 import pytest
 from template_support import FUNCTIONS, ROOT, TEMPLATE, as_list, role_statements, statements
 
+# What CloudFormation reads as a reference (Ref, Fn::GetAtt, ${X} / ${X.Attr} in Fn::Sub): the emulator's reading.
+from portico_cli.local_aws.emulator.cloudformation import references as refs
+
 RECONCILERS = ("RegistryStreamFunction", "SweeperFunction")
-
-
-def refs(node) -> set[str]:
-    """Logical ids and parameters an expression refers to (Ref, Fn::GetAtt, ${X} / ${X.Attr} in Fn::Sub)."""
-    out: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref":
-                out.add(str(value))
-            elif key == "Fn::GetAtt":
-                out.add(str(value[0] if isinstance(value, list) else value.split(".")[0]))
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                out |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
-                if isinstance(value, list):
-                    out |= refs(value[1])
-            else:
-                out |= refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            out |= refs(item)
-    return out
 
 
 def text_of(node) -> str:
