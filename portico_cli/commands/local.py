@@ -50,6 +50,9 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         out.print(f"local API Gateway (data plane, pid {plane['pid']}) serves every stage:")
         for stage, url in stage_urls.items():
             out.print(f"  {stage}: {url}  (e.g. curl {url}/orders)", highlight=False)
+        out.print("a routed service answers once its target is healthy: HealthyThresholdCount × "
+                  "HealthCheckIntervalSeconds of its target group (AWS's default: 5 × 30 s; docs/dataplane.md)",
+                  highlight=False)
 
     emit({"endpoint": endpoint, "pid": pid, "envFile": str(LOCAL_ENV), "restApiId": s.rest_api_id,
           "stages": list(s.stages), "loadBalancerArns": list(s.load_balancer_arns),

@@ -118,6 +118,14 @@ def test_the_stage_cache_answers_get_from_the_cache_and_posts_from_the_task(rout
     assert posted[0] != posted[1]
 
 
+def test_ecs_reports_the_tasks_the_agent_runs(routed):
+    services = routed.clients.ecs.describe_services(cluster="demo", services=["orders", "users"])["services"]
+    assert [(s["runningCount"], s["pendingCount"], s["deployments"][0]["rolloutState"]) for s in services] == [
+        (1, 0, "COMPLETED"), (1, 0, "COMPLETED")]
+    task = routed.plane.state()["tasks"]["demo/orders"][0]
+    assert task["ip"].startswith("10.42.1.") and task["containerPort"] == 8080
+
+
 def test_target_health_reports_what_the_health_checks_measured(routed):
     import time
 

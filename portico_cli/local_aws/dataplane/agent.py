@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -24,13 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class Agent:
-    def __init__(self, ecs, ec2, elbv2, *, logs: Path | None = None):
+    def __init__(self, ecs, ec2, elbv2, *, logs: Path | None = None,
+                 report_running: Callable[[str, int], None] = lambda arn, n: None):
         self.ecs, self.ec2, self.elbv2, self.logs = ecs, ec2, elbv2, logs
+        self.report_running = report_running  # (service ARN, tasks running): what ECS shows as runningCount
         self.tasks: dict[str, list[Task]] = {}  # "cluster/service" -> tasks
         self._task_defs: dict[str, dict] = {}  # revisions are immutable: read once
         self._ids = itertools.count(1)
         self.errors: dict[str, str] = {}  # "cluster/service" -> why it has no task
         self._starting: list[Task] = []
+        self._arns: dict[str, str] = {}  # "cluster/service" -> service ARN
 
     @property
     def addresses(self) -> dict[tuple[str, int], int]:
@@ -65,6 +69,9 @@ class Agent:
             self.tasks[t.service].append(t)
         for key, svc in services.items():
             self._register(svc, self.tasks.get(key, []))
+            self._arns[key] = svc["serviceArn"]
+            if svc.get("runningCount") != len(self.tasks.get(key, [])):
+                self.report_running(svc["serviceArn"], len(self.tasks.get(key, [])))
 
     def _container(self, svc: dict) -> dict:
         arn = svc["taskDefinition"]
@@ -136,4 +143,6 @@ class Agent:
     def stop(self) -> None:
         for key in list(self.tasks):
             self._stop(key, list(self.tasks[key]))
+            if key in self._arns:
+                self.report_running(self._arns[key], 0)
         self.tasks.clear()

@@ -23,7 +23,7 @@ import uvicorn
 from botocore.config import Config
 
 from ..bootstrap import CREDENTIALS, REGION, session
-from ..emulator.dataplane import HEALTH_URL
+from ..emulator.dataplane import HEALTH_URL, RUNNING_URL
 from . import controlplane
 from .agent import Agent
 from .gateway import Gateway
@@ -43,7 +43,7 @@ class DataPlane:
         c = {n: s.client(n, endpoint_url=endpoint, config=cfg) for n in ("apigateway", "elbv2", "ecs", "ec2",
                                                                          "cloudwatch")}
         self.apigateway, self.elbv2, self.cloudwatch = c["apigateway"], c["elbv2"], c["cloudwatch"]
-        self.agent = Agent(c["ecs"], c["ec2"], c["elbv2"], logs=logs)
+        self.agent = Agent(c["ecs"], c["ec2"], c["elbv2"], logs=logs, report_running=self._post_running)
         self.http = httpx.Client(trust_env=False, timeout=10)
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane-io")
         self.jwks: dict[str, dict] = {}
@@ -168,7 +168,13 @@ class DataPlane:
         self.loop.run_in_executor(self.io, self._post_health, payload)
 
     def _post_health(self, payload: dict) -> None:
+        self._post(HEALTH_URL, payload)
+
+    def _post_running(self, service_arn: str, running: int) -> None:
+        self._post(RUNNING_URL, {"serviceArn": service_arn, "running": running})
+
+    def _post(self, path: str, payload: dict) -> None:
         try:
-            self.http.post(f"{self.endpoint}{HEALTH_URL}", json=payload)
+            self.http.post(f"{self.endpoint}{path}", json=payload)
         except httpx.HTTPError as exc:
-            log.warning("target health not reported: %s", exc)
+            log.warning("not reported to the local AWS (%s): %s", path, exc)

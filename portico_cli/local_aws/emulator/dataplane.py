@@ -8,6 +8,9 @@ integrations is kept by `apigateway_import`).
 - Measured target health: moto reports every registered target `healthy`. The data plane's health checker
   reports what it measured to `POST /moto-api/portico/target-health` (moto-api is moto's own channel for state
   no AWS API sets), and DescribeTargetHealth then answers with it. Targets nothing measured keep moto's answer.
+- Running tasks: moto's services report `runningCount` 0 (or MOTO_ECS_SERVICE_RUNNING) forever. The local ECS
+  agent reports how many of a service's tasks run to `POST /moto-api/portico/ecs-running`, and
+  DescribeServices then reports runningCount, pendingCount and the primary deployment's rollout as ECS does.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 
 HEALTH_URL = "/moto-api/portico/target-health"
+RUNNING_URL = "/moto-api/portico/ecs-running"
 
 
 def _snapshot(create_deployment):
@@ -76,6 +80,27 @@ def report_target_health(request, full_url, headers):
     return 200, {}, json.dumps({"targets": len(tg.portico_health)})
 
 
+def report_ecs_running(request, full_url, headers):
+    """`{"serviceArn": ARN, "running": N}`."""
+    from moto.ecs.models import ecs_backends
+
+    body = json.loads(request.get_data() if hasattr(request, "get_data") else request.body)
+    arn = body.get("serviceArn", "")
+    parts = arn.split(":")
+    names = parts[5].split("/") if len(parts) > 5 else []
+    if len(names) != 3 or names[0] != "service":
+        return 400, {}, json.dumps({"message": f"serviceArn: not a service ARN with its cluster: {arn!r}"})
+    service = ecs_backends[parts[4]][parts[3]].services.get(f"{names[1]}:{names[2]}")
+    if service is None:
+        return 404, {}, json.dumps({"message": f"serviceArn: no service {arn}"})
+    running = max(int(body.get("running", 0)), 0)
+    service.running_count, service.pending_count = running, max(service.desired_count - running, 0)
+    for d in service.deployments[:1]:
+        d.update(runningCount=running, pendingCount=service.pending_count,
+                 rolloutState="COMPLETED" if running >= service.desired_count else "IN_PROGRESS")
+    return 200, {}, json.dumps({"running": running})
+
+
 def install() -> None:
     from moto.apigateway.models import RestAPI
     from moto.apigateway.responses import APIGatewayResponse
@@ -90,3 +115,4 @@ def install() -> None:
     if not getattr(FakeTargetGroup.health_for, "portico", False):
         FakeTargetGroup.health_for = _measured(FakeTargetGroup.health_for)
     urls.url_paths["{0}" + HEALTH_URL + "$"] = report_target_health
+    urls.url_paths["{0}" + RUNNING_URL + "$"] = report_ecs_running
