@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 from portico.product.graph import COLOURS, Row, mermaid, svg
@@ -36,6 +37,12 @@ def test_graph_draws_every_service_coloured_by_status(clients, stack, reconciler
     fills = [r.get("fill") for r in root.iter("{http://www.w3.org/2000/svg}rect")]
     assert fills.count(COLOURS["FAILED"][0]) == 4 + 1  # ghost's four boxes + the legend
     assert fills.count(COLOURS["READY"][0]) == 8 + 1
+
+    code, out, _ = cli("graph", "-o", str(tmp_path / "j.svg"), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["svg"] == str(tmp_path / "j.svg") and doc["mermaid"].startswith("flowchart LR\n")
+    assert {r["service"]: r["status"] for r in doc["services"]} == {"ghost": "FAILED", "orders": "READY",
+                                                                     "users": "READY"}
 
 
 def test_svg_escapes_text_and_handles_no_services():

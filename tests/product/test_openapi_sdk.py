@@ -109,6 +109,13 @@ def test_sdk_on_the_local_stack_writes_the_openapi_document(cli, tmp_path):
     assert "does not generate SDKs" in " ".join(err.split())
     doc = json.loads((tmp_path / "sdk" / "portico-dev-openapi.json").read_text())
     assert doc["openapi"].startswith("3.")
+    code, out, _ = cli("sdk", "--stage", "dev", "--lang", "ruby", "-o", str(tmp_path / "rb"), "--json")
+    assert code == 0 and json.loads(out) == {"stage": "dev", "lang": "ruby", "output": str(tmp_path / "rb"),
+                                             "files": [str(tmp_path / "rb" / "portico-dev-openapi.json")],
+                                             "openapiInstead": True}
+    code, out, _ = cli("openapi", "--stage", "dev", "-o", str(tmp_path / "api.json"), "--json")
+    assert code == 0 and json.loads(out) == {"stage": "dev", "output": str(tmp_path / "api.json")}
+    assert json.loads((tmp_path / "api.json").read_text())["openapi"].startswith("3.")
 
 
 def test_openapi_keeps_only_what_the_stage_deployment_serves():
