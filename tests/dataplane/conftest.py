@@ -64,7 +64,7 @@ def local_stack(moto_endpoint):
 
 
 def start_plane(stack: Stack) -> DataPlane:
-    stack.plane = DataPlane(stack.settings.endpoint_url, stack.settings.rest_api_id, interval=0.5).start()
+    stack.plane = DataPlane(stack.settings.endpoint_url, stack.settings.rest_api_id, interval=1.0).start()
     return stack.plane
 
 

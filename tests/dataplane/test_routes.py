@@ -82,6 +82,24 @@ def test_an_api_key_route_needs_an_enabled_key_of_a_usage_plan_on_the_stage(rout
     assert routed.http.get(routed.url("/users"), headers={"x-api-key": key["value"]}).status_code == 403
 
 
+def test_a_usage_plan_throttles_and_counts_each_key(routed):
+    apigw, api = routed.clients.apigateway, routed.settings.rest_api_id
+    keys = {}
+    for name, extra in (("throttled", {"throttle": {"rateLimit": 0.01, "burstLimit": 2}}),
+                        ("metered", {"quota": {"limit": 3, "period": "DAY"}})):
+        plan = apigw.create_usage_plan(name=f"test-{name}", apiStages=[{"apiId": api, "stage": "dev"}], **extra)
+        keys[name] = apigw.create_api_key(name=name, enabled=True)
+        apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=keys[name]["id"], keyType="API_KEY")
+    routed.plane.sync()
+
+    def codes(name: str, n: int) -> list[tuple[int, str]]:
+        answers = [routed.http.get(routed.url("/users"), headers={"x-api-key": keys[name]["value"]}) for _ in range(n)]
+        return [(a.status_code, a.json().get("message", "")) for a in answers]
+
+    assert codes("throttled", 3) == [(200, ""), (200, ""), (429, "Too Many Requests")]
+    assert codes("metered", 4)[2:] == [(200, ""), (429, "Limit Exceeded")]
+
+
 def _signed(method: str, url: str, secret: str = "testing") -> dict[str, str]:
     request = AWSRequest(method=method, url=url, data=b"")
     credentials = Credentials(local.CREDENTIALS["AWS_ACCESS_KEY_ID"], secret)
