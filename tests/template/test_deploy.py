@@ -98,6 +98,20 @@ def test_the_transformed_template_is_over_the_inline_limit_and_goes_through_s3(w
     assert "Member must have length less than or equal to 51200" in refused.value.response["Error"]["Message"]
 
 
+@pytest.mark.parametrize("bad, message", [
+    ({"LoadBalancerCount": "5"}, "Parameter 'LoadBalancerCount' must be one of AllowedValues"),
+    ({"VpcId": "vpc-1"}, "Parameter VpcId failed to satisfy constraint: a VPC id, e.g. vpc-0123456789abcdef0"),
+    ({"DeployIntervalSeconds": "1"}, "Parameter 'DeployIntervalSeconds' must be a number not less than 5"),
+])
+def test_a_parameter_the_template_refuses_creates_nothing(world, bad, message):
+    cfn = world["clients"]["cloudformation"]
+    with pytest.raises(ClientError) as refused:
+        cfn.create_stack(StackName="portico-bad", TemplateURL=TEMPLATE_URL, Parameters=params(world, **bad),
+                         Capabilities=["CAPABILITY_IAM"])
+    assert refused.value.response["Error"]["Message"] == message
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == []
+
+
 def test_a_first_deploy_that_fails_rolls_back_without_leaving_a_table(world):
     """With the account left alone (false) in a fresh account, the first stage fails as on AWS; the rollback
     deletes the tables it had made (RetainExceptOnCreate), so the next attempt starts clean."""

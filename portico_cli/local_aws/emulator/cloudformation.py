@@ -5,6 +5,8 @@
 - Number parameters: moto hands them to intrinsic functions as numbers, so `!Equals [!Ref Count, "1"]` is
   false for 1; in AWS "when you use the parameter elsewhere in your template (for example, by using the Ref
   intrinsic function), the parameter value becomes a string" (parameters-section-structure.html).
+- Parameter values are checked against AllowedValues, AllowedPattern, MinValue and MaxValue, refused with
+  CloudFormation's message (moto checks none).
 - `AWS::NoValue` in a list (`!If [cond, x, !Ref AWS::NoValue]`) removes the item; moto leaves a None.
 - Dependencies: moto orders creation by DependsOn only (and creates a referenced resource on first use);
   CloudFormation also waits for every resource a Ref, Fn::GetAtt or Fn::Sub names, Metadata included. A
@@ -341,11 +343,49 @@ def _as_text(value: Any) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
+def check_parameter(name: str, spec: dict[str, Any], value: Any) -> str | None:
+    """Why CloudFormation refuses `value` for parameter `name`, in its words, or None. With a
+    ConstraintDescription: "Parameter X failed to satisfy constraint: <it>"
+    (https://github.com/aws-ia/taskcat/issues/627); else "Parameter 'X' must be one of AllowedValues"
+    (https://github.com/aws-amplify/amplify-cli/issues/6224), "... must match pattern P", "... must be a number"."""
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) and (
+        spec.get("Type") == "CommaDelimitedList" or spec.get("Type", "").startswith("List<")) else [value]
+    for item in items:
+        text = _as_text(item) if isinstance(item, int | float) else str(item)
+        if "AllowedValues" in spec and text not in [_as_text(v) if isinstance(v, int | float) else str(v)
+                                                    for v in spec["AllowedValues"]]:
+            problem = f"Parameter '{name}' must be one of AllowedValues"
+        elif "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], text):
+            problem = f"Parameter '{name}' must match pattern {spec['AllowedPattern']}"
+        elif spec.get("Type") in ("Number", "List<Number>"):
+            try:
+                number = float(text)
+            except ValueError:
+                problem = f"Parameter '{name}' must be a number."
+            else:
+                problem = (f"Parameter '{name}' must be a number not less than {spec['MinValue']}"
+                           if "MinValue" in spec and number < float(spec["MinValue"]) else
+                           f"Parameter '{name}' must be a number not greater than {spec['MaxValue']}"
+                           if "MaxValue" in spec and number > float(spec["MaxValue"]) else None)
+        else:
+            problem = None
+        if problem:
+            return f"Parameter {name} failed to satisfy constraint: {spec['ConstraintDescription']}" \
+                if spec.get("ConstraintDescription") else problem
+    return None
+
+
 def _load_parameters(load):
     def wrapper(self):
+        from moto.cloudformation.exceptions import ValidationError
+
         load(self)
         for name, spec in (self._template.get("Parameters") or {}).items():
             value = self.resolved_parameters.get(name)
+            given = self.input_parameters.get(name, spec.get("Default"))
+            problem = check_parameter(name, spec, given) if given is not None else None
+            if problem:
+                raise ValidationError(message=problem)
             if spec.get("Type") == "Number":
                 self.resolved_parameters[name] = _as_text(value)
             elif spec.get("Type") == "List<Number>":
