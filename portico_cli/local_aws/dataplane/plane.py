@@ -139,7 +139,8 @@ class DataPlane:
         """What runs: the gateway's URL and each service's tasks (address, container port, loopback port)."""
         tasks = {key: [{"id": t.id, "ip": t.ip, "containerPort": t.container_port, "hostPort": t.host_port}
                        for t in ts] for key, ts in self.agent.tasks.items()}
-        return {"pid": os.getpid(), "url": self.url, "tasks": tasks}
+        return {"pid": os.getpid(), "url": self.url, "endpoint": self.endpoint, "restApiId": self.rest_api_id,
+                "tasks": tasks}
 
     def _write_state(self) -> None:
         text = json.dumps(self.state(), sort_keys=True)

@@ -26,9 +26,9 @@ def running(folder: Path) -> dict | None:
 
 def start(endpoint: str, rest_api_id: str, folder: Path, port: int = 0) -> dict:
     found = running(folder)
-    if found:
+    if found and (found.get("endpoint"), found.get("restApiId")) == (endpoint, rest_api_id):
         return found
-    (folder / STATE_FILE).unlink(missing_ok=True)
+    stop(folder)  # one left from a local AWS that is gone: it serves nothing now
     log = open(folder / "dataplane.log", "ab")  # noqa: SIM115 - handed to the child process
     cmd = [sys.executable, "-m", "portico_cli.local_aws.dataplane", "--endpoint", endpoint,
            "--rest-api-id", rest_api_id, "--port", str(port), "--folder", str(folder)]
