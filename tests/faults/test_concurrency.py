@@ -189,3 +189,17 @@ def test_reserve_refuses_a_parent_of_another_services_route(world):
         state.reserve("orders", lb, 10000, "/team", [])  # still the parent of /team/admin
     state.release("admin", lb, 10002, "/team/admin")
     state.reserve("orders", lb, 10000, "/team", [])  # nothing below it any more
+
+
+def test_a_lost_reservation_names_what_was_lost_and_who_holds_it(world):
+    """AWS lists one cancellation reason per item of the transaction, in order: the conflict names the ancestor
+    (or the port) another service holds, not its neighbour in the list."""
+    state, lb = world.state, world.settings.load_balancer_arns[0]
+    state.reserve("team", lb, 10001, "/team", [])
+    with pytest.raises(Conflict) as err:
+        state.reserve("orders", lb, 10002, "/team/a/orders", ["/team", "/team/a"])
+    assert (err.value.kind, err.value.key, err.value.owner) == ("path", "path /team", "team")
+    with pytest.raises(Conflict) as err:
+        state.reserve("users", lb, 10001, "/users", [])
+    assert (err.value.kind, err.value.owner) == ("port", "team") and err.value.key.startswith("port 10001 on ")
+

@@ -135,26 +135,25 @@ class StateTable:
         except ClientError as e:
             if e.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
-            reasons = e.response.get("CancellationReasons") or []
-            keys = [f"port {port} on {lb.rsplit('/', 2)[-2] if '/' in lb else lb}", f"path {path}"] + \
-                   [f"path {a}" for a in ancestors]
-            pks = [f"port#{lb}#{port}", f"path#{path}"] + [f"path#{a}" for a in ancestors]
-            below = self._below(path) - {service}
-            for i, reason in enumerate(reasons):
-                if reason.get("Code") == "ConditionalCheckFailed" and i == len(pks) and below:
-                    raise Conflict("path", f"path {path}/…", sorted(below)[0]) from None
-                if reason.get("Code") == "ConditionalCheckFailed" and i != 2 and i < len(pks):
-                    owner = self._owner(pks[i])
-                    raise Conflict("port" if i == 0 else "path", keys[i], owner) from None
+            # What each item guards: CancellationReasons follow the order of TransactItems (the port, the path,
+            # the ledger, the ancestors, then `sub#`; docs.aws.amazon.com/amazondynamodb/latest/APIReference/
+            # API_CancellationReason.html). `sub#` is named by a service routed below the path.
+            lb_name = lb.rsplit("/", 2)[-2] if "/" in lb else lb
+            held = [("port", f"port {port} on {lb_name}", f"port#{lb}#{port}"),
+                    *(("path", f"path {p}", f"path#{p}") for p in (path, *ancestors))]
+            sub = ("path", f"path {path}/…", None)
+            below = sorted(self._below(path) - {service})
+            guards = [*held[:2], None, *held[2:], sub]  # the sub# updates after these have no condition
+            for guard, reason in zip(guards, e.response.get("CancellationReasons") or [], strict=False):
+                if guard and reason.get("Code") == "ConditionalCheckFailed" and (guard[2] or below):
+                    raise Conflict(guard[0], guard[1], self._owner(guard[2]) if guard[2] else below[0]) from None
             # moto and older APIs may not say which item failed: find out by reading.
-            for i, pk in enumerate(pks):
-                if i == 2:
-                    continue
+            for kind, key, pk in held:
                 owner = self._owner(pk)
                 if owner and owner != service:
-                    raise Conflict("port" if i == 0 else "path", keys[i], owner) from None
+                    raise Conflict(kind, key, owner) from None
             if below:
-                raise Conflict("path", f"path {path}/…", sorted(below)[0]) from None
+                raise Conflict(sub[0], sub[1], below[0]) from None
             raise
 
     def _below(self, path: str) -> set[str]:
