@@ -49,6 +49,11 @@ def test_post_body_and_headers_arrive_with_what_api_gateway_adds(routed):
     assert resp.headers["x-amzn-requestid"] and resp.headers["x-amz-apigw-id"]
 
 
+def test_a_body_over_10_mb_is_413(routed):
+    resp = routed.http.post(routed.url("/orders/upload"), content=b"x" * (10 * 1024 * 1024 + 1))
+    assert (resp.status_code, resp.json()) == (413, {"message": "Request Too Long"})
+
+
 @pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("GET", "/shop"), ("DELETE", "/shop/catalog")])
 def test_no_deployed_route_is_403_missing_authentication_token(routed, method, path):
     resp = routed.http.request(method, routed.url(path))

@@ -30,12 +30,14 @@ ACCOUNT_RATE, ACCOUNT_BURST = 10000.0, 5000  # account-level throttle when nothi
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length"}
 CACHE_MAX_BYTES = 1_048_576  # the largest response API Gateway caches
+PAYLOAD_MAX_BYTES = 10 * 1024 * 1024  # REST API payload quota
 MISSING_TOKEN = Denied(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
 FORBIDDEN = Denied(403, "ForbiddenException", "Forbidden")
 THROTTLED = Denied(429, "TooManyRequestsException", "Too Many Requests")
 QUOTA = Denied(429, "LimitExceededException", "Limit Exceeded")
 FAILURE = Denied(504, "InternalServerErrorException", "Internal server error")  # INTEGRATION_FAILURE
 TIMEOUT = Denied(504, "InternalServerErrorException", "Endpoint request timed out")  # INTEGRATION_TIMEOUT
+TOO_LARGE = Denied(413, "RequestTooLargeException", "Request Too Long")  # REQUEST_TOO_LARGE
 CONFIG_ERROR = Denied(500, "InternalServerErrorException", "Internal server error")  # API_CONFIGURATION_ERROR
 
 
@@ -149,7 +151,7 @@ class Gateway:
         sample.resource, sample.method = resource, method.verb
         sample.detailed = bool(settings.get("metricsEnabled"))
         body = await request.body()
-        denied = self._authorize(request, method, body)
+        denied = TOO_LARGE if len(body) > PAYLOAD_MAX_BYTES else self._authorize(request, method, body)
         if denied is None:
             denied = self._admit(request, stage, resource, method, settings)
         if denied is not None:
