@@ -7,6 +7,7 @@ from typing import Any
 
 from ...reconcile import Reconciler
 from ...spec import SERVICE_RE, SpecError
+from ...state import StateTable
 from .. import default_reconciler
 from .answer import FAILED, Failure, Reply, log, not_created_id
 from .apigateway_account import ApiGatewayAccount
@@ -22,7 +23,7 @@ KINDS: dict[str, Callable[[Reconciler, Reply], Any]] = {  # resource type -> its
 }
 
 
-def remember(state, body: dict[str, Any]) -> None:
+def remember(state: StateTable, body: dict[str, Any]) -> None:
     try:
         state.remember_answer(body, ANSWER_KEPT_SECONDS)
     except Exception:  # noqa: BLE001 - the answer is sent; remembering it is an optimisation
