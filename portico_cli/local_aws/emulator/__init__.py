@@ -18,6 +18,7 @@ PATCHES = (
     "cloudwatch",
     "awslambda",
     "cloudformation",
+    "vpclink",
 )
 _installed = False
 

@@ -1,0 +1,69 @@
+"""The local AWS keeps `integrationTarget` on REST API integrations through a VPC link V2, as AWS does since
+November 2025, and refuses what AWS refuses. Unpatched moto drops the field and accepts anything."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from portico_cli.local_aws import bootstrap as local
+
+
+@pytest.fixture
+def world(aws):
+    kw = {"endpoint_url": aws, "region_name": local.REGION}
+    gw, gw2, elb, ec2 = (boto3.client(s, **kw) for s in ("apigateway", "apigatewayv2", "elbv2", "ec2"))
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    nlbs = [elb.create_load_balancer(Name=f"nlb{i}", Type="network", Scheme="internal",
+                                     Subnets=[subnet])["LoadBalancers"][0]["LoadBalancerArn"] for i in range(2)]
+    v1 = gw.create_vpc_link(name="v1", targetArns=[nlbs[0]])["id"]
+    v2 = gw2.create_vpc_link(Name="v2", SubnetIds=[subnet])["VpcLinkId"]
+    rest = gw.create_rest_api(name="shared")["id"]
+    root = gw.get_resources(restApiId=rest)["items"][0]["id"]
+    res = gw.create_resource(restApiId=rest, parentId=root, pathPart="orders")["id"]
+    gw.put_method(restApiId=rest, resourceId=res, httpMethod="ANY", authorizationType="NONE")
+    return gw, rest, res, v1, v2, nlbs
+
+
+def put(gw, rest, res, **kw):
+    return gw.put_integration(restApiId=rest, resourceId=res, httpMethod="ANY", type="HTTP_PROXY",
+                              integrationHttpMethod="ANY", uri="http://orders.internal:80/", **kw)
+
+
+def test_one_v2_link_serves_each_load_balancer_named_by_integration_target(world):
+    gw, rest, res, _, v2, nlbs = world
+    out = put(gw, rest, res, connectionType="VPC_LINK", connectionId=v2, integrationTarget=nlbs[1])
+    assert out["integrationTarget"] == nlbs[1]
+    got = gw.get_integration(restApiId=rest, resourceId=res, httpMethod="ANY")
+    assert (got["connectionId"], got["integrationTarget"]) == (v2, nlbs[1])
+    listed = gw.get_resources(restApiId=rest, embed=["methods"])["items"]
+    [orders] = [r for r in listed if r["path"] == "/orders"]
+    assert orders["resourceMethods"]["ANY"]["methodIntegration"]["integrationTarget"] == nlbs[1]
+    # Back to the V1 link (a migration back): no target is reported any more.
+    put(gw, rest, res, connectionType="VPC_LINK", connectionId=world[3])
+    assert "integrationTarget" not in gw.get_integration(restApiId=rest, resourceId=res, httpMethod="ANY")
+
+
+@pytest.mark.parametrize("case,fragment", [
+    ("internet", "supported only for private integrations"),
+    ("v1", "is a VPC link V1"),
+    ("missing-lb", "not found"),
+    ("v2-without-target", "requires integrationTarget"),
+])
+def test_integration_target_rules_refused_with_the_field_named(world, case, fragment):
+    gw, rest, res, v1, v2, nlbs = world
+    put(gw, rest, res, connectionType="VPC_LINK", connectionId=v2, integrationTarget=nlbs[0])
+    kw = {"internet": {"integrationTarget": nlbs[0]},
+          "v1": {"connectionType": "VPC_LINK", "connectionId": v1, "integrationTarget": nlbs[0]},
+          "missing-lb": {"connectionType": "VPC_LINK", "connectionId": v2,
+                         "integrationTarget": nlbs[0].replace("nlb0", "gone")},
+          "v2-without-target": {"connectionType": "VPC_LINK", "connectionId": v2}}[case]
+    with pytest.raises(ClientError) as e:
+        put(gw, rest, res, **kw)
+    assert e.value.response["Error"]["Code"] == "BadRequestException"
+    assert fragment in e.value.response["Error"]["Message"]
+    # The refused call changed nothing.
+    got = gw.get_integration(restApiId=rest, resourceId=res, httpMethod="ANY")
+    assert (got["connectionId"], got["integrationTarget"]) == (v2, nlbs[0])
