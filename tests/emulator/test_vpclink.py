@@ -3,6 +3,8 @@ November 2025, and refuses what AWS refuses. Unpatched moto drops the field and 
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -67,3 +69,21 @@ def test_integration_target_rules_refused_with_the_field_named(world, case, frag
     # The refused call changed nothing.
     got = gw.get_integration(restApiId=rest, resourceId=res, httpMethod="ANY")
     assert (got["connectionId"], got["integrationTarget"]) == (v2, nlbs[0])
+
+
+def test_cloudformation_makes_a_vpc_link_v2_that_integrations_can_name(world, aws):
+    gw, rest, res, _, _, nlbs = world
+    kw = {"endpoint_url": aws, "region_name": local.REGION}
+    cfn, gw2, ec2 = (boto3.client(s, **kw) for s in ("cloudformation", "apigatewayv2", "ec2"))
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    body = {"Resources": {"Link": {"Type": "AWS::ApiGatewayV2::VpcLink",
+                                   "Properties": {"Name": "pool", "SubnetIds": [subnet]}}},
+            "Outputs": {"LinkId": {"Value": {"Ref": "Link"}}}}
+    cfn.create_stack(StackName="links", TemplateBody=json.dumps(body))
+    [stack] = cfn.describe_stacks(StackName="links")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    link = stack["Outputs"][0]["OutputValue"]
+    assert gw2.get_vpc_link(VpcLinkId=link)["SubnetIds"] == [subnet]
+    put(gw, rest, res, connectionType="VPC_LINK", connectionId=link, integrationTarget=nlbs[0])
+    cfn.delete_stack(StackName="links")
+    assert link not in [v["VpcLinkId"] for v in gw2.get_vpc_links()["Items"]]

@@ -17,7 +17,8 @@
   CloudFormation's resource handlers do (HANDLERS):
   AWS::ApiGateway::Stage (missing; access logs need the account's CloudWatch role: "CloudWatch Logs role ARN
   must be set in account settings to enable logging"), ::Method (moto's fails on a MOCK integration without
-  IntegrationHttpMethod), ::VpcLink, ::UsagePlan, ::Authorizer, ::Account, AWS::CloudWatch::Alarm,
+  IntegrationHttpMethod), ::VpcLink, ::UsagePlan, AWS::ApiGatewayV2::VpcLink (missing; Ref is its
+  VpcLinkId), ::Authorizer, ::Account, AWS::CloudWatch::Alarm,
   AWS::SQS::QueuePolicy, AWS::SNS::Subscription (missing), AWS::CloudFormation::WaitConditionHandle (moto makes
   none: not a stack resource); AWS::ElasticLoadBalancingV2::LoadBalancer (moto
   makes every one an ALB and drops attributes and tags); AWS::Lambda::Function (moto drops Layers,
@@ -178,6 +179,13 @@ def _vpc_link_create(p, name):
     return link["id"], {"VpcLinkId": link["id"]}
 
 
+def _vpc_link_v2_create(p, name):
+    link = _clients("apigatewayv2").create_vpc_link(Name=p["Name"], SubnetIds=p["SubnetIds"],
+                                                    SecurityGroupIds=p.get("SecurityGroupIds") or [],
+                                                    Tags=p.get("Tags") or {})
+    return link["VpcLinkId"], {"VpcLinkId": link["VpcLinkId"]}
+
+
 def _usage_plan_create(p, name):
     kwargs: dict[str, Any] = {"name": p.get("UsagePlanName", name), "description": p.get("Description", ""),
                               "apiStages": [{"apiId": s["ApiId"], "stage": s["Stage"]} for s in p.get("ApiStages", [])],
@@ -272,6 +280,7 @@ HANDLERS = {
     "AWS::ApiGateway::Stage": (_stage_create, _stage_delete),
     "AWS::ApiGateway::Method": (_method_create, _method_delete),
     "AWS::ApiGateway::VpcLink": (_vpc_link_create, _delete_with("apigateway", "delete_vpc_link", "vpcLinkId")),
+    "AWS::ApiGatewayV2::VpcLink": (_vpc_link_v2_create, _delete_with("apigatewayv2", "delete_vpc_link", "VpcLinkId")),
     "AWS::ApiGateway::UsagePlan": (_usage_plan_create, _delete_with("apigateway", "delete_usage_plan", "usagePlanId")),
     "AWS::ApiGateway::Authorizer": (_authorizer_create, lambda physical, p: _clients("apigateway").delete_authorizer(
         restApiId=p["RestApiId"], authorizerId=physical)),
