@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from portico.product.graph import COLOURS, Row, mermaid, svg
+from portico.ops.graph import COLOURS, Row, mermaid, svg
 from portico.reconcile import ALL
 from portico.registry import Registry
 from tests.conftest import spec_item

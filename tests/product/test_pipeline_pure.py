@@ -5,14 +5,25 @@ from __future__ import annotations
 import pytest
 
 from portico.desired import target_group_name
-from portico.observed import EcsService, Listener, LoadBalancer, Method, Observed, Resource, TargetGroup
+from portico.kinds.alarms import alarm_names, alarm_requests
+from portico.kinds.dashboard import dashboard_body
+from portico.kinds.stage import service_settings
+from portico.observed import (
+    EcsService,
+    Listener,
+    LoadBalancer,
+    Method,
+    Observed,
+    ProductObserved,
+    Resource,
+    StageState,
+    TargetGroup,
+)
 from portico.plan import make_plan
-from portico.product.alarms import Route, alarm_names, alarm_requests, dashboard_body
-from portico.product.observed import ProductObserved, StageState
-from portico.product.stagesettings import service_settings
 from portico.settings import Settings
 from portico.spec import parse
 from portico.state import Ledger, StateSnapshot
+from portico.steps import Route
 
 LB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/portico-nlb-1/abc"
 DNS = "portico-nlb-1.elb.us-east-1.amazonaws.com"

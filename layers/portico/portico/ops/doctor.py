@@ -18,10 +18,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..desired import PROXY, invoke_url
+from ..desired import invoke_url
 from ..observed import ecs_key, read_resources
 from ..registry import Registry
-from ..spec import ServiceSpec, SpecError, parse
+from ..spec import ServiceSpec, SpecError, parse, route_paths
 from ..state import StateTable
 
 
@@ -200,7 +200,7 @@ class Doctor:
         resources = read_resources(self.c.apigateway, self.s.rest_api_id)
         link_id = dict(zip(self.s.load_balancer_arns, self.s.vpc_link_ids, strict=False)).get(lb_arn)
         problems = []
-        for path in (spec.path, f"{spec.path}/{PROXY}"):
+        for path in route_paths(spec.path):
             res = resources.get(path)
             if res is None:
                 problems.append(f"{path} is missing")
@@ -220,7 +220,7 @@ class Doctor:
         if problems:
             return Check(link, False, "; ".join(problems), _reconcile(service))
         verbs = "/".join(spec.methods)
-        return Check(link, True, f"{spec.path} and {spec.path}/{PROXY}: {verbs} → VPC link {link_id} → :{port}")
+        return Check(link, True, f"{' and '.join(route_paths(spec.path))}: {verbs} → VPC link {link_id} → :{port}")
 
     def _deployment(self, service, spec, snap) -> Check:
         link = f"stage {self.s.stage} deployment contains them"
@@ -238,7 +238,7 @@ class Doctor:
         except ClientError:
             dep = {}
         summary = dep.get("apiSummary")
-        missing = [p for p in (spec.path, f"{spec.path}/{PROXY}") if summary and p not in summary]
+        missing = [p for p in route_paths(spec.path) if summary and p not in summary]
         if missing:
             return Check(link, False, f"deployment {dep_id} lacks {', '.join(missing)}",
                          f"run `portico reconcile --service {service}` (it deploys {self.s.stage})")
