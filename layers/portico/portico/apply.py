@@ -18,8 +18,8 @@ from .state import Conflict, StateTable
 from .steps import API_ACTIONS, ApplyContext, ApplyResult, Plan
 
 log = logging.getLogger("portico.apply")
-APPLY = {action: function for kind in (reservation, target_group, listener, api, ecs, alarms, deployment, stage,
-                                       dashboard) for action, function in kind.APPLY.items()}
+KINDS = (reservation, target_group, listener, api, ecs, alarms, deployment, stage, dashboard)
+APPLY = {action: function for kind in KINDS for action, function in kind.APPLY.items()}  # action -> f(step, ctx)
 
 
 class Applier:

@@ -46,7 +46,7 @@ def test_openapi_documents_every_route_with_its_security(clients, stack, reconci
 
 
 def test_openapi_refuses_an_unknown_stage(clients, stack):
-    with pytest.raises(ProductError, match=r"--stage: stage 'live' is not one of this stack's stages \(dev, qa, prod\)"):
+    with pytest.raises(ProductError, match=r"--stage: stage 'live' is not one of this stack's stages \(dev, qa, pr"):
         document(clients, stack, "live")
 
 
