@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from portico.errors import ProductError, error_code
+from portico.errors import ProductError, error_code, error_message
 from portico.spec import SpecError
 
 
@@ -77,7 +77,7 @@ def explain(exc: BaseException, settings=None) -> CliError:
 
 def _client_error(exc: ClientError, settings) -> CliError:
     code = error_code(exc)
-    cause = f"{exc.operation_name}: {code}: {exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")
+    cause = f"{exc.operation_name}: {code}: {error_message(exc)}".rstrip(": ")
     if code == "ResourceNotFoundException" and settings:  # DynamoDB's code for a table that is not there
         return CliError(Code.NOT_CONFIGURED, cause, f"check PORTICO_REGISTRY_TABLE={settings.registry_table} and "
                                                     f"PORTICO_STATE_TABLE={settings.state_table} against the stack")

@@ -40,6 +40,11 @@ def error_code(error: ClientError | dict[str, Any] | BaseException) -> str:
     return str((response.get("Error") or {}).get("Code") or "") if isinstance(response, dict) else ""
 
 
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of a ClientError; "" for anything else."""
+    return str(exc.response.get("Error", {}).get("Message") or "") if isinstance(exc, ClientError) else ""
+
+
 def is_not_found(exc: BaseException) -> bool:
     return error_code(exc) in NOT_FOUND
 
@@ -57,7 +62,7 @@ def is_transient(exc: BaseException) -> bool:
 def error_text(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         code = error_code(exc)
-        text = f"{code or 'Error'}: {exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")
+        text = f"{code or 'Error'}: {error_message(exc)}".rstrip(": ")
         if code in QUOTA_CODES:
             text += " (an AWS quota is reached: raise it in Service Quotas or free room, then re-write the entry)"
         return text
