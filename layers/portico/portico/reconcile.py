@@ -26,11 +26,12 @@ from .observed import (
     read_resources,
     read_target_groups,
 )
-from .plan import Plan, make_plan
+from .plan import make_plan
 from .registry import FAILED, PENDING, READY, Registry, Status
 from .settings import Settings
 from .spec import ServiceSpec, SpecError, parse
 from .state import StateTable
+from .steps import Plan
 
 log = logging.getLogger("portico.reconcile")
 ALL = None
