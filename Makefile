@@ -22,6 +22,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Tools and the SAM build first (stamped), so the parallel test workers never race to make them.
 test: install lint tools sam-build

@@ -19,7 +19,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from portico.product import ProductError
+from portico.errors import ProductError, error_code, error_message
 from portico.spec import SpecError
 
 
@@ -76,9 +76,8 @@ def explain(exc: BaseException, settings=None) -> CliError:
 
 
 def _client_error(exc: ClientError, settings) -> CliError:
-    e = exc.response.get("Error", {})
-    code = e.get("Code", "")
-    cause = f"{exc.operation_name}: {code}: {e.get('Message', '')}".rstrip(": ")
+    code = error_code(exc)
+    cause = f"{exc.operation_name}: {code}: {error_message(exc)}".rstrip(": ")
     if code == "ResourceNotFoundException" and settings:  # DynamoDB's code for a table that is not there
         return CliError(Code.NOT_CONFIGURED, cause, f"check PORTICO_REGISTRY_TABLE={settings.registry_table} and "
                                                     f"PORTICO_STATE_TABLE={settings.state_table} against the stack")

@@ -14,8 +14,9 @@ from botocore.exceptions import ClientError
 from rich.markup import escape
 from rich.table import Table
 
-from portico.product import keys as keys_mod
-from portico.product.stages import Stages
+from portico.ops import check_stage
+from portico.ops import keys as keys_mod
+from portico.ops.stages import Stages
 
 from ..context import err, out, reconciler
 from ..errors import Code, refused
@@ -120,7 +121,7 @@ def rollback(stage: Annotated[str, typer.Option("--stage", help="Stage to return
 @app.command()
 def history(stage: Stage, as_json: Json = False) -> None:
     """The deployments a stage has pointed to, oldest first; the current one is marked."""
-    from portico.product.stages import pointer_stack
+    from portico.ops.stages import pointer_stack
 
     events = _stages().history(stage)
     stack = pointer_stack(events)
@@ -146,7 +147,7 @@ def sdk(stage: Stage,
         output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the SDK.")],
         as_json: Json = False) -> None:
     """Generate a client SDK of the stage with API Gateway (GetSdk) into a folder."""
-    from portico.product.openapi import document, generate_sdk, sdk_unsupported
+    from portico.ops.openapi import document, generate_sdk, sdk_unsupported
 
     rec = reconciler()
     try:
@@ -172,7 +173,7 @@ def openapi(stage: Stage,
             output: Annotated[Path | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
             as_json: Json = False) -> None:
     """An OpenAPI 3 document of the routes, with each service's security scheme (JSON on stdout, or a file)."""
-    from portico.product.openapi import document
+    from portico.ops.openapi import document
 
     rec = reconciler()
     doc = json.dumps(document(rec.clients, rec.settings, stage), indent=2) + "\n"
@@ -189,15 +190,15 @@ def metrics(service: Annotated[str, typer.Argument(metavar="SERVICE")],
             stage: Annotated[str | None, typer.Option("--stage", help="Default: the last stage (prod).")] = None,
             as_json: Json = False) -> None:
     """Calls, p50/p99 latency and errors of the last hour (CloudWatch GetMetricData)."""
-    from portico.product.alarms import Route, watched_stage
-    from portico.product.metrics import fetch
+    from portico.kinds.alarms import watched_stage
+    from portico.ops.metrics import fetch
     from portico.state import StateTable
+    from portico.steps import Route
 
     rec = reconciler()
     s = rec.settings
     stage = stage or watched_stage(s)
-    if stage not in s.stages:
-        raise refused(f"--stage: {stage!r} is not one of this stack's stages ({', '.join(s.stages)})")
+    check_stage(s, stage)
     ledger = StateTable(rec.clients.dynamodb, s.state_table).snapshot().ledgers.get(service)
     if not ledger or not ledger.path:
         raise refused(f"SERVICE: {service!r} is not routed by portico", "`portico ls` lists the services")
@@ -227,7 +228,7 @@ def doctor(service: Annotated[str, typer.Argument(metavar="SERVICE")],
 
     Exits 1 when a link is broken; each broken link comes with its fix.
     """
-    from portico.product.doctor import Doctor
+    from portico.ops.doctor import Doctor
 
     from ..local_aws.dataplane.process import GATEWAY_URL_ENV
 
@@ -255,7 +256,7 @@ def graph(output: Annotated[Path, typer.Option("-o", "--output", help="SVG file.
           = None,
           as_json: Json = False) -> None:
     """The routing as a diagram: Mermaid text on stdout, an SVG file; coloured by status."""
-    from portico.product.graph import mermaid, rows, svg
+    from portico.ops.graph import mermaid, rows, svg
 
     rec = reconciler()
     s = rec.settings

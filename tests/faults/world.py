@@ -15,11 +15,11 @@ from typing import Any
 import requests
 
 from portico.clients import Clients
-from portico.desired import PROXY, target_group_name
+from portico.desired import target_group_name
 from portico.reconcile import Reconciler
 from portico.registry import Registry
 from portico.settings import Settings
-from portico.spec import SpecError, parse
+from portico.spec import PROXY, SpecError, parse
 from portico.state import StateTable, from_item
 from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.streampoll import StreamPoller

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
-from portico.product import ProductError
+from portico.errors import ProductError
 from portico.settings import Settings
 from portico.spec import SpecError
 from portico_cli.errors import CliError, Code, explain

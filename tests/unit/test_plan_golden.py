@@ -26,8 +26,6 @@ SETTINGS = Settings(rest_api_id="api123", load_balancer_arns=(LB,), vpc_link_ids
 TG = {s: target_group_name("portico", s, 8080, "ip") for s in ("orders", "users")}
 
 
-pytestmark = pytest.mark.usefixtures("no_network")  # the planner is pure
-
 
 def ecs(name: str, lbs=()) -> EcsService:
     return EcsService(key=f"demo/{name}", arn=f"arn:ecs:{name}", status="ACTIVE", controller="ECS",

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .errors import QUOTA_CODES, error_code
 from .settings import Settings
 
 DEFAULT_CONFIG = Config(
@@ -24,13 +25,6 @@ DEFAULT_CONFIG = Config(
 )
 
 
-# Error codes that mean "a quota is reached": retrying cannot help, raising the quota or freeing room can.
-QUOTA_CODES = frozenset({
-    "LimitExceededException", "ServiceQuotaExceededException", "TooManyListeners", "TooManyTargetGroups",
-    "TooManyLoadBalancers", "TooManyTags", "TooManyTargets", "TooManyRules", "TooManyActions",
-    "TooManyCertificates", "ResourceLimitExceeded"})
-
-
 def no_retry_on_quota(client) -> None:
     """Raise quota errors on the first attempt instead of letting `standard` mode retry them as throttling."""
     service = client.meta.service_model.service_id.hyphenize()
@@ -38,7 +32,7 @@ def no_retry_on_quota(client) -> None:
     def check(response=None, operation=None, **_):
         if not response or response[1] is None:
             return None
-        code = (response[1].get("Error") or {}).get("Code")
+        code = error_code(response[1])
         if code in QUOTA_CODES:
             raise client.exceptions.from_code(code)(response[1], operation.name)
         return None

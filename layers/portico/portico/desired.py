@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 
 from .observed import EcsService, Observed, ecs_key
 from .settings import LISTENERS_PER_NLB, Settings
-from .spec import ServiceSpec, SpecError, overlap
+from .spec import ServiceSpec, SpecError, overlap, route_paths
 
-PROXY = "{proxy+}"
 MAX_TARGET_GROUPS_PER_ECS_SERVICE = 5
 
 
@@ -204,7 +203,7 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
     authorization, key_required, authorizer = _authorization(spec, observed)
     base = f"http://{lb.dns}:{port}"
     resources = {}
-    for path, proxy in ((spec.path, False), (f"{spec.path}/{PROXY}", True)):
+    for path, proxy in zip(route_paths(spec.path), (False, True), strict=True):
         uri = f"{base}/{{proxy}}" if proxy else f"{base}/"
         resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy)
                            for verb in spec.methods}

@@ -2,10 +2,12 @@
 
 ELB and API Gateway are read whole (a free port or path can only be chosen knowing every listener and
 resource, foreign ones included); ECS is read only for the services in scope, 10 per DescribeServices.
+The product kinds' state is read here too: the reconciled stage, portico's alarms and its dashboard.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,9 +15,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .clients import Clients
-from .product.observed import ProductObserved, read_product
+from .errors import error_code, is_not_found
 from .settings import Settings
-from .state import StateSnapshot, StateTable
+from .state import Ledger, StateSnapshot, StateTable
 
 
 @dataclass
@@ -75,6 +77,22 @@ class EcsService:
 
 
 @dataclass
+class StageState:
+    name: str
+    deployment_id: str | None
+    method_settings: dict[str, dict[str, Any]]
+    cache_cluster_enabled: bool
+
+
+@dataclass
+class ProductObserved:
+    api_name: str = ""
+    stage: StageState | None = None
+    alarms: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> describe_alarms entry
+    dashboard: dict[str, Any] | None = None  # parsed body, None when there is none
+
+
+@dataclass
 class Observed:
     state: StateSnapshot
     load_balancers: dict[str, LoadBalancer]
@@ -84,8 +102,21 @@ class Observed:
     cognito_authorizer: str | None = None  # id of the API's Cognito authorizer, when the stack has one
     product: ProductObserved | None = None  # the reconciled stage, portico's alarms and dashboard
 
-    def target_group_by_arn(self, arn: str) -> TargetGroup | None:
-        return next((tg for tg in self.target_groups.values() if tg.arn == arn), None)
+    def ledger_target_groups(self, ledger: Ledger | None) -> dict[str, str]:
+        """The ledger's target groups by name, with ARNs from AWS where the ledger only holds the name (a
+        target group recorded before its create call, which a crash may have cut short)."""
+        if not ledger:
+            return {}
+        return {name: (self.target_groups[name].arn if name in self.target_groups else arn)
+                for name, arn in ledger.target_groups.items()}
+
+
+def alarm_prefix(stack: str) -> str:
+    return f"{stack}-svc-"
+
+
+def dashboard_name(stack: str) -> str:
+    return f"{stack}-services"
 
 
 def ecs_key(cluster: str, service: str) -> str:
@@ -150,6 +181,11 @@ def read_resources(apigateway, rest_api_id: str) -> dict[str, Resource]:
     return out
 
 
+def read_tags(elbv2, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for d in elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+            for t in d.get("Tags", [])}
+
+
 def read_cognito_authorizer(apigateway, rest_api_id: str) -> str | None:
     items = apigateway.get_authorizers(restApiId=rest_api_id, limit=500).get("items", [])
     return next((a["id"] for a in sorted(items, key=lambda a: a.get("name", ""))
@@ -171,7 +207,7 @@ def read_ecs(ecs, wanted: list[tuple[str, str]],
             try:
                 resp = ecs.describe_services(cluster=cluster, services=chunk)
             except ClientError as e:
-                if e.response["Error"]["Code"] in ("ClusterNotFoundException", "InvalidParameterException"):
+                if error_code(e) in ("ClusterNotFoundException", "InvalidParameterException"):
                     for s in chunk:
                         out[ecs_key(cluster, s)] = None
                     continue
@@ -196,4 +232,32 @@ def read_ecs(ecs, wanted: list[tuple[str, str]],
                     controller=(svc.get("deploymentController") or {}).get("type", "ECS"),
                     task_definition=td_arn, load_balancers=list(svc.get("loadBalancers") or []),
                     containers=containers, network_mode=td["networkMode"])
+    return out
+
+
+def read_product(clients: Clients, settings: Settings) -> ProductObserved:
+    out = ProductObserved()
+    apigw = clients.apigateway
+    out.api_name = apigw.get_rest_api(restApiId=settings.rest_api_id).get("name", "")
+    try:
+        st = apigw.get_stage(restApiId=settings.rest_api_id, stageName=settings.stage)
+        out.stage = StageState(name=settings.stage, deployment_id=st.get("deploymentId"),
+                               method_settings=dict(st.get("methodSettings") or {}),
+                               cache_cluster_enabled=bool(st.get("cacheClusterEnabled")))
+    except ClientError as exc:
+        if not is_not_found(exc):
+            raise
+    cw = clients.cloudwatch
+    if cw is None:
+        return out
+    for page in cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix=alarm_prefix(settings.stack),
+                                                             AlarmTypes=["MetricAlarm"]):
+        for alarm in page.get("MetricAlarms", []):
+            out.alarms[alarm["AlarmName"]] = alarm
+    try:
+        body = cw.get_dashboard(DashboardName=dashboard_name(settings.stack)).get("DashboardBody")
+        out.dashboard = json.loads(body) if body else None
+    except ClientError as exc:
+        if not is_not_found(exc):
+            raise
     return out

@@ -26,11 +26,12 @@ from .observed import (
     read_resources,
     read_target_groups,
 )
-from .plan import Plan, make_plan
+from .plan import make_plan
 from .registry import FAILED, PENDING, READY, Registry, Status
 from .settings import Settings
 from .spec import ServiceSpec, SpecError, parse
 from .state import StateTable
+from .steps import Plan
 
 log = logging.getLogger("portico.reconcile")
 ALL = None
@@ -97,9 +98,10 @@ class Reconciler:
         desire(spec, observed, self.settings, self.clients.region)
         return spec
 
-    def observe(self, specs: dict[str, ServiceSpec], scope: set[str] | None) -> Observed:
+    def observe(self, specs: dict[str, ServiceSpec]) -> Observed:
+        """AWS and the ledger, with the ECS services the specs name (offboarding reads none: detaching
+        re-reads its ECS service under a lease)."""
         wanted = [(sp.cluster, sp.ecs_service) for sp in specs.values()]
-        # Ledger-only services still need their ECS service read, to detach on offboarding.
         return observe(self.clients, self.settings, self.state, wanted)
 
     def plan(self, specs: dict[str, ServiceSpec], observed: Observed, scope: set[str] | None,
@@ -119,7 +121,7 @@ class Reconciler:
         routed: set[str] = set()
         target_groups: dict[str, str] = {}
         for _ in range(MAX_ROUNDS):
-            observed = self.observe(todo, scope)
+            observed = self.observe(todo)
             fresh = {arn: td for arn, td in observed.state.task_definitions.items() if td.pop("fresh", False)}
             if fresh and not dry_run:
                 self.state.cache_task_definitions(fresh)

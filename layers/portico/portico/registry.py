@@ -8,8 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .errors import CONDITION_FAILED, error_code
 from .spec import SPEC_ATTRIBUTES
-from .state import batch_get, from_item, to_item
+from .state import batch_get, from_item, owned_by, to_item
 
 PENDING, READY, FAILED = "PENDING", "READY", "FAILED"
 
@@ -62,17 +63,13 @@ class Registry:
             item["owner"] = owner
         kwargs: dict[str, Any] = {}
         if expect_owner is not None:
-            kwargs = {"ConditionExpression": "attribute_not_exists(service) OR #o = :o",
-                      "ExpressionAttributeNames": {"#o": "owner"},
-                      "ExpressionAttributeValues": {":o": {"S": expect_owner}}}
+            kwargs = owned_by(expect_owner, key="service")
         self.ddb.put_item(TableName=self.table, Item=to_item(item), **kwargs)
 
     def delete(self, service: str, *, expect_owner: str | None = None) -> None:
         kwargs: dict[str, Any] = {}
         if expect_owner is not None:
-            kwargs = {"ConditionExpression": "attribute_not_exists(service) OR #o = :o",
-                      "ExpressionAttributeNames": {"#o": "owner"},
-                      "ExpressionAttributeValues": {":o": {"S": expect_owner}}}
+            kwargs = owned_by(expect_owner, key="service")
         self.ddb.delete_item(TableName=self.table, Key={"service": {"S": service}}, **kwargs)
 
     def write_status(self, item: dict[str, Any], status: Status) -> bool:
@@ -112,6 +109,6 @@ class Registry:
                                  ExpressionAttributeNames=names, ExpressionAttributeValues=to_item(values))
             return True
         except ClientError as e:
-            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if error_code(e) == CONDITION_FAILED:
                 return False  # the spec changed (or the item went away): the newer record will be reconciled
             raise

@@ -20,6 +20,7 @@ SEGMENT_RE = re.compile(r"[a-z0-9._-]{1,64}")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 AUTH_TYPES = ("NONE", "API_KEY", "IAM", "COGNITO")
 MAX_SEGMENTS = 8
+PROXY = "{proxy+}"  # API Gateway's greedy path variable: the child resource that forwards the rest of the path
 MAX_ITEM_BYTES = 16_384  # far above any honest spec, far below DynamoDB's 400 KB
 
 # Attributes users write. Everything else on the item is portico's status (or ignored extras).
@@ -212,3 +213,13 @@ def parse(item: dict[str, Any], *, default_auth: str = "API_KEY", allow_unauthen
 def overlap(a: str, b: str) -> bool:
     """True when one path equals or is nested under the other (their routes would shadow each other)."""
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def proxy_path(path: str) -> str:
+    """`/orders` -> `/orders/{proxy+}`: the child resource that carries the rest of the path."""
+    return f"{path}/{PROXY}"
+
+
+def route_paths(path: str) -> tuple[str, str]:
+    """The two API resources of a route: the path itself and its {proxy+} child."""
+    return path, proxy_path(path)

@@ -27,7 +27,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .records import Conflict, Ledger, StateSnapshot, batch_get, from_item, to_item
+from ..errors import CONDITION_FAILED, error_code
+from .records import Conflict, Ledger, StateSnapshot, batch_get, from_item, owned_by, to_item
 
 
 class StateTable:
@@ -107,9 +108,7 @@ class StateTable:
         each ancestor's `sub#` item collects the services routed below it, and a path whose `sub#` item
         names another service is refused, so two reconciles can never take /a and /a/b at the same time.
         """
-        owner_cond = {"ConditionExpression": "attribute_not_exists(pk) OR #o = :s",
-                      "ExpressionAttributeNames": {"#o": "owner"},
-                      "ExpressionAttributeValues": {":s": {"S": service}}}
+        owner_cond = owned_by(service)
         items = [
             {"Put": {"TableName": self.table, "Item": to_item({"pk": f"port#{lb}#{port}", "owner": service}),
                      **owner_cond}},
@@ -133,7 +132,7 @@ class StateTable:
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as e:
-            if e.response["Error"]["Code"] != "TransactionCanceledException":
+            if error_code(e) != "TransactionCanceledException":
                 raise
             # What each item guards: CancellationReasons follow the order of TransactItems (the port, the path,
             # the ledger, the ancestors, then `sub#`; docs.aws.amazon.com/amazondynamodb/latest/APIReference/
@@ -173,10 +172,9 @@ class StateTable:
         """
         try:
             self.ddb.put_item(TableName=self.table, Item=to_item({"pk": f"port#{lb}#{port}", "owner": owner}),
-                              ConditionExpression="attribute_not_exists(pk) OR #o = :s",
-                              ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":s": {"S": owner}})
+                              **owned_by(owner))
         except ClientError as e:
-            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if error_code(e) != CONDITION_FAILED:
                 raise
             raise Conflict("port", f"port {port}", self._owner(f"port#{lb}#{port}")) from None
 
@@ -200,12 +198,9 @@ class StateTable:
 
     def _delete_owned(self, pk: str, service: str) -> None:
         try:
-            self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}),
-                                 ConditionExpression="attribute_not_exists(pk) OR #o = :s",
-                                 ExpressionAttributeNames={"#o": "owner"},
-                                 ExpressionAttributeValues={":s": {"S": service}})
+            self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}), **owned_by(service))
         except ClientError as e:
-            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if error_code(e) != CONDITION_FAILED:
                 raise
 
     # -- ledger ------------------------------------------------------------------------------------
@@ -267,7 +262,7 @@ class StateTable:
                 ExpressionAttributeValues=to_item({":now": int(now), ":h": holder}))
             return True
         except ClientError as e:
-            if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if error_code(e) == CONDITION_FAILED:
                 return False
             raise
 
@@ -276,5 +271,5 @@ class StateTable:
             self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"lock#{name}"}),
                                  ConditionExpression="holder = :h", ExpressionAttributeValues=to_item({":h": holder}))
         except ClientError as e:
-            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if error_code(e) != CONDITION_FAILED:
                 raise

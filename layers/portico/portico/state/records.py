@@ -22,6 +22,12 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _de.deserialize(v) for k, v in item.items()}
 
 
+def owned_by(owner: str, key: str = "pk") -> dict[str, Any]:
+    """The condition of every owned item's write: it does not exist yet, or `owner` holds it."""
+    return {"ConditionExpression": f"attribute_not_exists({key}) OR #o = :o",
+            "ExpressionAttributeNames": {"#o": "owner"}, "ExpressionAttributeValues": {":o": {"S": owner}}}
+
+
 def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Consistent reads of `keys`, 100 per BatchGetItem, unprocessed keys retried with a short backoff."""
     out: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ...errors import error_code, error_message
 from ...reconcile import Reconciler
 from .answer import ANSWER_MARGIN_SECONDS, Failure, remaining
 from .properties import ACCOUNT, refuse_unknown
@@ -58,10 +59,10 @@ class ApiGatewayAccount:
                 break
             except ClientError as exc:
                 left = remaining(context) - ANSWER_MARGIN_SECONDS
-                if exc.response["Error"]["Code"] != "BadRequestException" or attempt == self.ATTEMPTS \
+                if error_code(exc) != "BadRequestException" or attempt == self.ATTEMPTS \
                         or left < self.PAUSE_SECONDS:
                     raise Failure(f"CloudWatchRoleArn: API Gateway refused {role}: "
-                                  f"{exc.response['Error'].get('Message', exc)}") from None
+                                  f"{error_message(exc) or exc}") from None
                 log.info("the role is not usable yet (IAM propagation): retrying", extra={"attempt": attempt})
                 self.sleep(self.PAUSE_SECONDS)
         log.info("set the account's CloudWatch role", extra={"role": role})

@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ...errors import CONDITION_FAILED, error_code
 from ...reconcile import Reconciler
 from ...registry import FAILED as ENTRY_FAILED
 from ...registry import READY
@@ -106,7 +107,7 @@ class ServiceRoutes:
                 try:
                     self.registry.put_spec(item, owner=owner, expect_owner=owner)
                 except ClientError as exc:
-                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    if error_code(exc) != CONDITION_FAILED:
                         raise
                     raise Failure(f"service {service!r} was just written to the registry by someone else; "
                                   "a ServiceRoute never takes over an entry its stack did not create") from None
@@ -205,7 +206,7 @@ class ServiceRoutes:
         try:
             self.registry.delete(service, expect_owner=owner)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if error_code(exc) != CONDITION_FAILED:
                 raise
             return service, {}  # taken over meanwhile: not ours to remove
         self.converge(service, context, digest=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portico.product import stagesettings as ss
+from portico.kinds import stage as ss
 from portico.reconcile import ALL
 from portico.registry import Registry
 from tests.conftest import spec_item

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from portico.product.graph import COLOURS, Row, mermaid, svg
+from portico.ops.graph import COLOURS, Row, mermaid, svg
 from portico.reconcile import ALL
 from portico.registry import Registry
 from tests.conftest import spec_item

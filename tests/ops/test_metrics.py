@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from botocore.stub import ANY, Stubber
 
-from portico.product.alarms import Route
-from portico.product.metrics import fetch, queries
+from portico.ops.metrics import fetch, queries
 from portico.reconcile import ALL
 from portico.registry import Registry
+from portico.steps import Route
 from tests.conftest import spec_item
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .alarms import Route, method_pairs
+from ..steps import Route
 
 WINDOW = timedelta(hours=1)
 PERIOD = 3600
@@ -31,7 +31,7 @@ class Figures:
 
 def queries(route: Route, api_name: str, stage: str) -> list[dict]:
     out = []
-    for i, (resource, method) in enumerate(method_pairs(route)):
+    for i, (resource, method) in enumerate(route.method_pairs()):
         dims = [{"Name": "ApiName", "Value": api_name}, {"Name": "Stage", "Value": stage},
                 {"Name": "Resource", "Value": resource}, {"Name": "Method", "Value": method}]
         for prefix, metric, stat in (("c", "Count", "Sum"), ("f", "4XXError", "Sum"), ("e", "5XXError", "Sum"),
@@ -48,18 +48,14 @@ def fetch(cloudwatch, route: Route, api_name: str, stage: str, *, now: datetime 
     values: dict[str, float] = {}
     qs = queries(route, api_name, stage)
     for i in range(0, len(qs), 500):  # GetMetricData takes 500 queries per call
-        kw = {"MetricDataQueries": qs[i:i + 500], "StartTime": start, "EndTime": end}
-        while True:
-            resp = cloudwatch.get_metric_data(**kw)
-            for r in resp.get("MetricDataResults", []):
+        for page in cloudwatch.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=qs[i:i + 500], StartTime=start, EndTime=end):
+            for r in page.get("MetricDataResults", []):
                 got = [v for v in r.get("Values", []) if v is not None]
                 if got:
                     values[r["Id"]] = values.get(r["Id"], 0.0) + sum(got) if r["Id"][0] in "cfe" else max(got)
-            if not resp.get("NextToken"):
-                break
-            kw["NextToken"] = resp["NextToken"]
     f = Figures()
-    n = len(method_pairs(route))
+    n = len(route.method_pairs())
     weighted, weight = 0.0, 0.0
     for i in range(n):
         calls = values.get(f"c{i}", 0.0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from . import ProductError
+from ..errors import ProductError
 
 PARTNER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -35,19 +35,14 @@ class PartnerKey:
     created: str
 
 
-def _paginate(call, **kw):
-    position = None
-    while True:
-        page = call(**kw, **({"position": position} if position else {}))
+def _paginate(apigw, operation: str, **kw):
+    for page in apigw.get_paginator(operation).paginate(**kw, PaginationConfig={"PageSize": 500}):
         yield from page.get("items", [])
-        position = page.get("position")
-        if not position:
-            return
 
 
 def tiers(apigw, rest_api_id: str, stack: str) -> dict[str, Tier]:
     out: dict[str, Tier] = {}
-    for plan in _paginate(apigw.get_usage_plans, limit=500):
+    for plan in _paginate(apigw, "get_usage_plans"):
         if not any(s.get("apiId") == rest_api_id for s in plan.get("apiStages") or []):
             continue
         name = (plan.get("tags") or {}).get("portico:tier") or plan["name"].removeprefix(f"{stack}-")
@@ -70,14 +65,14 @@ def check_partner(partner: str) -> str:
 
 def _keys(apigw, stack: str) -> dict[str, dict]:
     prefix = f"{stack}-"
-    return {k["name"].removeprefix(prefix): k for k in _paginate(apigw.get_api_keys, limit=500, includeValues=False)
+    return {k["name"].removeprefix(prefix): k for k in _paginate(apigw, "get_api_keys", includeValues=False)
             if k.get("name", "").startswith(prefix)}
 
 
 def _membership(apigw, all_tiers: dict[str, Tier]) -> dict[str, str]:
     out = {}
     for tier in all_tiers.values():
-        for k in _paginate(apigw.get_usage_plan_keys, usagePlanId=tier.plan_id, limit=500):
+        for k in _paginate(apigw, "get_usage_plan_keys", usagePlanId=tier.plan_id):
             out[k["id"]] = tier.name
     return out
 

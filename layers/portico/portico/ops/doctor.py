@@ -10,27 +10,17 @@ run without an earlier link is reported as failed with the reason. Reads only.
 
 from __future__ import annotations
 
-import ipaddress
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..desired import PROXY, invoke_url
+from ..errors import error_message
 from ..observed import ecs_key, read_resources
 from ..registry import Registry
-from ..spec import ServiceSpec, SpecError, parse
+from ..spec import ServiceSpec, SpecError, parse, route_paths
 from ..state import StateTable
-
-
-@dataclass
-class Check:
-    link: str
-    ok: bool
-    detail: str
-    fix: str = ""
+from . import reach
+from .reach import Check
 
 
 def _reconcile(service: str) -> str:
@@ -95,11 +85,11 @@ class Doctor:
                             "deployment controller"))
 
         checks.append(self._health(tg_arn, spec))
-        checks.append(self._security_groups(ecs, lb_arn, spec))
+        checks.append(reach.security_groups(self.c, ecs, lb_arn, spec))
         checks.append(self._api(service, spec, ledger, lb_arn, port))
         checks.append(self._deployment(service, spec, snap))
         if probe:
-            checks.append(self._probe(service, spec, api_key, probe_base))
+            checks.append(reach.probe(self.c, self.s, spec, api_key, probe_base))
         return checks
 
     # -- ELB ----------------------------------------------------------------------------------------
@@ -152,46 +142,6 @@ class Doctor:
             return None
         return found[0] if found and found[0].get("status") != "INACTIVE" else None
 
-    def _security_groups(self, ecs, lb_arn, spec) -> Check:
-        link = "task security group admits the NLB"
-        if not ecs or not spec or not lb_arn:
-            return Check(link, False, "no ECS service or load balancer to look at", "fix the links above first")
-        vpc_cfg = ((ecs.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {})
-        groups = vpc_cfg.get("securityGroups") or []
-        if not groups:
-            return Check(link, False, "the ECS service has no awsvpc security groups (bridge or host networking: "
-                                      "the container instances' groups decide)",
-                         f"allow TCP {spec.container_port} from the NLB's subnets on the container instances' group")
-        lb = self.c.elbv2.describe_load_balancers(LoadBalancerArns=[lb_arn])["LoadBalancers"][0]
-        lb_groups = set(lb.get("SecurityGroups") or [])
-        subnet_ids = [z["SubnetId"] for z in lb.get("AvailabilityZones", []) if z.get("SubnetId")]
-        cidrs = [ipaddress.ip_network(sn["CidrBlock"]) for sn in
-                 self.c.ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]] if subnet_ids else []
-        port = spec.container_port
-        sgs = self.c.ec2.describe_security_groups(GroupIds=groups)["SecurityGroups"]
-        for sg in sgs:
-            for perm in sg.get("IpPermissions", []):
-                proto = perm.get("IpProtocol")
-                if proto not in ("-1", "tcp", "6"):
-                    continue
-                if proto != "-1" and not perm.get("FromPort", 0) <= port <= perm.get("ToPort", 65535):
-                    continue
-                if lb_groups & {p.get("GroupId") for p in perm.get("UserIdGroupPairs", [])}:
-                    return Check(link, True, f"{sg['GroupId']} admits the NLB's security group on TCP {port}")
-                for r in perm.get("IpRanges", []):
-                    net = ipaddress.ip_network(r["CidrIp"])
-                    if cidrs and all(net.supernet_of(c) for c in cidrs):
-                        return Check(link, True, f"{sg['GroupId']} admits {r['CidrIp']} (the NLB's subnets) on "
-                                                 f"TCP {port}")
-        if lb_groups:  # an NLB with security groups: admit its group
-            source = f"--source-group {sorted(lb_groups)[0]}"
-        else:  # admit the NLB's subnets (the VPC's CIDR covers them all)
-            vpcs = self.c.ec2.describe_vpcs(VpcIds=[lb["VpcId"]])["Vpcs"] if lb.get("VpcId") else []
-            source = f"--cidr {vpcs[0]['CidrBlock'] if vpcs else (cidrs[0] if cidrs else '<vpc cidr>')}"
-        return Check(link, False, f"{', '.join(groups)} admit(s) nothing from the NLB on TCP {port}",
-                     f"aws ec2 authorize-security-group-ingress --group-id {groups[0]} --protocol tcp --port {port} "
-                     f"{source}")
-
     # -- API Gateway --------------------------------------------------------------------------------
     def _api(self, service, spec, ledger, lb_arn, port) -> Check:
         link = "API resource, methods, VPC_LINK integration"
@@ -200,7 +150,7 @@ class Doctor:
         resources = read_resources(self.c.apigateway, self.s.rest_api_id)
         link_id = dict(zip(self.s.load_balancer_arns, self.s.vpc_link_ids, strict=False)).get(lb_arn)
         problems = []
-        for path in (spec.path, f"{spec.path}/{PROXY}"):
+        for path in route_paths(spec.path):
             res = resources.get(path)
             if res is None:
                 problems.append(f"{path} is missing")
@@ -220,7 +170,7 @@ class Doctor:
         if problems:
             return Check(link, False, "; ".join(problems), _reconcile(service))
         verbs = "/".join(spec.methods)
-        return Check(link, True, f"{spec.path} and {spec.path}/{PROXY}: {verbs} → VPC link {link_id} → :{port}")
+        return Check(link, True, f"{' and '.join(route_paths(spec.path))}: {verbs} → VPC link {link_id} → :{port}")
 
     def _deployment(self, service, spec, snap) -> Check:
         link = f"stage {self.s.stage} deployment contains them"
@@ -229,7 +179,7 @@ class Doctor:
         try:
             stage = self.c.apigateway.get_stage(restApiId=self.s.rest_api_id, stageName=self.s.stage)
         except ClientError as exc:
-            return Check(link, False, f"stage {self.s.stage}: {exc.response['Error'].get('Message', '')}",
+            return Check(link, False, f"stage {self.s.stage}: {error_message(exc)}",
                          "deploy the stack's template (it creates the stages)")
         dep_id = stage.get("deploymentId")
         try:
@@ -238,7 +188,7 @@ class Doctor:
         except ClientError:
             dep = {}
         summary = dep.get("apiSummary")
-        missing = [p for p in (spec.path, f"{spec.path}/{PROXY}") if summary and p not in summary]
+        missing = [p for p in route_paths(spec.path) if summary and p not in summary]
         if missing:
             return Check(link, False, f"deployment {dep_id} lacks {', '.join(missing)}",
                          f"run `portico reconcile --service {service}` (it deploys {self.s.stage})")
@@ -253,36 +203,6 @@ class Doctor:
         if summary:
             return Check(link, True, f"deployment {dep_id} serves {spec.path}")
         return Check(link, True, f"deployment {dep_id} is portico's latest, made after the route's API changes")
-
-    def _probe(self, service, spec, api_key, base) -> Check:
-        link = "HTTP probe"
-        if not spec:
-            return Check(link, False, "no valid entry", "fix the links above first")
-        url = (f"{base.rstrip('/')}/{self.s.stage}{spec.path}" if base
-               else invoke_url(self.s.rest_api_id, self.c.region, self.s.stage, spec.path))
-        if self.s.endpoint_url and not base:
-            return Check(link, False, f"not sent: the local AWS at {self.s.endpoint_url} has no API Gateway data "
-                                      f"plane to serve {url}", "probe a deployed stack (from inside its VPC)")
-        verb = "GET" if "GET" in spec.methods or "ANY" in spec.methods else spec.methods[0]
-        headers = {"x-api-key": api_key} if api_key else {}
-        request = urllib.request.Request(url, method=verb, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - a URL portico built
-                status, body = resp.status, resp.read(300).decode(errors="replace")
-        except urllib.error.HTTPError as exc:
-            status, body = exc.code, exc.read(300).decode(errors="replace")
-        except (urllib.error.URLError, OSError) as exc:
-            return Check(link, False, f"{verb} {url}: {getattr(exc, 'reason', exc)}",
-                         "a private API answers only inside its VPC (or through its VPC endpoint): probe from there")
-        if status < 500 and "Missing Authentication Token" not in body and not (status == 403 and not api_key
-                                                                                 and spec.auth == "API_KEY"):
-            return Check(link, True, f"{verb} {url} → {status}")
-        hint = {403: "403 without a key: pass --api-key (a key of a usage plan)" if spec.auth == "API_KEY" else
-                "403: the stage has no such route, or the caller is not authorised",
-                502: "502: API Gateway reached no healthy target (see the target and security group checks)",
-                504: "504: the service did not answer within 29 s"}.get(status, "see the checks above")
-        return Check(link, False, f"{verb} {url} → {status} {body[:120]!r}", hint)
-
 
 def _short(arn: str | None) -> str:
     if not arn:

@@ -1,4 +1,4 @@
-"""Per-service CloudWatch alarms and the services dashboard: pure builders of the API requests.
+"""Per-service CloudWatch alarms, created with the route and deleted when it is offboarded.
 
 Three alarms per service, sent to the stack's alarm topic (PORTICO_ALARM_TOPIC_ARN), on the last stage
 of PORTICO_STAGES (production: where a failure pages someone):
@@ -6,7 +6,7 @@ of PORTICO_STAGES (production: where a failure pages someone):
   <stack>-svc-<service>-p99-latency    the worst p99 Latency of the service's methods
   <stack>-svc-<service>-unhealthy      NLB UnHealthyHostCount of the service's target group
 The per-method ApiGateway metrics exist because every routed method has detailed metrics on (see
-`stagesettings`). Each alarm's description carries a hash of its definition, so a re-run compares
+`kinds.stage`). Each alarm's description carries a hash of its definition, so a re-run compares
 hashes and rewrites only an alarm whose definition changed.
 """
 
@@ -14,26 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from .observed import alarm_prefix
+from botocore.exceptions import ClientError
+
+from ..errors import is_not_found
+from ..observed import Observed, alarm_prefix
+from ..settings import Settings
+from ..steps import ApplyContext, Plan, Route, Step
 
 FIVE_XX_PERCENT = 5.0  # alarm when more than 5% of calls fail with 5XX ...
 P99_LATENCY_MS = 5000.0  # ... or p99 latency is above 5 s (the integration timeout is 29 s) ...
 PERIOD, EVALUATION_PERIODS, DATAPOINTS = 60, 5, 3  # ... in 3 of the last 5 minutes
 MAX_METHOD_METRICS = 5  # CloudWatch allows 10 metrics per alarm: (errors, calls) x 5 methods
-
-
-@dataclass(frozen=True)
-class Route:
-    """What the alarms and the dashboard need to know about one routed service."""
-
-    service: str
-    path: str
-    methods: tuple[str, ...]
-    target_group: str | None  # name; the ARN is resolved when the request is built
-    load_balancer: str | None  # ARN
 
 
 def watched_stage(settings) -> str:
@@ -44,11 +37,6 @@ def watched_stage(settings) -> str:
 def alarm_names(stack: str, service: str) -> list[str]:
     base = f"{alarm_prefix(stack)}{service}"
     return [f"{base}-5xx-rate", f"{base}-p99-latency", f"{base}-unhealthy"]
-
-
-def method_pairs(route: Route) -> list[tuple[str, str]]:
-    """(resource path, method) of the service: the route and its {proxy+} child."""
-    return [(p, m) for p in (route.path, f"{route.path}/{{proxy+}}") for m in route.methods]
 
 
 def _api_metric(name: str, api: str, stage: str, resource: str, method: str) -> dict[str, Any]:
@@ -83,7 +71,7 @@ def alarm_requests(route: Route, *, stack: str, api_name: str, stage: str, topic
     common = {"ComparisonOperator": "GreaterThanThreshold", "EvaluationPeriods": EVALUATION_PERIODS,
               "DatapointsToAlarm": DATAPOINTS, "TreatMissingData": "notBreaching",
               "AlarmActions": actions, "OKActions": actions}
-    pairs = method_pairs(route)[:MAX_METHOD_METRICS]
+    pairs = route.method_pairs()[:MAX_METHOD_METRICS]
     errors = [{"Id": f"e{i}", "ReturnData": False, "MetricStat": {
         "Metric": _api_metric("5XXError", api_name, stage, r, m), "Period": PERIOD, "Stat": "Sum"}}
         for i, (r, m) in enumerate(pairs)]
@@ -96,7 +84,7 @@ def alarm_requests(route: Route, *, stack: str, api_name: str, stage: str, topic
                           "Expression": f"100 * ({rate[0]}) / ({rate[1]})"}]}
     latency = [{"Id": f"l{i}", "ReturnData": False, "MetricStat": {
         "Metric": _api_metric("Latency", api_name, stage, r, m), "Period": PERIOD, "Stat": "p99"}}
-        for i, (r, m) in enumerate(method_pairs(route)[:9])]
+        for i, (r, m) in enumerate(route.method_pairs()[:9])]
     p99 = {"AlarmName": names[1], "Threshold": P99_LATENCY_MS, **common, "Metrics": [
         *latency, {"Id": "p99", "Label": "p99 latency (ms)", "ReturnData": True,
                    "Expression": f"MAX([{', '.join(q['Id'] for q in latency)}])"}]}
@@ -121,39 +109,57 @@ def alarms_differ(requests: list[dict[str, Any]], observed: dict[str, dict[str, 
     return False
 
 
-# -- dashboard -------------------------------------------------------------------------------------------
-def dashboard_body(routes: list[Route], *, api_name: str, stage: str, region: str,
-                   target_group_arns: dict[str, str]) -> dict[str, Any]:
-    """One row per service: calls and errors, p50/p99 latency, NLB healthy/unhealthy targets."""
-    widgets: list[dict[str, Any]] = [{
-        "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
-        "properties": {"markdown": f"## portico — {api_name} / {stage}\n"
-                                   f"{len(routes)} service(s); one row each, kept in step by the reconciler."}}]
-    for i, route in enumerate(sorted(routes, key=lambda r: r.service)):
-        y = 2 + 6 * i
-        pairs = method_pairs(route)
+def _requests(route: Route, settings: Settings, api_name: str, tg_arns: dict[str, str]) -> list[dict[str, Any]]:
+    return alarm_requests(route, stack=settings.stack, api_name=api_name, stage=watched_stage(settings),
+                          topic=settings.alarm_topic_arn, target_group_arn=tg_arns.get(route.target_group or ""))
 
-        def series(metric: str, stat: str, label: str, pairs=pairs) -> list[list[Any]]:
-            return [["AWS/ApiGateway", metric, "ApiName", api_name, "Stage", stage, "Resource", r, "Method", m,
-                     {"stat": stat, "label": f"{label} {m} {r}"}] for r, m in pairs]
 
-        def widget(x: int, title: str, metrics: list[list[Any]], y=y) -> dict[str, Any]:
-            return {"type": "metric", "x": x, "y": y, "width": 8, "height": 6, "properties": {
-                "title": title, "region": region, "view": "timeSeries", "stacked": False, "period": 60,
-                "metrics": metrics}}
+def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
+    product = obs.product
+    if product is None:  # not read (a pure planner test without AWS): no product steps
+        return []
+    tg_arns = {name: tg.arn for name, tg in obs.target_groups.items()}
+    steps = []
+    for service, d in sorted(plan.desired.items()):
+        route = Route.of(d)
+        names = alarm_names(settings.stack, service)
+        ledger = obs.state.ledgers.get(service)
+        if set(names) - set(product.alarms) or alarms_differ(_requests(route, settings, product.api_name, tg_arns),
+                                                             product.alarms) or \
+                not ledger or sorted(ledger.alarms) != sorted(names):
+            steps.append(Step("put_alarms", service, {"alarms": len(names), "route": route.to_json(),
+                                                      "names": names}))
+    for service in plan.removed:
+        ledger = obs.state.ledgers[service]
+        names = sorted(set(ledger.alarms) | {n for n in alarm_names(settings.stack, service) if n in product.alarms})
+        if names:
+            steps.append(Step("delete_alarms", service, {"names": names}))
+    return steps
 
-        widgets.append(widget(0, f"{route.service} {route.path}: calls, 4XX, 5XX",
-                              series("Count", "Sum", "calls") + series("4XXError", "Sum", "4XX")
-                              + series("5XXError", "Sum", "5XX")))
-        widgets.append(widget(8, f"{route.service}: latency p50 / p99 (ms)",
-                              series("Latency", "p50", "p50") + series("Latency", "p99", "p99")))
-        tg = target_group_arns.get(route.target_group or "")
-        if tg and route.load_balancer:
-            dims = ["TargetGroup", elb_dimension(tg), "LoadBalancer", elb_dimension(route.load_balancer)]
-            nlb = [["AWS/NetworkELB", "HealthyHostCount", *dims, {"stat": "Minimum", "label": "healthy"}],
-                   ["AWS/NetworkELB", "UnHealthyHostCount", *dims, {"stat": "Maximum", "label": "unhealthy"}]]
-            widgets.append(widget(16, f"{route.service}: NLB targets ({route.target_group})", nlb))
-        else:
-            widgets.append({"type": "text", "x": 16, "y": y, "width": 8, "height": 6, "properties": {
-                "markdown": f"{route.service}: no target group yet"}})
-    return {"widgets": widgets}
+
+def put_alarms(step: Step, ctx: ApplyContext) -> None:
+    product = ctx.observed.product
+    requests = _requests(Route.from_json(step.params["route"]), ctx.settings, product.api_name if product else "",
+                         ctx.tg_arns)
+    for request in requests:
+        ctx.clients.cloudwatch.put_metric_alarm(**request)
+    made = [r["AlarmName"] for r in requests]
+    stale = [n for n in step.params["names"] if n not in made and product and n in product.alarms]
+    if stale:
+        ctx.clients.cloudwatch.delete_alarms(AlarmNames=stale)
+    ctx.ledger(step.service).alarms = made
+
+
+def delete_alarms(step: Step, ctx: ApplyContext) -> None:
+    names = step.params["names"]
+    for i in range(0, len(names), 100):  # DeleteAlarms takes 100 names per call
+        try:
+            ctx.clients.cloudwatch.delete_alarms(AlarmNames=names[i:i + 100])
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise
+    ledger = ctx.ledger(step.service)
+    ledger.alarms = [n for n in ledger.alarms if n not in names]
+
+
+APPLY = {"put_alarms": put_alarms, "delete_alarms": delete_alarms}

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from portico.product import ProductError
-from portico.product.stages import Event, Stages, pointer_stack
+from portico.errors import ProductError
+from portico.ops.stages import Event, Stages, pointer_stack
 from portico.reconcile import ALL
 from portico.registry import Registry
 from tests.conftest import spec_item

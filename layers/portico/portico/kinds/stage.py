@@ -1,4 +1,4 @@
-"""Per-service throttling, caching and detailed metrics as method settings on the reconciled stage. Pure.
+"""Per-service throttling, caching and detailed metrics as method settings on the reconciled stage.
 
 API Gateway keys a stage's method settings by `{resource_path}/{http_method}`: the resource path without
 its leading '/', every other '/' escaped as '~1' (`orders~1{proxy+}/GET`); UpdateStage patches
@@ -11,6 +11,11 @@ service sets `cacheTtlSeconds` > 0. The stage cache cluster is on only while som
 from __future__ import annotations
 
 from typing import Any
+
+from ..observed import Observed
+from ..settings import Settings
+from ..spec import route_paths
+from ..steps import ApplyContext, Plan, Step, routes
 
 # The account-level defaults API Gateway applies when neither the stage nor the method sets a throttle.
 ACCOUNT_RATE, ACCOUNT_BURST = 10000.0, 5000
@@ -94,3 +99,55 @@ def patch_operations(current: dict[str, dict[str, Any]], cache_enabled: bool, wa
         if want_cache and not cache_enabled:  # the smallest cache; a size set elsewhere is kept
             ops.insert(1, {"op": "replace", "path": "/cacheClusterSize", "value": "0.5"})
     return ops
+
+
+def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
+    """One UpdateStage for the pass: every routed method's override, the offboarded ones removed."""
+    if obs.product is None or obs.product.stage is None:
+        return []
+    current = obs.product.stage.method_settings
+    defaults = stage_defaults(current)
+    wanted: dict[str, dict[str, Any]] = {}
+    owners: dict[str, str] = {}
+    remove: set[str] = set()
+    for service, d in sorted(plan.desired.items()):
+        spec = d.spec
+        mine = service_settings(list(d.resources), spec.methods, spec.throttle_rate, spec.throttle_burst,
+                                spec.cache_ttl_seconds, defaults)
+        wanted.update(mine)
+        owners.update(dict.fromkeys(mine, service))
+        ledger = obs.state.ledgers.get(service)
+        owned = set(d.resources) | (set(route_paths(ledger.path)) if ledger and ledger.path else set())
+        remove |= {k for k in current if key_path(k) in owned and k not in mine}
+    for service in plan.removed:
+        ledger = obs.state.ledgers[service]
+        if ledger.path:
+            remove |= {k for k in current if key_path(k) in route_paths(ledger.path)}
+    keep_paths = {p for r in routes(plan, obs) if r.service not in plan.desired for p in route_paths(r.path)}
+    keep = {k for k in current if key_path(k) in keep_paths}
+    want_cache = any(f.get("caching/enabled") for f in wanted.values()) or \
+        any((current.get(k) or {}).get("cachingEnabled") for k in keep)
+    ops = patch_operations(current, obs.product.stage.cache_cluster_enabled, wanted, remove, want_cache)
+    if not ops:
+        return []
+    return [Step("update_stage", "*", {"stage": settings.stage, "operations": len(ops), "patch": ops,
+                                       "owners": owners})]
+
+
+def update_stage(step: Step, ctx: ApplyContext) -> None:
+    """One UpdateStage; operations of services that failed earlier in this pass are left out (their
+    methods may be missing from the deployment, which would make API Gateway reject the whole patch)."""
+    skip = ctx.result.stopped()
+    owners = step.params.get("owners") or {}
+    ops = []
+    for op in step.params["patch"]:
+        parts = op["path"][1:].split("/")
+        key = "/".join(parts[:2]) if len(parts) >= 2 else ""
+        if owners.get(key) not in skip:
+            ops.append(op)
+    if ops:
+        ctx.clients.apigateway.update_stage(restApiId=ctx.settings.rest_api_id, stageName=step.params["stage"],
+                                            patchOperations=ops)
+
+
+APPLY = {"update_stage": update_stage}

@@ -17,10 +17,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..desired import invoke_url
+from ..errors import ProductError, error_code
 from ..observed import read_resources
 from ..registry import Registry
+from ..spec import PROXY, route_paths
 from ..state import StateTable
-from . import ProductError
+from . import check_stage
 
 SDK_TYPES = ("javascript", "java", "android", "objectivec", "swift", "ruby")
 VERBS = ("get", "post", "put", "patch", "delete", "head", "options")
@@ -59,8 +61,7 @@ def served(path: str, verb: str, summary: dict[str, dict[str, Any]] | None) -> b
 
 
 def document(clients, settings, stage: str) -> dict[str, Any]:
-    if stage not in settings.stages:
-        raise ProductError(f"--stage: {stage!r} is not one of this stack's stages ({', '.join(settings.stages)})")
+    check_stage(settings, stage)
     registry = Registry(clients.dynamodb, settings.registry_table).scan()
     ledgers = StateTable(clients.dynamodb, settings.state_table).snapshot().ledgers
     resources = read_resources(clients.apigateway, settings.rest_api_id)
@@ -71,8 +72,8 @@ def document(clients, settings, stage: str) -> dict[str, Any]:
         if not ledger.path or ledger.path not in resources:
             continue
         item = registry.get(service) or {}
-        for api_path, oas_path, proxy in ((ledger.path, ledger.path, False),
-                                          (f"{ledger.path}/{{proxy+}}", f"{ledger.path}/{{proxy}}", True)):
+        for api_path, proxy in zip(route_paths(ledger.path), (False, True), strict=True):
+            oas_path = api_path.replace(PROXY, "{proxy}")  # OpenAPI has no greedy variable
             res = resources.get(api_path)
             if res is None:
                 continue
@@ -134,8 +135,7 @@ def generate_sdk(apigw, settings, stage: str, lang: str, out_dir: Path) -> list[
     """GetSdk for the stage; the zip is written to OUT_DIR and unpacked there. Returns the files written."""
     if lang not in SDK_TYPES:
         raise ProductError(f"--lang: {lang!r} is not an SDK type API Gateway generates ({', '.join(SDK_TYPES)})")
-    if stage not in settings.stages:
-        raise ProductError(f"--stage: {stage!r} is not one of this stack's stages ({', '.join(settings.stages)})")
+    check_stage(settings, stage)
     resp = apigw.get_sdk(restApiId=settings.rest_api_id, stageName=stage, sdkType=lang,
                          parameters=sdk_parameters(lang, settings.stack))
     body = resp["body"].read()
@@ -156,5 +156,4 @@ def generate_sdk(apigw, settings, stage: str, lang: str, out_dir: Path) -> list[
 def sdk_unsupported(exc: ClientError) -> bool:
     """The API answered that GetSdk does not exist (the local emulator), not that the request was wrong."""
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    code = exc.response.get("Error", {}).get("Code", "")
-    return status in (404, 500, 501) and code not in ("NotFoundException", "BadRequestException")
+    return status in (404, 500, 501) and error_code(exc) not in ("NotFoundException", "BadRequestException")

@@ -1,28 +1,46 @@
-"""The product steps are planned purely: hand-built observed state in, steps out, no network."""
+"""The product steps are planned purely: hand-built observed state in, steps out, no network; golden plans
+with product steps (alarms, stage settings, dashboard) in tests/golden/product-*.json.
+
+Regenerate after an intended change with PORTICO_UPDATE_GOLDEN=1 and review the diff.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import pytest
 
 from portico.desired import target_group_name
-from portico.observed import EcsService, Listener, LoadBalancer, Method, Observed, Resource, TargetGroup
+from portico.kinds.alarms import alarm_names, alarm_requests
+from portico.kinds.dashboard import dashboard_body
+from portico.kinds.stage import service_settings
+from portico.observed import (
+    EcsService,
+    Listener,
+    LoadBalancer,
+    Method,
+    Observed,
+    ProductObserved,
+    Resource,
+    StageState,
+    TargetGroup,
+)
 from portico.plan import make_plan
-from portico.product.alarms import Route, alarm_names, alarm_requests, dashboard_body
-from portico.product.observed import ProductObserved, StageState
-from portico.product.stagesettings import service_settings
 from portico.settings import Settings
 from portico.spec import parse
 from portico.state import Ledger, StateSnapshot
+from portico.steps import Route
 
 LB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/portico-nlb-1/abc"
 DNS = "portico-nlb-1.elb.us-east-1.amazonaws.com"
 S = Settings(rest_api_id="api123", load_balancer_arns=(LB,), vpc_link_ids=("vl1",), vpc_id="vpc-1",
              allow_unauthenticated=True, alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:t")
 TG = target_group_name("portico", "orders", 8080, "ip")
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 TG_ARN = f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{TG}/0123"
 
-
-pytestmark = pytest.mark.usefixtures("no_network")  # the planner is pure
 
 
 def spec(**kw):
@@ -123,3 +141,33 @@ def test_no_product_state_means_no_product_steps():
     obs = converged()
     obs.product = None
     assert plan({"orders": spec(throttleRate=1)}, obs).steps == []
+
+
+def fresh() -> Observed:
+    """Nothing routed yet: the stage without overrides, no alarms, no dashboard."""
+    obs = converged()
+    obs.state = StateSnapshot()
+    obs.load_balancers[LB].listeners.clear()
+    obs.target_groups.clear()
+    obs.resources = {"/": obs.resources["/"]}
+    obs.ecs["demo/orders"].load_balancers.clear()
+    obs.product = ProductObserved(api_name="portico", stage=StageState("dev", "d0", {}, False))
+    return obs
+
+
+GOLDEN_CASES = {
+    "product-onboard": (fresh, {"orders": spec(throttleRate=20, throttleBurst=40, cacheTtlSeconds=60)}, None),
+    "product-throttle-change": (converged, {"orders": spec(throttleRate=5)}, None),
+    "product-offboard": (lambda: converged((5, None, 30), cache=True), {}, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
+def test_golden_plan_with_product_steps(name):
+    observed, specs, scope = GOLDEN_CASES[name]
+    got = plan(specs, observed(), scope).to_json()
+    path = GOLDEN / f"{name}.json"
+    if os.environ.get("PORTICO_UPDATE_GOLDEN"):
+        path.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
+    assert got == json.loads(path.read_text())
+    assert {"put_alarms", "delete_alarms", "update_stage", "put_dashboard"} & {s["action"] for s in got["steps"]}

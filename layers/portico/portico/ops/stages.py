@@ -16,8 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..errors import ProductError, is_not_found
 from ..state import StateTable
-from . import ProductError
+from . import check_stage
 
 MAX_HISTORY = 100
 RECONCILE_PREFIX = "portico: "  # the description of every deployment a reconcile makes
@@ -52,32 +53,19 @@ class Stages:
         self.state = StateTable(dynamodb, settings.state_table, clock=clock)
 
     # -- reads --------------------------------------------------------------------------------------
-    def check(self, stage: str, option: str) -> str:
-        if stage not in self.settings.stages:
-            raise ProductError(f"{option}: stage {stage!r} is not one of this stack's stages "
-                               f"({', '.join(self.settings.stages)})")
-        return stage
-
     def stage(self, stage: str) -> dict[str, Any]:
         try:
             return self.apigw.get_stage(restApiId=self.settings.rest_api_id, stageName=stage)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "NotFoundException":
+            if is_not_found(exc):
                 raise ProductError(f"--stage: {stage!r} does not exist on REST API {self.settings.rest_api_id}; "
                                    "deploy the stack's template (it creates the stages)") from None
             raise
 
     def deployments(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        position = None
-        while True:
-            page = self.apigw.get_deployments(restApiId=self.settings.rest_api_id, limit=500,
-                                              **({"position": position} if position else {}))
-            for d in page.get("items", []):
-                out[d["id"]] = d
-            position = page.get("position")
-            if not position:
-                return out
+        pages = self.apigw.get_paginator("get_deployments").paginate(restApiId=self.settings.rest_api_id,
+                                                                     PaginationConfig={"PageSize": 500})
+        return {d["id"]: d for page in pages for d in page.get("items", [])}
 
     def _load(self, stage: str) -> list[Event]:
         return [Event(**e) for e in self.state.stage_history(stage)]
@@ -87,7 +75,7 @@ class Stages:
 
     def history(self, stage: str) -> list[Event]:
         """The stage's history, with the deployment it points to now recorded if it was not yet."""
-        self.check(stage, "--stage")
+        check_stage(self.settings, stage, "--stage")
         current = self.stage(stage).get("deploymentId")
         events = self._load(stage)
         stack = pointer_stack(events)
@@ -130,8 +118,8 @@ class Stages:
         return [d for d in deps[start:end - 1] if _by_reconcile(d.get("description"))] + [deps[end - 1]]
 
     def promote(self, source: str, target: str) -> tuple[Event | None, list[dict[str, Any]]]:
-        self.check(source, "--from")
-        self.check(target, "--to")
+        check_stage(self.settings, source, "--from")
+        check_stage(self.settings, target, "--to")
         if source == target:
             raise ProductError(f"--to: {target!r} is the --from stage; promote to another stage")
         if target == self.settings.stage:

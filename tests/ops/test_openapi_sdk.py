@@ -10,8 +10,8 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from portico.product import ProductError
-from portico.product.openapi import document, generate_sdk, sdk_parameters
+from portico.errors import ProductError
+from portico.ops.openapi import document, generate_sdk, sdk_parameters
 from portico.reconcile import ALL
 from portico.registry import Registry
 from portico.settings import Settings
@@ -46,7 +46,7 @@ def test_openapi_documents_every_route_with_its_security(clients, stack, reconci
 
 
 def test_openapi_refuses_an_unknown_stage(clients, stack):
-    with pytest.raises(ProductError, match=r"--stage: 'live' is not one of this stack's stages \(dev, qa, prod\)"):
+    with pytest.raises(ProductError, match=r"--stage: stage 'live' is not one of this stack's stages \(dev, qa, pr"):
         document(clients, stack, "live")
 
 
@@ -119,7 +119,7 @@ def test_sdk_on_the_local_stack_writes_the_openapi_document(cli, tmp_path):
 
 
 def test_openapi_keeps_only_what_the_stage_deployment_serves():
-    from portico.product.openapi import served
+    from portico.ops.openapi import served
 
     summary = {"/orders": {"GET": {}}, "/orders/{proxy+}": {"GET": {}, "POST": {}}}
     assert served("/orders", "GET", summary) and served("/orders/{proxy+}", "POST", summary)

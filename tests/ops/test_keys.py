@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from portico.product import ProductError, keys
+from portico.errors import ProductError
+from portico.ops import keys
 
 
 def plan_keys(clients, stack, tier):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from portico.product.alarms import alarm_names
-from portico.product.observed import dashboard_name
+from portico.kinds.alarms import alarm_names
+from portico.observed import dashboard_name
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico.state import StateTable

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from portico.product.doctor import Doctor
+from portico.ops.doctor import Doctor
 from portico.reconcile import ALL
 from portico.registry import Registry
 

@@ -1,0 +1,72 @@
+"""The services dashboard: one row per routed service, kept in step with the routes by every pass."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..observed import Observed, dashboard_name
+from ..settings import Settings
+from ..steps import ApplyContext, Plan, Route, Step, routes
+from .alarms import elb_dimension, watched_stage
+
+
+def dashboard_body(routes: list[Route], *, api_name: str, stage: str, region: str,
+                   target_group_arns: dict[str, str]) -> dict[str, Any]:
+    """One row per service: calls and errors, p50/p99 latency, NLB healthy/unhealthy targets."""
+    widgets: list[dict[str, Any]] = [{
+        "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
+        "properties": {"markdown": f"## portico — {api_name} / {stage}\n"
+                                   f"{len(routes)} service(s); one row each, kept in step by the reconciler."}}]
+    for i, route in enumerate(sorted(routes, key=lambda r: r.service)):
+        y = 2 + 6 * i
+        pairs = route.method_pairs()
+
+        def series(metric: str, stat: str, label: str, pairs=pairs) -> list[list[Any]]:
+            return [["AWS/ApiGateway", metric, "ApiName", api_name, "Stage", stage, "Resource", r, "Method", m,
+                     {"stat": stat, "label": f"{label} {m} {r}"}] for r, m in pairs]
+
+        def widget(x: int, title: str, metrics: list[list[Any]], y=y) -> dict[str, Any]:
+            return {"type": "metric", "x": x, "y": y, "width": 8, "height": 6, "properties": {
+                "title": title, "region": region, "view": "timeSeries", "stacked": False, "period": 60,
+                "metrics": metrics}}
+
+        widgets.append(widget(0, f"{route.service} {route.path}: calls, 4XX, 5XX",
+                              series("Count", "Sum", "calls") + series("4XXError", "Sum", "4XX")
+                              + series("5XXError", "Sum", "5XX")))
+        widgets.append(widget(8, f"{route.service}: latency p50 / p99 (ms)",
+                              series("Latency", "p50", "p50") + series("Latency", "p99", "p99")))
+        tg = target_group_arns.get(route.target_group or "")
+        if tg and route.load_balancer:
+            dims = ["TargetGroup", elb_dimension(tg), "LoadBalancer", elb_dimension(route.load_balancer)]
+            nlb = [["AWS/NetworkELB", "HealthyHostCount", *dims, {"stat": "Minimum", "label": "healthy"}],
+                   ["AWS/NetworkELB", "UnHealthyHostCount", *dims, {"stat": "Maximum", "label": "unhealthy"}]]
+            widgets.append(widget(16, f"{route.service}: NLB targets ({route.target_group})", nlb))
+        else:
+            widgets.append({"type": "text", "x": 16, "y": y, "width": 8, "height": 6, "properties": {
+                "markdown": f"{route.service}: no target group yet"}})
+    return {"widgets": widgets}
+
+
+def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
+    product = obs.product
+    if product is None:  # not read (a pure planner test without AWS): no product steps
+        return []
+    everything = routes(plan, obs)
+    body = dashboard_body(everything, api_name=product.api_name, stage=watched_stage(settings), region=region,
+                          target_group_arns={name: tg.arn for name, tg in obs.target_groups.items()})
+    if body == product.dashboard or not (everything or product.dashboard is not None):  # none before a route
+        return []
+    return [Step("put_dashboard", "*", {"name": dashboard_name(settings.stack), "rows": len(everything),
+                                        "routes": [r.to_json() for r in everything]})]
+
+
+def put_dashboard(step: Step, ctx: ApplyContext) -> None:
+    product = ctx.observed.product
+    body = dashboard_body([Route.from_json(r) for r in step.params["routes"]],
+                          api_name=product.api_name if product else "", stage=watched_stage(ctx.settings),
+                          region=ctx.clients.region, target_group_arns=ctx.tg_arns)
+    ctx.clients.cloudwatch.put_dashboard(DashboardName=step.params["name"], DashboardBody=json.dumps(body))
+
+
+APPLY = {"put_dashboard": put_dashboard}

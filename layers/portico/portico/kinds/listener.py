@@ -1,0 +1,68 @@
+"""Listeners: one TCP listener per service on its reserved port, forwarding to its target group."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from ..desired import DesiredService
+from ..errors import StepError, is_not_found
+from ..observed import Observed, read_tags
+from ..steps import ApplyContext, Step
+
+
+def plan(d: DesiredService, obs: Observed) -> list[Step]:
+    tg = obs.target_groups.get(d.target_group_name)
+    listener = obs.load_balancers[d.load_balancer].listeners.get(d.port)
+    if listener is None:
+        return [Step("create_listener", d.service, {"loadBalancer": d.load_balancer, "port": d.port,
+                                                    "targetGroup": d.target_group_name})]
+    if tg is None or listener.target_group_arns != (tg.arn,):
+        return [Step("modify_listener", d.service, {"listenerArn": listener.arn, "port": d.port,
+                                                    "targetGroup": d.target_group_name})]
+    return []
+
+
+def plan_removal(service: str, obs: Observed) -> list[Step]:
+    """The listener on the ledger's port, when it is portico's: the one it created, or one that forwards only
+    to the service's target groups."""
+    ledger = obs.state.ledgers[service]
+    lb = obs.load_balancers.get(ledger.load_balancer or "")
+    listener = lb.listeners.get(ledger.port) if lb and ledger.port else None
+    tgs = {arn for arn in obs.ledger_target_groups(ledger).values() if arn}
+    if listener and (listener.arn == ledger.listener_arn or set(listener.target_group_arns) <= tgs):
+        return [Step("delete_listener", service, {"listenerArn": listener.arn, "port": ledger.port})]
+    return []
+
+
+def _forward(ctx: ApplyContext, target_group: str) -> list[dict[str, str]]:
+    return [{"Type": "forward", "TargetGroupArn": ctx.tg_arns[target_group]}]
+
+
+def create_listener(step: Step, ctx: ApplyContext) -> None:
+    p = step.params
+    li = ctx.clients.elbv2.create_listener(
+        LoadBalancerArn=p["loadBalancer"], Protocol="TCP", Port=p["port"],
+        DefaultActions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service))["Listeners"][0]
+    ctx.ledger(step.service).listener_arn = li["ListenerArn"]
+
+
+def modify_listener(step: Step, ctx: ApplyContext) -> None:
+    p = step.params
+    if ctx.ledger(step.service).listener_arn != p["listenerArn"] and \
+            read_tags(ctx.clients.elbv2, p["listenerArn"]).get("portico:stack") != ctx.settings.stack:
+        raise StepError(f"port {p['port']} on the load balancer has a listener portico did not create; "
+                        "remove it or let portico pick another port by re-writing the entry")
+    ctx.clients.elbv2.modify_listener(ListenerArn=p["listenerArn"], DefaultActions=_forward(ctx, p["targetGroup"]))
+    ctx.ledger(step.service).listener_arn = p["listenerArn"]
+
+
+def delete_listener(step: Step, ctx: ApplyContext) -> None:
+    try:
+        ctx.clients.elbv2.delete_listener(ListenerArn=step.params["listenerArn"])
+    except ClientError as exc:
+        if not is_not_found(exc):
+            raise
+    ctx.ledger(step.service).listener_arn = None
+
+
+APPLY = {"create_listener": create_listener, "modify_listener": modify_listener, "delete_listener": delete_listener}

@@ -1,0 +1,90 @@
+"""Target groups: one per service (named by `desired.target_group_name`), tagged as portico's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..desired import DesiredService
+from ..errors import StepError, error_code, is_not_found
+from ..observed import Observed, read_tags
+from ..steps import ApplyContext, Step
+
+
+def plan(d: DesiredService, obs: Observed) -> list[Step]:
+    s, steps = d.service, []
+    ledger = obs.state.ledgers.get(s)
+    tg = obs.target_groups.get(d.target_group_name)
+    hc_protocol, hc_path = d.health
+    params = {"name": d.target_group_name, "port": d.spec.container_port, "targetType": d.target_type,
+              "healthCheckProtocol": hc_protocol, "healthCheckPath": hc_path}
+    if tg is None:
+        steps.append(Step("create_target_group", s, params))
+    else:
+        if not ledger or tg.arn not in ledger.target_groups.values():
+            steps.append(Step("adopt_target_group", s, {"name": tg.name, "arn": tg.arn}))
+        if tg.health_protocol != hc_protocol or (hc_path and tg.health_path != hc_path):
+            steps.append(Step("modify_target_group", s, params))
+    for name, arn in sorted(obs.ledger_target_groups(ledger).items()):
+        if name != d.target_group_name and arn:  # replaced (port or target type changed)
+            steps.append(Step("delete_target_group", s, {"name": name, "arn": arn}))
+    return steps
+
+
+def plan_removal(service: str, obs: Observed) -> list[Step]:
+    return [Step("delete_target_group", service, {"name": name, "arn": arn})
+            for name, arn in sorted(obs.ledger_target_groups(obs.state.ledgers[service]).items())
+            if arn and name in obs.target_groups]
+
+
+def _health(p: dict[str, Any]) -> dict[str, Any]:
+    args: dict[str, Any] = {"HealthCheckProtocol": p["healthCheckProtocol"], "HealthCheckEnabled": True}
+    if p.get("healthCheckPath"):
+        args["HealthCheckPath"] = p["healthCheckPath"]
+    return args
+
+
+def adopt_target_group(step: Step, ctx: ApplyContext) -> None:
+    arn = step.params["arn"]
+    tags = read_tags(ctx.clients.elbv2, arn)
+    if tags.get("portico:stack") != ctx.settings.stack or tags.get("portico:service") != step.service:
+        raise StepError(f"target group {step.params['name']} exists but is not tagged as portico's for "
+                        f"{step.service}; delete or rename it")
+    ctx.ledger(step.service).target_groups[step.params["name"]] = arn
+
+
+def create_target_group(step: Step, ctx: ApplyContext) -> None:
+    p = step.params
+    ledger = ctx.ledger(step.service)
+    if p["name"] not in ledger.target_groups:  # the name is deterministic: record it, ARN to follow
+        ledger.target_groups[p["name"]] = ""
+        ctx.write_ahead(step.service)
+    tg = ctx.clients.elbv2.create_target_group(
+        Name=p["name"], Protocol="TCP", Port=p["port"], VpcId=ctx.settings.vpc_id, TargetType=p["targetType"],
+        Tags=ctx.tags(step.service), **_health(p))["TargetGroups"][0]
+    ctx.tg_arns[p["name"]] = tg["TargetGroupArn"]
+    ctx.ledger(step.service).target_groups[p["name"]] = tg["TargetGroupArn"]
+
+
+def modify_target_group(step: Step, ctx: ApplyContext) -> None:
+    ctx.clients.elbv2.modify_target_group(TargetGroupArn=ctx.tg_arns[step.params["name"]], **_health(step.params))
+
+
+def delete_target_group(step: Step, ctx: ApplyContext) -> None:
+    arn = step.params["arn"]
+    for attempt in range(6):  # the listener or ECS detach that used it may still be settling
+        try:
+            ctx.clients.elbv2.delete_target_group(TargetGroupArn=arn)
+            break
+        except ClientError as exc:
+            if is_not_found(exc):
+                break
+            if error_code(exc) != "ResourceInUse" or attempt == 5:
+                raise
+            ctx.sleep(min(2 ** attempt, 10))
+    ctx.ledger(step.service).target_groups.pop(step.params["name"], None)
+
+
+APPLY = {"adopt_target_group": adopt_target_group, "create_target_group": create_target_group,
+         "modify_target_group": modify_target_group, "delete_target_group": delete_target_group}

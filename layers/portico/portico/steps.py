@@ -1,0 +1,167 @@
+"""The vocabulary of a pass: the plan (a value: pure, printable, JSON, golden-tested) and what applying it holds.
+
+Steps name objects by their stable identity (target group name, load balancer + port, API path), not by
+ARNs that do not exist yet; `apply` resolves identities to ARNs and ids as it goes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clients import Clients
+from .desired import DesiredService
+from .observed import Observed
+from .settings import Settings
+from .spec import route_paths
+from .state import Conflict, Ledger, StateTable
+
+# One ordering table: creates and updates front to back, then deletes in reverse dependency order,
+# then one deployment. A target group is deleted after the listener and ECS service that use it.
+ORDER = (
+    "reserve",
+    "adopt_target_group", "create_target_group", "modify_target_group",
+    "create_listener", "modify_listener",
+    "create_resource", "put_method", "update_method", "put_integration", "delete_method",
+    "attach_ecs", "put_alarms",
+    "delete_resource", "detach_ecs", "delete_listener", "delete_target_group", "delete_alarms", "release",
+    "deploy", "update_stage", "put_dashboard",
+)
+# The steps that change the REST API: the stage needs a new deployment after any of them.
+API_ACTIONS = frozenset({"create_resource", "put_method", "update_method", "put_integration", "delete_method",
+                         "delete_resource"})
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str
+    service: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "service": self.service, **self.params}
+
+    def __str__(self) -> str:
+        detail = " ".join(f"{k}={v}" for k, v in self.params.items() if not isinstance(v, (dict, list)))
+        return f"{self.action:<20} {self.service:<28} {detail}"
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    desired: dict[str, DesiredService] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # service -> why it cannot be served
+    removed: list[str] = field(default_factory=list)  # services being offboarded
+
+    def sort(self) -> Plan:
+        self.steps.sort(key=lambda s: ORDER.index(s.action))  # stable: keeps per-service order
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {"steps": [s.to_json() for s in self.steps],
+                "failed": [{"service": k, "reason": v} for k, v in sorted(self.failed.items())]}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True)
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the alarms and the dashboard need to know about one routed service (a step's `route` param)."""
+
+    service: str
+    path: str
+    methods: tuple[str, ...]
+    target_group: str | None  # name; the ARN is resolved when the request is built
+    load_balancer: str | None  # ARN
+
+    def method_pairs(self) -> list[tuple[str, str]]:
+        """(resource path, method) of the service: the route and its {proxy+} child."""
+        return [(p, m) for p in route_paths(self.path) for m in self.methods]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"service": self.service, "path": self.path, "methods": list(self.methods),
+                "targetGroup": self.target_group, "loadBalancer": self.load_balancer}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Route:
+        return cls(d["service"], d["path"], tuple(d["methods"]), d.get("targetGroup"), d.get("loadBalancer"))
+
+    @classmethod
+    def of(cls, d: DesiredService) -> Route:
+        return cls(d.service, d.spec.path, d.spec.methods, d.target_group_name, d.load_balancer)
+
+
+def routes(plan: Plan, obs: Observed) -> list[Route]:
+    """Every service that is routed after this pass: desired ones as planned, the rest as the ledger says."""
+    out = {s: Route.of(d) for s, d in plan.desired.items()}
+    for s, ledger in obs.state.ledgers.items():
+        if s in out or s in plan.removed or not ledger.path:
+            continue
+        res = obs.resources.get(ledger.path)
+        methods = tuple(sorted(res.methods)) if res and res.methods else ("ANY",)
+        tg = next(iter(sorted(ledger.target_groups)), None)
+        out[s] = Route(s, ledger.path, methods, tg, ledger.load_balancer)
+    return [out[s] for s in sorted(out)]
+
+
+@dataclass
+class ApplyResult:
+    failed: dict[str, str] = field(default_factory=dict)
+    conflicts: dict[str, Conflict] = field(default_factory=dict)
+    retry: dict[str, str] = field(default_factory=dict)  # transient failures: keep PENDING, deliver again
+    target_groups: dict[str, str] = field(default_factory=dict)  # name -> arn, after apply
+    deployment_id: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def stopped(self) -> set[str]:
+        """Services a step of this pass failed for: their later steps are not applied."""
+        return set(self.failed) | set(self.retry) | set(self.conflicts)
+
+
+@dataclass
+class ApplyContext:
+    """What every kind's apply function gets: the clients, the pass's observations and what it has done."""
+
+    clients: Clients
+    settings: Settings
+    state: StateTable
+    observed: Observed
+    sleep: Callable[[float], Any] = time.sleep
+    clock: Callable[[], float] = time.time
+    result: ApplyResult = field(default_factory=ApplyResult)
+    tg_arns: dict[str, str] = field(init=False)  # target group name -> ARN, as observed or created
+    resource_ids: dict[str, str] = field(init=False)  # API path -> resource id, as observed or created
+    ledgers: dict[str, Ledger | None] = field(default_factory=dict)  # the ledgers this pass changes
+    holder: str = field(default_factory=lambda: uuid.uuid4().hex)  # this pass's lease holder id
+    api_touched: bool = False  # a step changed the REST API: the stage needs a deployment
+
+    def __post_init__(self) -> None:
+        self.tg_arns = {name: tg.arn for name, tg in self.observed.target_groups.items()}
+        self.resource_ids = {path: r.id for path, r in self.observed.resources.items()}
+
+    def ledger(self, service: str) -> Ledger:
+        if self.ledgers.get(service) is None:
+            old = self.observed.state.ledgers.get(service)
+            self.ledgers[service] = Ledger.from_dict(old.to_dict()) if old else Ledger(service)
+        return self.ledgers[service]
+
+    def write_ahead(self, service: str) -> None:
+        """Save the ledger before a create, so a crash right after it leaves no object portico cannot find."""
+        self.state.save_ledger(self.ledger(service))
+
+    def touch_api(self) -> None:
+        """Before the pass's first API change: mark the deployment pending (crash-safe: the next pass deploys)."""
+        if not self.api_touched:
+            self.state.mark_deploy_pending(self.settings.stage)
+            self.api_touched = True
+
+    def tags(self, service: str) -> list[dict[str, str]]:
+        return [{"Key": "portico:stack", "Value": self.settings.stack}, {"Key": "portico:service", "Value": service}]
