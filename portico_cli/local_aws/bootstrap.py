@@ -92,7 +92,11 @@ def _one(items: list, pred):
 
 def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...] = ("dev", "qa", "prod"),
               prefix: str = "portico", demo: bool = True, port_range: tuple[int, int] = (10000, 10999),
-              allow_unauthenticated: bool = True) -> Settings:
+              allow_unauthenticated: bool = True, vpc_links: str = "v1") -> Settings:
+    """`vpc_links`: "v1" (a link per NLB), "v2" (one link for the pool, integrations name their NLB) or
+    "v1+v2" (both kinds, integrations on v1: a stack ready for `portico migrate-link`)."""
+    if vpc_links not in ("v1", "v2", "v1+v2"):
+        raise ValueError(f"vpc_links={vpc_links!r}: expected v1, v2 or v1+v2")
     s = session(endpoint)
     c = {n: s.client(n, endpoint_url=endpoint) for n in ("ec2", "elbv2", "apigateway", "dynamodb", "ecs")}
     ec2, elbv2, apigw, ddb, ecs = c["ec2"], c["elbv2"], c["apigateway"], c["dynamodb"], c["ecs"]
@@ -120,9 +124,16 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
         name = f"{prefix}-nlb-{i}"
         lb = existing_lbs.get(name) or elbv2.create_load_balancer(
             Name=name, Subnets=subnets, Scheme="internal", Type="network")["LoadBalancers"][0]
-        link = links.get(name) or apigw.create_vpc_link(name=name, targetArns=[lb["LoadBalancerArn"]])
         lb_arns.append(lb["LoadBalancerArn"])
-        link_ids.append(link["id"])
+        if "v1" in vpc_links:
+            link = links.get(name) or apigw.create_vpc_link(name=name, targetArns=[lb["LoadBalancerArn"]])
+            link_ids.append(link["id"])
+    link_v2 = ""
+    if "v2" in vpc_links:  # one VPC link v2 (subnets + security group) reaches every NLB of the pool
+        apigw2 = s.client("apigatewayv2", endpoint_url=endpoint)
+        name = f"{prefix}-pool"
+        link_v2 = (_one(apigw2.get_vpc_links().get("Items", []), lambda v: v["Name"] == name) or
+                   apigw2.create_vpc_link(Name=name, SubnetIds=subnets, SecurityGroupIds=[sg_id]))["VpcLinkId"]
 
     api = _one(apigw.get_rest_apis(limit=500).get("items", []), lambda a: a["name"] == prefix) or \
         apigw.create_rest_api(name=prefix, endpointConfiguration={"types": ["REGIONAL"]},
@@ -160,6 +171,7 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
 
     return Settings(registry_table=registry, state_table=state, rest_api_id=api["id"], stage=stages[0],
                     stages=stages, load_balancer_arns=tuple(lb_arns), vpc_link_ids=tuple(link_ids), vpc_id=vpc,
+                    vpc_link_v2_id=link_v2, vpc_link_version="v1" if "v1" in vpc_links else "v2",
                     port_range=port_range, stack=prefix, default_auth="API_KEY",
                     allow_unauthenticated=allow_unauthenticated, deploy_interval_seconds=0.0,
                     alarm_topic_arn=alarm_topic, endpoint_url=endpoint, region=REGION,

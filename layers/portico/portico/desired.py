@@ -25,6 +25,7 @@ class MethodSpec:
     uri: str
     connection_id: str
     proxy: bool
+    integration_target: str | None = None  # the NLB, on a VPC link v2
 
     def method_request_parameters(self) -> dict[str, bool]:
         return {"method.request.path.proxy": True} if self.proxy else {}
@@ -205,7 +206,8 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
     resources = {}
     for path, proxy in zip(route_paths(spec.path), (False, True), strict=True):
         uri = f"{base}/{{proxy}}" if proxy else f"{base}/"
-        resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy)
+        resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy,
+                                            lb.integration_target)
                            for verb in spec.methods}
     return DesiredService(spec=spec, load_balancer=lb_arn, dns=lb.dns, vpc_link=lb.vpc_link, port=port,
                           target_group_name=tg_name, target_type=target_type, container_name=container,

@@ -34,6 +34,7 @@ class LoadBalancer:
     dns: str
     vpc_link: str
     listeners: dict[int, Listener] = field(default_factory=dict)
+    integration_target: str | None = None  # the NLB itself, when the link is a v2 one
 
 
 @dataclass
@@ -141,11 +142,12 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
 def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = frozenset()) -> dict[str, LoadBalancer]:
     """Each NLB with its listeners by port. AWS refuses a second listener on a port; should a reader ever
     see two (emulators accept them), portico's own (`owned` ARNs) is the one kept."""
-    links = dict(zip(settings.load_balancer_arns, settings.vpc_link_ids, strict=True))
+    links = settings.links()
     out: dict[str, LoadBalancer] = {}
     resp = elbv2.describe_load_balancers(LoadBalancerArns=list(links))
     for lb in resp["LoadBalancers"]:
-        out[lb["LoadBalancerArn"]] = LoadBalancer(lb["LoadBalancerArn"], lb["DNSName"], links[lb["LoadBalancerArn"]])
+        link, target = links[lb["LoadBalancerArn"]]
+        out[lb["LoadBalancerArn"]] = LoadBalancer(lb["LoadBalancerArn"], lb["DNSName"], link, integration_target=target)
     for arn, lb in out.items():
         for page in elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn,
                                                                        PaginationConfig={"PageSize": 400}):

@@ -18,6 +18,8 @@ STAGE = "PORTICO_STAGE"
 STAGES = "PORTICO_STAGES"
 LOAD_BALANCER_ARNS = "PORTICO_LOAD_BALANCER_ARNS"
 VPC_LINK_IDS = "PORTICO_VPC_LINK_IDS"
+VPC_LINK_V2_ID = "PORTICO_VPC_LINK_V2_ID"
+VPC_LINK_VERSION = "PORTICO_VPC_LINK_VERSION"
 VPC_ID = "PORTICO_VPC_ID"
 PORT_RANGE = "PORTICO_PORT_RANGE"
 STACK = "PORTICO_STACK"
@@ -31,7 +33,8 @@ ENDPOINT_URL = "AWS_ENDPOINT_URL"  # boto3's own name: points every client at th
 REGION = "AWS_REGION"
 
 ENV_NAMES = (
-    REGISTRY_TABLE, STATE_TABLE, REST_API_ID, STAGE, STAGES, LOAD_BALANCER_ARNS, VPC_LINK_IDS, VPC_ID,
+    REGISTRY_TABLE, STATE_TABLE, REST_API_ID, STAGE, STAGES, LOAD_BALANCER_ARNS, VPC_LINK_IDS, VPC_LINK_V2_ID,
+    VPC_LINK_VERSION, VPC_ID,
     PORT_RANGE, STACK, DEFAULT_AUTH, ALLOW_UNAUTHENTICATED, ALLOWED_CLUSTERS, COGNITO_USER_POOL_ARNS,
     ALARM_TOPIC_ARN, DEPLOY_INTERVAL,
 )
@@ -66,7 +69,9 @@ class Settings:
     stage: str = "dev"
     stages: tuple[str, ...] = ("dev",)
     load_balancer_arns: tuple[str, ...] = ()
-    vpc_link_ids: tuple[str, ...] = ()
+    vpc_link_ids: tuple[str, ...] = ()  # v1: one per NLB, in the order of load_balancer_arns
+    vpc_link_v2_id: str = ""  # v2: one link for every NLB; each integration names its NLB (integrationTarget)
+    vpc_link_version: str = ""  # the links integrations use: "v1" or "v2"; "" = v2 when a v2 link is set
     vpc_id: str = ""
     port_range: tuple[int, int] = (10000, 10999)
     stack: str = "portico"
@@ -93,6 +98,8 @@ class Settings:
             stages=_csv(env.get(STAGES)) or (stage,),
             load_balancer_arns=_csv(env.get(LOAD_BALANCER_ARNS)),
             vpc_link_ids=_csv(env.get(VPC_LINK_IDS)),
+            vpc_link_v2_id=env.get(VPC_LINK_V2_ID, ""),
+            vpc_link_version=(env.get(VPC_LINK_VERSION) or "").lower(),
             vpc_id=env.get(VPC_ID, ""),
             port_range=_range(env[PORT_RANGE]) if env.get(PORT_RANGE) else d.port_range,
             stack=env.get(STACK) or d.stack,
@@ -111,14 +118,29 @@ class Settings:
     def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
+    @property
+    def link_version(self) -> str:
+        return self.vpc_link_version or ("v2" if self.vpc_link_v2_id else "v1")
+
+    def links(self, version: str | None = None) -> dict[str, tuple[str, str | None]]:
+        """Each NLB's private integration: (connectionId, integrationTarget). A VPC link v1 targets its NLB
+        itself; the one v2 link reaches every NLB, named on the integration
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-private-integration.html)."""
+        if (version or self.link_version) == "v2":
+            return {lb: (self.vpc_link_v2_id, lb) for lb in self.load_balancer_arns}
+        return {lb: (link, None) for lb, link in zip(self.load_balancer_arns, self.vpc_link_ids, strict=True)}
+
     def check(self) -> Settings:
         """Fail fast, naming the variable, when the shared infrastructure is not configured."""
+        if self.link_version not in ("v1", "v2"):
+            raise ValueError(f"{VPC_LINK_VERSION}={self.vpc_link_version!r} must be v1 or v2")
+        link = (VPC_LINK_V2_ID, self.vpc_link_v2_id) if self.link_version == "v2" else (VPC_LINK_IDS, self.vpc_link_ids)
         missing = [name for name, value in (
             (REST_API_ID, self.rest_api_id), (LOAD_BALANCER_ARNS, self.load_balancer_arns),
-            (VPC_LINK_IDS, self.vpc_link_ids), (VPC_ID, self.vpc_id)) if not value]
+            link, (VPC_ID, self.vpc_id)) if not value]
         if missing:
             raise ValueError(f"portico is not configured: set {', '.join(missing)}")
-        if len(self.load_balancer_arns) != len(self.vpc_link_ids):
+        if self.vpc_link_ids and len(self.load_balancer_arns) != len(self.vpc_link_ids):
             raise ValueError(f"{LOAD_BALANCER_ARNS} and {VPC_LINK_IDS} must pair up one to one "
                              f"({len(self.load_balancer_arns)} vs {len(self.vpc_link_ids)})")
         if self.stage not in self.stages:
@@ -131,6 +153,7 @@ class Settings:
             REGISTRY_TABLE: self.registry_table, STATE_TABLE: self.state_table,
             REST_API_ID: self.rest_api_id, STAGE: self.stage, STAGES: ",".join(self.stages),
             LOAD_BALANCER_ARNS: ",".join(self.load_balancer_arns), VPC_LINK_IDS: ",".join(self.vpc_link_ids),
+            VPC_LINK_V2_ID: self.vpc_link_v2_id, VPC_LINK_VERSION: self.vpc_link_version,
             VPC_ID: self.vpc_id, PORT_RANGE: f"{self.port_range[0]}-{self.port_range[1]}",
             STACK: self.stack, DEFAULT_AUTH: self.default_auth,
             ALLOW_UNAUTHENTICATED: str(self.allow_unauthenticated).lower(),

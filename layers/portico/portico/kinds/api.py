@@ -34,8 +34,7 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
                     (m.authorization, m.api_key_required, m.authorizer_id):
                 steps.append(Step("update_method", s, method_params))
             if current is None or _integration_differs(m, verb, current.integration):
-                steps.append(Step("put_integration", s, {"path": path, "httpMethod": verb, "uri": m.uri,
-                                                         "connectionId": m.connection_id, "proxy": m.proxy}))
+                steps.append(Step("put_integration", s, integration_params(path, verb, m)))
         for verb in sorted(set(have_methods) - set(methods)):
             steps.append(Step("delete_method", s, {"path": path, "httpMethod": verb}))
     ledger = obs.state.ledgers.get(s)
@@ -43,6 +42,12 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
         for path in _old_routes(s, d.spec.path, ledger, obs):
             steps += _delete_route(s, path, obs)
     return steps
+
+
+def integration_params(path: str, verb: str, m: MethodSpec) -> dict[str, Any]:
+    target = {"integrationTarget": m.integration_target} if m.integration_target else {}
+    return {"path": path, "httpMethod": verb, "uri": m.uri, "connectionId": m.connection_id, "proxy": m.proxy,
+            **target}
 
 
 def plan_removal(service: str, obs: Observed) -> list[Step]:
@@ -78,7 +83,7 @@ def _integration_differs(m: MethodSpec, verb: str, integration: dict[str, Any]) 
     have = {"type": integration.get("type"), "uri": integration.get("uri"),
             "connectionType": integration.get("connectionType"), "httpMethod": integration.get("httpMethod"),
             "requestParameters": integration.get("requestParameters") or {}}
-    if want != have:
+    if want != have or (integration.get("integrationTarget") or None) != m.integration_target:
         return True
     # Some API Gateway implementations omit connectionId on reads; compare it only when it is reported.
     return bool(integration.get("connectionId")) and integration["connectionId"] != m.connection_id
@@ -162,6 +167,8 @@ def put_integration(step: Step, ctx: ApplyContext) -> None:
     p = step.params
     args = {**_method(ctx, p), "type": "HTTP_PROXY", "integrationHttpMethod": p["httpMethod"], "uri": p["uri"],
             "connectionType": "VPC_LINK", "connectionId": p["connectionId"], "timeoutInMillis": 29000}
+    if p.get("integrationTarget"):
+        args["integrationTarget"] = p["integrationTarget"]
     if p.get("proxy"):
         args["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
     ctx.clients.apigateway.put_integration(**args)

@@ -148,7 +148,7 @@ class Doctor:
         if not spec or not port:
             return Check(link, False, "no valid entry or port to compare with", "fix the links above first")
         resources = read_resources(self.c.apigateway, self.s.rest_api_id)
-        link_id = dict(zip(self.s.load_balancer_arns, self.s.vpc_link_ids, strict=False)).get(lb_arn)
+        link_id, target = self.s.links().get(lb_arn, (None, None))
         problems = []
         for path in route_paths(spec.path):
             res = resources.get(path)
@@ -167,6 +167,9 @@ class Doctor:
                     problems.append(f"{verb} {path} goes to {integ.get('uri')}, not port {port}")
                 elif integ.get("connectionId") and link_id and integ["connectionId"] != link_id:
                     problems.append(f"{verb} {path} uses VPC link {integ['connectionId']}, not {link_id}")
+                elif (integ.get("integrationTarget") or None) != target:
+                    problems.append(f"{verb} {path} targets {integ.get('integrationTarget') or 'no load balancer'}"
+                                    f" through its VPC link, not {target or 'the link own NLB (v1)'}")
         if problems:
             return Check(link, False, "; ".join(problems), _reconcile(service))
         verbs = "/".join(spec.methods)
