@@ -45,6 +45,7 @@ TOOL_ENV = {
 
 NLB = "AWS::ElasticLoadBalancingV2::LoadBalancer"
 LINK = "AWS::ApiGateway::VpcLink"
+LINK_V2 = "AWS::ApiGatewayV2::VpcLink"
 
 
 def load_template(path: Path = TEMPLATE) -> dict:

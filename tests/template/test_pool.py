@@ -1,8 +1,9 @@
-"""The NLB pool (issue 6, "Scale past one NLB"): LoadBalancerCount NLBs, each with its own VPC link v1.
+"""The NLB pool (issues 6 and 12): LoadBalancerCount NLBs behind one VPC link v2 (VpcLinkVersion v2, the
+default), or each with its own VPC link v1 (v1, legacy, at most 4), or both (v1+v2, for `portico migrate-link`).
 
 The template is evaluated for every allowed count the way CloudFormation would (template_support.Deployed:
 conditions, Fn::If with AWS::NoValue, Fn::Join, Fn::Sub ...), with made-up physical ids, so that what the
-functions receive is checked as values: N ARNs and N link ids, link k targeting NLB k, and IAM listener
+functions receive is checked as values: N ARNs and N v1 link ids (link k targeting NLB k) or the one v2 link, and IAM listener
 permissions on every member of the pool and on nothing else. No tools, no AWS.
 """
 
@@ -12,7 +13,7 @@ import json
 import re
 
 import pytest
-from template_support import FUNCTIONS, LINK, NLB, RECONCILING, Deployed, as_list
+from template_support import FUNCTIONS, LINK, LINK_V2, NLB, RECONCILING, Deployed, as_list
 
 from portico import settings as portico_settings
 
@@ -34,7 +35,10 @@ def max_count(template: dict) -> int:
     return max(counts(template))
 
 
-ALL_COUNTS = [1, 2, 3, 4]
+ALL_COUNTS = [1, 2, 3, 4, 5, 6]
+V1_COUNTS = [1, 2, 3, 4]  # a VPC link v1 per NLB, 20 per region: the legacy pool keeps its size
+MODES = {"v2": ALL_COUNTS, "v1": V1_COUNTS, "v1+v2": V1_COUNTS}
+CASES = [(mode, count) for mode, allowed in MODES.items() for count in allowed]
 
 
 # ------------------------------------------------------------------ the parameter and the members
@@ -42,36 +46,48 @@ ALL_COUNTS = [1, 2, 3, 4]
 
 def test_the_pool_parameter_allows_one_to_as_many_nlbs_as_the_template_declares(template):
     param = template["Parameters"]["LoadBalancerCount"]
-    assert str(param["Default"]) == "1", "a new stack starts with one NLB (and one of the 20 VPC links)"
+    assert str(param["Default"]) == "1", "a new stack starts with one NLB"
     assert counts(template) == list(range(1, len(pool(template)) + 1)) == ALL_COUNTS
+    version = template["Parameters"]["VpcLinkVersion"]
+    assert version["Default"] == "v2" and version["AllowedValues"] == list(MODES), "new stacks take the v2 link"
+    rule = template["Rules"]["VpcLinkV1PoolOfFour"]["Assertions"][0]["Assert"]
+    assert rule == {"Fn::Contains": [[str(c) for c in V1_COUNTS], {"Ref": "LoadBalancerCount"}]}
     # 50 listeners per NLB, not adjustable: the pool's room is the reason for its size.
     assert max_count(template) * portico_settings.LISTENERS_PER_NLB >= 150, "past the ~150 services of one API"
 
 
-def test_members_are_alike_share_one_security_group_and_each_has_its_own_vpc_link(template, resources):
+def test_members_are_alike_share_one_security_group_and_v1_members_have_their_own_vpc_link(template, resources):
     first = resources["LoadBalancer"]
-    assert "Condition" not in first and "Condition" not in resources["VpcLink"]
+    assert "Condition" not in first and resources["VpcLink"]["Condition"] == "HasVpcLinksV1"
     for k, lb_id in enumerate(pool(template), start=1):
         lb = resources[lb_id]
         assert lb["Properties"] == first["Properties"], f"{lb_id} differs from LoadBalancer"
-        assert lb["Properties"]["SecurityGroups"] == [{"Ref": "LoadBalancerSecurityGroup"}]
         assert lb.get("Metadata") == first.get("Metadata"), f"{lb_id}: same checkov reasons"
+        if k > 1:
+            assert lb["Condition"] == f"HasLoadBalancer{k}"
+    v2 = resources["VpcLinkV2"]
+    assert v2["Type"] == LINK_V2 and v2["Properties"]["SubnetIds"] == {"Ref": "SubnetIds"}
+    assert v2["Properties"]["SecurityGroupIds"] == [{"Ref": "VpcLinkSecurityGroup"}]
+    for k, lb_id in enumerate(pool(template)[:max(V1_COUNTS)], start=1):
+        lb = resources[lb_id]
+        assert lb["Properties"]["SecurityGroups"] == [{"Ref": "LoadBalancerSecurityGroup"}]
         link_id = "VpcLink" if k == 1 else f"VpcLink{k}"
         link = resources[link_id]
         assert link["Type"] == LINK
         assert link["Properties"]["TargetArns"] == [{"Ref": lb_id}], f"{link_id} targets {lb_id} only"
         if k > 1:
-            assert lb["Condition"] == link["Condition"] == f"HasLoadBalancer{k}"
+            assert link["Condition"] == f"HasVpcLink{k}"
     names = [json.dumps(resources["VpcLink" if k == 1 else f"VpcLink{k}"]["Properties"]["Name"])
-             for k in range(1, len(pool(template)) + 1)]
+             for k in range(1, max(V1_COUNTS) + 1)]
     assert len(set(names)) == len(names), "one VPC link name per member"
 
 
-@pytest.mark.parametrize("count", ALL_COUNTS)
-def test_member_k_exists_exactly_when_the_count_reaches_k(template, count):
-    stack = Deployed(template, LoadBalancerCount=count)
+@pytest.mark.parametrize(("mode", "count"), CASES)
+def test_member_k_exists_exactly_when_the_count_reaches_k(template, mode, count):
+    stack = Deployed(template, LoadBalancerCount=count, VpcLinkVersion=mode)
     assert stack.of_type(NLB) == pool(template)[:count]
-    assert len(stack.of_type(LINK)) == count
+    assert len(stack.of_type(LINK)) == (count if "v1" in mode else 0)
+    assert len(stack.of_type(LINK_V2)) == (1 if "v2" in mode else 0), "one v2 link, whatever the pool's size"
 
 
 # ------------------------------------------------------------------ what the functions receive
@@ -79,49 +95,64 @@ def test_member_k_exists_exactly_when_the_count_reaches_k(template, count):
 
 def pool_of(stack: Deployed, env: dict[str, str]) -> tuple[list[str], list[str]]:
     arns = env[portico_settings.LOAD_BALANCER_ARNS].split(",")
-    links = env[portico_settings.VPC_LINK_IDS].split(",")
+    links = [link for link in env[portico_settings.VPC_LINK_IDS].split(",") if link]
     return arns, links
 
 
-@pytest.mark.parametrize("count", ALL_COUNTS)
+@pytest.mark.parametrize(("mode", "count"), CASES)
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
-def test_functions_get_n_arns_and_n_link_ids_in_the_same_order(template, function_id, count):
-    stack = Deployed(template, LoadBalancerCount=count)
+def test_functions_get_the_pool_and_its_links_in_the_same_order(template, function_id, mode, count):
+    stack = Deployed(template, LoadBalancerCount=count, VpcLinkVersion=mode)
     env = stack.function_env(function_id)
     arns, links = pool_of(stack, env)
     assert arns == [stack.ref(lb) for lb in pool(template)[:count]], "pool order: NLB 1 first"
-    assert len(links) == count == len(set(links)) == len(set(arns))
+    assert len(set(arns)) == count and len(links) == len(set(links)) == (count if "v1" in mode else 0)
     targets = {stack.ref(link): stack.resolve(stack.resources[link]["Properties"]["TargetArns"])
                for link in stack.of_type(LINK)}
-    for k, (arn, link) in enumerate(zip(arns, links, strict=True), start=1):
+    for k, (arn, link) in enumerate(zip(arns, links, strict=False), start=1):
         assert targets[link] == [arn], f"item {k}: {link} does not lead to {arn}"
-    # ... and the library reads them as one aligned pool.
+    v2 = stack.ref("VpcLinkV2") if "v2" in mode else ""
+    assert env[portico_settings.VPC_LINK_V2_ID] == v2
+    assert env[portico_settings.VPC_LINK_VERSION] == ("v2" if mode == "v2" else "v1")
+    # ... and the library reads them as one pool: on v2 each NLB is the integration's target.
     settings = portico_settings.Settings.from_env(env).check()
-    assert settings.load_balancer_arns == tuple(arns) and settings.vpc_link_ids == tuple(links)
+    want = {arn: (v2, arn) for arn in arns} if mode == "v2" else {arn: (link, None) for arn, link in zip(
+        arns, links, strict=True)}
+    assert settings.links() == want
 
 
 def test_at_the_maximum_every_function_gets_every_member(template):
     stack = Deployed(template, LoadBalancerCount=max_count(template))
     for function_id in FUNCTIONS:
-        arns, links = pool_of(stack, stack.function_env(function_id))
-        assert len(arns) == len(links) == len(pool(template)) == max_count(template), function_id
+        arns, _ = pool_of(stack, stack.function_env(function_id))
+        assert len(arns) == len(pool(template)) == max_count(template), function_id
 
 
-@pytest.mark.parametrize("count", ALL_COUNTS)
-def test_outputs_list_the_pool_as_the_functions_see_it(template, count):
-    stack = Deployed(template, LoadBalancerCount=count)
+@pytest.mark.parametrize(("mode", "count"), CASES)
+def test_outputs_list_the_pool_as_the_functions_see_it(template, mode, count):
+    stack = Deployed(template, LoadBalancerCount=count, VpcLinkVersion=mode)
     env = stack.function_env("SweeperFunction")
     outputs = template["Outputs"]
     assert stack.resolve(outputs["LoadBalancerArns"]["Value"]) == env[portico_settings.LOAD_BALANCER_ARNS]
-    assert stack.resolve(outputs["VpcLinkIds"]["Value"]) == env[portico_settings.VPC_LINK_IDS]
+    shown = {name for name, out in outputs.items() if out.get("Condition") is None or
+             stack.condition(out["Condition"])}
+    assert ("VpcLinkIds" in shown) == ("VpcLinkId" in shown) == ("v1" in mode)
+    assert ("VpcLinkV2Id" in shown) == ("v2" in mode)
+    if "v1" in mode:
+        assert stack.resolve(outputs["VpcLinkIds"]["Value"]) == env[portico_settings.VPC_LINK_IDS]
+    if "v2" in mode:
+        assert stack.resolve(outputs["VpcLinkV2Id"]["Value"]) == env[portico_settings.VPC_LINK_V2_ID]
     arns, links = pool_of(stack, env)
     for k in range(1, max_count(template) + 1):
         suffix = "" if k == 1 else str(k)
-        for name in (f"LoadBalancerArn{suffix}", f"LoadBalancerDnsName{suffix}", f"VpcLinkId{suffix}"):
+        names = [f"LoadBalancerArn{suffix}", f"LoadBalancerDnsName{suffix}"]
+        names += [f"VpcLinkId{suffix}"] if k <= max(V1_COUNTS) else []
+        for name in names:
             out = outputs[name]
             assert out.get("Description") and "Export" in out, name
-            present = out.get("Condition") is None or stack.condition(out["Condition"])
-            assert present == (k <= count), f"{name} with {count} NLB(s)"
+            present = name in shown
+            assert present == (k <= count and (not name.startswith("VpcLinkId") or "v1" in mode)), \
+                f"{name} with {count} NLB(s) on {mode}"
             if present and not name.startswith("LoadBalancerDnsName"):
                 expected = arns[k - 1] if name.startswith("LoadBalancerArn") else links[k - 1]
                 assert stack.resolve(out["Value"]) == expected, name
