@@ -44,8 +44,8 @@ def world(build_dir, moto_endpoint, tmp_path_factory) -> dict:
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     session = local.session(moto_endpoint)
     c = {name: session.client(name, endpoint_url=moto_endpoint) for name in (
-        "ec2", "ecs", "s3", "cloudformation", "apigateway", "elbv2", "dynamodb", "dynamodbstreams", "lambda",
-        "iam")}
+        "ec2", "ecs", "s3", "cloudformation", "apigateway", "apigatewayv2", "elbv2", "dynamodb", "dynamodbstreams",
+        "lambda", "iam")}
     vpc = c["ec2"].create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnets = [c["ec2"].create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=f"{local.REGION}{az}")
                ["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
@@ -99,7 +99,7 @@ def test_the_transformed_template_is_over_the_inline_limit_and_goes_through_s3(w
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"LoadBalancerCount": "5"}, "Parameter 'LoadBalancerCount' must be one of AllowedValues"),
+    ({"LoadBalancerCount": "7"}, "Parameter 'LoadBalancerCount' must be one of AllowedValues"),
     ({"VpcId": "vpc-1"}, "Parameter VpcId failed to satisfy constraint: a VPC id, e.g. vpc-0123456789abcdef0"),
     ({"DeployIntervalSeconds": "1"}, "Parameter 'DeployIntervalSeconds' must be a number not less than 5"),
 ])
@@ -160,15 +160,20 @@ def test_a_fresh_account_gets_the_stack_role_before_the_first_stage(world, deplo
     assert stage["accessLogSettings"]["destinationArn"].endswith(":log-group:/portico/portico/api-access")
 
 
-def test_the_pool_is_one_internal_nlb_behind_its_vpc_link(world, deployed):
+def test_the_pool_is_one_internal_nlb_behind_the_vpc_link_v2(world, deployed):
     c, out = world["clients"], deployed["outputs"]
-    assert out["LoadBalancerArns"] == out["LoadBalancerArn"] and out["VpcLinkIds"] == out["VpcLinkId"]
+    assert out["LoadBalancerArns"] == out["LoadBalancerArn"] and "VpcLinkIds" not in out and "VpcLinkId" not in out
     (lb,) = c["elbv2"].describe_load_balancers(LoadBalancerArns=[out["LoadBalancerArn"]])["LoadBalancers"]
     assert (lb["Type"], lb["Scheme"], lb["DNSName"]) == ("network", "internal", out["LoadBalancerDnsName"])
     attributes = {a["Key"]: a["Value"] for a in c["elbv2"].describe_load_balancer_attributes(
         LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
     assert attributes["deletion_protection.enabled"] == "false"
-    assert c["apigateway"].get_vpc_link(vpcLinkId=out["VpcLinkId"])["targetArns"] == [lb["LoadBalancerArn"]]
+    link = c["apigatewayv2"].get_vpc_link(VpcLinkId=out["VpcLinkV2Id"])
+    assert link["SubnetIds"] == world["subnets"] and c["apigateway"].get_vpc_links()["items"] == []
+    # The NLBs admit the link's interfaces on the listener ports (a v2 link is not PrivateLink traffic).
+    (group,) = c["ec2"].describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"]
+    assert [(p["FromPort"], p["ToPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]])
+            for p in group["IpPermissions"]] == [(10000, 10999, link["SecurityGroupIds"])]
 
 
 def test_a_service_onboards_and_offboards_through_the_stack_outputs(world, deployed):
@@ -197,8 +202,13 @@ def test_a_service_onboards_and_offboards_through_the_stack_outputs(world, deplo
     assert item["invokeUrl"]["S"] == out["InvokeUrl"] + "/orders" and item["listenerPort"]["N"] == "10000"
     (listener,) = c["elbv2"].describe_listeners(LoadBalancerArn=out["LoadBalancerArn"])["Listeners"]
     assert listener["Port"] == 10000 and listener["Protocol"] == "TCP"
-    paths = {r["path"] for r in c["apigateway"].get_resources(restApiId=out["RestApiId"])["items"]}
-    assert {"/orders", "/orders/{proxy+}"} <= paths
+    resources = c["apigateway"].get_resources(restApiId=out["RestApiId"], embed=["methods"])["items"]
+    assert {"/orders", "/orders/{proxy+}"} <= {r["path"] for r in resources}
+    for r in resources:
+        if r["path"].startswith("/orders"):
+            integration = r["resourceMethods"]["ANY"]["methodIntegration"]
+            assert (integration["connectionId"], integration["integrationTarget"]) == (
+                out["VpcLinkV2Id"], out["LoadBalancerArn"]), "the v2 link, naming the NLB of the service"
     (svc,) = c["ecs"].describe_services(cluster="demo", services=["orders"])["services"]
     assert [lb["containerPort"] for lb in svc["loadBalancers"]] == [8080]
 

@@ -3,8 +3,8 @@ default), or each with its own VPC link v1 (v1, legacy, at most 4), or both (v1+
 
 The template is evaluated for every allowed count the way CloudFormation would (template_support.Deployed:
 conditions, Fn::If with AWS::NoValue, Fn::Join, Fn::Sub ...), with made-up physical ids, so that what the
-functions receive is checked as values: N ARNs and N v1 link ids (link k targeting NLB k) or the one v2 link, and IAM listener
-permissions on every member of the pool and on nothing else. No tools, no AWS.
+functions receive is checked as values: N ARNs and N v1 link ids (link k targeting NLB k) or the one v2
+link, and IAM listener permissions on every member of the pool and on nothing else. No tools, no AWS.
 """
 
 from __future__ import annotations

@@ -277,11 +277,13 @@ def test_alarms_cover_errors_throttles_iterator_age_queue_depth_and_5xx(resource
 def test_outputs_and_exports(template):
     outputs = template["Outputs"]
     for name in ("RegistryTableName", "StateTableName", "RestApiId", "InvokeUrl", "LoadBalancerArn",
-                 "LoadBalancerDnsName", "VpcLinkId", "LoadBalancerArns", "VpcLinkIds", "ServiceToken"):
+                 "LoadBalancerDnsName", "VpcLinkId", "LoadBalancerArns", "VpcLinkIds", "VpcLinkV2Id",
+                 "ServiceToken"):
         assert name in outputs and outputs[name].get("Description"), name
     assert refs(outputs["ServiceToken"]["Value"]) == {"ServiceRouteProviderFunction"}
     exported = {name for name, o in outputs.items() if "Export" in o}
-    assert {"ServiceToken", "RegistryTableName", "RestApiId", "LoadBalancerArn", "VpcLinkId"} <= exported
+    assert {"ServiceToken", "RegistryTableName", "RestApiId", "LoadBalancerArn", "VpcLinkId",
+            "VpcLinkV2Id"} <= exported
 
 
 # ------------------------------------------------------------------ IAM, least privilege
