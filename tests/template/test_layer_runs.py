@@ -1,4 +1,4 @@
-"""The built layer on its own: each handler imports and runs one event from events/ against the moto stack,
+"""The built layer on its own: every function imports and runs one event from events/ against the moto stack,
 in a fresh interpreter where typer, rich, dotenv, moto and portico_cli cannot be imported. The layer holds
 no CLI or emulator file and stays under 4.1 MB unzipped."""
 
@@ -40,7 +40,7 @@ def run_handler(build_dir, function_id: str, event: dict, stack, tmp_path) -> di
     return out["result"]
 
 
-def test_the_three_handlers_run_from_the_built_layer_without_cli_libraries(build_dir, stack, clients, tmp_path):
+def test_every_function_runs_from_the_built_layer_without_cli_libraries(build_dir, stack, clients, tmp_path):
     registry = Registry(clients.dynamodb, stack.registry_table)
     result = run_handler(build_dir, "RegistryStreamFunction", stream_event("stream-insert.json", registry), stack,
                          tmp_path)
@@ -51,16 +51,24 @@ def test_the_three_handlers_run_from_the_built_layer_without_cli_libraries(build
                           stack, tmp_path)
     assert summary["statuses"] == {"READY": 1} and summary["errors"] == [], summary
 
+    port = answer(build_dir, "ServiceRouteProviderFunction", "cfn-listener-port-create.json", stack, tmp_path)
+    assert 1 <= int(port["Data"]["Port"]) <= 65535, port
+    account = answer(build_dir, "ApiGatewayAccountFunction", "cfn-apigateway-account-create.json", stack, tmp_path)
+    assert account["PhysicalResourceId"], account
+
+
+def answer(build_dir, function_id: str, event_name: str, stack, tmp_path) -> dict:
+    """A CloudFormation request sent to the function: its one answer, which must be SUCCESS."""
     recorder = Recorder()
     try:
-        event = json.loads((ROOT / "events" / "cfn-listener-port-create.json").read_text())
+        event = json.loads((ROOT / "events" / event_name).read_text())
         event["ResponseURL"] = recorder.url(event["RequestId"])
-        run_handler(build_dir, "ServiceRouteProviderFunction", event, stack, tmp_path)
+        run_handler(build_dir, function_id, event, stack, tmp_path)
         answers = recorder.for_request(event["RequestId"])
     finally:
         recorder.close()
     assert [a["Status"] for a in answers] == ["SUCCESS"], answers
-    assert 1 <= int(answers[0]["Data"]["Port"]) <= 65535, answers
+    return answers[0]
 
 
 def test_the_built_layer_holds_no_cli_or_emulator_and_is_small(build_dir):
