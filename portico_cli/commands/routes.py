@@ -139,6 +139,39 @@ def plan(service: Services = None, as_json: Json = False) -> None:
     emit(result.to_json(), human)
 
 
+@app.command("migrate-link")
+def migrate_link_cmd(to: Annotated[str, typer.Option("--to", help="v2 (one VPC link v2 for the pool) or v1.")],
+                     dry_run: Annotated[bool, typer.Option("--plan", help="Only show the steps.")] = False,
+                     as_json: Json = False) -> None:
+    """Move every integration of the stack to the other VPC links, in one pass with one deployment.
+
+    The choice is recorded first: a migration cut short is finished by the next reconcile or sweep, and
+    running it again changes nothing. The stack needs both kinds of link (VpcLinkVersion v1+v2).
+    """
+    from portico.ops.links import migrate_link
+
+    try:
+        outcome = migrate_link(reconciler(), to, dry_run=dry_run)
+    except ValueError as exc:
+        raise refused(str(exc)) from None
+    moved = [st for st in outcome.plan.steps if st.action == "put_integration"]
+    summary = outcome.summary() if not dry_run else {"steps": len(outcome.plan.steps)}
+
+    def human() -> None:
+        verb = "would move" if dry_run else "moved"
+        out.print(f"{verb} {len(moved)} integration(s) to the VPC link(s) {to}; "
+                  f"deployment {summary.get('deployment') or 'none'}")
+        if dry_run:
+            for step in outcome.plan.steps:
+                out.print(str(step), markup=False, highlight=False)
+
+    emit({"to": to, "integrations": len(moved), **summary}, human)
+    if not dry_run and outcome.errors:
+        for e in outcome.errors:
+            warn(e)
+        raise typer.Exit(Code.FAILED)
+
+
 @app.command("reconcile")
 def reconcile_cmd(service: Services = None, as_json: Json = False) -> None:
     """Converge AWS with the registry now (all services, or the ones named) and write statuses.

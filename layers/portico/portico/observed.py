@@ -125,12 +125,14 @@ def ecs_key(cluster: str, service: str) -> str:
 
 
 def observe(clients: Clients, settings: Settings, state: StateTable,
-            ecs_services: list[tuple[str, str]] = ()) -> Observed:
+            ecs_services: list[tuple[str, str]] = (), link_version: str | None = None) -> Observed:
+    """`link_version`: the VPC links to plan with; default, the state table's choice, else the settings'."""
     snapshot = state.snapshot()
     return Observed(
         state=snapshot,
         load_balancers=read_load_balancers(clients.elbv2, settings,
-                                           {led.listener_arn for led in snapshot.ledgers.values()}),
+                                           {led.listener_arn for led in snapshot.ledgers.values()},
+                                           link_version or snapshot.link_version),
         target_groups=read_target_groups(clients.elbv2),
         resources=read_resources(clients.apigateway, settings.rest_api_id),
         ecs=read_ecs(clients.ecs, ecs_services, snapshot.task_definitions),
@@ -139,10 +141,11 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
     )
 
 
-def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = frozenset()) -> dict[str, LoadBalancer]:
+def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = frozenset(),
+                        link_version: str | None = None) -> dict[str, LoadBalancer]:
     """Each NLB with its listeners by port. AWS refuses a second listener on a port; should a reader ever
     see two (emulators accept them), portico's own (`owned` ARNs) is the one kept."""
-    links = settings.links()
+    links = settings.links(link_version)
     out: dict[str, LoadBalancer] = {}
     resp = elbv2.describe_load_balancers(LoadBalancerArns=list(links))
     for lb in resp["LoadBalancers"]:

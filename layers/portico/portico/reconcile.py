@@ -62,6 +62,7 @@ class Reconciler:
         self.sleep, self.clock, self.on_step = sleep, clock, on_step  # on_step: progress of each apply
         self.registry = Registry(clients.dynamodb, settings.registry_table, clock=clock)
         self.state = StateTable(clients.dynamodb, settings.state_table, clock=clock)
+        self.link_version: str | None = None  # plan with these VPC links (migrate-link), not the recorded ones
 
     # -- reading -------------------------------------------------------------------------------------
     def read(self, keys: Iterable[str] | None) -> tuple[dict[str, dict], dict[str, ServiceSpec], dict[str, str]]:
@@ -90,7 +91,7 @@ class Reconciler:
         claims = self.state.claims(spec.service, spec.path)
         observed = Observed(
             state=claims,
-            load_balancers=read_load_balancers(c.elbv2, self.settings),
+            load_balancers=read_load_balancers(c.elbv2, self.settings, link_version=self.state.link_version()),
             target_groups=read_target_groups(c.elbv2),
             resources=read_resources(c.apigateway, self.settings.rest_api_id),
             ecs=read_ecs(c.ecs, [(spec.cluster, spec.ecs_service)]),
@@ -102,7 +103,7 @@ class Reconciler:
         """AWS and the ledger, with the ECS services the specs name (offboarding reads none: detaching
         re-reads its ECS service under a lease)."""
         wanted = [(sp.cluster, sp.ecs_service) for sp in specs.values()]
-        return observe(self.clients, self.settings, self.state, wanted)
+        return observe(self.clients, self.settings, self.state, wanted, self.link_version)
 
     def plan(self, specs: dict[str, ServiceSpec], observed: Observed, scope: set[str] | None,
              present: set[str]) -> Plan:

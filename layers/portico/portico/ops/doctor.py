@@ -86,7 +86,7 @@ class Doctor:
 
         checks.append(self._health(tg_arn, spec))
         checks.append(reach.security_groups(self.c, ecs, lb_arn, spec))
-        checks.append(self._api(service, spec, ledger, lb_arn, port))
+        checks.append(self._api(service, spec, ledger, lb_arn, port, snap.link_version))
         checks.append(self._deployment(service, spec, snap))
         if probe:
             checks.append(reach.probe(self.c, self.s, spec, api_key, probe_base))
@@ -143,12 +143,12 @@ class Doctor:
         return found[0] if found and found[0].get("status") != "INACTIVE" else None
 
     # -- API Gateway --------------------------------------------------------------------------------
-    def _api(self, service, spec, ledger, lb_arn, port) -> Check:
+    def _api(self, service, spec, ledger, lb_arn, port, link_version=None) -> Check:
         link = "API resource, methods, VPC_LINK integration"
         if not spec or not port:
             return Check(link, False, "no valid entry or port to compare with", "fix the links above first")
         resources = read_resources(self.c.apigateway, self.s.rest_api_id)
-        link_id, target = self.s.links().get(lb_arn, (None, None))
+        link_id, target = self.s.links(link_version).get(lb_arn, (None, None))
         problems = []
         for path in route_paths(spec.path):
             res = resources.get(path)

@@ -13,6 +13,8 @@ Items (partition key `pk`):
   cfn#<service>        which CloudFormation resource (stack, logical id) holds a Custom::ServiceRoute entry
   cfnreq#<request id>  the answer given to a CloudFormation request (re-sent on redelivery; `expiresAt`)
   stagehist#<stage>    the deployments a stage pointed to (promote, rollback), as JSON `events`
+  link#version         the VPC links integrations use ("v1" or "v2"), written by `portico migrate-link`
+                       before it moves them, so a pass cut short is finished by the next one
 
 Reservations are taken in one DynamoDB transaction with conditions, so two reconciles can never both
 win a port or a path. Released ports are plain deletes and become reusable at once. The values (Ledger,
@@ -71,6 +73,8 @@ class StateTable:
             snap.deploys[rest] = d
         elif kind == "td":
             snap.task_definitions[rest] = d
+        elif kind == "link":
+            snap.link_version = d["version"]
 
     def claims(self, service: str, path: str) -> StateSnapshot:
         """The part of the snapshot that decides whether `service` may take `path`, in two BatchGetItems
@@ -214,6 +218,13 @@ class StateTable:
         self._delete(f"res#{path}")
 
     # -- deployments -------------------------------------------------------------------------------
+    def link_version(self) -> str | None:
+        got = self._get("link#version")
+        return got["version"] if got else None
+
+    def set_link_version(self, version: str) -> None:
+        self._put("link#version", version=version)
+
     def mark_deploy_pending(self, stage: str) -> None:
         self.ddb.update_item(TableName=self.table, Key=to_item({"pk": f"deploy#{stage}"}),
                              UpdateExpression="SET pending = :t", ExpressionAttributeValues=to_item({":t": True}))

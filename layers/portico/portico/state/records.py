@@ -85,3 +85,4 @@ class StateSnapshot:
     intermediates: dict[str, str] = field(default_factory=dict)  # path -> resource id
     deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
     task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}
+    link_version: str | None = None  # the VPC links integrations use, once `portico migrate-link` chose them

@@ -1,0 +1,83 @@
+"""`portico migrate-link` on the moto server: a stack with both kinds of VPC link moves every integration
+from the v1 links to the v2 link (and back) in one pass with one deployment; again changes nothing; a pass
+cut short after the choice was recorded is finished by the next reconcile."""
+
+from __future__ import annotations
+
+import pytest
+
+from portico.clients import Clients
+from portico.ops.links import migrate_link
+from portico.reconcile import ALL, Reconciler
+from portico.registry import Registry
+from portico_cli.local_aws import bootstrap as local
+from tests.conftest import spec_item
+
+
+@pytest.fixture
+def both(aws):
+    s = local.bootstrap(aws, load_balancers=2, port_range=(10000, 10000), vpc_links="v1+v2")
+    clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
+    reg = Registry(clients.dynamodb, s.registry_table)
+    for name in ("orders", "users"):
+        reg.put_spec(spec_item(name))
+    Reconciler(clients, s, sleep=lambda _: None).run(ALL)
+    return s, clients
+
+
+def links(clients, s) -> dict[str, tuple[str, str | None]]:
+    items = clients.apigateway.get_resources(restApiId=s.rest_api_id, embed=["methods"], limit=500)["items"]
+    return {f"{verb} {r['path']}": (m["methodIntegration"]["connectionId"], m["methodIntegration"].get(
+        "integrationTarget")) for r in items for verb, m in (r.get("resourceMethods") or {}).items()
+        if m.get("methodIntegration", {}).get("connectionType") == "VPC_LINK"}
+
+
+def deployments(clients, s) -> int:
+    return len(clients.apigateway.get_deployments(restApiId=s.rest_api_id, limit=500)["items"])
+
+
+def test_migrate_to_v2_and_back_in_one_pass_each(both):
+    s, clients = both
+    before = links(clients, s)
+    assert len(before) == 4 and {link for link, _ in before.values()} == set(s.vpc_link_ids)
+    plan = migrate_link(Reconciler(clients, s, sleep=lambda _: None), "v2", dry_run=True).plan
+    assert sorted(st.action for st in plan.steps) == ["deploy"] + ["put_integration"] * 4
+    assert links(clients, s) == before, "--plan changes nothing"
+    count = deployments(clients, s)
+    outcome = migrate_link(Reconciler(clients, s, sleep=lambda _: None), "v2")
+    assert not outcome.errors and deployments(clients, s) == count + 1
+    after = links(clients, s)
+    by_lb = dict(zip(s.vpc_link_ids, s.load_balancer_arns, strict=True))
+    assert after == {k: (s.vpc_link_v2_id, by_lb[link]) for k, (link, _) in before.items()}
+    again = migrate_link(Reconciler(clients, s, sleep=lambda _: None), "v2")
+    assert again.plan.steps == [] and deployments(clients, s) == count + 1
+    # The sweeper (a plain reconcile, settings still on v1) keeps the recorded choice.
+    assert Reconciler(clients, s, sleep=lambda _: None).run(ALL).plan.steps == []
+    migrate_link(Reconciler(clients, s, sleep=lambda _: None), "v1")
+    assert links(clients, s) == before and deployments(clients, s) == count + 2
+
+
+def test_a_migration_cut_short_is_finished_by_the_next_pass(both):
+    s, clients = both
+    r = Reconciler(clients, s, sleep=lambda _: None)
+    r.state.set_link_version("v2")  # the choice is written, then the process died before any PutIntegration
+    steps = Reconciler(clients, s).run(ALL, dry_run=True).plan.steps  # `portico plan` shows the rest
+    assert {st.action for st in steps} == {"put_integration", "deploy"}
+    Reconciler(clients, s, sleep=lambda _: None).run(ALL)
+    assert {link for link, _ in links(clients, s).values()} == {s.vpc_link_v2_id}
+
+
+def test_a_stack_without_the_other_link_is_refused_before_anything_changes(aws):
+    s = local.bootstrap(aws, vpc_links="v1")
+    clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
+    r = Reconciler(clients, s, sleep=lambda _: None)
+    with pytest.raises(ValueError, match="PORTICO_VPC_LINK_V2_ID is empty"):
+        migrate_link(r, "v2")
+    assert r.state.link_version() is None
+
+
+def test_the_command_refuses_a_stack_without_a_v2_link_and_plans_on_one_that_has_it(cli, stack):
+    code, out, err = cli("migrate-link", "--to", "v2")
+    assert code == 4 and "PORTICO_VPC_LINK_V2_ID is empty" in out + err
+    code, out, err = cli("migrate-link", "--to", "v3", "--plan")
+    assert code == 4 and "expected v1 or v2" in out + err
