@@ -13,8 +13,6 @@ from portico.state import StateSnapshot
 from portico.triggers.cfn.answer import Failure
 from portico.triggers.cfn.properties import port_property
 
-pytestmark = pytest.mark.usefixtures("no_network")  # the rule is pure
-
 LB1, LB2 = "arn:aws:elasticloadbalancing:lb/net/one/1", "arn:aws:elasticloadbalancing:lb/net/two/2"
 SETTINGS = Settings(load_balancer_arns=(LB1, LB2), vpc_link_ids=("vl1", "vl2"), port_range=(10000, 10999))
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -47,6 +48,16 @@ class StateTable:
 
     def _delete(self, pk: str) -> None:
         self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}))
+
+    def _if(self, write: Callable[..., Any], **request: Any) -> bool:
+        """One conditional write (put_item or delete_item); False when its condition did not hold."""
+        try:
+            write(TableName=self.table, **request)
+            return True
+        except ClientError as e:
+            if error_code(e) != CONDITION_FAILED:
+                raise
+            return False
 
     # -- reads -------------------------------------------------------------------------------------
     def snapshot(self) -> StateSnapshot:
@@ -174,13 +185,9 @@ class StateTable:
 
         Same key and condition as `reserve`, so a port is held by exactly one service or one such owner.
         """
-        try:
-            self.ddb.put_item(TableName=self.table, Item=to_item({"pk": f"port#{lb}#{port}", "owner": owner}),
-                              **owned_by(owner))
-        except ClientError as e:
-            if error_code(e) != CONDITION_FAILED:
-                raise
-            raise Conflict("port", f"port {port}", self._owner(f"port#{lb}#{port}")) from None
+        if not self._if(self.ddb.put_item, Item=to_item({"pk": f"port#{lb}#{port}", "owner": owner}),
+                        **owned_by(owner)):
+            raise Conflict("port", f"port {port}", self._owner(f"port#{lb}#{port}"))
 
     def _owner(self, pk: str) -> str | None:
         return (self._get(pk) or {}).get("owner")
@@ -201,11 +208,7 @@ class StateTable:
         self._delete_owned(f"path#{path}", service)
 
     def _delete_owned(self, pk: str, service: str) -> None:
-        try:
-            self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}), **owned_by(service))
-        except ClientError as e:
-            if error_code(e) != CONDITION_FAILED:
-                raise
+        self._if(self.ddb.delete_item, Key=to_item({"pk": pk}), **owned_by(service))
 
     # -- ledger ------------------------------------------------------------------------------------
     def save_ledger(self, ledger: Ledger) -> None:
@@ -265,22 +268,11 @@ class StateTable:
     # -- leases ------------------------------------------------------------------------------------
     def acquire(self, name: str, holder: str, ttl: float = 60.0) -> bool:
         now = self.clock()
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item=to_item({"pk": f"lock#{name}", "holder": holder, "expiresAt": int(now + ttl)}),
-                ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now OR holder = :h",
-                ExpressionAttributeValues=to_item({":now": int(now), ":h": holder}))
-            return True
-        except ClientError as e:
-            if error_code(e) == CONDITION_FAILED:
-                return False
-            raise
+        return self._if(self.ddb.put_item,
+                        Item=to_item({"pk": f"lock#{name}", "holder": holder, "expiresAt": int(now + ttl)}),
+                        ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now OR holder = :h",
+                        ExpressionAttributeValues=to_item({":now": int(now), ":h": holder}))
 
     def release_lock(self, name: str, holder: str) -> None:
-        try:
-            self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"lock#{name}"}),
-                                 ConditionExpression="holder = :h", ExpressionAttributeValues=to_item({":h": holder}))
-        except ClientError as e:
-            if error_code(e) != CONDITION_FAILED:
-                raise
+        self._if(self.ddb.delete_item, Key=to_item({"pk": f"lock#{name}"}), ConditionExpression="holder = :h",
+                 ExpressionAttributeValues=to_item({":h": holder}))
