@@ -110,19 +110,31 @@ class StateTable:
         """Task definition revisions are immutable, so what a pass read of one is kept for the next passes
         (`td#<arn>`): a converged sweep makes no DescribeTaskDefinition call. TTL keeps the table small."""
         expires = int(self.clock()) + ttl_days * 86400
-        for arn, summary in summaries.items():  # new revisions are rare: one PutItem each
-            self._put(f"td#{arn}", networkMode=summary["networkMode"], containers=summary["containers"],
-                      expiresAt=expires)
+        self._put_many([{"pk": f"td#{arn}", "networkMode": summary["networkMode"],
+                         "containers": summary["containers"], "expiresAt": expires}
+                        for arn, summary in summaries.items()])
+
+    def _put_many(self, items: list[dict[str, Any]]) -> None:
+        """Unconditional puts of distinct keys, 25 per BatchWriteItem, unprocessed items retried."""
+        if len(items) == 1:
+            self._put(**items[0])
+            return
+        for i in range(0, len(items), 25):
+            todo = {self.table: [{"PutRequest": {"Item": to_item(d)}} for d in items[i:i + 25]]}
+            for attempt in range(8):
+                todo = self.ddb.batch_write_item(RequestItems=todo).get("UnprocessedItems") or {}
+                if not todo:
+                    break
+                time.sleep(min(0.05 * 2 ** attempt, 1.0))  # throttled items come back unprocessed
+            else:
+                raise RuntimeError(f"DynamoDB left {len(todo[self.table])} items of {self.table} unwritten")
 
     # -- reservations ------------------------------------------------------------------------------
-    def reserve(self, service: str, lb: str, port: int, path: str, ancestors: list[str]) -> None:
-        """Claim (lb, port) and path for `service` atomically; idempotent for the same owner.
-
-        Ancestor paths must not be owned by another service (a route under another's route would be
-        shadowed by its {proxy+}); that is checked inside the same transaction. The other direction too:
-        each ancestor's `sub#` item collects the services routed below it, and a path whose `sub#` item
-        names another service is refused, so two reconciles can never take /a and /a/b at the same time.
-        """
+    def _reserve_items(self, service: str, lb: str, port: int, path: str, ancestors: list[str],
+                       intent: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The transaction items of one reservation. `intent`: ledger attributes recorded with it (the target
+        group's name and the ECS service the pass is about to use), so no write-ahead save is needed later."""
+        intent = {k: v for k, v in (intent or {}).items() if v}
         owner_cond = owned_by(service)
         items = [
             {"Put": {"TableName": self.table, "Item": to_item({"pk": f"port#{lb}#{port}", "owner": service}),
@@ -130,9 +142,13 @@ class StateTable:
             {"Put": {"TableName": self.table, "Item": to_item({"pk": f"path#{path}", "owner": service}),
                      **owner_cond}},
             {"Update": {"TableName": self.table, "Key": to_item({"pk": f"svc#{service}"}),
-                        "UpdateExpression": "SET service = :s, loadBalancer = :lb, #p = :p, #path = :path",
-                        "ExpressionAttributeNames": {"#p": "port", "#path": "path"},
-                        "ExpressionAttributeValues": to_item({":s": service, ":lb": lb, ":p": port, ":path": path})}},
+                        "UpdateExpression": "SET service = :s, loadBalancer = :lb, #p = :p, #path = :path"
+                                            + "".join(f", #i{i} = :i{i}" for i in range(len(intent))),
+                        "ExpressionAttributeNames": {"#p": "port", "#path": "path",
+                                                     **{f"#i{i}": k for i, k in enumerate(intent)}},
+                        "ExpressionAttributeValues": to_item({
+                            ":s": service, ":lb": lb, ":p": port, ":path": path,
+                            **{f":i{i}": v for i, v in enumerate(intent.values())}})}},
         ]
         items += [{"ConditionCheck": {"TableName": self.table, "Key": to_item({"pk": f"path#{a}"}), **owner_cond}}
                   for a in ancestors]
@@ -144,6 +160,18 @@ class StateTable:
         items += [{"Update": {"TableName": self.table, "Key": to_item({"pk": f"sub#{a}"}),
                               "UpdateExpression": "ADD #b :me", "ExpressionAttributeNames": {"#b": "below"},
                               "ExpressionAttributeValues": {":me": {"SS": [service]}}}} for a in ancestors]
+        return items
+
+    def reserve(self, service: str, lb: str, port: int, path: str, ancestors: list[str],
+                intent: dict[str, Any] | None = None) -> None:
+        """Claim (lb, port) and path for `service` atomically; idempotent for the same owner.
+
+        Ancestor paths must not be owned by another service (a route under another's route would be
+        shadowed by its {proxy+}); that is checked inside the same transaction. The other direction too:
+        each ancestor's `sub#` item collects the services routed below it, and a path whose `sub#` item
+        names another service is refused, so two reconciles can never take /a and /a/b at the same time.
+        """
+        items = self._reserve_items(service, lb, port, path, ancestors, intent)
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as e:
@@ -169,6 +197,18 @@ class StateTable:
             if below:
                 raise Conflict(sub[0], sub[1], below[0]) from None
             raise
+
+    def reserve_many(self, reservations: list[tuple]) -> bool:
+        """Several services' reservations (`reserve`'s arguments each) in one transaction: all are taken or
+        none. Their keys must be disjoint (top-level paths: nested ones share their ancestors' items). False
+        when it was cancelled: reserve them one by one then, which says who holds what."""
+        try:
+            self.ddb.transact_write_items(TransactItems=[it for r in reservations for it in self._reserve_items(*r)])
+            return True
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            return False
 
     def _below(self, path: str) -> set[str]:
         return set((self._get(f"sub#{path}") or {}).get("below") or ())
@@ -213,6 +253,10 @@ class StateTable:
     # -- ledger ------------------------------------------------------------------------------------
     def save_ledger(self, ledger: Ledger) -> None:
         self._put(f"svc#{ledger.service}", **ledger.to_dict())
+
+    def save_ledgers(self, ledgers: list[Ledger]) -> None:
+        """The ledgers a pass changed, 25 per BatchWriteItem (their intent was recorded when reserved)."""
+        self._put_many([{"pk": f"svc#{ledger.service}", **ledger.to_dict()} for ledger in ledgers])
 
     def put_intermediate(self, path: str, resource_id: str) -> None:
         self._put(f"res#{path}", resourceId=resource_id)
@@ -272,6 +316,32 @@ class StateTable:
                         Item=to_item({"pk": f"lock#{name}", "holder": holder, "expiresAt": int(now + ttl)}),
                         ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now OR holder = :h",
                         ExpressionAttributeValues=to_item({":now": int(now), ":h": holder}))
+
+    def acquire_many(self, names: list[str], holder: str, ttl: float = 60.0) -> bool:
+        """Leases on several names (up to 100) in one transaction: all or none."""
+        now = self.clock()
+        try:
+            self.ddb.transact_write_items(TransactItems=[{"Put": {
+                "TableName": self.table,
+                "Item": to_item({"pk": f"lock#{n}", "holder": holder, "expiresAt": int(now + ttl)}),
+                "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now OR holder = :h",
+                "ExpressionAttributeValues": to_item({":now": int(now), ":h": holder})}} for n in names])
+            return True
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+
+    def release_many(self, names: list[str], holder: str) -> None:
+        try:
+            self.ddb.transact_write_items(TransactItems=[{"Delete": {
+                "TableName": self.table, "Key": to_item({"pk": f"lock#{n}"}), "ConditionExpression": "holder = :h",
+                "ExpressionAttributeValues": to_item({":h": holder})}} for n in names])
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            for n in names:  # one of them expired and was taken: release the others one by one
+                self.release_lock(n, holder)
 
     def release_lock(self, name: str, holder: str) -> None:
         self._if(self.ddb.delete_item, Key=to_item({"pk": f"lock#{name}"}), ConditionExpression="holder = :h",
