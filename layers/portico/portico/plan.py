@@ -11,14 +11,15 @@ import copy
 import dataclasses
 
 from .desired import DesiredService, desire
-from .kinds import alarms, api, dashboard, deployment, ecs, listener, reservation, stage, target_group
+from .kinds import alarms, api, dashboard, deployment, ecs, listener, reservation, routes_import, stage, target_group
 from .observed import Observed
 from .settings import Settings
 from .spec import ServiceSpec, SpecError
 from .steps import Plan, Step
 
 SERVICE_KINDS = (reservation, target_group, listener, api, ecs)  # plan(d, obs), plan_removal(service, obs)
-PASS_KINDS = (api, deployment, alarms, stage, dashboard)  # plan_pass(plan, obs, settings, region), in order
+# plan_pass(plan, obs, settings, region), in order; routes_import first: it folds the API steps of new routes
+PASS_KINDS = (routes_import, api, deployment, alarms, stage, dashboard)
 
 
 def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Settings, region: str,

@@ -26,14 +26,14 @@ ORDER = (
     "reserve",
     "adopt_target_group", "create_target_group", "modify_target_group",
     "create_listener", "modify_listener",
-    "create_resource", "put_method", "update_method", "put_integration", "delete_method",
+    "import_routes", "create_resource", "put_method", "update_method", "put_integration", "delete_method",
     "attach_ecs", "put_alarms",
     "delete_resource", "detach_ecs", "delete_listener", "delete_target_group", "delete_alarms", "release",
-    "deploy", "update_stage", "put_dashboard",
+    "deploy", "update_stage", "put_dashboard", "delete_dashboards",
 )
 # The steps that change the REST API: the stage needs a new deployment after any of them.
-API_ACTIONS = frozenset({"create_resource", "put_method", "update_method", "put_integration", "delete_method",
-                         "delete_resource"})
+API_ACTIONS = frozenset({"import_routes", "create_resource", "put_method", "update_method", "put_integration",
+                         "delete_method", "delete_resource"})
 
 
 @dataclass(frozen=True)

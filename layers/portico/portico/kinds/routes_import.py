@@ -1,0 +1,223 @@
+"""Batched route import: the pass's new API routes written with one `PutRestApi` (mode=merge) instead of
+`CreateResource` + `PutMethod` + `PutIntegration` per resource, when that is fewer calls (docs/import.md).
+
+The planner folds a service's API steps into the one `import_routes` step only when they only create or
+replace its own routes (its reserved path and `{proxy+}`), need no intermediate resource and use no
+authorizer (COGNITO stays per resource: an import never defines or changes an authorizer). Applying it:
+validate every route, import (≤ 1 call per second, ≤ 5 MB per document), on a refusal drop the services
+whose paths AWS names or else bisect, so one bad route fails only its own service; then read the ids back
+with one paginated GetResources, record them in the ledgers and check every method and integration against
+the desired state before the service may be READY. The API's own fields are compared before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..desired import MethodSpec
+from ..errors import error_text, is_transient
+from ..observed import Observed, read_resources
+from ..settings import Settings
+from ..spec import PROXY
+from ..steps import ApplyContext, Plan, Step
+from .api import _integration_differs
+
+FOLDED = {"create_resource", "put_method", "put_integration"}
+# Per resource, a pass of up to 5 new resources (two services) goes through CreateResource's burst (5 per
+# second) without waiting and keeps each service's calls its own; past it, each 5 resources cost a second,
+# and one import (one call per second at most) costs less in calls and in time.
+CREATE_RESOURCE_BURST = 5
+MAX_DOCUMENT = 5 * 1024 * 1024  # AWS takes up to 6 MB; keep a margin
+PUT_REST_API_INTERVAL = 1.0  # PutRestApi: 1 request per second per account, not adjustable
+API_FIELDS = ("name", "description", "apiKeySource", "binaryMediaTypes", "endpointConfiguration", "policy",
+              "minimumCompressionSize", "disableExecuteApiEndpoint")
+NAMED_PATH = re.compile(r"at path '([^']*)'")
+
+
+def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
+    """Fold the eligible services' route creation into one import when the per-resource path would wait on
+    the CreateResource quota; the folded steps leave `plan.steps` (the plan shows `import_routes` with the
+    number of per-resource calls it replaces)."""
+    by_service: dict[str, list[Step]] = {}
+    for st in plan.steps:
+        if st.service in plan.desired and (st.action in FOLDED or st.action in _API_OTHER):
+            by_service.setdefault(st.service, []).append(st)
+    folded = {s: steps for s, steps in by_service.items() if _eligible(plan.desired[s], steps)}
+    replaced = sum(len(v) for v in folded.values())
+    creates = sum(st.action == "create_resource" for steps in folded.values() for st in steps)
+    if creates <= CREATE_RESOURCE_BURST:
+        return []
+    gone = {id(st) for steps in folded.values() for st in steps}
+    plan.steps[:] = [st for st in plan.steps if id(st) not in gone]  # in place: the caller extends this list
+    return [Step("import_routes", "*", {"replaces": replaced, "services": {
+        s: _routes(plan.desired[s]) for s in sorted(folded)}})]
+
+
+_API_OTHER = {"update_method", "delete_method", "delete_resource"}
+
+
+def _eligible(d, steps: list[Step]) -> bool:
+    return (all(st.action in FOLDED and not st.params.get("intermediate") for st in steps)
+            and not any(m.authorizer_id for methods in d.resources.values() for m in methods.values()))
+
+
+def _routes(d) -> list[dict[str, Any]]:
+    return [{"path": path, "httpMethod": verb, "authorizationType": m.authorization,
+             "apiKeyRequired": m.api_key_required, "uri": m.uri, "connectionId": m.connection_id, "proxy": m.proxy}
+            for path, methods in sorted(d.resources.items()) for verb, m in sorted(methods.items())]
+
+
+# -- the document ----------------------------------------------------------------------------------------
+def _operation(r: dict[str, Any]) -> dict[str, Any]:
+    integration: dict[str, Any] = {
+        "type": "http_proxy", "httpMethod": r["httpMethod"], "uri": r["uri"], "connectionType": "VPC_LINK",
+        "connectionId": r["connectionId"], "passthroughBehavior": "when_no_match", "timeoutInMillis": 29000}
+    op: dict[str, Any] = {"responses": {}, "x-amazon-apigateway-integration": integration}
+    if r["proxy"]:
+        op["parameters"] = [{"name": "proxy", "in": "path", "required": True, "schema": {"type": "string"}}]
+        integration["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
+    if r["apiKeyRequired"]:
+        op["security"] = [{"api_key": []}]
+    if r["authorizationType"] == "AWS_IAM":
+        op["x-amazon-apigateway-auth"] = {"type": "AWS_IAM"}
+    return op
+
+
+def document(title: str, services: dict[str, list[dict[str, Any]]]) -> bytes:
+    """OpenAPI 3 with only the services' own paths; no API-level field beyond the API's current name."""
+    paths: dict[str, dict[str, Any]] = {}
+    for routes in services.values():
+        for r in routes:
+            key = "x-amazon-apigateway-any-method" if r["httpMethod"] == "ANY" else r["httpMethod"].lower()
+            paths.setdefault(r["path"], {})[key] = _operation(r)
+    return json.dumps({"openapi": "3.0.1", "info": {"title": title, "version": "portico"}, "paths": paths,
+                       "components": {"securitySchemes": {
+                           "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"}}}},
+                      sort_keys=True).encode()
+
+
+def _invalid(routes: list[dict[str, Any]], settings: Settings) -> str | None:
+    for r in routes:
+        if r["connectionId"] not in settings.vpc_link_ids:
+            return f"route {r['path']}: VPC link {r['connectionId']} is not one of the stack's"
+        if not re.match(r"^http://[A-Za-z0-9.-]+:\d+/", r["uri"]):
+            return f"route {r['path']}: integration URI {r['uri']} is not http://host:port/"
+    return None
+
+
+# -- apply -----------------------------------------------------------------------------------------------
+class _Importer:
+    def __init__(self, ctx: ApplyContext, title: str):
+        self.ctx, self.title, self.last = ctx, title, None
+
+    def put(self, services: dict[str, list[dict[str, Any]]]) -> None:
+        ctx = self.ctx
+        if self.last is not None:
+            wait = self.last + PUT_REST_API_INTERVAL - ctx.clock()
+            if wait > 0:
+                ctx.sleep(wait)
+        try:
+            ctx.clients.apigateway.put_rest_api(restApiId=ctx.settings.rest_api_id, mode="merge",
+                                                failOnWarnings=True, body=document(self.title, services))
+        finally:
+            self.last = ctx.clock()
+
+    def run(self, services: dict[str, list[dict[str, Any]]]) -> set[str]:
+        """Import `services`; those AWS refuses end FAILED with its message. Returns the ones imported."""
+        if not services:
+            return set()
+        try:
+            self.put(services)
+            return set(services)
+        except (ClientError, BotoCoreError) as exc:
+            if is_transient(exc):
+                for s in services:
+                    self.ctx.result.retry[s] = f"import routes failed: {error_text(exc)}"
+                return set()
+            named = set(NAMED_PATH.findall(exc.response["Error"].get("Message", ""))) \
+                if isinstance(exc, ClientError) else set()
+            bad = {s for s, routes in services.items() if any(r["path"] in named for r in routes)}
+            if not bad and len(services) == 1:
+                bad = set(services)
+            text = error_text(exc)
+            for s in bad:  # the lines of AWS's message about this service's own paths
+                mine = [ln.strip() for ln in text.split("\n") if any(f"'{r['path']}'" in ln for r in services[s])]
+                self.ctx.result.failed[s] = "import routes failed: " + (" ".join(mine) if mine else text)
+            rest = {s: r for s, r in services.items() if s not in bad}
+            if bad:
+                return self.run(rest)
+            names = sorted(rest)
+            half = len(names) // 2  # AWS named no path: bisect
+            return self.run({s: rest[s] for s in names[:half]}) | self.run({s: rest[s] for s in names[half:]})
+
+
+def _chunks(title: str, services: dict[str, list[dict[str, Any]]]) -> list[dict[str, list[dict[str, Any]]]]:
+    out: list[dict[str, list[dict[str, Any]]]] = [{}]
+    for s, routes in services.items():
+        if out[-1] and len(document(title, {**out[-1], s: routes})) > MAX_DOCUMENT:
+            out.append({})
+        out[-1][s] = routes
+    return out
+
+
+def _api_fields(ctx: ApplyContext) -> dict[str, Any]:
+    api = ctx.clients.apigateway.get_rest_api(restApiId=ctx.settings.rest_api_id)
+    return {k: api.get(k) for k in API_FIELDS}
+
+
+def import_routes(step: Step, ctx: ApplyContext) -> None:
+    result = ctx.result
+    services: dict[str, list[dict[str, Any]]] = {}
+    for s, routes in step.params["services"].items():
+        ledger = ctx.ledger(s)
+        if s in result.stopped():
+            continue
+        if not ledger.path or any(r["path"] not in (ledger.path, f"{ledger.path}/{PROXY}") for r in routes):
+            result.failed[s] = "import routes failed: a route outside the service's reserved path"
+            continue
+        if (why := _invalid(routes, ctx.settings)) is not None:
+            result.failed[s] = f"import routes failed: {why}"
+            continue
+        services[s] = routes
+    if not services:
+        return
+    before = _api_fields(ctx)
+    importer = _Importer(ctx, before.get("name") or "portico")
+    done: set[str] = set()
+    for chunk in _chunks(importer.title, services):
+        done |= importer.run(chunk)
+    if not done:
+        return
+    after = _api_fields(ctx)
+    if after != before:
+        changed = sorted(k for k in API_FIELDS if before.get(k) != after.get(k))
+        result.errors.append(f"import routes changed API-level fields {changed}; set them back on the API")
+    observed = read_resources(ctx.clients.apigateway, ctx.settings.rest_api_id)  # one paginated read
+    for s in sorted(done):
+        wrong = [f"{r['httpMethod']} {r['path']}" for r in services[s] if not _matches(r, observed)]
+        for r in services[s]:
+            if r["path"] in observed:
+                ctx.resource_ids[r["path"]] = observed[r["path"]].id
+                ctx.ledger(s).resources[r["path"]] = observed[r["path"]].id
+        if wrong:
+            result.retry[s] = f"import routes: {', '.join(wrong)} not as desired after the import; the next " \
+                              "pass writes them per resource"
+
+
+def _matches(r: dict[str, Any], observed) -> bool:
+    res = observed.get(r["path"])
+    method = res.methods.get(r["httpMethod"]) if res else None
+    if method is None:
+        return False
+    m = MethodSpec(r["authorizationType"], r["apiKeyRequired"], None, r["uri"], r["connectionId"], r["proxy"])
+    return ((method.authorization, method.api_key_required, method.authorizer_id or None)
+            == (m.authorization, m.api_key_required, None)
+            and not _integration_differs(m, r["httpMethod"], method.integration)
+            and method.integration.get("connectionId") == r["connectionId"])
+
+
+APPLY = {"import_routes": import_routes}
