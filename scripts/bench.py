@@ -3,14 +3,15 @@
 For N = 1, 20, 100, 300 (override: PORTICO_BENCH_SIZES=1,20):
 - AWS calls to onboard N services in one pass, counted by botocore hooks on real clients pointed at a moto
   server (mutating ELB/ECS/API Gateway calls, reads, DynamoDB writes separately), and deployments made;
+- the same with portico's per-resource API path only (no batched route import), side by side;
 - the same for the baseline: each service wired by its own calls and its own deployment (the console
   procedure, scripted: target group, listener, ECS update, two resources, method + integration on each,
   a deployment);
-- calls made by a no-op reconcile of the N converged services;
+- calls made by a no-op sweep of the N converged services (one shard, as the schedule runs it);
 - time to converge under a simulator of the documented AWS quotas (API Gateway control plane 10 rps with a
-  burst of 40, CreateResource 5/s, CreateDeployment 1 per 5 s), replaying each run's calls in order on a
-  fake clock; plus the same for portico's calls with the API Gateway writes of new routes folded into one
-  PutRestApi (mode=merge) per pass, the projection of that design;
+  burst of 40, CreateResource 5/s, PutRestApi 1/s, GetResources 5 per 2 s, CreateDeployment 1 per 5 s),
+  replaying each run's calls in order on a fake clock;
+- one route of a batch of 100 refused by AWS: how many services end READY and what the FAILED one says;
 - wall time on the local moto server;
 - cold import time of each handler, and unzipped artifact sizes when `.aws-sam/build` exists.
 
@@ -38,8 +39,10 @@ from faults.injector import Injector, is_mutating  # noqa: E402
 from faults.world import World, make_clients  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from portico.reconcile import ALL, Reconciler  # noqa: E402
+from portico.kinds import routes_import  # noqa: E402
+from portico.reconcile import Reconciler  # noqa: E402
 from portico_cli.local_aws import bootstrap as local  # noqa: E402
+from portico_cli.local_aws.emulator import install  # noqa: E402
 from portico_cli.output import progress  # noqa: E402
 
 SIZES = tuple(int(n) for n in os.environ.get("PORTICO_BENCH_SIZES", "1,20,100,300").split(","))
@@ -71,32 +74,19 @@ def simulate(ops: list[tuple[str, str]], latency: float = 0.0) -> float:
     """Seconds for one sequential client to make `ops` in order under the documented quotas (the waits the
     quotas impose; call latency is 0 unless given)."""
     control = Bucket(10, 40)  # API Gateway control plane, per account
-    create_resource = Bucket(5, 5)
+    own = {"CreateResource": Bucket(5, 5), "PutRestApi": Bucket(1, 1),  # 1 per second, not adjustable
+           "GetResources": Bucket(2.5, 5)}  # 5 per 2 seconds
     now, last_deploy = 0.0, -math.inf
     for service, op in ops:
         if service == "apigateway":
             if op == "CreateDeployment":
                 now = max(now, last_deploy + 5.0)  # 1 per 5 s, not adjustable
                 last_deploy = now
-            if op == "CreateResource":
-                now = create_resource.take(now)
+            if op in own:
+                now = own[op].take(now)
             now = control.take(now)
         now += latency
     return now
-
-
-def merged(ops: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Portico's calls with the per-resource API Gateway writes of new routes folded into one PutRestApi."""
-    folded = {"CreateResource", "PutMethod", "PutIntegration"}
-    out, done = [], False
-    for service, op in ops:
-        if service == "apigateway" and op in folded:
-            if not done:
-                out.append(("apigateway", "PutRestApi"))
-                done = True
-            continue
-        out.append((service, op))
-    return out
 
 
 # -- runs -------------------------------------------------------------------------------------------------
@@ -124,7 +114,10 @@ def world_for(endpoint: str, clients, n: int) -> World:
     return w
 
 
-def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance) -> tuple[Run, Run]:
+def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance, *,
+                batched: bool = True) -> tuple[Run, Run]:
+    """Onboard n services in one pass, then a no-op pass. `batched=False`: the per-resource path only."""
+    routes_import.CREATE_RESOURCE_BURST = 5 if batched else math.inf
     w = world_for(endpoint, base, n)
     names = [f"svc-{i:03d}" for i in range(n)]
     for name in names:
@@ -139,8 +132,27 @@ def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance) ->
         raise SystemExit(f"portico did not onboard every service: {list(bad.items())[:3]}")
     inj.reset_counts()
     t = time.perf_counter()
-    reconciler.run(ALL)
+    reconciler.sweep()  # what the schedule runs: one shard of ≤ 50 services (reconcile.SHARD_SIZE)
     return onboard, Run(list(inj.ops), time.perf_counter() - t)
+
+
+def run_bad_route(endpoint: str, base, portico, inj: Injector, n: int = 100) -> tuple[int, dict[str, str]]:
+    """One route of a batch of n refused by AWS (the answer injected, in AWS's words: docs/import.md)."""
+    routes_import.CREATE_RESOURCE_BURST = 5
+    w = world_for(endpoint, base, n)
+    names = [f"svc-{i:03d}" for i in range(n)]
+    for name in names:
+        w.put(name)
+    bad = names[n // 2]
+    inj.fail("error", "apigateway", "PutRestApi", times=None, code="BadRequestException", needle=f'"/{bad}"',
+             message=f"Errors found during import:\n\tUnable to put integration on 'ANY' for resource at path "
+                     f"'/{bad}': Invalid HTTP endpoint specified for URI")
+    try:
+        outcome = Reconciler(portico, w.settings, sleep=lambda s: None).run(names)
+    finally:
+        inj.clear()
+    ready = sum(v.status == "READY" for v in outcome.statuses.values())
+    return ready, {k: v.message for k, v in outcome.statuses.items() if v.status == "FAILED"}
 
 
 def run_baseline(endpoint: str, base, portico, inj: Injector, n: int, advance) -> Run:
@@ -208,23 +220,29 @@ def artifact_sizes() -> dict[str, int]:
 
 # -- report -----------------------------------------------------------------------------------------------
 def table(rows: list[dict]) -> str:
-    head = ["N", "", "mutating ELB/ECS/API GW calls", "target ≤ 3N+2", "reads", "CloudWatch writes",
-            "DynamoDB writes / reads",
-            "deployments", "quota-simulated time", "wall time (moto)"]
+    head = ["N", "", "mutating ELB/ECS/API GW calls", "target ≤ 3N+5", "reads", "CloudWatch writes",
+            "DynamoDB writes / reads", "target writes ≤ 2N+5", "deployments", "quota-simulated time",
+            "wall time (moto)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         n = r["n"]
-        p, b, noop = r["portico"], r["baseline"], r["noop"]
-        lines.append(f"| {n} | portico | {p.writes()} | {3 * n + 2} | {p.reads()} | {p.writes(('cloudwatch',))} | "
-                     f"{p.ddb(True)} / {p.ddb(False)} | "
-                     f"{p.count('CreateDeployment')} | {r['sim_portico']:.1f} s "
-                     f"(one PutRestApi: {r['sim_merged']:.1f} s) | {p.seconds:.1f} s |")
-        lines.append(f"| {n} | baseline | {b.writes()} | | {b.reads()} | 0 | 0 / 0 | {b.count('CreateDeployment')} | "
-                     f"{r['sim_baseline']:.1f} s | {b.seconds:.1f} s |")
-        lines.append(f"| {n} | no-op reconcile | {noop.writes()} | 0 | {noop.reads()} (target ≤ 20) | "
-                     f"{noop.writes(('cloudwatch',))} | {noop.ddb(True)} / {noop.ddb(False)} | "
+        for label, run, sim, target in (("portico", r["portico"], r["sim_portico"], True),
+                                        ("per resource", r["per_resource"], r["sim_per_resource"], False),
+                                        ("baseline", r["baseline"], r["sim_baseline"], False)):
+            ddb = f"{run.ddb(True)} / {run.ddb(False)}" if label != "baseline" else "0 / 0"
+            lines.append(f"| {n} | {label} | {run.writes()} | {3 * n + 5 if target else ''} | {run.reads()} | "
+                         f"{run.writes(('cloudwatch',))} | {ddb} | {2 * n + 5 if target else ''} | "
+                         f"{run.count('CreateDeployment')} | {sim:.1f} s | {run.seconds:.1f} s |")
+        noop = r["noop"]
+        lines.append(f"| {n} | no-op sweep | {noop.writes()} | 0 | {noop.reads()} (target ≤ 20) | "
+                     f"{noop.writes(('cloudwatch',))} | {noop.ddb(True)} / {noop.ddb(False)} | 0 | "
                      f"{noop.count('CreateDeployment')} | | {noop.seconds:.2f} s |")
     return "\n".join(lines)
+
+
+def bad_route_line(ready: int, failed: dict[str, str], n: int = 100) -> str:
+    named = "; ".join(f"{s}: {m}" for s, m in sorted(failed.items()))
+    return f"\nOne route of a batch of {n} refused by AWS: {ready} READY, {len(failed)} FAILED ({named}).\n"
 
 
 def extras(imports: dict[str, float], sizes: dict[str, int]) -> str:
@@ -260,6 +278,7 @@ def main() -> int:
     logging.disable(logging.WARNING)
     os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    install()  # the local AWS portico's tests use: moto with the emulator patch
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -271,17 +290,20 @@ def main() -> int:
         for n in SIZES:
             with progress(f"N={n}: portico") as advance:  # a bar on a terminal only
                 onboard, noop = run_portico(endpoint, base, portico, inj, n, advance)
+            with progress(f"N={n}: per resource") as advance:
+                per_resource, _ = run_portico(endpoint, base, portico, inj, n, advance, batched=False)
             with progress(f"N={n}: baseline") as advance:
                 baseline = run_baseline(endpoint, base, portico, inj, n, advance)
             rows.append({"n": n, "portico": onboard, "noop": noop, "baseline": baseline,
-                         "sim_portico": simulate(onboard.ops), "sim_merged": simulate(merged(onboard.ops)),
-                         "sim_baseline": simulate(baseline.ops)})
+                         "per_resource": per_resource, "sim_portico": simulate(onboard.ops),
+                         "sim_per_resource": simulate(per_resource.ops), "sim_baseline": simulate(baseline.ops)})
             print(f"N={n}: portico {onboard.writes()} writes in {onboard.seconds:.1f} s, baseline "
                   f"{baseline.writes()} writes in {baseline.seconds:.1f} s", file=sys.stderr)
             print(f"  portico calls: {dict(Counter(o for _, o in onboard.ops).most_common())}", file=sys.stderr)
+        ready, failed = run_bad_route(endpoint, base, portico, inj)
     finally:
         server.stop()
-    text = table(rows) + "\n" + extras(import_times(), artifact_sizes())
+    text = table(rows) + "\n" + bad_route_line(ready, failed) + extras(import_times(), artifact_sizes())
     print(text)
     print(f"\nwritten to {write(text)}", file=sys.stderr)
     return 0

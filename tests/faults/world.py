@@ -50,7 +50,7 @@ class World:
     # -- set-up ----------------------------------------------------------------------------------------
     def fresh(self, *, load_balancers: int = 1, services: dict[str, int] | None = None, cluster: str = "demo",
               port_range: tuple[int, int] = (10000, 10999), **settings: Any) -> Settings:
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=120).raise_for_status()
         self.foreign_listeners, self.foreign_resources, self.foreign_ecs = {}, {}, {}
         self.stream_positions = {}
         c = self.clients

@@ -90,3 +90,19 @@ def test_stream_poller_delivers_like_an_event_source_mapping(registry, clients, 
     # The status writes are in the stream too; delivered, they reconcile nothing.
     assert poller.poll_once() == 2
     assert poller.poll_once() == 0
+
+
+def test_an_ecs_event_reconciles_the_entries_on_that_ecs_service(registry, clients):
+    """Someone detaches portico's target group (UpdateService): the EventBridge rule's event repairs it now."""
+    registry.put_spec(plain({"service": "orders", "cluster": "demo", "containerPort": 8080, "path": "/orders",
+                             "auth": "NONE"}))
+    registry.put_spec(plain({"service": "users", "cluster": "demo", "containerPort": 8080, "path": "/users",
+                             "auth": "NONE"}))
+    sweeper = load_handler("sweeper")
+    sweeper(event("schedule.json"), fake_context())
+    attached = clients.ecs.describe_services(cluster="demo", services=["orders"])["services"][0]["loadBalancers"]
+    clients.ecs.update_service(cluster="demo", service="orders", loadBalancers=[])  # the foreign change
+    summary = sweeper(event("ecs-update-service.json"), fake_context())
+    assert summary["statuses"] == {"READY": 1}  # orders only: users is on another ECS service
+    assert clients.ecs.describe_services(cluster="demo", services=["orders"])["services"][0]["loadBalancers"] == \
+        attached

@@ -8,6 +8,7 @@ The product kinds' state is read here too: the reconciled stage, portico's alarm
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,7 @@ class ProductObserved:
     stage: StageState | None = None
     alarms: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> describe_alarms entry
     dashboard: dict[str, Any] | None = None  # parsed body, None when there is none
+    pages: dict[str, dict[str, Any]] = field(default_factory=dict)  # the dashboard's pages 2..K by name
 
 
 @dataclass
@@ -116,8 +118,15 @@ def alarm_prefix(stack: str) -> str:
     return f"{stack}-svc-"
 
 
-def dashboard_name(stack: str) -> str:
-    return f"{stack}-services"
+def dashboard_name(stack: str, page: int = 1) -> str:
+    return f"{stack}-services" if page == 1 else f"{stack}-services-{page}"
+
+
+def dashboard_pages(body: dict[str, Any] | None) -> int:
+    """How many pages the services dashboard has, as its first page's header says ("page 1 of K")."""
+    header = ((body or {}).get("widgets") or [{}])[0].get("properties", {}).get("markdown", "")
+    found = re.search(r"page 1 of (\d+)", header)
+    return int(found.group(1)) if found else 1
 
 
 def ecs_key(cluster: str, service: str) -> str:
@@ -265,4 +274,11 @@ def read_product(clients: Clients, settings: Settings) -> ProductObserved:
     except ClientError as exc:
         if not is_not_found(exc):
             raise
+    for page in range(2, dashboard_pages(out.dashboard) + 1):
+        name = dashboard_name(settings.stack, page)
+        try:
+            out.pages[name] = json.loads(cw.get_dashboard(DashboardName=name).get("DashboardBody") or "{}")
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise
     return out

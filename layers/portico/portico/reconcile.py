@@ -9,7 +9,9 @@ AWS + ledger ────────────────► observed ─┘
 from __future__ import annotations
 
 import logging
+import math
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ from .clients import Clients
 from .desired import desire, invoke_url
 from .observed import (
     Observed,
+    ecs_key,
     observe,
     read_cognito_authorizer,
     read_ecs,
@@ -36,6 +39,11 @@ from .steps import Plan
 log = logging.getLogger("portico.reconcile")
 ALL = None
 MAX_ROUNDS = 3  # a lost port race re-plans the service with fresh reservations
+SHARD_SIZE = 50  # services per sweep: a bounded share of the 900 s Lambda, ≤ 5 DescribeServices (10 each)
+
+
+def shard_of(service: str, shards: int) -> int:
+    return zlib.crc32(service.encode()) % shards
 
 
 @dataclass
@@ -110,10 +118,31 @@ class Reconciler:
         return make_plan(specs, observed, self.settings, self.clients.region, scope, present)
 
     # -- the whole pass ------------------------------------------------------------------------------
-    def run(self, keys: Iterable[str] | None = ALL, *, dry_run: bool = False) -> Outcome:
+    def services_on_ecs(self, cluster: str, service: str) -> list[str]:
+        """The entries whose ledger attaches them to that ECS service (names or ARNs)."""
+        key = ecs_key(cluster, service)
+        return sorted(s for s, led in self.state.snapshot().ledgers.items() if led.ecs == key)
+
+    def sweep(self) -> Outcome:
+        """One scheduled sweep: the services (registry entries and ledgers) in shards of ≤ SHARD_SIZE by a
+        stable hash of the name, one shard per sweep in turn (the sweep's number on the schedule), so a
+        sweep's time and ECS reads stay bounded however many services there are, and every service is
+        re-read (a rotating audit of ECS attachments) once every `shards` sweeps. Stream records and ECS
+        events reconcile a service at once, whatever its shard."""
+        return self.run(ALL, shard=True)
+
+    def run(self, keys: Iterable[str] | None = ALL, *, dry_run: bool = False, shard: bool = False) -> Outcome:
         keys = None if keys is None else list(dict.fromkeys(keys))
         items, specs, invalid = self.read(keys)
         scope = None if keys is None else set(keys)
+        if shard and keys is None:
+            shards = max(1, math.ceil(len(items) / SHARD_SIZE))
+            turn = round(self.clock() / self.settings.sweep_seconds) % shards
+            mine = [s for s in self.state.snapshot().ledgers if shard_of(s, shards) == turn]
+            scope = {s for s in items if shard_of(s, shards) == turn} | set(mine)
+            items = {s: i for s, i in items.items() if s in scope}
+            specs = {s: sp for s, sp in specs.items() if s in scope}
+            invalid = {s: m for s, m in invalid.items() if s in scope}
         present = set(items)
         outcome: Outcome | None = None
         todo = dict(specs)

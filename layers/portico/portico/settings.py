@@ -29,6 +29,7 @@ ALLOWED_CLUSTERS = "PORTICO_ALLOWED_CLUSTERS"
 COGNITO_USER_POOL_ARNS = "PORTICO_COGNITO_USER_POOL_ARNS"
 ALARM_TOPIC_ARN = "PORTICO_ALARM_TOPIC_ARN"
 DEPLOY_INTERVAL = "PORTICO_DEPLOY_INTERVAL_SECONDS"
+SWEEP_SECONDS = "PORTICO_SWEEP_SECONDS"
 ENDPOINT_URL = "AWS_ENDPOINT_URL"  # boto3's own name: points every client at the local emulator
 REGION = "AWS_REGION"
 
@@ -81,6 +82,7 @@ class Settings:
     cognito_user_pool_arns: tuple[str, ...] = ()
     alarm_topic_arn: str = ""
     deploy_interval_seconds: float = 5.0  # CreateDeployment: 1 per 5 s per account
+    sweep_seconds: float = 900.0  # the sweeper's schedule period: consecutive sweeps take consecutive shards
     endpoint_url: str | None = None
     region: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -109,6 +111,7 @@ class Settings:
             cognito_user_pool_arns=_csv(env.get(COGNITO_USER_POOL_ARNS)),
             alarm_topic_arn=env.get(ALARM_TOPIC_ARN, ""),
             deploy_interval_seconds=float(env.get(DEPLOY_INTERVAL) or d.deploy_interval_seconds),
+            sweep_seconds=float(env.get(SWEEP_SECONDS) or d.sweep_seconds),
             endpoint_url=env.get(ENDPOINT_URL) or None,
             region=env.get(REGION) or env.get("AWS_DEFAULT_REGION") or None,
         )
@@ -160,6 +163,7 @@ class Settings:
             ALLOWED_CLUSTERS: ",".join(self.allowed_clusters),
             COGNITO_USER_POOL_ARNS: ",".join(self.cognito_user_pool_arns),
             ALARM_TOPIC_ARN: self.alarm_topic_arn, DEPLOY_INTERVAL: str(self.deploy_interval_seconds),
+            SWEEP_SECONDS: str(self.sweep_seconds),
         }
         if self.endpoint_url:
             out[ENDPOINT_URL] = self.endpoint_url

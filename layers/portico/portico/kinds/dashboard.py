@@ -1,4 +1,7 @@
-"""The services dashboard: one row per routed service, kept in step with the routes by every pass."""
+"""The services dashboard: one row per routed service, kept in step with the routes by every pass.
+
+A CloudWatch dashboard holds at most 500 widgets (header + 3 per service), so past 165 services it is split
+into pages `<stack>-services`, `-services-2`, …; the first page's header says how many there are."""
 
 from __future__ import annotations
 
@@ -10,13 +13,16 @@ from ..settings import Settings
 from ..steps import ApplyContext, Plan, Route, Step, routes
 from .alarms import elb_dimension, watched_stage
 
+PER_PAGE = 165  # 1 + 3 × 165 = 496 widgets ≤ 500, CloudWatch's limit per dashboard
+
 
 def dashboard_body(routes: list[Route], *, api_name: str, stage: str, region: str,
-                   target_group_arns: dict[str, str]) -> dict[str, Any]:
+                   target_group_arns: dict[str, str], page: int = 1, pages: int = 1) -> dict[str, Any]:
     """One row per service: calls and errors, p50/p99 latency, NLB healthy/unhealthy targets."""
+    of = f" (page {page} of {pages})" if pages > 1 else ""
     widgets: list[dict[str, Any]] = [{
         "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
-        "properties": {"markdown": f"## portico — {api_name} / {stage}\n"
+        "properties": {"markdown": f"## portico — {api_name} / {stage}{of}\n"
                                    f"{len(routes)} service(s); one row each, kept in step by the reconciler."}}]
     for i, route in enumerate(sorted(routes, key=lambda r: r.service)):
         y = 2 + 6 * i
@@ -53,20 +59,36 @@ def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> lis
     if product is None:  # not read (a pure planner test without AWS): no product steps
         return []
     everything = routes(plan, obs)
-    body = dashboard_body(everything, api_name=product.api_name, stage=watched_stage(settings), region=region,
-                          target_group_arns={name: tg.arn for name, tg in obs.target_groups.items()})
-    if body == product.dashboard or not (everything or product.dashboard is not None):  # none before a route
-        return []
-    return [Step("put_dashboard", "*", {"name": dashboard_name(settings.stack), "rows": len(everything),
-                                        "routes": [r.to_json() for r in everything]})]
+    chunks = [everything[i:i + PER_PAGE] for i in range(0, len(everything), PER_PAGE)] or [[]]
+    tgs = {name: tg.arn for name, tg in obs.target_groups.items()}
+    steps = []
+    for page, chunk in enumerate(chunks, 1):
+        body = dashboard_body(chunk, api_name=product.api_name, stage=watched_stage(settings), region=region,
+                              target_group_arns=tgs, page=page, pages=len(chunks))
+        have = product.dashboard if page == 1 else product.pages.get(dashboard_name(settings.stack, page))
+        if body == have or not (chunk or have is not None):  # none before a route
+            continue
+        steps.append(Step("put_dashboard", "*", {"name": dashboard_name(settings.stack, page), "rows": len(chunk),
+                                                 "page": page, "pages": len(chunks),
+                                                 "routes": [r.to_json() for r in chunk]}))
+    stale = sorted(set(product.pages) - {dashboard_name(settings.stack, p) for p in range(2, len(chunks) + 1)})
+    if stale:
+        steps.append(Step("delete_dashboards", "*", {"names": stale}))
+    return steps
 
 
 def put_dashboard(step: Step, ctx: ApplyContext) -> None:
     product = ctx.observed.product
-    body = dashboard_body([Route.from_json(r) for r in step.params["routes"]],
+    p = step.params
+    body = dashboard_body([Route.from_json(r) for r in p["routes"]],
                           api_name=product.api_name if product else "", stage=watched_stage(ctx.settings),
-                          region=ctx.clients.region, target_group_arns=ctx.tg_arns)
-    ctx.clients.cloudwatch.put_dashboard(DashboardName=step.params["name"], DashboardBody=json.dumps(body))
+                          region=ctx.clients.region, target_group_arns=ctx.tg_arns, page=p.get("page", 1),
+                          pages=p.get("pages", 1))
+    ctx.clients.cloudwatch.put_dashboard(DashboardName=p["name"], DashboardBody=json.dumps(body))
 
 
-APPLY = {"put_dashboard": put_dashboard}
+def delete_dashboards(step: Step, ctx: ApplyContext) -> None:
+    ctx.clients.cloudwatch.delete_dashboards(DashboardNames=step.params["names"])
+
+
+APPLY = {"put_dashboard": put_dashboard, "delete_dashboards": delete_dashboards}

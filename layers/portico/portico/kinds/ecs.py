@@ -37,29 +37,42 @@ def plan_removal(service: str, obs: Observed) -> list[Step]:
         else []
 
 
-def _update_load_balancers(ctx: ApplyContext, key: str, change) -> None:
-    """Read-modify-write of the whole loadBalancers list under a lease, keeping foreign entries."""
+def _update_load_balancers(ctx: ApplyContext, key: str, change, described: dict | None = None) -> None:
+    """Read-modify-write of the whole loadBalancers list under a lease, keeping foreign entries.
+    `described`: the service as read under a lease this pass already holds (attach_many)."""
     cluster, service = key.split("/", 1)
-    lock = f"ecs#{key}"
-    for _ in range(50):
-        if ctx.state.acquire(lock, ctx.holder):
-            break
-        ctx.sleep(0.2)
-    else:
-        raise Busy(f"ECS service {key} is being changed by another reconcile")
+    lock, leased = f"ecs#{key}", described is not None
+    if not leased:
+        for _ in range(50):
+            if ctx.state.acquire(lock, ctx.holder):
+                break
+            ctx.sleep(0.2)
+        else:
+            raise Busy(f"ECS service {key} is being changed by another reconcile")
     try:
-        described = ctx.clients.ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
-        if not described or described[0].get("status") == "INACTIVE":
+        if not leased:
+            described = _describe(ctx, cluster, [service]).get(service)
+        if not described or described.get("status") in (None, "INACTIVE"):
             raise StepError(f"ECS service {key} no longer exists")
-        current = list(described[0].get("loadBalancers") or [])
+        current = list(described.get("loadBalancers") or [])
         wanted = change(current)
         if wanted != current:
             ctx.clients.ecs.update_service(cluster=cluster, service=service, loadBalancers=wanted)
+            described["loadBalancers"] = wanted  # a second entry of the same ECS service builds on this
     finally:
-        ctx.state.release_lock(lock, ctx.holder)
+        if not leased:
+            ctx.state.release_lock(lock, ctx.holder)
 
 
-def attach_ecs(step: Step, ctx: ApplyContext) -> None:
+def _describe(ctx: ApplyContext, cluster: str, services: list[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for i in range(0, len(services), 10):  # DescribeServices takes 10 at a time
+        resp = ctx.clients.ecs.describe_services(cluster=cluster, services=services[i:i + 10])
+        out.update({s["serviceName"]: s for s in resp.get("services", [])})
+    return out
+
+
+def attach_ecs(step: Step, ctx: ApplyContext, described: dict | None = None) -> None:
     p = step.params
     arn = ctx.tg_arns[p["targetGroup"]]
     drop = set(p.get("detach") or []) | {arn}
@@ -69,8 +82,42 @@ def attach_ecs(step: Step, ctx: ApplyContext) -> None:
         ledger.ecs = p["ecsService"]
         ctx.write_ahead(step.service)
     _update_load_balancers(ctx, p["ecsService"],
-                           lambda lbs: [lb for lb in lbs if lb.get("targetGroupArn") not in drop] + [entry])
+                           lambda lbs: [lb for lb in lbs if lb.get("targetGroupArn") not in drop] + [entry],
+                           described)
     ctx.ledger(step.service).ecs = p["ecsService"]
+
+
+LEASE_BATCH = 25
+
+
+def attach_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
+    """Attachments of many ECS services: their leases in one transaction per 25 (held for 25 UpdateService
+    calls, well inside the 60 s lease), the services read in DescribeServices calls of 10, one UpdateService
+    each, the leases released in one transaction. What it cannot do so (a lease held elsewhere, a failing
+    call) goes one by one, with the usual error handling."""
+    if len(steps) < 2:
+        return steps
+    left: list[Step] = []
+    for i in range(0, len(steps), LEASE_BATCH):
+        chunk = steps[i:i + LEASE_BATCH]
+        keys = sorted({st.params["ecsService"] for st in chunk})
+        locks = [f"ecs#{k}" for k in keys]
+        if not ctx.state.acquire_many(locks, ctx.holder):
+            left += chunk
+            continue
+        try:
+            seen: dict[str, dict] = {}
+            for cluster in sorted({k.split("/", 1)[0] for k in keys}):
+                names = [k.split("/", 1)[1] for k in keys if k.split("/", 1)[0] == cluster]
+                seen.update({f"{cluster}/{n}": d for n, d in _describe(ctx, cluster, names).items()})
+            for st in chunk:
+                try:
+                    attach_ecs(st, ctx, seen.setdefault(st.params["ecsService"], {}))
+                except Exception:  # noqa: BLE001 - the one-by-one path reports it, with its lease
+                    left.append(st)
+        finally:
+            ctx.state.release_many(locks, ctx.holder)
+    return left
 
 
 def detach_ecs(step: Step, ctx: ApplyContext) -> None:
@@ -90,3 +137,4 @@ def detach_ecs(step: Step, ctx: ApplyContext) -> None:
 
 
 APPLY = {"attach_ecs": attach_ecs, "detach_ecs": detach_ecs}
+BATCH = {"attach_ecs": attach_many}

@@ -13,7 +13,8 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     reserved = obs.state.ports.get((d.load_balancer, d.port)) == s and obs.state.paths.get(d.spec.path) == s
     if not reserved or not ledger or ledger.path != d.spec.path:
         steps.append(Step("reserve", s, {"loadBalancer": d.load_balancer, "port": d.port, "path": d.spec.path,
-                                         "ancestors": list(d.ancestors)}))
+                                         "ancestors": list(d.ancestors), "targetGroup": d.target_group_name,
+                                         "ecsService": d.ecs_key}))
     if ledger and ledger.port and (ledger.load_balancer, ledger.port) != (d.load_balancer, d.port):
         steps.append(_release_old(s, ledger.load_balancer, ledger.port, None))
     # A path given up (moved, or a reserve that survived a crash of the pass that moved it) is freed.
@@ -36,11 +37,43 @@ def _release_old(service: str, lb: str | None, port: int | None, path: str | Non
     return Step("release", service, {"loadBalancer": lb, "port": port, "path": path, "keepLedger": True})
 
 
-def reserve(step: Step, ctx: ApplyContext) -> None:
-    p = step.params
-    ctx.state.reserve(step.service, p["loadBalancer"], p["port"], p["path"], p["ancestors"])
+def _intent(step: Step, ctx: ApplyContext) -> tuple:
+    """The reservation's arguments, with the ledger's intent: the target group name (ARN to follow) and the
+    ECS service the pass is about to use, recorded in the same transaction instead of write-ahead saves."""
+    p, ledger = step.params, ctx.ledger(step.service)
+    tgs = {**ledger.target_groups}
+    if p.get("targetGroup"):
+        tgs.setdefault(p["targetGroup"], "")
+    return (step.service, p["loadBalancer"], p["port"], p["path"], p["ancestors"],
+            {"targetGroups": tgs, "ecs": p.get("ecsService") or ledger.ecs})
+
+
+def _reserved(step: Step, ctx: ApplyContext, args: tuple) -> None:
     ledger = ctx.ledger(step.service)
-    ledger.load_balancer, ledger.port, ledger.path = p["loadBalancer"], p["port"], p["path"]
+    ledger.load_balancer, ledger.port, ledger.path = args[1], args[2], args[3]
+    ledger.target_groups, ledger.ecs = args[5]["targetGroups"], args[5]["ecs"]
+
+
+def reserve(step: Step, ctx: ApplyContext) -> None:
+    args = _intent(step, ctx)
+    ctx.state.reserve(*args)
+    _reserved(step, ctx, args)
+
+
+def reserve_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
+    """Top-level paths' reservations, 25 services per transaction (4 items each, disjoint keys); the steps it
+    leaves (nested paths share ancestor items; a cancelled transaction) go one by one."""
+    alone = [st for st in steps if st.params["ancestors"]]
+    batch = [st for st in steps if not st.params["ancestors"]]
+    for i in range(0, len(batch) if len(batch) > 1 else 0, 25):
+        chunk = batch[i:i + 25]
+        args = [_intent(st, ctx) for st in chunk]
+        if ctx.state.reserve_many(args):
+            for st, a in zip(chunk, args, strict=True):
+                _reserved(st, ctx, a)
+        else:
+            alone += chunk
+    return alone if len(batch) > 1 else steps
 
 
 def release(step: Step, ctx: ApplyContext) -> None:
@@ -56,3 +89,4 @@ def release(step: Step, ctx: ApplyContext) -> None:
 
 
 APPLY = {"reserve": reserve, "release": release}
+BATCH = {"reserve": reserve_many}  # a run of these steps at once; what it returns goes one by one

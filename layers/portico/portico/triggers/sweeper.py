@@ -1,4 +1,6 @@
-"""Schedule → full reconcile: repairs drift and removes what portico created for entries that are gone."""
+"""Schedule → a sweep (one shard of the services per run, in turn): repairs drift and removes what portico
+created for entries that are gone. An ECS service event (EventBridge, from CloudTrail: UpdateService,
+DeleteService by anyone but portico) → reconcile the entries routed to that ECS service at once."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ..reconcile import ALL
 from . import default_reconciler
 
 logger = Logger(service="portico", child=False)
@@ -14,7 +15,14 @@ logger = Logger(service="portico", child=False)
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    outcome = default_reconciler().run(ALL)
+    reconciler = default_reconciler()
+    if event.get("source") == "aws.ecs":  # an ECS service changed outside portico: reconcile its entries now
+        params = (event.get("detail") or {}).get("requestParameters") or {}
+        keys = reconciler.services_on_ecs(str(params.get("cluster") or "default"), str(params.get("service") or ""))
+        summary = reconciler.run(keys).summary() if keys else {"steps": 0, "statuses": {}}
+        logger.info("ecs change", extra={"ecs": params.get("service"), "services": keys, **summary})
+        return summary
+    outcome = reconciler.sweep()
     summary = outcome.summary()
     logger.info("sweep", extra=summary)
     return summary
