@@ -2,8 +2,9 @@
 `CreateResource` + `PutMethod` + `PutIntegration` per resource, when that is fewer calls (docs/import.md).
 
 The planner folds a service's API steps into the one `import_routes` step only when they only create or
-replace its own routes (its reserved path and `{proxy+}`), need no intermediate resource and use no
-authorizer (COGNITO stays per resource: an import never defines or changes an authorizer). Applying it:
+replace its own routes (its reserved path and `{proxy+}`), need no intermediate resource, use no
+authorizer (COGNITO stays per resource: an import never defines or changes an authorizer) and go through a
+VPC link v1 (v2 integrations name their NLB in `integrationTarget`, written per resource). Applying it:
 validate every route, import (≤ 1 call per second, ≤ 5 MB per document), on a refusal drop the services
 whose paths AWS names or else bisect, so one bad route fails only its own service; then read the ids back
 with one paginated GetResources, record them in the ledgers and check every method and integration against
@@ -61,8 +62,11 @@ _API_OTHER = {"update_method", "delete_method", "delete_resource"}
 
 
 def _eligible(d, steps: list[Step]) -> bool:
+    """Only creations of the service's own routes, no intermediate resource, no authorizer and a VPC link v1
+    (an integration through a v2 link names its NLB in `integrationTarget`, written per resource)."""
+    methods = [m for ms in d.resources.values() for m in ms.values()]
     return (all(st.action in FOLDED and not st.params.get("intermediate") for st in steps)
-            and not any(m.authorizer_id for methods in d.resources.values() for m in methods.values()))
+            and not any(m.authorizer_id or m.integration_target for m in methods))
 
 
 def _routes(d) -> list[dict[str, Any]]:
