@@ -23,9 +23,9 @@ FAST_HEALTH = {"HealthCheckIntervalSeconds": 5, "HealthyThresholdCount": 2, "Hea
 
 
 class Stack:
-    def __init__(self, endpoint: str):
+    def __init__(self, endpoint: str, **bootstrap):
         requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-        self.settings = local.bootstrap(endpoint)
+        self.settings = local.bootstrap(endpoint, **bootstrap)
         self.clients = Clients.create(self.settings, boto3_session=local.session(endpoint))
         self.reconciler = Reconciler(self.clients, self.settings, sleep=lambda s: None)
         self.registry = Registry(self.clients.dynamodb, self.settings.registry_table)

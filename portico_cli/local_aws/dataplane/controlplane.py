@@ -48,6 +48,7 @@ class Snapshot:
     plans: list[Plan] = field(default_factory=list)
     authorizers: dict[str, dict[str, Any]] = field(default_factory=dict)
     links: dict[str, list[str]] = field(default_factory=dict)  # VPC link id -> target (NLB) ARNs
+    links_v2: set[str] = field(default_factory=set)  # VPC link v2 ids: the integration names the NLB
     lb_dns: dict[str, str] = field(default_factory=dict)  # NLB ARN -> DNS name
     listeners: dict[tuple[str, int], str] = field(default_factory=dict)  # (NLB ARN, port) -> listener ARN
     forwards: dict[str, str] = field(default_factory=dict)  # listener ARN -> target group ARN
@@ -59,7 +60,7 @@ def _all(client, op: str, key: str, **kw) -> list[dict]:
     return client.get_paginator(op).paginate(**kw).build_full_result().get(key, [])
 
 
-def read(apigateway, elbv2, rest_api_id: str) -> Snapshot:
+def read(apigateway, elbv2, rest_api_id: str, apigatewayv2=None) -> Snapshot:
     snap = Snapshot(api_id=rest_api_id)
     read_load_balancers(elbv2, snap)
     api = apigateway.get_rest_api(restApiId=rest_api_id)
@@ -90,6 +91,14 @@ def read(apigateway, elbv2, rest_api_id: str) -> Snapshot:
             snap.plans.append(Plan(p["id"], p.get("throttle") or {}, p.get("quota") or {}, stages, key_ids))
     snap.authorizers = {a["id"]: a for a in apigateway.get_authorizers(restApiId=rest_api_id).get("items", [])}
     snap.links = {v["id"]: v.get("targetArns", []) for v in _all(apigateway, "get_vpc_links", "items")}
+    if apigatewayv2 is not None:
+        token = ""  # botocore has no paginator for apigatewayv2 GetVpcLinks
+        while True:
+            page = apigatewayv2.get_vpc_links(**({"NextToken": token} if token else {}))
+            snap.links_v2 |= {v["VpcLinkId"] for v in page.get("Items", [])}
+            token = page.get("NextToken")
+            if not token:
+                break
     return snap
 
 

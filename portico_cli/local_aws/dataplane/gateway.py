@@ -282,7 +282,11 @@ class Gateway:
         snap = self.snapshot
         port = url.port or (443 if url.scheme == "https" else 80)
         if integ.get("connectionType") == "VPC_LINK":
-            for lb_arn in snap.links.get(integ.get("connectionId") or "", []):
+            link = integ.get("connectionId") or ""
+            # A v1 link leads to its own NLBs; a v2 link to the one the integration names (integrationTarget).
+            lbs = [integ["integrationTarget"]] if link in snap.links_v2 and integ.get("integrationTarget") \
+                else snap.links.get(link, [])
+            for lb_arn in lbs:
                 if snap.lb_dns.get(lb_arn) == url.host and (lb_arn, port) in snap.listeners:
                     return self.local_port(snap.listeners[(lb_arn, port)])
             return None

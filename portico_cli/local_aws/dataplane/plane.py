@@ -40,9 +40,10 @@ class DataPlane:
         self.state_file, self._state = state_file, ""
         s = session(endpoint)
         cfg = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
-        c = {n: s.client(n, endpoint_url=endpoint, config=cfg) for n in ("apigateway", "elbv2", "ecs", "ec2",
-                                                                         "cloudwatch")}
+        c = {n: s.client(n, endpoint_url=endpoint, config=cfg) for n in ("apigateway", "apigatewayv2", "elbv2",
+                                                                         "ecs", "ec2", "cloudwatch")}
         self.apigateway, self.elbv2, self.cloudwatch = c["apigateway"], c["elbv2"], c["cloudwatch"]
+        self.apigatewayv2 = c["apigatewayv2"]
         self.agent = Agent(c["ecs"], c["ec2"], c["elbv2"], logs=logs, report_running=self._post_running)
         self.http = httpx.Client(trust_env=False, timeout=10)
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane-io")
@@ -126,7 +127,8 @@ class DataPlane:
     async def _sync(self) -> None:
         async with self._lock:
             await self._io(self.agent.sync)
-            snap = await self._io(controlplane.read, self.apigateway, self.elbv2, self.rest_api_id)
+            snap = await self._io(controlplane.read, self.apigateway, self.elbv2, self.rest_api_id,
+                                   self.apigatewayv2)
             await self._io(self._fetch_jwks, snap)
             await self.lbs.apply(snap.forwards, snap.groups, snap.targets)
             self.gateway.snapshot = snap
