@@ -145,6 +145,12 @@ def test_the_stage_cache_answers_get_from_the_cache_and_posts_from_the_task(rout
     assert posted[0] != posted[1]
 
 
+def test_the_stage_cache_keys_a_proxy_route_on_its_path(routed):
+    a = [routed.http.get(routed.url(f"/cached/items/{n}")).json() for n in (1, 2, 1)]
+    assert [r["path"] for r in a] == ["/items/1", "/items/2", "/items/1"]  # one shared entry would echo /items/1
+    assert a[2] == a[0] and a[1]["headers"]["x-amzn-trace-id"] != a[0]["headers"]["x-amzn-trace-id"]
+
+
 def test_ecs_reports_the_tasks_the_agent_runs(routed):
     services = routed.clients.ecs.describe_services(cluster="demo", services=["orders", "users"])["services"]
     assert [(s["runningCount"], s["pendingCount"], s["deployments"][0]["rolloutState"]) for s in services] == [

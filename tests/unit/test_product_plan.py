@@ -48,11 +48,13 @@ def spec(**kw):
                   **kw}, allow_unauthenticated=True)
 
 
-def method(proxy: bool) -> Method:
+def method(proxy: bool, cached: bool = False) -> Method:
     uri = f"http://{DNS}:10000/" + ("{proxy}" if proxy else "")
     params = {"integration.request.path.proxy": "method.request.path.proxy"} if proxy else {}
+    keys = ["method.request.path.proxy"] if proxy and cached else []  # a cached proxy route keys on its path
     return Method("ANY", "NONE", False, None, {"type": "HTTP_PROXY", "uri": uri, "connectionType": "VPC_LINK",
-                                               "httpMethod": "ANY", "requestParameters": params})
+                                               "httpMethod": "ANY", "requestParameters": params,
+                                               "cacheKeyParameters": keys})
 
 
 def converged(settings_for=None, cache=False) -> Observed:
@@ -82,7 +84,7 @@ def converged(settings_for=None, cache=False) -> Observed:
         target_groups={TG: TargetGroup(TG_ARN, TG, 8080, "TCP", "ip", "TCP", None)},
         resources={"/": Resource("root", "/", None),
                    "/orders": Resource("r1", "/orders", "root", {"ANY": method(False)}),
-                   "/orders/{proxy+}": Resource("r2", "/orders/{proxy+}", "r1", {"ANY": method(True)})},
+                   "/orders/{proxy+}": Resource("r2", "/orders/{proxy+}", "r1", {"ANY": method(True, cache)})},
         ecs={"demo/orders": EcsService("demo/orders", "arn:ecs:orders", "ACTIVE", "ECS", "arn:td/orders:1",
                                        [{"targetGroupArn": TG_ARN, "containerName": "app", "containerPort": 8080}],
                                        {"app": {8080}})},
@@ -96,6 +98,13 @@ def plan(specs, observed, scope=None):
 def test_converged_product_state_plans_nothing():
     assert plan({"orders": spec()}, converged()).steps == []
     assert plan({"orders": spec(throttleRate=5, cacheTtlSeconds=30)}, converged((5, None, 30), cache=True)).steps == []
+
+
+def test_a_cached_proxy_route_keys_its_cache_on_the_path():
+    steps = plan({"orders": spec(cacheTtlSeconds=30)}, converged()).steps
+    keyed = [s for s in steps if s.action == "put_integration"]
+    assert [(s.params["path"], s.params["cacheKeyParameters"]) for s in keyed] == [
+        ("/orders/{proxy+}", ["method.request.path.proxy"])]
 
 
 def test_a_throttle_change_is_one_update_stage_and_nothing_else():

@@ -26,6 +26,13 @@ class MethodSpec:
     connection_id: str
     proxy: bool
     integration_target: str | None = None  # the NLB, on a VPC link v2
+    cached: bool = False  # the service has a stage cache TTL
+
+    def cache_key_parameters(self) -> list[str]:
+        """A cached {proxy+} route must key its cache on the proxy path: API Gateway's cache key is the resource
+        path plus only the parameters listed here, so without it every path under the route shares one entry.
+        https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-caching.html#enable-api-gateway-cache-keys"""
+        return ["method.request.path.proxy"] if self.proxy and self.cached else []
 
     def method_request_parameters(self) -> dict[str, bool]:
         return {"method.request.path.proxy": True} if self.proxy else {}
@@ -207,7 +214,7 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
     for path, proxy in zip(route_paths(spec.path), (False, True), strict=True):
         uri = f"{base}/{{proxy}}" if proxy else f"{base}/"
         resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy,
-                                            lb.integration_target)
+                                            lb.integration_target, bool(spec.cache_ttl_seconds))
                            for verb in spec.methods}
     return DesiredService(spec=spec, load_balancer=lb_arn, dns=lb.dns, vpc_link=lb.vpc_link, port=port,
                           target_group_name=tg_name, target_type=target_type, container_name=container,

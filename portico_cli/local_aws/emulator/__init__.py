@@ -19,6 +19,7 @@ PATCHES = (
     "awslambda",
     "cloudformation",
     "vpclink",
+    "apigateway_cache",
 )
 _installed = False
 

@@ -46,8 +46,9 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
 
 def integration_params(path: str, verb: str, m: MethodSpec) -> dict[str, Any]:
     target = {"integrationTarget": m.integration_target} if m.integration_target else {}
+    keys = {"cacheKeyParameters": m.cache_key_parameters()} if m.cache_key_parameters() else {}
     return {"path": path, "httpMethod": verb, "uri": m.uri, "connectionId": m.connection_id, "proxy": m.proxy,
-            **target}
+            **target, **keys}
 
 
 def plan_removal(service: str, obs: Observed) -> list[Step]:
@@ -84,6 +85,8 @@ def _integration_differs(m: MethodSpec, verb: str, integration: dict[str, Any]) 
             "connectionType": integration.get("connectionType"), "httpMethod": integration.get("httpMethod"),
             "requestParameters": integration.get("requestParameters") or {}}
     if want != have or (integration.get("integrationTarget") or None) != m.integration_target:
+        return True
+    if sorted(integration.get("cacheKeyParameters") or []) != m.cache_key_parameters():
         return True
     # Some API Gateway implementations omit connectionId on reads; compare it only when it is reported.
     return bool(integration.get("connectionId")) and integration["connectionId"] != m.connection_id
@@ -171,6 +174,8 @@ def put_integration(step: Step, ctx: ApplyContext) -> None:
         args["integrationTarget"] = p["integrationTarget"]
     if p.get("proxy"):
         args["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
+    if p.get("cacheKeyParameters"):
+        args["cacheKeyParameters"] = p["cacheKeyParameters"]
     ctx.clients.apigateway.put_integration(**args)
 
 
