@@ -63,10 +63,11 @@ _API_OTHER = {"update_method", "delete_method", "delete_resource"}
 
 def _eligible(d, steps: list[Step]) -> bool:
     """Only creations of the service's own routes, no intermediate resource, no authorizer and a VPC link v1
-    (an integration through a v2 link names its NLB in `integrationTarget`, written per resource)."""
+    (an integration through a v2 link names its NLB in `integrationTarget`, written per resource) and no cache
+    key (a cached proxy route's `cacheKeyParameters` are written per resource too)."""
     methods = [m for ms in d.resources.values() for m in ms.values()]
     return (all(st.action in FOLDED and not st.params.get("intermediate") for st in steps)
-            and not any(m.authorizer_id or m.integration_target for m in methods))
+            and not any(m.authorizer_id or m.integration_target or m.cache_key_parameters() for m in methods))
 
 
 def _routes(d) -> list[dict[str, Any]]:
