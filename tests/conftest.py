@@ -13,18 +13,23 @@ from moto.server import ThreadedMotoServer
 from portico.clients import Clients
 from portico.settings import Settings
 from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 
 # No test may reach a real AWS account, whatever the developer's shell has exported.
 for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(name, None)
 os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION, AWS_REGION=local.REGION)
+# CreateDeployment: the emulator allows one per 0.2 s here (AWS: 5 s), and the stack's settings pace portico to
+# the same interval, so the suite keeps the rule without waiting for it; tests/functional/test_emulator.py
+# runs it at AWS's 5 s.
+os.environ.setdefault(DEPLOY_INTERVAL, "0.2")
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
     from portico_cli.local_aws.emulator import install
 
-    install()  # the same emulator as `portico local up`: moto plus the operations portico needs (UpdateMethod)
+    install()  # the same emulator as `portico local up`: moto as strict as AWS where portico depends on it
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -61,7 +66,7 @@ def meter(clients):
 def reconciler(clients, stack):
     from portico.reconcile import Reconciler
 
-    return Reconciler(clients, stack, sleep=lambda s: None)
+    return Reconciler(clients, stack)
 
 
 def spec_item(service: str, **kw) -> dict:

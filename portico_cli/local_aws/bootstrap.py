@@ -18,11 +18,14 @@ from pathlib import Path
 import boto3
 
 from portico.settings import Settings
+from portico_cli.local_aws.emulator import limit
+from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 
 REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 DEMO_CLUSTER = "demo"
 DEMO_SERVICES = {"orders": 8080, "users": 8080, "catalog": 3000}
+INITIAL_DEPLOYMENT = "initial deployment (portico creates the next ones)"  # the template's InitialDeployment
 USAGE_TIERS = {"basic": (10.0, 20, 10_000), "premium": (100.0, 200, 1_000_000)}  # rate, burst, quota/month
 
 
@@ -140,9 +143,11 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
                               apiKeySource="HEADER", description="portico: ECS services behind one regional API")
     ensure_health_route(apigw, api["id"])
     have_stages = {st["stageName"] for st in apigw.get_stages(restApiId=api["id"]).get("item", [])}
-    for stage in stages:
-        if stage not in have_stages:
-            apigw.create_deployment(restApiId=api["id"], stageName=stage, description=f"portico: create {stage}")
+    missing = [stage for stage in stages if stage not in have_stages]
+    if missing:  # as the template: one initial deployment, every stage created on it
+        initial = apigw.create_deployment(restApiId=api["id"], description=INITIAL_DEPLOYMENT)["id"]
+        for stage in missing:
+            apigw.create_stage(restApiId=api["id"], stageName=stage, deploymentId=initial)
     plans = {p["name"]: p for p in apigw.get_usage_plans(limit=500).get("items", [])}
     for tier, (rate, burst, quota) in USAGE_TIERS.items():
         name = f"{prefix}-{tier}"
@@ -173,7 +178,7 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
                     stages=stages, load_balancer_arns=tuple(lb_arns), vpc_link_ids=tuple(link_ids), vpc_id=vpc,
                     vpc_link_v2_id=link_v2, vpc_link_version="v1" if "v1" in vpc_links else "v2",
                     port_range=port_range, stack=prefix, default_auth="API_KEY",
-                    allow_unauthenticated=allow_unauthenticated, deploy_interval_seconds=0.0,
+                    allow_unauthenticated=allow_unauthenticated, deploy_interval_seconds=limit(DEPLOY_INTERVAL, 5),
                     alarm_topic_arn=alarm_topic, endpoint_url=endpoint, region=REGION,
                     extra={"subnets": ",".join(subnets), "securityGroup": sg_id})
 

@@ -8,6 +8,7 @@ import botocore.endpoint
 import pytest
 
 from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 
 from .injector import Injector
 from .world import World, make_clients
@@ -16,8 +17,12 @@ from .world import World, make_clients
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory):
     """These suites make thousands of calls: a moto server in its own process (not a thread sharing the
-    test's GIL) makes them about 1.5 times faster. Still on loopback, still one server for the session."""
-    pid, endpoint = local.start_server(None, tmp_path_factory.mktemp("moto"))
+    test's GIL) makes them about 1.5 times faster. Still on loopback, still one server for the session.
+    CreateDeployment is not paced here (the world's portico deploys with deploy_interval_seconds=0): the
+    rule is tested with portico's pacing in tests/emulator."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(DEPLOY_INTERVAL, "0")
+        pid, endpoint = local.start_server(None, tmp_path_factory.mktemp("moto"))
     yield endpoint
     local.stop_server(pid)
 

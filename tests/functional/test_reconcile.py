@@ -296,19 +296,6 @@ def test_deployments_are_spaced_by_the_account_quota(clients, stack):
     assert slept == [pytest.approx(3.5)]  # CreateDeployment: at most 1 per 5 s per account
 
 
-def test_a_second_listener_on_an_owned_port_is_not_mistaken_for_portico_s(clients, stack, reconciler, meter):
-    """AWS refuses it (DuplicateListener); the local emulator accepts it, and portico keeps its own."""
-    reg, _ = onboard_three(clients, stack, reconciler)
-    port = int(reg.get("orders")["listenerPort"])
-    foreign_tg = clients.elbv2.create_target_group(Name="squatter", Protocol="TCP", Port=80, VpcId=stack.vpc_id,
-                                                   TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
-    clients.elbv2.create_listener(LoadBalancerArn=stack.load_balancer_arns[0], Protocol="TCP", Port=port,
-                                  DefaultActions=[{"Type": "forward", "TargetGroupArn": foreign_tg}])
-    meter.reset()
-    assert reconciler.run(ALL).plan.steps == [] and meter.writes() == {}
-    assert reg.get("orders")["status"] == "READY"
-
-
 def test_a_converged_sweep_reads_no_task_definition(clients, stack, reconciler, meter):
     """Task definition revisions are immutable: read once, kept in portico's table."""
     onboard_three(clients, stack, reconciler)

@@ -10,6 +10,7 @@ from portico.errors import ProductError
 from portico.ops.stages import Event, Stages, pointer_stack
 from portico.reconcile import ALL
 from portico.registry import Registry
+from portico_cli.local_aws.bootstrap import INITIAL_DEPLOYMENT
 from tests.conftest import spec_item
 
 
@@ -112,7 +113,7 @@ def test_history_of_the_reconciled_stage_lists_every_reconcile_deployment(client
     clients.apigateway.create_deployment(restApiId=stack.rest_api_id, description="by hand, no stage")
     second = onboard(clients, stack, reconciler, "users")
     assert [(e.deployment_id, e.description) for e in stages.history("dev")] == [
-        (start, "portico: create dev"), (first, "portico: orders"), (second, "portico: users")]
+        (start, INITIAL_DEPLOYMENT), (first, "portico: orders"), (second, "portico: users")]
     stages.rollback("dev")
     assert deployment_of(clients, stack, "dev") == first
 

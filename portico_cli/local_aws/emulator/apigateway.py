@@ -1,5 +1,6 @@
-"""API Gateway operations the local AWS (moto) lacks or gets wrong and portico relies on, added faithfully.
+"""API Gateway as portico relies on it: what moto lacks, gets wrong or accepts that AWS refuses.
 
+Operations moto lacks or gets wrong:
 - UpdateMethod: moto answers "not implemented"; AWS applies JSON-patch operations to the
   method. Supported here: replace /authorizationType, /apiKeyRequired, /authorizerId,
   /authorizationScopes, /operationName, /requestValidatorId (what portico and most tools patch).
@@ -7,12 +8,46 @@
   cache cluster and description are lost); AWS only points the stage at the new deployment.
 - UpdateStage `remove /{resource_path}/{http_method}`: moto ignores it; AWS drops that
   method-settings override.
+- A deployment is a snapshot of the API: moto keeps none; here each deployment records the VPC links its
+  integrations use (their `connectionId`, which apigateway_import.py keeps), for the DeleteVpcLink rule below.
+- DeleteDeployment: moto refuses when the stage the deployment was created for exists (whatever that stage
+  points to now) and allows it when another stage points to it; AWS refuses exactly while a stage points to
+  it (BadRequestException "Active stages pointing to this deployment must be moved or deleted").
 
+Rules AWS enforces and moto does not (quotas configurable, see the package docstring):
+- CreateResource past the resources-per-API quota (300, adjustable; the root resource counts):
+  `LimitExceededException` (429) "Maximum number of Resources for this API has been reached.  Please contact
+  AWS if you need additional Resources." (the message as AWS returns it: https://github.com/boto/boto3/issues/1296;
+  the quota: https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+- UpdateStage with too many patch operations: `BadRequestException` "Update size too large. Try updating stage
+  in multiple UpdateStage operations" (as users of a stage-caching plugin met it at 22 functions:
+  https://github.com/DianaIonita/serverless-api-gateway-caching/issues/46). AWS documents no number; that
+  plugin and its sister serverless-api-gateway-throttling (src/updateRestApiStageThrottling.js,
+  MAX_PATCH_OPERATIONS_PER_STAGE_UPDATE) send at most 80 operations per call and work, so 80 is the largest
+  batch known to pass: the emulator refuses more than 80.
+- CreateDeployment more than once per 5 s per account and region (not adjustable):
+  `TooManyRequestsException` (429) "Too Many Requests" with a `Retry-After` header (the quota: "CreateDeployment
+  1 request every 5 seconds per account", https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html;
+  the shape: botocore's apigateway model, TooManyRequestsException, retryAfterSeconds in `Retry-After`).
+- DeleteVpcLink while a stage's deployment has an integration through the link: `BadRequestException`
+  "Cannot delete vpc link. Vpc link '{id}', is referenced in [{api}:{METHOD}:{resource}:{stage}, ...] in format
+  of [RESTApiId:Method:Resource:Stage]." (as AWS returns it: https://github.com/klothoplatform/klotho/issues/202;
+  the older form without the API id: https://github.com/hashicorp/terraform/issues/18392).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import threading
+import time
+
+from . import limit, wrap
+
+RESOURCES = "PORTICO_EMULATOR_RESOURCES_PER_API"
+PATCH_OPERATIONS = "PORTICO_EMULATOR_STAGE_PATCH_OPERATIONS"
+DEPLOY_INTERVAL = "PORTICO_EMULATOR_DEPLOY_INTERVAL_SECONDS"
+_deploy_lock = threading.Lock()
 
 
 def _update_method(self):  # bound as moto.apigateway.responses.APIGatewayResponse.update_method
@@ -44,21 +79,67 @@ def _update_method(self):  # bound as moto.apigateway.responses.APIGatewayRespon
     return 200, {}, json.dumps(method.to_json())
 
 
-def _keep_stage(create_deployment):
+def _vpc_link_uses(api) -> dict[str, list[str]]:
+    """{vpc link id: ["METHOD:resourceId", ...]} over the API's integrations right now."""
+    uses: dict[str, list[str]] = {}
+    for resource in api.resources.values():
+        for verb, method in sorted(resource.resource_methods.items()):
+            integration = method.method_integration
+            link = getattr(integration, "connection_id", None)
+            if integration is not None and link and integration.connection_type == "VPC_LINK":
+                uses.setdefault(link, []).append(f"{verb}:{resource.id}")
+    return uses
+
+
+def _keep_stage(create_deployment):  # RestAPI.create_deployment
     def wrapper(self, name, description, stage_variables=None):
         existing = self.stages.get(name) if name else None
         deployment = create_deployment(self, name, description, stage_variables)
+        deployment.vpc_link_uses = _vpc_link_uses(self)
         if existing is not None:
             existing.deployment_id = deployment.id
             existing.variables = {**existing.variables, **(stage_variables or {})}
             self.stages[name] = existing
         return deployment
 
-    wrapper.portico = True
     return wrapper
 
 
-def _remove_method_settings(apply_operations):
+def _delete_deployment(_original):  # RestAPI.delete_deployment
+    def wrapper(self, deployment_id):
+        from moto.apigateway.exceptions import DeploymentNotFoundException, StageStillActive
+
+        if deployment_id not in self.deployments:
+            raise DeploymentNotFoundException()
+        if any(stage.deployment_id == deployment_id for stage in self.stages.values()):
+            raise StageStillActive()
+        return self.deployments.pop(deployment_id)
+
+    return wrapper
+
+
+def _throttle(code: str, message: str, retry_after: str | None = None) -> Exception:
+    """A 429 error of API Gateway's shape (its quota and throttling errors), with `Retry-After` when given."""
+    from moto.apigateway.exceptions import ApiGatewayException
+
+    error = ApiGatewayException(code, message)
+    error.code = 429
+    if retry_after:
+        error.get_headers = lambda *a, **k: [*ApiGatewayException.get_headers(error), ("Retry-After", retry_after)]
+    return error
+
+
+def _resource_quota(add_child):  # RestAPI.add_child: CreateResource and the imports
+    def wrapper(self, path, parent_id=None):
+        if len(self.resources) >= limit(RESOURCES, 300):
+            raise _throttle("LimitExceededException", "Maximum number of Resources for this API has been reached.  "
+                            "Please contact AWS if you need additional Resources.")
+        return add_child(self, path, parent_id)
+
+    return wrapper
+
+
+def _remove_method_settings(apply_operations):  # Stage.apply_operations
     def wrapper(self, patch_operations):
         rest = []
         for op in patch_operations:
@@ -69,17 +150,61 @@ def _remove_method_settings(apply_operations):
                 rest.append(op)
         return apply_operations(self, rest)
 
-    wrapper.portico = True
+    return wrapper
+
+
+def _patch_size(update_stage):  # APIGatewayBackend.update_stage
+    def wrapper(self, function_id, stage_name, patch_operations):
+        from moto.apigateway.exceptions import BadRequestException
+
+        if len(patch_operations or []) > limit(PATCH_OPERATIONS, 80):
+            raise BadRequestException("Update size too large. Try updating stage in multiple UpdateStage operations")
+        return update_stage(self, function_id, stage_name, patch_operations)
+
+    return wrapper
+
+
+def _deploy_rate(create_deployment):  # APIGatewayBackend.create_deployment: one per interval per account+region
+    def wrapper(self, *args, **kwargs):
+        with _deploy_lock:
+            wait = getattr(self, "portico_last_deploy", -math.inf) + limit(DEPLOY_INTERVAL, 5) - time.monotonic()
+            if wait > 0:
+                raise _throttle("TooManyRequestsException", "Too Many Requests", retry_after=str(math.ceil(wait)))
+            deployment = create_deployment(self, *args, **kwargs)
+            self.portico_last_deploy = time.monotonic()
+            return deployment
+
+    return wrapper
+
+
+def _delete_vpc_link(delete_vpc_link):  # APIGatewayBackend.delete_vpc_link
+    def wrapper(self, vpc_link_id):
+        from moto.apigateway.exceptions import BadRequestException
+
+        refs = []
+        for api in self.apis.values():
+            for stage_name, stage in sorted(api.stages.items()):
+                deployment = api.deployments.get(stage.deployment_id)
+                for use in getattr(deployment, "vpc_link_uses", {}).get(vpc_link_id, []):
+                    refs.append(f"{api.id}:{use}:{stage_name}")
+        if refs:
+            raise BadRequestException(f"Cannot delete vpc link. Vpc link '{vpc_link_id}', is referenced in "
+                                      f"[{', '.join(refs)}] in format of [RESTApiId:Method:Resource:Stage].")
+        return delete_vpc_link(self, vpc_link_id)
+
     return wrapper
 
 
 def install() -> None:
-    from moto.apigateway.models import RestAPI, Stage
+    from moto.apigateway.models import APIGatewayBackend, RestAPI, Stage
     from moto.apigateway.responses import APIGatewayResponse
 
     if not hasattr(APIGatewayResponse, "update_method"):
         APIGatewayResponse.update_method = _update_method
-    if not getattr(RestAPI.create_deployment, "portico", False):
-        RestAPI.create_deployment = _keep_stage(RestAPI.create_deployment)
-    if not getattr(Stage.apply_operations, "portico", False):
-        Stage.apply_operations = _remove_method_settings(Stage.apply_operations)
+    wrap(RestAPI, "create_deployment", _keep_stage)
+    wrap(RestAPI, "delete_deployment", _delete_deployment)
+    wrap(RestAPI, "add_child", _resource_quota)
+    wrap(Stage, "apply_operations", _remove_method_settings)
+    wrap(APIGatewayBackend, "update_stage", _patch_size)
+    wrap(APIGatewayBackend, "create_deployment", _deploy_rate)
+    wrap(APIGatewayBackend, "delete_vpc_link", _delete_vpc_link)
