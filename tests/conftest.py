@@ -20,7 +20,7 @@ for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(name, None)
 os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION, AWS_REGION=local.REGION)
 # CreateDeployment: the emulator allows one per 0.2 s here (AWS: 5 s), and the stack's settings pace portico to
-# the same interval, so the suite keeps the rule without waiting for it; tests/functional/test_emulator.py
+# the same interval, so the suite keeps the rule without waiting for it; tests/emulator/test_rules.py
 # runs it at AWS's 5 s.
 os.environ.setdefault(DEPLOY_INTERVAL, "0.2")
 

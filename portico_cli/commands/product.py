@@ -119,6 +119,15 @@ def rollback(stage: Annotated[str, typer.Option("--stage", help="Stage to return
 
 
 @app.command()
+def prune(as_json: Json = False) -> None:
+    """Delete the deployments no stage can return to (promote and rollback run it too)."""
+    deleted = _stages().prune()
+    emit({"deleted": deleted},
+         lambda: out.print(f"deleted {len(deleted)} deployment(s) no stage can return to"
+                           + (": " + ", ".join(deleted) if deleted else "")))
+
+
+@app.command()
 def history(stage: Stage, as_json: Json = False) -> None:
     """The deployments a stage has pointed to, oldest first; the current one is marked."""
     from portico.ops.stages import pointer_stack

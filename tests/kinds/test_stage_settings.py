@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
+from portico.clients import Clients
 from portico.kinds import stage as ss
-from portico.reconcile import ALL
+from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
+from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws.emulator.apigateway import PATCH_OPERATIONS, RESOURCES
 from tests.conftest import spec_item
 
 
@@ -21,8 +26,8 @@ def put(clients, stack, *items):
 
 def test_setting_keys_escape_the_resource_path():
     assert ss.setting_key("/orders", "GET") == "orders/GET"
-    assert ss.setting_key("/team/orders/{proxy+}", "ANY") == "team~1orders~1{proxy+}/ANY"
-    assert ss.key_path("team~1orders~1{proxy+}/ANY") == "/team/orders/{proxy+}"
+    assert ss.setting_key("/team/orders/{proxy+}", "PUT") == "team~1orders~1{proxy+}/PUT"
+    assert ss.key_path("team~1orders~1{proxy+}/PUT") == "/team/orders/{proxy+}"
     assert ss.key_path("~1/GET") == "/"
 
 
@@ -33,13 +38,14 @@ def test_throttle_and_cache_become_method_settings_of_that_service_only(clients,
     assert {s: st.status for s, st in outcome.statuses.items()} == {"orders": "READY", "users": "READY"}
     got = stage(clients, stack)
     settings = got["methodSettings"]
-    for key in ("orders/ANY", "orders~1{proxy+}/ANY"):
+    assert not any(key.endswith("/ANY") for key in settings)  # an ANY method is overridden verb by verb
+    assert settings["orders/GET"]["cacheTtlInSeconds"] == 120
+    for key in (f"{path}/{verb}" for path in ("orders", "orders~1{proxy+}") for verb in ss.ANY_VERBS):
         assert settings[key]["throttlingRateLimit"] == 50.0
         assert settings[key]["throttlingBurstLimit"] == 100
-        assert settings[key]["cachingEnabled"] is True
-        assert settings[key]["cacheTtlInSeconds"] == 120
+        assert settings[key]["cachingEnabled"] is key.endswith("/GET")  # the cache serves GET only
         assert settings[key]["metricsEnabled"] is True
-    for key in ("users/ANY", "users~1{proxy+}/ANY"):  # no throttle asked: the stage default, no caching
+    for key in ("users/POST", "users~1{proxy+}/GET"):  # no throttle asked: the stage default, no caching
         assert settings[key]["throttlingRateLimit"] == ss.ACCOUNT_RATE
         assert settings[key]["cachingEnabled"] is False
         assert settings[key]["metricsEnabled"] is True
@@ -51,19 +57,42 @@ def test_throttle_and_cache_become_method_settings_of_that_service_only(clients,
     assert [s.action for s in reconciler.run(ALL, dry_run=True).plan.steps] == []
 
 
-def test_one_update_stage_per_pass_with_every_operation(clients, stack, reconciler, meter):
+def test_the_pass_operations_go_in_update_stage_steps_of_at_most_80(clients, stack, reconciler, meter):
     put(clients, stack, spec_item("orders", throttleRate=5), spec_item("users", cacheTtlSeconds=60),
         spec_item("catalog", throttleBurst=7))
     plan = reconciler.run(ALL, dry_run=True).plan
     updates = [s for s in plan.steps if s.action == "update_stage"]
-    assert len(updates) == 1 and updates[0].service == "*"
-    ops = updates[0].params["patch"]
-    assert {"op": "replace", "path": "/cacheClusterEnabled", "value": "true"} in ops
-    assert {"op": "replace", "path": "/orders/ANY/throttling/rateLimit", "value": "5.0"} in ops
-    assert {"op": "replace", "path": "/catalog~1{proxy+}/ANY/throttling/burstLimit", "value": "7"} in ops
-    assert [s.action for s in plan.steps].index("update_stage") > [s.action for s in plan.steps].index("deploy")
+    ops = [op for s in updates for op in s.params["patch"]]
+    assert len(ops) == 3 * 56 + 2 + 2  # 2 paths x 7 verbs x 4 fields each; the cache cluster; users' GET TTLs
+    sizes = [s.params["operations"] for s in updates]
+    assert len(sizes) == 3 and max(sizes) <= 80 and {s.service for s in updates} == {"*"}
+    for step in updates:  # a method's operations stay in one call, and each call names the services it sets
+        keys = {ss.op_key(op) for op in step.params["patch"]} - {""}
+        assert set(step.params["owners"]) == keys
+        assert not keys & {ss.op_key(op) for other in updates if other is not step for op in other.params["patch"]}
+    assert {"op": "replace", "path": "/cacheClusterEnabled", "value": "true"} in updates[0].params["patch"]
+    assert {"op": "replace", "path": "/orders/DELETE/throttling/rateLimit", "value": "5.0"} in ops
+    assert {"op": "replace", "path": "/catalog~1{proxy+}/HEAD/throttling/burstLimit", "value": "7"} in ops
+    actions = [s.action for s in plan.steps]
+    assert actions.index("update_stage") > actions.index("deploy")
     reconciler.run(ALL)
-    assert stage(clients, stack)["methodSettings"]["catalog~1{proxy+}/ANY"]["throttlingBurstLimit"] == 7
+    assert meter.count("apigateway", "UpdateStage") == 3
+    assert stage(clients, stack)["methodSettings"]["catalog~1{proxy+}/HEAD"]["throttlingBurstLimit"] == 7
+
+
+def test_a_refused_update_stage_fails_only_the_service_it_could_not_set(clients, stack, reconciler, monkeypatch):
+    monkeypatch.setenv(PATCH_OPERATIONS, "40")  # below one ANY service's 56 operations, above a GET service's 8
+    reg = put(clients, stack, spec_item("orders"), spec_item("users", methods=["GET"]))
+    outcome = reconciler.run(ALL)
+    orders = reg.get("orders")
+    assert orders["status"] == "FAILED" and orders["statusMessage"].startswith("stage settings failed: ")
+    assert "Update size too large" in orders["statusMessage"]
+    assert reg.get("users")["status"] == "READY" and outcome.errors  # the pass reports it too
+    got = stage(clients, stack)["methodSettings"]
+    assert "users/GET" in got and not any(k.startswith("orders") for k in got)
+    monkeypatch.delenv(PATCH_OPERATIONS)
+    reconciler.run(ALL)  # the next pass sets what was refused
+    assert reg.get("orders")["status"] == "READY" and "orders/GET" in stage(clients, stack)["methodSettings"]
 
 
 def test_changing_and_dropping_settings_updates_in_place(clients, stack, reconciler):
@@ -74,12 +103,12 @@ def test_changing_and_dropping_settings_updates_in_place(clients, stack, reconci
     assert [s.action for s in plan.steps] == ["update_stage"]  # no API change, no deployment
     ops = plan.steps[0].params["patch"]
     assert {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"} in ops
-    assert {"op": "replace", "path": "/orders/ANY/caching/enabled", "value": "false"} in ops
+    assert {"op": "replace", "path": "/orders/GET/caching/enabled", "value": "false"} in ops
     reconciler.run(["orders"])
     got = stage(clients, stack)
     assert got["cacheClusterEnabled"] is False
-    assert got["methodSettings"]["orders/ANY"]["throttlingRateLimit"] == 20.0
-    assert got["methodSettings"]["orders/ANY"]["cachingEnabled"] is False
+    assert got["methodSettings"]["orders/PATCH"]["throttlingRateLimit"] == 20.0
+    assert got["methodSettings"]["orders/GET"]["cachingEnabled"] is False
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
 
 
@@ -90,7 +119,7 @@ def test_stage_default_throttle_comes_from_the_stage_wide_override(clients, stac
     put(clients, stack, spec_item("users"))
     reconciler.run(ALL)
     got = stage(clients, stack)["methodSettings"]
-    assert got["users/ANY"]["throttlingRateLimit"] == 300.0 and got["users/ANY"]["throttlingBurstLimit"] == 600
+    assert got["users/GET"]["throttlingRateLimit"] == 300.0 and got["users/GET"]["throttlingBurstLimit"] == 600
 
 
 def test_offboarding_removes_the_service_settings_and_the_cache(clients, stack, reconciler):
@@ -98,15 +127,15 @@ def test_offboarding_removes_the_service_settings_and_the_cache(clients, stack, 
     reconciler.run(ALL)
     reg.delete("orders")
     plan = reconciler.run(ALL, dry_run=True).plan
-    ops = next(s for s in plan.steps if s.action == "update_stage").params["patch"]
-    assert {"op": "remove", "path": "/orders/ANY"} in ops
-    assert {"op": "remove", "path": "/orders~1{proxy+}/ANY"} in ops
+    ops = [op for s in plan.steps if s.action == "update_stage" for op in s.params["patch"]]
+    assert {"op": "remove", "path": "/orders/GET"} in ops
+    assert {"op": "remove", "path": "/orders~1{proxy+}/OPTIONS"} in ops
     assert {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"} in ops
     assert not any(op["path"].startswith("/users/") and op["op"] == "remove" for op in ops)
     reconciler.run(ALL)
     got = stage(clients, stack)
     assert not any(k.startswith("orders") for k in got["methodSettings"])
-    assert got["methodSettings"]["users/ANY"]["throttlingRateLimit"] == 9.0
+    assert got["methodSettings"]["users/PUT"]["throttlingRateLimit"] == 9.0
     assert got["cacheClusterEnabled"] is False
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
 
@@ -117,8 +146,8 @@ def test_a_scoped_deploying_pass_keeps_the_other_services_settings(clients, stac
     reg.put_spec(spec_item("users"))
     reconciler.run(["users"])  # deploys; orders is out of scope
     got = stage(clients, stack)
-    assert got["methodSettings"]["orders/ANY"]["throttlingRateLimit"] == 11.0
-    assert got["methodSettings"]["orders/ANY"]["cachingEnabled"] is True
+    assert got["methodSettings"]["orders/GET"]["throttlingRateLimit"] == 11.0
+    assert got["methodSettings"]["orders/GET"]["cachingEnabled"] is True
     assert got["cacheClusterEnabled"] is True
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
 
@@ -136,5 +165,29 @@ def test_a_service_that_fails_in_the_pass_is_left_out_of_the_update_stage(client
     assert outcome.statuses["users"].status == "FAILED" and outcome.statuses["orders"].status == "READY"
     assert outcome.errors == []  # the UpdateStage went through, without the failed service's operations
     got = stage(clients, stack)["methodSettings"]
-    assert got["orders/ANY"]["throttlingRateLimit"] == 3.0
+    assert got["orders/GET"]["throttlingRateLimit"] == 3.0
     assert not any(k.startswith("users") for k in got)
+
+
+@pytest.mark.slow
+def test_150_services_are_set_in_update_stage_calls_within_aws_bound(aws, monkeypatch):
+    """~8,400 method-settings operations (ANY = seven verbs): every UpdateStage carries at most 80, the
+    emulator refuses a bigger one as AWS does, and every service ends READY with its settings."""
+    monkeypatch.setenv(RESOURCES, "400")  # raised, as an account past ~148 services does (AWS's default: 300)
+    names = [f"svc-{i:03d}" for i in range(150)]
+    settings = local.bootstrap(aws, load_balancers=3, demo=False)  # 3 NLBs x 50 listeners
+    clients = Clients.create(settings, boto3_session=local.session(aws))
+    extra = settings.extra
+    local.create_demo_services(clients.ecs, extra["subnets"].split(","), extra["securityGroup"],
+                               services=dict.fromkeys(names, 8080))
+    sizes: list[int] = []
+    clients.apigateway.meta.events.register(
+        "before-parameter-build.api-gateway.UpdateStage",
+        lambda params, **_: sizes.append(len(params["patchOperations"])))
+    reg = put(clients, settings, *(spec_item(s, path=f"/{s}") for s in names))
+    outcome = Reconciler(clients, settings).run(ALL)
+    assert not outcome.errors and {st.status for st in outcome.statuses.values()} == {"READY"}
+    assert len(sizes) >= 8400 // ss.MAX_PATCH_OPERATIONS and max(sizes) <= ss.MAX_PATCH_OPERATIONS == 80
+    got = stage(clients, settings)["methodSettings"]
+    assert all(f"{s}~1{{proxy+}}/{verb}" in got for s in names for verb in ss.ANY_VERBS)
+    assert reg.get("svc-149")["status"] == "READY"

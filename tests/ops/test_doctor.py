@@ -97,3 +97,35 @@ def test_probe_on_the_local_stack_says_why_it_was_not_sent(clients, stack, route
     code, out, _ = cli("doctor", "orders", "--probe")
     assert code == 1
     assert out.splitlines()[-2].startswith("✗ HTTP probe: not sent: the local AWS")
+
+
+def test_a_tool_stripping_the_target_group_every_sweep_is_reported_on_the_entry_and_by_doctor(
+        clients, stack, routed, reconciler):
+    """Terraform without ignore_changes: each apply sets the ECS service's loadBalancers from its own
+    configuration, the next sweep puts portico's target group back, and each round rolls the tasks."""
+    make_healthy(clients, stack, routed)
+    reg = Registry(clients.dynamodb, stack.registry_table)
+
+    def iac_apply():
+        clients.ecs.update_service(cluster="demo", service="orders", loadBalancers=[])
+
+    def ecs_check():
+        return next(c for c in Doctor(clients, stack).run("orders") if c.link == "ECS service has the target group")
+
+    iac_apply()
+    reconciler.run(ALL)  # once is drift, repaired
+    once = reg.get("orders")
+    assert once["status"] == "READY" and once["ecsRepairs"] == 1 and "passes in a row" not in once["statusMessage"]
+    assert ecs_check().ok
+    iac_apply()
+    reconciler.run(ALL)  # twice in a row: flapping
+    twice = reg.get("orders")
+    assert twice["status"] == "READY" and twice["ecsRepairs"] == 2
+    assert "got it back on 2 passes in a row" in twice["statusMessage"]
+    assert "ignore_changes = [load_balancer]" in twice["statusMessage"]
+    check = ecs_check()
+    assert not check.ok and "2 passes in a row" in check.detail and "ignore_changes" in check.fix
+    reconciler.run(ALL)  # the tool leaves the list alone now: the count goes
+    settled = reg.get("orders")
+    assert settled["status"] == "READY" and "ecsRepairs" not in settled
+    assert "passes in a row" not in settled["statusMessage"] and ecs_check().ok

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
+from portico.clients import Clients
 from portico.errors import ProductError
 from portico.ops.stages import Event, Stages, pointer_stack
-from portico.reconcile import ALL
+from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
+from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.bootstrap import INITIAL_DEPLOYMENT
 from tests.conftest import spec_item
 
@@ -147,3 +150,40 @@ def test_bad_stage_arguments_are_specific_errors(cli, clients, stack):
         code, _, err = cli(*args)
         assert code == 4 and message in " ".join(err.split()), args
     assert {s: deployment_of(clients, stack, s) for s in stack.stages} == before
+
+
+def test_a_vpc_link_leaves_the_pool_after_promotion_and_prune_forgets_its_deployments(aws):
+    """Lowering the pool from 2 NLBs to 1 in the order docs/deploy.md gives: API Gateway refuses to delete the
+    link while a stage serves a deployment through it; once every stage is promoted past it, the link goes,
+    prune deletes the deployments through it, and no rollback can return a stage to it."""
+    pool = local.bootstrap(aws, load_balancers=2).with_(port_range=(10000, 10000), deploy_interval_seconds=1.0)
+    clients = Clients.create(pool, boto3_session=local.session(aws))
+    reconciler, stages = Reconciler(clients, pool), Stages(clients.apigateway, clients.dynamodb, pool)
+    registry = Registry(clients.dynamodb, pool.registry_table)
+    for service in ("orders", "users"):  # one port per NLB: orders on NLB 1, users on NLB 2
+        registry.put_spec(spec_item(service))
+    both = reconciler.run(ALL).deployment_id
+    assert registry.get("users")["status"] == "READY"
+    stages.promote("dev", "qa")
+    stages.promote("qa", "prod")
+    stages.rollback("prod")
+    stages.promote("qa", "prod")
+    link2 = pool.vpc_link_ids[1]
+
+    registry.delete("users")  # NLB 2 is to go: its service leaves first
+    without = reconciler.run(ALL).deployment_id
+    with pytest.raises(ClientError, match=rf"Vpc link '{link2}', is referenced in \[.*:prod, .*:qa\]"):
+        clients.apigateway.delete_vpc_link(vpcLinkId=link2)  # qa and prod still serve `both`
+    stages.promote("dev", "qa")
+    stages.promote("qa", "prod")
+    assert both in all_deployments(clients, pool)  # prod and qa can still roll back to it
+    clients.apigateway.delete_vpc_link(vpcLinkId=link2)  # the stack update that lowers LoadBalancerCount
+
+    smaller = Stages(clients.apigateway, clients.dynamodb, pool.with_(load_balancer_arns=pool.load_balancer_arns[:1],
+                                                                      vpc_link_ids=pool.vpc_link_ids[:1]))
+    assert both in smaller.prune()
+    assert both not in all_deployments(clients, pool) and without in all_deployments(clients, pool)
+    for stage in ("dev", "qa", "prod"):
+        assert both not in [e.deployment_id for e in smaller.history(stage)]
+    assert smaller.rollback("prod").deployment_id != both
+    assert smaller.prune() == []  # what is left, a stage serves or can return to

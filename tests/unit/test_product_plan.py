@@ -15,7 +15,7 @@ import pytest
 from portico.desired import target_group_name
 from portico.kinds.alarms import alarm_names, alarm_requests
 from portico.kinds.dashboard import dashboard_body
-from portico.kinds.stage import service_settings
+from portico.kinds.stage import ANY_VERBS, service_settings
 from portico.observed import (
     EcsService,
     Listener,
@@ -110,10 +110,10 @@ def test_a_cached_proxy_route_keys_its_cache_on_the_path():
 def test_a_throttle_change_is_one_update_stage_and_nothing_else():
     steps = plan({"orders": spec(throttleRate=5)}, converged()).steps
     assert [(s.action, s.service) for s in steps] == [("update_stage", "*")]
+    keys = sorted(f"{path}/{verb}" for path in ("orders", "orders~1{proxy+}") for verb in ANY_VERBS)
     assert steps[0].params["patch"] == [
-        {"op": "replace", "path": "/orders/ANY/throttling/rateLimit", "value": "5.0"},
-        {"op": "replace", "path": "/orders~1{proxy+}/ANY/throttling/rateLimit", "value": "5.0"}]
-    assert steps[0].params["owners"] == {"orders/ANY": "orders", "orders~1{proxy+}/ANY": "orders"}
+        {"op": "replace", "path": f"/{key}/throttling/rateLimit", "value": "5.0"} for key in keys]
+    assert steps[0].params["owners"] == dict.fromkeys(keys, "orders")
 
 
 def test_offboarding_plans_alarm_deletion_settings_removal_and_the_dashboard_row():
@@ -125,7 +125,8 @@ def test_offboarding_plans_alarm_deletion_settings_removal_and_the_dashboard_row
     assert by["delete_alarms"].params["names"] == sorted(alarm_names("portico", "orders"))
     assert by["update_stage"].params["patch"] == [
         {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"},
-        {"op": "remove", "path": "/orders/ANY"}, {"op": "remove", "path": "/orders~1{proxy+}/ANY"}]
+        *({"op": "remove", "path": f"/{path}/{verb}"} for path in ("orders", "orders~1{proxy+}")
+          for verb in sorted(ANY_VERBS))]
     assert by["put_dashboard"].params["routes"] == []
 
 

@@ -30,7 +30,7 @@ from .observed import (
     read_target_groups,
 )
 from .plan import make_plan
-from .registry import FAILED, PENDING, READY, Registry, Status
+from .registry import FAILED, FLAPPING, PENDING, READY, Registry, Status, flapping
 from .settings import Settings
 from .spec import ServiceSpec, SpecError, parse
 from .state import StateTable
@@ -209,9 +209,15 @@ class Reconciler:
             else:
                 d = plan.desired[service]
                 url = invoke_url(self.settings.rest_api_id, self.clients.region, self.settings.stage, d.spec.path)
-                st = Status(READY, f"routed {d.spec.path} to port {d.port} and ECS service {d.ecs_key}",
-                            listener_port=d.port, invoke_url=url,
-                            target_group_arn=target_groups.get(d.target_group_name), spec_hash=digest)
+                repaired = any(s.action == "attach_ecs" and s.service == service and s.params.get("repair")
+                               for s in plan.steps)
+                repairs = int(item.get("ecsRepairs") or 0) + 1 if repaired else None
+                message = f"routed {d.spec.path} to port {d.port} and ECS service {d.ecs_key}"
+                if repairs and repairs >= FLAPPING:
+                    message += "; " + flapping(repairs, d.ecs_key)
+                st = Status(READY, message, listener_port=d.port, invoke_url=url,
+                            target_group_arn=target_groups.get(d.target_group_name), spec_hash=digest,
+                            ecs_repairs=repairs)
             statuses[service] = st
             self.registry.write_status(item, st)
         return statuses

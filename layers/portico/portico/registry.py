@@ -13,6 +13,17 @@ from .spec import SPEC_ATTRIBUTES
 from .state import batch_get, from_item, owned_by, to_item
 
 PENDING, READY, FAILED = "PENDING", "READY", "FAILED"
+# Passes in a row that had to put the same ECS attachment back: from here on, something else owns the
+# service's loadBalancers and removes portico's target group every time it applies (README, "Your ECS service").
+FLAPPING = 2
+FLAPPING_FIX = ("make the tool that owns the ECS service leave its loadBalancers alone (Terraform: "
+                "lifecycle { ignore_changes = [load_balancer] }) or declare this entry's targetGroupArn there")
+
+
+def flapping(repairs: int, ecs_key: str) -> str:
+    """The sentence for an attachment put back `repairs` passes in a row, with the fix."""
+    return (f"ECS service {ecs_key} lost portico's target group and got it back on {repairs} passes in a row, "
+            f"each rolling its tasks: {FLAPPING_FIX}")
 
 
 @dataclass(frozen=True)
@@ -23,10 +34,12 @@ class Status:
     invoke_url: str | None = None
     target_group_arn: str | None = None
     spec_hash: str | None = None
+    ecs_repairs: int | None = None  # passes in a row that put the ECS attachment back (None: it was in place)
 
     def attributes(self) -> dict[str, Any]:
         return {"status": self.status, "statusMessage": self.message, "listenerPort": self.listener_port,
-                "invokeUrl": self.invoke_url, "targetGroupArn": self.target_group_arn, "specHash": self.spec_hash}
+                "invokeUrl": self.invoke_url, "targetGroupArn": self.target_group_arn, "specHash": self.spec_hash,
+                "ecsRepairs": self.ecs_repairs}
 
 
 class Registry:

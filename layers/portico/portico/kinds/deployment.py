@@ -38,7 +38,11 @@ def deploy(step: Step, ctx: ApplyContext) -> None:
         ctx.result.errors.append(f"deploy to {stage} failed: {error_text(exc)}; the next reconcile retries it")
         return
     ctx.result.deployment_id = dep["id"]
-    ctx.state.record_deploy(stage, dep["id"], ctx.clock())
+    pool = dict(zip(ctx.settings.load_balancer_arns, ctx.settings.vpc_link_ids, strict=False))
+    ledgers = {**ctx.observed.state.ledgers, **ctx.ledgers}  # this pass's (None: offboarded) win
+    links = sorted({pool[ledger.load_balancer] for ledger in ledgers.values()
+                    if ledger and ledger.path and ledger.load_balancer in pool})
+    ctx.state.record_deploy(stage, dep["id"], ctx.clock(), links, ctx.observed.state.deploys.get(stage))
 
 
 APPLY = {"deploy": deploy}

@@ -21,9 +21,11 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
                    and lb.get("containerPort") == d.spec.container_port for lb in svc.load_balancers)
     stale = [lb["targetGroupArn"] for lb in svc.load_balancers if lb.get("targetGroupArn") in old]
     if tg is None or not attached or stale:
-        steps.append(Step("attach_ecs", s, {"ecsService": d.ecs_key, "targetGroup": d.target_group_name,
-                                            "containerName": d.container_name,
-                                            "containerPort": d.spec.container_port, "detach": old}))
+        params = {"ecsService": d.ecs_key, "targetGroup": d.target_group_name, "containerName": d.container_name,
+                  "containerPort": d.spec.container_port, "detach": old}
+        if tg and not stale and ledger and ledger.ecs == d.ecs_key and tg.arn in set(ledger.target_groups.values()):
+            params["repair"] = True  # attached by an earlier pass, gone now: someone else removed it
+        steps.append(Step("attach_ecs", s, params))
     if ledger and ledger.ecs and ledger.ecs != d.ecs_key:  # the entry names another ECS service now
         steps.append(Step("detach_ecs", s, {"ecsService": ledger.ecs,
                                             "targetGroups": sorted(ledger.target_groups.values())}))

@@ -4,14 +4,36 @@ API Gateway keys a stage's method settings by `{resource_path}/{http_method}`: t
 its leading '/', every other '/' escaped as '~1' (`orders~1{proxy+}/GET`); UpdateStage patches
 `/{key}/throttling/rateLimit` and removes a whole override with `remove /{key}`. Every routed method
 gets an override with detailed metrics on (the per-service alarms and `portico metrics` read the
-per-method ApiGateway metrics), the service's throttle (or the stage default), and caching when the
-service sets `cacheTtlSeconds` > 0. The stage cache cluster is on only while some service caches.
+per-method ApiGateway metrics), the service's throttle (or the stage default), and caching of its GET
+method when the service sets `cacheTtlSeconds` > 0. The stage cache cluster is on only while some
+service caches.
+
+An ANY method gets the override of each of the seven HTTP verbs, not one `…/ANY` key: AWS documents a key
+as the resource path and *the HTTP method* of the request, with `*` as the only wildcard, and that one only
+as `*/*` for the whole stage ("To apply settings to multiple resources and methods, specify an asterisk (*)
+for the HttpMethod and /* for the ResourcePath",
+https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-apigateway-stage-methodsetting.html;
+the key format: https://docs.aws.amazon.com/apigateway/latest/api/API_Stage.html, `methodSettings`). It says
+nothing of ANY standing for the verbs, and the stage-settings plugins that run on it set the seven verbs of
+an ANY method (serverless-api-gateway-throttling, src/updateRestApiStageThrottling.js;
+serverless-api-gateway-caching, src/stageCache.js). Caching is for GET only, as API Gateway's own default
+("only GET methods have caching enabled by default",
+https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-caching.html).
+
+AWS refuses a large UpdateStage ("Update size too large. Try updating stage in multiple UpdateStage
+operations", https://github.com/DianaIonita/serverless-api-gateway-caching/issues/46) and documents no
+number; those plugins send at most 80 operations per call. portico sends at most MAX_PATCH_OPERATIONS: one
+update_stage step per run of operations, a method's operations never split across two, each call through
+the same clients (and botocore retries) as every other control-plane call.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from ..errors import error_text, is_transient
 from ..observed import Observed
 from ..settings import Settings
 from ..spec import route_paths
@@ -19,6 +41,8 @@ from ..steps import ApplyContext, Plan, Step, routes
 
 # The account-level defaults API Gateway applies when neither the stage nor the method sets a throttle.
 ACCOUNT_RATE, ACCOUNT_BURST = 10000.0, 5000
+MAX_PATCH_OPERATIONS = 80  # per UpdateStage: the largest batch known to pass (module docstring)
+ANY_VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # what an ANY method's overrides cover
 # patch path suffix -> the name GetStage reports it under
 FIELDS = {
     "metrics/enabled": "metricsEnabled",
@@ -53,16 +77,19 @@ def service_settings(paths: list[str], methods: tuple[str, ...], throttle_rate: 
                      throttle_burst: int | None, cache_ttl_seconds: int | None,
                      defaults: tuple[float, int]) -> dict[str, dict[str, Any]]:
     """The wanted override per key for one service: {key: {patch suffix: value}}."""
-    caching = bool(cache_ttl_seconds)
-    wanted: dict[str, Any] = {
-        "metrics/enabled": True,
-        "throttling/rateLimit": float(throttle_rate) if throttle_rate is not None else defaults[0],
-        "throttling/burstLimit": int(throttle_burst) if throttle_burst is not None else defaults[1],
-        "caching/enabled": caching,
-    }
-    if caching:
-        wanted["caching/ttlInSeconds"] = int(cache_ttl_seconds)
-    return {setting_key(p, v): dict(wanted) for p in paths for v in methods}
+    out: dict[str, dict[str, Any]] = {}
+    for verb in ANY_VERBS if "ANY" in methods else methods:
+        caching = bool(cache_ttl_seconds) and verb == "GET"
+        wanted: dict[str, Any] = {
+            "metrics/enabled": True,
+            "throttling/rateLimit": float(throttle_rate) if throttle_rate is not None else defaults[0],
+            "throttling/burstLimit": int(throttle_burst) if throttle_burst is not None else defaults[1],
+            "caching/enabled": caching,
+        }
+        if caching:
+            wanted["caching/ttlInSeconds"] = int(cache_ttl_seconds)
+        out.update({setting_key(p, verb): dict(wanted) for p in paths})
+    return out
 
 
 def _same(have: Any, want: Any) -> bool:
@@ -101,8 +128,29 @@ def patch_operations(current: dict[str, dict[str, Any]], cache_enabled: bool, wa
     return ops
 
 
+def op_key(op: dict[str, str]) -> str:
+    """The method-settings key an operation patches (`orders/GET`), or '' for a stage-wide one."""
+    parts = op["path"][1:].split("/")
+    return "/".join(parts[:2]) if len(parts) >= 2 else ""
+
+
+def chunks(ops: list[dict[str, str]], size: int = MAX_PATCH_OPERATIONS) -> list[list[dict[str, str]]]:
+    """`ops` in order, in runs of at most `size`, each key's operations in one run (a key has at most 6)."""
+    runs: list[list[dict[str, str]]] = []
+    i = 0
+    while i < len(ops):
+        j = i + 1
+        while j < len(ops) and op_key(ops[i]) and op_key(ops[j]) == op_key(ops[i]):
+            j += 1
+        if not runs or len(runs[-1]) + j - i > size:
+            runs.append([])
+        runs[-1].extend(ops[i:j])
+        i = j
+    return runs
+
+
 def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
-    """One UpdateStage for the pass: every routed method's override, the offboarded ones removed."""
+    """The pass's UpdateStage calls: every routed method's override, the offboarded ones removed."""
     if obs.product is None or obs.product.stage is None:
         return []
     current = obs.product.stage.method_settings
@@ -128,26 +176,53 @@ def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> lis
     want_cache = any(f.get("caching/enabled") for f in wanted.values()) or \
         any((current.get(k) or {}).get("cachingEnabled") for k in keep)
     ops = patch_operations(current, obs.product.stage.cache_cluster_enabled, wanted, remove, want_cache)
-    if not ops:
-        return []
-    return [Step("update_stage", "*", {"stage": settings.stage, "operations": len(ops), "patch": ops,
-                                       "owners": owners})]
+    runs = chunks(ops)
+    return [Step("update_stage", "*", {"stage": settings.stage, "part": f"{i}/{len(runs)}", "operations": len(run),
+                                       "patch": run, "owners": {k: owners[k] for k in dict.fromkeys(map(op_key, run))
+                                                                if k in owners}})
+            for i, run in enumerate(runs, 1)]
 
 
 def update_stage(step: Step, ctx: ApplyContext) -> None:
-    """One UpdateStage; operations of services that failed earlier in this pass are left out (their
-    methods may be missing from the deployment, which would make API Gateway reject the whole patch)."""
+    """One UpdateStage of at most 80 operations. Operations of services that failed earlier in this pass are
+    left out (their methods may be missing from the deployment, which would make API Gateway reject the whole
+    patch). A refused call is sent again one service at a time, so one bad service cannot keep the others'
+    settings out; what still fails is its service's status (PENDING and retried when transient, else FAILED)
+    as well as the pass's error, never only a log line."""
     skip = ctx.result.stopped()
     owners = step.params.get("owners") or {}
-    ops = []
+    groups: dict[str, list[dict[str, str]]] = {}
     for op in step.params["patch"]:
-        parts = op["path"][1:].split("/")
-        key = "/".join(parts[:2]) if len(parts) >= 2 else ""
-        if owners.get(key) not in skip:
-            ops.append(op)
+        owner = owners.get(op_key(op), "")
+        if owner not in skip:
+            groups.setdefault(owner, []).append(op)
+    try:
+        _update(ctx, step.params["stage"], [op for ops in groups.values() for op in ops])
+        return
+    except ClientError as exc:
+        if is_transient(exc) or len(groups) < 2:
+            _failed(ctx, groups, exc)
+            raise
+    refused = None
+    for owner, ops in groups.items():
+        try:
+            _update(ctx, step.params["stage"], ops)
+        except ClientError as exc:
+            _failed(ctx, {owner: ops}, exc)
+            refused = refused or exc
+    if refused is not None:
+        raise refused
+
+
+def _update(ctx: ApplyContext, stage: str, ops: list[dict[str, str]]) -> None:
     if ops:
-        ctx.clients.apigateway.update_stage(restApiId=ctx.settings.rest_api_id, stageName=step.params["stage"],
-                                            patchOperations=ops)
+        ctx.clients.apigateway.update_stage(restApiId=ctx.settings.rest_api_id, stageName=stage, patchOperations=ops)
+
+
+def _failed(ctx: ApplyContext, groups: dict[str, list[dict[str, str]]], exc: ClientError) -> None:
+    into = ctx.result.retry if is_transient(exc) else ctx.result.failed
+    for service in sorted(s for s in groups if s):
+        into[service] = f"stage settings failed: {error_text(exc)}"
 
 
 APPLY = {"update_stage": update_stage}

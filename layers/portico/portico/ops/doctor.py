@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from ..errors import error_message
 from ..observed import ecs_key, read_resources
-from ..registry import Registry
+from ..registry import FLAPPING, FLAPPING_FIX, Registry
 from ..spec import ServiceSpec, SpecError, parse, route_paths
 from ..state import StateTable
 from . import reach
@@ -77,12 +77,18 @@ class Doctor:
         ecs = self._ecs(spec, ledger)
         attached = bool(ecs and tg_arn and any(lb.get("targetGroupArn") == tg_arn
                                                for lb in ecs.get("loadBalancers", [])))
-        checks.append(Check("ECS service has the target group", attached,
-                            f"{ecs['serviceName']} ({ecs.get('runningCount', 0)}/{ecs.get('desiredCount', 0)} tasks "
-                            "running)" if attached and ecs else
-                            "ECS service not found" if not ecs else "the target group is not in its loadBalancers",
-                            "" if attached else _reconcile(service) + "; the ECS service must use the rolling (ECS) "
-                            "deployment controller"))
+        repairs = int((item or {}).get("ecsRepairs") or 0)
+        if attached and ecs and repairs >= FLAPPING:  # in place now, but put back pass after pass
+            checks.append(Check("ECS service has the target group", False,
+                                f"{ecs['serviceName']} has it, but only because portico put it back {repairs} passes "
+                                "in a row (each rolled its tasks)", FLAPPING_FIX))
+        else:
+            checks.append(Check("ECS service has the target group", attached,
+                                f"{ecs['serviceName']} ({ecs.get('runningCount', 0)}/{ecs.get('desiredCount', 0)} "
+                                "tasks running)" if attached and ecs else
+                                "ECS service not found" if not ecs else "the target group is not in its loadBalancers",
+                                "" if attached else _reconcile(service) + "; the ECS service must use the rolling "
+                                "(ECS) deployment controller"))
 
         checks.append(self._health(tg_arn, spec))
         checks.append(reach.security_groups(self.c, ecs, lb_arn, spec))

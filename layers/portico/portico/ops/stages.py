@@ -1,4 +1,4 @@
-"""Stage lifecycle dev → QA → prod: promote, rollback, history. Deployments are never deleted.
+"""Stage lifecycle dev → QA → prod: promote, rollback, history, prune.
 
 Reconciles deploy to the first stage only. `promote --from A --to B` points B at A's deployment (no new
 deployment: B serves exactly what A was tested with). Each stage keeps a history in portico's state
@@ -6,6 +6,13 @@ table (`stagehist#<stage>`): promote and rollback append to it, and every look a
 what the history has not seen: on the reconciled stage, every reconcile deployment made since (their
 descriptions start with `portico: `); on any stage, a deployment it points to (a change made elsewhere).
 `rollback --stage S` points S at the deployment before its current one in that history.
+
+`prune` (run by every promote and rollback) deletes the deployments no stage can return to: the ones no
+stage serves that are in no stage's history, and the ones that route through a VPC link the pool no longer
+has (portico records each reconcile deployment's links), which it also takes out of the histories. API
+Gateway refuses to delete a VPC link while a stage serves a deployment through it, so lowering the pool or
+deleting the stack needs each stage moved off those deployments first (docs/deploy.md), and a rollback must
+never move a stage back onto a deleted link.
 """
 
 from __future__ import annotations
@@ -138,9 +145,12 @@ class Stages:
         self._point(target, src, description)
         event = Event(self.clock(), "promote", src, description, source)
         self._save(target, [*events, event])
+        self.prune()
         return event, brought
 
     def rollback(self, stage: str) -> Event:
+        check_stage(self.settings, stage, "--stage")
+        self.prune()  # never back onto a deployment through a VPC link the pool no longer has
         events = self.history(stage)
         stack = pointer_stack(events)
         if len(stack) < 2:
@@ -153,7 +163,30 @@ class Stages:
         self._point(stage, previous, description)
         event = Event(self.clock(), "rollback", previous, description)
         self._save(stage, [*events, event])
+        self.prune()
         return event
+
+    def prune(self) -> list[str]:
+        """Delete the deployments no stage can return to (module docstring); returns their ids."""
+        pool = set(self.settings.vpc_link_ids)
+        gone = {d for d, links in self.state.deployment_links(self.settings.stage).items() if not set(links) <= pool}
+        serving = {stage: self.stage(stage).get("deploymentId") for stage in self.settings.stages}
+        keep = {d for d in serving.values() if d}
+        for stage in self.settings.stages:
+            events = self.history(stage)
+            kept = [e for e in events if e.deployment_id not in gone or e.deployment_id == serving[stage]]
+            if kept != events:
+                self._save(stage, kept)
+            keep |= set(pointer_stack(kept))
+        deleted = []
+        for deployment_id in sorted(set(self.deployments()) - keep):
+            try:
+                self.apigw.delete_deployment(restApiId=self.settings.rest_api_id, deploymentId=deployment_id)
+                deleted.append(deployment_id)
+            except ClientError as exc:  # gone already, or a stage was just pointed at it: keep it
+                if exc.response["Error"]["Code"] not in ("NotFoundException", "BadRequestException"):
+                    raise
+        return deleted
 
 
 def _by_reconcile(description: str | None) -> bool:

@@ -7,7 +7,8 @@ Items (partition key `pk`):
   path#<path>          reservation: owner service (an API path)
   sub#<path>           the services routed below a path (`below`), so no two reconciles take /a and /a/b
   res#<path>           an intermediate API resource portico created (e.g. /team for /team/orders)
-  deploy#<stage>       last deployment time, and a `pending` flag set before API changes
+  deploy#<stage>       last deployment time, a `pending` flag set before API changes, and the VPC links each
+                       of the stage's last KEEP_LINKS deployments routes through (`links`: prune, rollback)
   lock#<name>          a short lease (read-modify-write of an ECS service's loadBalancers)
   td#<task def arn>    what a pass read of an (immutable) task definition revision (`expiresAt`)
   cfn#<service>        which CloudFormation resource (stack, logical id) holds a Custom::ServiceRoute entry
@@ -32,6 +33,8 @@ from botocore.exceptions import ClientError
 
 from ..errors import CONDITION_FAILED, error_code
 from .records import Conflict, Ledger, StateSnapshot, batch_get, from_item, owned_by, to_item
+
+KEEP_LINKS = 300  # deployments whose VPC links are remembered: more than the stages' histories hold (100 each)
 
 
 class StateTable:
@@ -276,8 +279,21 @@ class StateTable:
         self.ddb.update_item(TableName=self.table, Key=to_item({"pk": f"deploy#{stage}"}),
                              UpdateExpression="SET pending = :t", ExpressionAttributeValues=to_item({":t": True}))
 
-    def record_deploy(self, stage: str, deployment_id: str, at: float) -> None:
-        self._put(f"deploy#{stage}", pending=False, deploymentId=deployment_id, at=str(at))
+    def record_deploy(self, stage: str, deployment_id: str, at: float, links: list[str] = (),
+                      earlier: dict[str, Any] | None = None) -> None:
+        """`links`: the VPC links the new deployment's integrations use; `earlier`: this item as the pass read
+        it, whose `links` of earlier deployments are kept (one write, no read)."""
+        known = {**self.links_of(earlier), deployment_id: sorted(links)}
+        self._put(f"deploy#{stage}", pending=False, deploymentId=deployment_id, at=str(at),
+                  links=json.dumps(dict(list(known.items())[-KEEP_LINKS:])))
+
+    def deployment_links(self, stage: str) -> dict[str, list[str]]:
+        """{deployment id: the VPC links it routes through} for the stage's recent deployments by portico."""
+        return self.links_of(self._get(f"deploy#{stage}"))
+
+    @staticmethod
+    def links_of(item: dict[str, Any] | None) -> dict[str, list[str]]:
+        return json.loads((item or {}).get("links") or "{}")
 
     # -- CloudFormation ------------------------------------------------------------------------------
     def has_ledger(self, service: str) -> bool:
