@@ -10,6 +10,7 @@ import pytest
 
 from portico.clients import DEFAULT_CONFIG
 from portico.reconcile import ALL
+from portico.state import StateTable
 from portico.triggers.stream import handle
 from portico_cli.local_aws.streampoll import fake_context
 
@@ -17,7 +18,7 @@ from .injector import Crash
 
 # botocore's `max_attempts` counts retries; the first attempt comes on top.
 MAX_ATTEMPTS = DEFAULT_CONFIG.retries["max_attempts"] + 1
-LEASE_TTL = 60  # StateTable.acquire's default
+LEASE_TTL = StateTable.CLAIM_SECONDS  # the longest lease: a crashed pass's claim on a service's ledger
 
 # (service, operation, fault kind, text that appears only in the failing service's request)
 TRANSIENT = [
@@ -178,8 +179,9 @@ def test_crash_after_every_mutating_call_converges_on_the_next_sweep(world, port
         with pytest.raises(Crash):
             deliver(world, world.reconciler(clients=portico_clients))
         inj.clear()  # a new process: the next sweep
-        if any(d["pk"].startswith("lock#") for d in world.state_items()):
-            # The dead process still holds an ECS lease: until it expires the service waits, it does not fail.
+        if any(d["pk"].startswith("lock#") or d.get("holder") for d in world.state_items()):
+            # The dead process still holds a lease (ECS, or a service's ledger): until it expires the service
+            # waits, it does not fail.
             outcome = world.reconciler(clients=portico_clients).run(ALL)
             assert not [s for s in outcome.statuses.values() if s.status == "FAILED"], outcome.statuses
             assert world.audit() == []

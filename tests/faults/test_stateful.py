@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from portico.reconcile import ALL
+from portico.state import StateTable
 from portico.triggers.stream import handle
 from portico_cli.local_aws.streampoll import fake_context
 
@@ -32,7 +33,7 @@ from .injector import Crash
 
 EXAMPLES = int(os.environ.get("PORTICO_STATEFUL_EXAMPLES", "200"))
 STEPS = int(os.environ.get("PORTICO_STATEFUL_STEPS", "6"))
-LEASE_TTL = 60
+LEASE_TTL = StateTable.CLAIM_SECONDS  # the longest lease: a crashed pass's claim on a service's ledger
 
 ENTRIES = {"orders": "orders", "users": "users", "catalog": "catalog", "orders-v2": "orders"}  # entry -> ECS
 PATHS = ["/orders", "/users", "/shop", "/shop/cart", "/team/a", "/team/b"]

@@ -45,7 +45,6 @@ class Applier:
     def run(self, plan: Plan) -> ApplyResult:
         ctx, result = self.ctx, self.ctx.result
         plan.sort()
-        dirty: set[str] = set()
         steps, i = plan.steps, 0
         try:
             while i < len(steps):
@@ -53,42 +52,61 @@ class Applier:
                 j = i + 1
                 while steps[i].action in BATCH and j < len(steps) and steps[j].action == steps[i].action:
                     j += 1
-                todo = [st for st in steps[i:j] if st.service not in result.stopped()]
+                # Each service's first step claims it (see StateTable.claim): one another pass holds is re-planned.
+                todo = [st for st in steps[i:j] if st.service not in result.stopped() and self._claim(st)]
                 if len(todo) > 1:
                     try:
                         left = BATCH[steps[i].action](todo, ctx)
                     except (ClientError, BotoCoreError):  # e.g. throttled past retries: one by one says whose
                         left = todo
-                    dirty.update(st.service for st in todo if all(st is not lt for lt in left))
                     todo = left
                 for step in todo:
-                    if step.service not in result.stopped() and self._one(step):
-                        dirty.add(step.service)
-                        dirty.update(step.params.get("services") or ())  # a pass-wide step's services
+                    if step.service not in result.stopped():
+                        self._guard(step, lambda step=step: self._apply(step))
                 i = j
             self.on_step(len(steps), len(steps))
         finally:
             result.target_groups = dict(ctx.tg_arns)
-            ctx.state.save_ledgers([led for s in sorted(dirty - {"*"}) if (led := ctx.ledgers.get(s)) is not None])
+            for service in sorted(ctx.claimed):
+                ledger = ctx.ledgers.get(service)
+                if ledger is not None:
+                    ctx.state.unclaim(ledger, ctx.holder)
         return result
 
-    def _one(self, step: Step) -> bool:
-        """Apply one step; a failure stops only its service (a pass-wide step's is the pass's error)."""
-        ctx, result = self.ctx, self.ctx.result
+    def _claim(self, step: Step) -> bool:
+        """Claim the step's service before its first change; False if lost. A pass-wide step that changes
+        several services' ledgers claims each; it leaves out the ones lost (they are stopped)."""
+        if step.service != "*":
+            return self._guard(step, lambda: self.ctx.claim(step.service))
+        for service in step.params.get("services") or ():
+            if service not in self.ctx.result.stopped():
+                self._guard(step, lambda s=service: self.ctx.claim(s), service=service)
+        return True
+
+    def _apply(self, step: Step) -> None:
         if step.action in API_ACTIONS:
-            ctx.touch_api()
+            self.ctx.touch_api()
+        APPLY[step.action](step, self.ctx)
+
+    def _guard(self, step: Step, call, *, service: str | None = None) -> bool:
+        """Run one step's call; a failure stops only its service (a pass-wide step's is the pass's error)."""
+        result = self.ctx.result
+        service = service or step.service
         try:
-            APPLY[step.action](step, ctx)
+            call()
             return True
         except Conflict as exc:
-            result.conflicts[step.service] = exc
+            result.conflicts[service] = exc
+            log.info(f"{step.describe()} lost a race: {exc}; re-planned on fresh reads",
+                     extra={"step": step.to_json(), "conflict": exc.kind})
         except (ClientError, BotoCoreError, StepError) as exc:
-            msg = f"{step.action.replace('_', ' ')} failed: {error_text(exc)}"
-            log.warning("step failed", extra={"step": step.to_json(), "error": msg})
-            if step.service == "*":
+            msg = f"{step.describe()} failed: {error_text(exc)}"
+            log.warning(f"{service}: {msg}", extra={"step": step.to_json(), "error": msg,
+                                                    "retry": is_transient(exc)})
+            if service == "*":
                 result.errors.append(msg)
             elif is_transient(exc):
-                result.retry[step.service] = msg
+                result.retry[service] = msg
             else:
-                result.failed[step.service] = msg
+                result.failed[service] = msg
         return False

@@ -15,6 +15,13 @@ TRANSIENT = frozenset({
     "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
     "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
     "InternalServerError", "RequestTimeout", "RequestTimeoutException", "ProvisionedThroughputExceededException"})
+# Another writer got there first: a name or port taken (by a concurrent reconcile, when it is portico's; a foreign
+# object is refused by the next pass's plan with a message naming it), API Gateway's 409 for a concurrent change
+# (https://docs.aws.amazon.com/apigateway/latest/api/CommonErrors.html), a DynamoDB condition lost. The next
+# pass reads what the other writer did and converges: a retry, never the user's to fix.
+RACE = frozenset({
+    "ConflictException", "DuplicateTargetGroupName", "DuplicateListener", "ConditionalCheckFailedException",
+    "TransactionConflictException", "TransactionCanceledException"})
 # "It is not there" as ELB, API Gateway, ECS and CloudWatch say it: a delete of it has nothing left to do.
 NOT_FOUND = frozenset({
     "TargetGroupNotFound", "ListenerNotFound", "NotFoundException", "ServiceNotFoundException",
@@ -55,7 +62,7 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return error_code(exc) in TRANSIENT or status >= 500
+        return error_code(exc) in TRANSIENT | RACE or status >= 500
     return isinstance(exc, (BotoCoreError, ConnectionError, TimeoutError))
 
 

@@ -32,8 +32,8 @@ from .observed import (
 from .plan import make_plan
 from .registry import FAILED, FLAPPING, PENDING, READY, Registry, Status, flapping
 from .settings import Settings
-from .spec import ServiceSpec, SpecError, parse
-from .state import StateTable
+from .spec import ServiceSpec, SpecError, parse, spec_view
+from .state import Conflict, StateTable
 from .steps import Plan
 
 log = logging.getLogger("portico.reconcile")
@@ -132,6 +132,11 @@ class Reconciler:
         return self.run(ALL, shard=True)
 
     def run(self, keys: Iterable[str] | None = ALL, *, dry_run: bool = False, shard: bool = False) -> Outcome:
+        """One pass. Several may run at once (stream, sweeper, provider, CLI): a service another pass is
+        changing, or changed since this one read it, is re-read and re-planned (up to MAX_ROUNDS); a
+        port taken meanwhile is chosen again. Such lost races are never FAILED: what is still contended
+        after the last round is retried (the other pass writes its status, the trigger delivers again)."""
+        started = self.clock()
         keys = None if keys is None else list(dict.fromkeys(keys))
         items, specs, invalid = self.read(keys)
         scope = None if keys is None else set(keys)
@@ -150,6 +155,13 @@ class Reconciler:
         merged_plan = Plan()
         routed: set[str] = set()
         target_groups: dict[str, str] = {}
+        raced: dict[str, Conflict] = {}
+
+        def verify(service: str) -> None:  # after a claim: is the entry still the one this pass planned for?
+            now = self.registry.get(service)
+            if (spec_view(now) if now else None) != (spec_view(items[service]) if service in items else None):
+                raise Conflict("stale", f"entry {service}", "a newer write of the entry")
+
         for _ in range(MAX_ROUNDS):
             observed = self.observe(todo)
             fresh = {arn: td for arn, td in observed.state.task_definitions.items() if td.pop("fresh", False)}
@@ -160,41 +172,68 @@ class Reconciler:
             if dry_run:
                 plan.failed.update(invalid)
                 return Outcome(plan=plan)
-            result = Applier(self.clients, self.settings, self.state, observed, sleep=self.sleep,
-                             clock=self.clock, on_step=self.on_step).run(plan)
+            applier = Applier(self.clients, self.settings, self.state, observed, sleep=self.sleep,
+                              clock=self.clock, on_step=self.on_step)
+            applier.ctx.verify = verify
+            result = applier.run(plan)
             merged_plan.steps += plan.steps
             merged_plan.desired.update(plan.desired)
-            merged_plan.removed += plan.removed
+            merged_plan.removed += [s for s in plan.removed if s not in merged_plan.removed]
             failed.update(plan.failed)
             failed.update(result.failed)
             outcome = outcome or Outcome(plan=merged_plan)
-            outcome.removed += plan.removed
+            outcome.removed += [s for s in plan.removed if s not in outcome.removed]
             outcome.errors += result.errors
             outcome.retry.update(result.retry)
             target_groups.update(result.target_groups)
             outcome.deployment_id = result.deployment_id or outcome.deployment_id
-            lost = result.conflicts
-            for service, conflict in lost.items():
+            raced = {}
+            for service, conflict in result.conflicts.items():
                 if conflict.kind == "path":
                     failed[service] = f"path: {conflict.key.removeprefix('path ')} is owned by service " \
                                       f"{conflict.owner!r}"
-            todo = {s: specs[s] for s, c in lost.items() if c.kind == "port"}
-            scope, present = set(todo), set(todo)
-            if not todo:
+                else:
+                    raced[service] = conflict
+            if not raced:
                 break
-        else:
-            for service in todo:
-                failed[service] = "listenerPort: lost the race for a free port three times; the next pass retries"
+            self.wait_unclaimed([s for s, c in raced.items() if c.kind == "busy"])
+            # The other pass may have updated or offboarded them: read their entries again.
+            again = sorted(raced)
+            fresh_items, fresh_specs, fresh_invalid = self.read(again)
+            for service in again:
+                items.pop(service, None), specs.pop(service, None), invalid.pop(service, None)
+                merged_plan.desired.pop(service, None)
+            items.update(fresh_items), specs.update(fresh_specs), invalid.update(fresh_invalid)
+            todo = {s: specs[s] for s in again if s in specs}
+            scope, present = set(again), set(fresh_items)
+        for service, conflict in raced.items():  # still contended after the last round
+            merged_plan.desired.pop(service, None)
+            outcome.retry[service] = "listenerPort: lost the race for a free port three times" \
+                if conflict.kind == "port" else f"another reconcile is changing it ({conflict})"
         assert outcome is not None
         merged_plan.failed = {**failed, **invalid}
         outcome.statuses = self.write_statuses(items, specs, invalid, failed, merged_plan, outcome,
-                                               routed, target_groups)
+                                               routed, target_groups, started,
+                                               quiet={s for s, c in raced.items() if c.kind != "port"})
         log.info("reconciled", extra=outcome.summary())
         return outcome
 
+    def wait_unclaimed(self, services: list[str], polls: int = 120) -> None:
+        """Wait (up to ~30 s) until no other pass holds these services' ledgers, so the next round reads
+        what that pass did."""
+        for _ in range(polls if services else 0):
+            now = int(self.clock())
+            held = [d for d in self.state.get_many([f"svc#{s}" for s in services])
+                    if d.get("holder") and int(d.get("heldUntil") or 0) >= now]
+            if not held:
+                return
+            self.sleep(0.25)
+
     def write_statuses(self, items: dict[str, dict], specs: dict[str, ServiceSpec], invalid: dict[str, str],
                        failed: dict[str, str], plan: Plan, outcome: Outcome, routed: set[str],
-                       target_groups: dict[str, str]) -> dict[str, Status]:
+                       target_groups: dict[str, str], started: float | None = None,
+                       quiet: set[str] = frozenset()) -> dict[str, Status]:
+        """Each entry's status. `quiet`: services another pass is converging, which writes their status."""
         statuses: dict[str, Status] = {}
         for service, item in sorted(items.items()):
             spec = specs.get(service)
@@ -219,7 +258,8 @@ class Reconciler:
                             target_group_arn=target_groups.get(d.target_group_name), spec_hash=digest,
                             ecs_repairs=repairs)
             statuses[service] = st
-            self.registry.write_status(item, st)
+            if service not in quiet:
+                self.registry.write_status(item, st, started=started)
         return statuses
 
 

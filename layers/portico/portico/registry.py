@@ -85,12 +85,14 @@ class Registry:
             kwargs = owned_by(expect_owner, key="service")
         self.ddb.delete_item(TableName=self.table, Key={"service": {"S": service}}, **kwargs)
 
-    def write_status(self, item: dict[str, Any], status: Status) -> bool:
+    def write_status(self, item: dict[str, Any], status: Status, *, started: float | None = None) -> bool:
         """Write status onto the item read as `item`, only if its spec is unchanged and status differs.
 
         The condition on every spec attribute keeps an old result from overwriting a newer spec's
-        status; skipping unchanged status keeps the stream quiet (no reconcile loop). Returns True
-        when a write happened.
+        status; skipping unchanged status keeps the stream quiet (no reconcile loop). `started`: when the
+        writing pass started; it is stored with the status (`passStartedAt`, ms) and a pass never replaces
+        the status of a pass that started after it (two reconcilers may finish in either order). Returns
+        True when a write happened.
         """
         wanted = status.attributes()
         if all(item.get(k) == v for k, v in wanted.items()):
@@ -108,6 +110,10 @@ class Registry:
         names["#at"] = "reconciledAt"
         values[":at"] = int(self.clock())
         sets.append("#at = :at")
+        if started is not None:
+            names["#ps"], values[":ps"] = "passStartedAt", int(started * 1000)
+            sets.append("#ps = :ps")
+            conds.append("(attribute_not_exists(#ps) OR #ps <= :ps)")
         for i, k in enumerate(SPEC_ATTRIBUTES):
             names[f"#c{i}"] = k
             if k in item:
@@ -123,5 +129,5 @@ class Registry:
             return True
         except ClientError as e:
             if error_code(e) == CONDITION_FAILED:
-                return False  # the spec changed (or the item went away): the newer record will be reconciled
+                return False  # the spec changed, the item went away or a later pass wrote: theirs stands
             raise

@@ -28,8 +28,8 @@ SPEC_ATTRIBUTES = (
     "service", "cluster", "ecsService", "containerName", "containerPort", "path", "methods", "auth",
     "healthCheckPath", "throttleRate", "throttleBurst", "cacheTtlSeconds",
 )
-# Status attributes (status, statusMessage, listenerPort, invokeUrl, targetGroupArn, specHash, reconciledAt)
-# are written by `registry.Registry.write_status` only.
+# Status attributes (status, statusMessage, listenerPort, invokeUrl, targetGroupArn, specHash, reconciledAt,
+# passStartedAt) are written by `registry.Registry.write_status` only.
 _deserializer = TypeDeserializer()
 
 

@@ -45,6 +45,23 @@ class Step:
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "service": self.service, **self.params}
 
+    def describe(self) -> str:
+        """The action on its object, for logs and status messages: `create listener port 10003`."""
+        p = self.params
+        obj = next((f"{label} {p[key]}" for key, label in (
+            ("name", "target group"), ("targetGroup", "target group"), ("ecsService", "ECS service"),
+            ("path", "API resource"), ("port", "port"), ("stage", "stage")) if p.get(key)), "")
+        if self.action in ("reserve", "release"):
+            obj = " and ".join(x for x in (p.get("port") and f"port {p['port']}", p.get("path") and f"path {p['path']}")
+                               if x)
+        elif self.action in ("create_listener", "modify_listener", "delete_listener") and p.get("port"):
+            obj = f"port {p['port']}"
+        elif self.action in ("attach_ecs", "detach_ecs"):
+            obj = f"ECS service {p.get('ecsService')}"
+        elif self.action in ("put_method", "update_method", "put_integration", "delete_method"):
+            obj = f"{p.get('httpMethod')} {p.get('path')}"
+        return f"{self.action.replace('_', ' ')} {obj}".strip()
+
     def __str__(self) -> str:
         detail = " ".join(f"{k}={v}" for k, v in self.params.items() if not isinstance(v, (dict, list)))
         return f"{self.action:<20} {self.service:<28} {detail}"
@@ -142,6 +159,8 @@ class ApplyContext:
     ledgers: dict[str, Ledger | None] = field(default_factory=dict)  # the ledgers this pass changes
     holder: str = field(default_factory=lambda: uuid.uuid4().hex)  # this pass's lease holder id
     api_touched: bool = False  # a step changed the REST API: the stage needs a deployment
+    verify: Callable[[str], None] = lambda service: None  # raises Conflict "stale" if the entry changed since read
+    claimed: set[str] = field(default_factory=set)  # services whose ledger this pass holds
 
     def __post_init__(self) -> None:
         self.tg_arns = {name: tg.arn for name, tg in self.observed.target_groups.items()}
@@ -152,6 +171,18 @@ class ApplyContext:
             old = self.observed.state.ledgers.get(service)
             self.ledgers[service] = Ledger.from_dict(old.to_dict()) if old else Ledger(service)
         return self.ledgers[service]
+
+    def claim(self, service: str) -> None:
+        """Before the service's first step: hold its ledger (see `StateTable.claim`), then check that its entry
+        is still the one planned for (a pass that read it before an offboard or an update must not apply)."""
+        if service in self.claimed:
+            return
+        seen = self.observed.state.ledgers.get(service)
+        self.state.claim(service, self.holder, seen.version if seen else None)
+        self.claimed.add(service)
+        ledger = self.ledger(service)
+        ledger.holder, ledger.held_until = self.holder, int(self.clock()) + self.state.CLAIM_SECONDS
+        self.verify(service)
 
     def write_ahead(self, service: str) -> None:
         """Save the ledger before a create, so a crash right after it leaves no object portico cannot find."""

@@ -13,6 +13,12 @@ Operations moto lacks or gets wrong:
 - DeleteDeployment: moto refuses when the stage the deployment was created for exists (whatever that stage
   points to now) and allows it when another stage points to it; AWS refuses exactly while a stage points to
   it (BadRequestException "Active stages pointing to this deployment must be moved or deleted").
+- CreateResource: moto adds a second child of the same name under one parent, and a child under a parent that
+  does not exist; AWS refuses the first with 409 ConflictException "Another resource with the same parent
+  already has this name: {pathPart}" (as reported in https://github.com/serverless/serverless/issues/10493) and
+  the second with 404 NotFoundException "Invalid Resource identifier specified".
+- DeleteResource: moto removes the one resource and leaves its children pointing at nothing (GetResources then
+  fails); AWS deletes the resource with its child resources and their methods, which portico relies on.
 
 Rules AWS enforces and moto does not (quotas configurable, see the package docstring):
 - CreateResource past the resources-per-API quota (300, adjustable; the root resource counts):
@@ -195,6 +201,36 @@ def _delete_vpc_link(delete_vpc_link):  # APIGatewayBackend.delete_vpc_link
     return wrapper
 
 
+def _unique_child(create_resource):
+    def wrapper(self, function_id, parent_resource_id, path_part):
+        from moto.apigateway.exceptions import ConflictException, NotFoundException
+
+        api = self.get_rest_api(function_id)
+        if path_part and parent_resource_id not in api.resources:
+            missing = NotFoundException("Invalid Resource identifier specified")
+            missing.code = 404
+            raise missing
+        if path_part and any(r.parent_id == parent_resource_id and r.path_part == path_part
+                             for r in api.resources.values()):
+            raise ConflictException(f"Another resource with the same parent already has this name: {path_part}")
+        return create_resource(self, function_id, parent_resource_id, path_part)
+
+    wrapper.portico = True
+    return wrapper
+
+
+def _cascade(delete_resource):
+    def wrapper(self, function_id, resource_id):
+        api = self.get_rest_api(function_id)
+        children = [r.id for r in api.resources.values() if r.parent_id == resource_id]
+        for child in children:
+            wrapper(self, function_id, child)
+        return delete_resource(self, function_id, resource_id)
+
+    wrapper.portico = True
+    return wrapper
+
+
 def install() -> None:
     from moto.apigateway.models import APIGatewayBackend, RestAPI, Stage
     from moto.apigateway.responses import APIGatewayResponse
@@ -208,3 +244,5 @@ def install() -> None:
     wrap(APIGatewayBackend, "update_stage", _patch_size)
     wrap(APIGatewayBackend, "create_deployment", _deploy_rate)
     wrap(APIGatewayBackend, "delete_vpc_link", _delete_vpc_link)
+    wrap(APIGatewayBackend, "create_resource", _unique_child)
+    wrap(APIGatewayBackend, "delete_resource", _cascade)

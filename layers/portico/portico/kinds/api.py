@@ -8,11 +8,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..desired import DesiredService, MethodSpec
-from ..errors import is_not_found
-from ..observed import Observed
+from ..errors import error_code, is_not_found
+from ..observed import Observed, read_resources
 from ..settings import Settings
 from ..spec import PROXY, proxy_path
-from ..state import Ledger
+from ..state import Conflict, Ledger
 from ..steps import ApplyContext, Plan, Step
 
 
@@ -136,16 +136,36 @@ def _tolerate_not_found(call, **kwargs) -> None:
 
 def create_resource(step: Step, ctx: ApplyContext) -> None:
     path = step.params["path"]
+    if path in ctx.resource_ids and step.params.get("intermediate"):
+        return  # a parent another service of this pass created already
     parent, _, part = path.rpartition("/")
     if step.params.get("intermediate"):  # write-ahead: a crash after the create leaves a findable marker
         ctx.state.put_intermediate(path, "")
-    res = ctx.clients.apigateway.create_resource(restApiId=ctx.settings.rest_api_id,
-                                                 parentId=ctx.resource_ids[parent or "/"], pathPart=part)
-    ctx.resource_ids[path] = res["id"]
+    try:
+        rid = _api_call(ctx.clients.apigateway.create_resource, restApiId=ctx.settings.rest_api_id,
+                        parentId=ctx.resource_ids[parent or "/"], pathPart=part)["id"]
+    except ClientError as exc:
+        # Another reconcile created the parent first (API Gateway's 409): use it, its marker says it is portico's.
+        if not (error_code(exc) == "ConflictException" and step.params.get("intermediate")):
+            raise
+        rid = read_resources(ctx.clients.apigateway, ctx.settings.rest_api_id)[path].id
+    ctx.resource_ids[path] = rid
     if step.params.get("intermediate"):
-        ctx.state.put_intermediate(path, res["id"])
+        ctx.state.put_intermediate(path, rid)
     else:
-        ctx.ledger(step.service).resources[path] = res["id"]
+        ctx.ledger(step.service).resources[path] = rid
+
+
+def _api_call(call, **kwargs):
+    """A call on resources this pass observed: one gone meanwhile (a concurrent offboard deleted it, or the
+    parent it hung under) is a lost race, re-planned on fresh reads, not the user's to fix."""
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise Conflict("stale", f"API resource {kwargs.get('resourceId') or kwargs.get('parentId')}",
+                           "another reconcile") from None
+        raise
 
 
 def put_method(step: Step, ctx: ApplyContext) -> None:
@@ -155,7 +175,7 @@ def put_method(step: Step, ctx: ApplyContext) -> None:
         args["authorizerId"] = p["authorizerId"]
     if p["path"].endswith("/" + PROXY):
         args["requestParameters"] = {"method.request.path.proxy": True}
-    ctx.clients.apigateway.put_method(**args)
+    _api_call(ctx.clients.apigateway.put_method, **args)
 
 
 def update_method(step: Step, ctx: ApplyContext) -> None:
@@ -163,7 +183,7 @@ def update_method(step: Step, ctx: ApplyContext) -> None:
     ops = [{"op": "replace", "path": "/authorizationType", "value": p["authorizationType"]},
            {"op": "replace", "path": "/apiKeyRequired", "value": str(p["apiKeyRequired"]).lower()},
            {"op": "replace", "path": "/authorizerId", "value": p.get("authorizerId") or ""}]
-    ctx.clients.apigateway.update_method(**_method(ctx, p), patchOperations=ops)
+    _api_call(ctx.clients.apigateway.update_method, **_method(ctx, p), patchOperations=ops)
 
 
 def put_integration(step: Step, ctx: ApplyContext) -> None:
@@ -176,7 +196,7 @@ def put_integration(step: Step, ctx: ApplyContext) -> None:
         args["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
     if p.get("cacheKeyParameters"):
         args["cacheKeyParameters"] = p["cacheKeyParameters"]
-    ctx.clients.apigateway.put_integration(**args)
+    _api_call(ctx.clients.apigateway.put_integration, **args)
 
 
 def delete_method(step: Step, ctx: ApplyContext) -> None:

@@ -61,12 +61,16 @@ def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> lis
     everything = routes(plan, obs)
     chunks = [everything[i:i + PER_PAGE] for i in range(0, len(everything), PER_PAGE)] or [[]]
     tgs = {name: tg.arn for name, tg in obs.target_groups.items()}
+    # A target group created or replaced in this pass changes its row; the body is built at apply with its ARN.
+    new_arns = {Route.of(plan.desired[s.service]).target_group for s in plan.steps
+                if s.action in ("create_target_group", "delete_target_group") and s.service in plan.desired}
     steps = []
     for page, chunk in enumerate(chunks, 1):
         body = dashboard_body(chunk, api_name=product.api_name, stage=watched_stage(settings), region=region,
                               target_group_arns=tgs, page=page, pages=len(chunks))
         have = product.dashboard if page == 1 else product.pages.get(dashboard_name(settings.stack, page))
-        if body == have or not (chunk or have is not None):  # none before a route
+        fresh = any(r.target_group in new_arns for r in chunk)
+        if (body == have and not fresh) or not (chunk or have is not None):  # none before a route
             continue
         steps.append(Step("put_dashboard", "*", {"name": dashboard_name(settings.stack, page), "rows": len(chunk),
                                                  "page": page, "pages": len(chunks),

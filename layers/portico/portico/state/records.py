@@ -44,7 +44,9 @@ def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str
 
 
 class Conflict(Exception):
-    """A reservation lost to another owner. `kind` is "port" or "path"; `owner` who holds it."""
+    """A reservation lost to another owner. `kind` is "port" or "path"; `owner` who holds it. Also "busy"
+    (another reconcile holds the service's ledger right now) and "stale" (the ledger or the entry changed
+    since this pass read it): both are lost races, re-planned on fresh reads, never the user's to fix."""
 
     def __init__(self, kind: str, key: str, owner: str | None):
         super().__init__(f"{kind} {key} is held by {owner or 'another reconcile'}")
@@ -62,19 +64,30 @@ class Ledger:
     resources: dict[str, str] = field(default_factory=dict)  # API path -> resource id
     ecs: str | None = None  # "cluster/service" the target group was attached to
     alarms: list[str] = field(default_factory=list)
+    version: int | None = None  # bumped by every pass that changed the service: a pass planned on an older one is stale
+    holder: str | None = None  # the pass changing the service now (a lease, until `held_until`)
+    held_until: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"service": self.service, "loadBalancer": self.load_balancer,
                 "port": self.port, "path": self.path, "targetGroups": self.target_groups or None,
                 "listenerArn": self.listener_arn, "resources": self.resources or None, "ecs": self.ecs,
-                "alarms": self.alarms or None}
+                "alarms": self.alarms or None, "version": self.version, "holder": self.holder,
+                "heldUntil": self.held_until}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Ledger:
-        return cls(service=d["service"], load_balancer=d.get("loadBalancer"),
-                   port=int(d["port"]) if d.get("port") is not None else None, path=d.get("path"),
+        def num(key: str) -> int | None:
+            return int(d[key]) if d.get(key) is not None else None
+        return cls(service=d["service"], load_balancer=d.get("loadBalancer"), port=num("port"), path=d.get("path"),
                    target_groups=dict(d.get("targetGroups") or {}), listener_arn=d.get("listenerArn"),
-                   resources=dict(d.get("resources") or {}), ecs=d.get("ecs"), alarms=list(d.get("alarms") or []))
+                   resources=dict(d.get("resources") or {}), ecs=d.get("ecs"), alarms=list(d.get("alarms") or []),
+                   version=num("version"), holder=d.get("holder"), held_until=num("heldUntil"))
+
+    def empty(self) -> bool:
+        """Holds nothing in AWS or the table (a claim that never got to its first step)."""
+        return not (self.load_balancer or self.port or self.path or self.target_groups or self.listener_arn
+                    or self.resources or self.ecs or self.alarms)
 
 
 @dataclass
