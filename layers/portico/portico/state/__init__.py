@@ -311,10 +311,6 @@ class StateTable:
             if error_code(e) != CONDITION_FAILED:
                 raise
 
-    def save_ledgers(self, ledgers: list[Ledger]) -> None:
-        """The ledgers a pass changed, 25 per BatchWriteItem (their intent was recorded when reserved)."""
-        self._put_many([{"pk": f"svc#{ledger.service}", **ledger.to_dict()} for ledger in ledgers])
-
     def put_intermediate(self, path: str, resource_id: str) -> None:
         self._put(f"res#{path}", resourceId=resource_id)
 
