@@ -15,14 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
-
 from portico.settings import Settings
+from portico_cli.local_aws.account import CREDENTIALS, REGION, session  # noqa: F401 - part of this module's API
 from portico_cli.local_aws.emulator import limit
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 
-REGION = "us-east-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 DEMO_CLUSTER = "demo"
 DEMO_SERVICES = {"orders": 8080, "users": 8080, "catalog": 3000}
 INITIAL_DEPLOYMENT = "initial deployment (portico creates the next ones)"  # the template's InitialDeployment
@@ -81,12 +78,6 @@ def alive(pid: int) -> bool:
         return True
     except (ProcessLookupError, PermissionError):
         return False
-
-
-def session(endpoint: str) -> boto3.Session:
-    return boto3.Session(region_name=REGION, aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                         aws_session_token=CREDENTIALS["AWS_SESSION_TOKEN"])
 
 
 def _one(items: list, pred):

@@ -64,7 +64,7 @@ def run(fn: Any, event: dict[str, Any], endpoint: str) -> tuple[str, bool, str]:
     """Run moto's LambdaFunction `fn` on `event`: (last line of output, errored, the rest of the output)."""
     from moto.awslambda.utils import get_backend
 
-    from ..bootstrap import CREDENTIALS
+    from ..account import CREDENTIALS
 
     cache = Path(tempfile.gettempdir()) / "portico-lambda"
     cache.mkdir(exist_ok=True)

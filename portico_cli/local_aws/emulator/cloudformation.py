@@ -63,7 +63,7 @@ def _clients(service: str):
 
 @functools.lru_cache(maxsize=64)
 def _client(service: str, url: str):  # boto3 clients are thread-safe, and slow to make
-    from ..bootstrap import session
+    from ..account import session
 
     return session(url).client(service, endpoint_url=url)
 
