@@ -284,8 +284,11 @@ class World:
             if any(f.startswith(path + "/") for f in self.foreign_resources):
                 continue  # an ancestor kept because a foreign resource hangs under it
             problems.append(f"orphan API resource {path}")
-        for path in intermediates:
-            if path not in resources:
+        for path, marker in intermediates.items():
+            # A write-ahead marker (no id yet) without its resource is the crash-safe state of a create that may
+            # not have happened; it is legitimate until its service can be reconciled again (a dead pass's claim
+            # has expired), never once the stack has converged.
+            if path not in resources and (converged or marker.get("resourceId")):
                 problems.append(f"intermediate {path} is recorded but does not exist")
         # 4. Reservations: one owner each, owners have ledgers, at most one route per path.
         for d in state:
