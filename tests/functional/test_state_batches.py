@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from portico.state import Ledger, StateTable
+from portico.state import StateTable
 from tests.metering import CallMeter
 
 LB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/nlb/1"
@@ -51,12 +51,11 @@ def test_leases_all_or_none_and_released_together(table):
     assert table.acquire("ecs#demo/a", "third") and table.acquire("ecs#demo/b", "third")
 
 
-def test_ledgers_and_task_definitions_25_per_batch_write(table, clients):
+def test_task_definitions_25_per_batch_write(table, clients):
+    # Ledgers are saved one by one, each conditional on the pass's claim; the task-definition cache is batched.
     meter = CallMeter([clients.dynamodb])
-    table.save_ledgers([Ledger(f"s{i:02d}", path=f"/s{i:02d}", listener_arn=f"arn:l/{i}") for i in range(30)])
     table.cache_task_definitions({f"arn:td/{i}": {"networkMode": "awsvpc", "containers": {"app": [8080]}}
                                   for i in range(30)})
-    assert meter.calls[("dynamodb", "BatchWriteItem")] == 4 and meter.calls[("dynamodb", "PutItem")] == 0
+    assert meter.calls[("dynamodb", "BatchWriteItem")] == 2 and meter.calls[("dynamodb", "PutItem")] == 0
     snap = table.snapshot()
-    assert len(snap.ledgers) == 30 and snap.ledgers["s29"].listener_arn == "arn:l/29"
     assert snap.task_definitions["arn:td/3"]["containers"] == {"app": [8080]}
