@@ -248,3 +248,13 @@ def test_regression_failed_message_does_not_depend_on_planning_order(world, port
     m.put_valid(entry="orders", methods=["ANY"], path="/shop/cart")
     m.aws_is_sound()
     m.teardown()
+
+
+def test_regression_a_pass_throttled_to_a_halt_then_two_sweeps(world, portico_clients, injector, backoff):
+    """CreateListener throttled throughout: the pass stops with a retry; the next converges; the one after
+    writes nothing (no claim of a ledger that has no steps)."""
+    m = machine(world, portico_clients, injector)
+    m.put_valid(entry="catalog", methods=["ANY"], path="/orders")
+    m.deliver_throttled(op=("elbv2", "CreateListener"))
+    m.aws_is_sound()
+    m.teardown()

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.tools
 # Defaults under which every condition of the template holds (checked below, so a new condition needs a line).
 EVERY_CONDITION_ON = {
     "LoadBalancerCount": "6",
+    "ReservedConcurrency": "2",
     "VpcLinkVersion": "v1+v2",
     "StageNames": "dev,qa,prod",
     "ConfigureApiGatewayAccount": '"true"',

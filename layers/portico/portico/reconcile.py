@@ -248,8 +248,10 @@ class Reconciler:
             else:
                 d = plan.desired[service]
                 url = invoke_url(self.settings.rest_api_id, self.clients.region, self.settings.stage, d.spec.path)
-                repaired = any(s.action == "attach_ecs" and s.service == service and s.params.get("repair")
-                               for s in plan.steps)
+                # A repair only after a pass that ended READY on this spec: a pass stopped mid-way (retry)
+                # leaves the ledger naming an ECS service it never attached to.
+                repaired = item.get("status") == READY and item.get("specHash") == digest and any(
+                    s.action == "attach_ecs" and s.service == service and s.params.get("repair") for s in plan.steps)
                 repairs = int(item.get("ecsRepairs") or 0) + 1 if repaired else None
                 message = f"routed {d.spec.path} to port {d.port} and ECS service {d.ecs_key}"
                 if repairs and repairs >= FLAPPING:

@@ -147,7 +147,7 @@ class Gateway:
             sample.status = 403
             return _error(MISSING_TOKEN), sample
         resource, params = found
-        settings = _settings(stage, resource, method.verb)
+        settings = _settings(stage, resource, method.verb, request.method)
         sample.resource, sample.method = resource, method.verb
         sample.detailed = bool(settings.get("metricsEnabled"))
         body = await request.body()
@@ -293,9 +293,11 @@ class Gateway:
         return port if url.host in ("127.0.0.1", "localhost") else None  # loopback only: no internet from here
 
 
-def _settings(stage: Stage, resource: str, verb: str) -> dict[str, Any]:
+def _settings(stage: Stage, resource: str, verb: str, requested: str) -> dict[str, Any]:
+    """`*/*`, then the method's own key, then the request's verb: an ANY method's overrides are kept per verb."""
     settings = stage.method_settings
-    return {**(settings.get("*/*") or {}), **(settings.get(setting_key(resource, verb)) or {})}
+    keys = ("*/*", setting_key(resource, verb), setting_key(resource, requested))
+    return {k: v for key in keys for k, v in (settings.get(key) or {}).items()}
 
 
 def _error(denied: Denied) -> JSONResponse:
