@@ -258,3 +258,18 @@ def test_regression_a_pass_throttled_to_a_halt_then_two_sweeps(world, portico_cl
     m.deliver_throttled(op=("elbv2", "CreateListener"))
     m.aws_is_sound()
     m.teardown()
+
+
+def test_regression_a_repaired_ecs_attachment_is_not_rewritten_by_the_next_sweep(world, portico_clients, injector,
+                                                                                  backoff):
+    """A foreign actor strips the target group: the next sweep puts it back and counts the repair; the one after
+    finds it in place and writes nothing (the count stays until a later repair restarts it)."""
+    m = machine(world, portico_clients, injector)
+    m.deliver(how="as-is", seed=0)
+    m.delete(entry="catalog")
+    m.put_valid(entry="catalog", methods=["ANY"], path="/orders")
+    m.deliver_and_crash(k=37)
+    m.deliver_throttled(op=("ecs", "UpdateService"))
+    m.foreign_deletes_portico_object(seed=1, what="ecs")
+    m.aws_is_sound()
+    m.teardown()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from portico.ops.doctor import Doctor
-from portico.reconcile import ALL
-from portico.registry import Registry
+from portico.reconcile import ALL, Reconciler
+from portico.registry import FLAPPING_SWEEPS, Registry
 
 LINKS = ["entry valid", "port reserved", "listener on the NLB", "target group", "ECS service has the target group",
          "targets healthy", "task security group admits the NLB", "API resource, methods, VPC_LINK integration",
@@ -125,7 +126,13 @@ def test_a_tool_stripping_the_target_group_every_sweep_is_reported_on_the_entry_
     assert "ignore_changes = [load_balancer]" in twice["statusMessage"]
     check = ecs_check()
     assert not check.ok and "2 passes in a row" in check.detail and "ignore_changes" in check.fix
-    reconciler.run(ALL)  # the tool leaves the list alone now: the count goes
+    reconciler.run(ALL)  # the tool leaves the list alone now: nothing to write
+    assert reg.get("orders") == twice
+    later = time.time() + FLAPPING_SWEEPS * stack.sweep_seconds + 1  # no repair for two sweeps: it is over
+    Reconciler(clients, stack, clock=lambda: later).run(ALL)
     settled = reg.get("orders")
-    assert settled["status"] == "READY" and "ecsRepairs" not in settled
-    assert "passes in a row" not in settled["statusMessage"] and ecs_check().ok
+    assert settled["status"] == "READY" and settled["ecsRepairs"] == 2
+    assert "passes in a row" not in settled["statusMessage"]
+    iac_apply()
+    Reconciler(clients, stack, clock=lambda: later).run(ALL)  # a repair after the quiet spell counts from 1
+    assert reg.get("orders")["ecsRepairs"] == 1

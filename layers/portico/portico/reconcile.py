@@ -30,7 +30,7 @@ from .observed import (
     read_target_groups,
 )
 from .plan import make_plan
-from .registry import FAILED, FLAPPING, PENDING, READY, Registry, Status, flapping
+from .registry import FAILED, PENDING, READY, Registry, Status, ecs_repairs, flapping
 from .settings import Settings
 from .spec import ServiceSpec, SpecError, parse, spec_view
 from .state import Conflict, StateTable
@@ -218,16 +218,20 @@ class Reconciler:
         log.info("reconciled", extra=outcome.summary())
         return outcome
 
-    def wait_unclaimed(self, services: list[str], polls: int = 120) -> None:
-        """Wait (up to ~30 s) until no other pass holds these services' ledgers, so the next round reads
-        what that pass did."""
-        for _ in range(polls if services else 0):
+    def wait_unclaimed(self, services: list[str], budget: float = 30.0) -> None:
+        """Wait (up to `budget` s) until no other pass holds these services' ledgers, so the next round reads
+        what that pass did. Polls back off (0.25 s doubling to 5 s): ~10 reads, not one every 0.25 s, while a
+        dead pass's claim runs out its term."""
+        delay, waited = 0.25, 0.0
+        while services and waited < budget:
             now = int(self.clock())
             held = [d for d in self.state.get_many([f"svc#{s}" for s in services])
                     if d.get("holder") and int(d.get("heldUntil") or 0) >= now]
             if not held:
                 return
-            self.sleep(0.25)
+            self.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
 
     def write_statuses(self, items: dict[str, dict], specs: dict[str, ServiceSpec], invalid: dict[str, str],
                        failed: dict[str, str], plan: Plan, outcome: Outcome, routed: set[str],
@@ -252,13 +256,13 @@ class Reconciler:
                 # leaves the ledger naming an ECS service it never attached to.
                 repaired = item.get("status") == READY and item.get("specHash") == digest and any(
                     s.action == "attach_ecs" and s.service == service and s.params.get("repair") for s in plan.steps)
-                repairs = int(item.get("ecsRepairs") or 0) + 1 if repaired else None
+                repairs, repaired_at, flaps = ecs_repairs(item, repaired, self.clock(), self.settings.sweep_seconds)
                 message = f"routed {d.spec.path} to port {d.port} and ECS service {d.ecs_key}"
-                if repairs and repairs >= FLAPPING:
+                if flaps:
                     message += "; " + flapping(repairs, d.ecs_key)
                 st = Status(READY, message, listener_port=d.port, invoke_url=url,
                             target_group_arn=target_groups.get(d.target_group_name), spec_hash=digest,
-                            ecs_repairs=repairs)
+                            ecs_repairs=repairs, ecs_repaired_at=repaired_at)
             statuses[service] = st
             if service not in quiet:
                 self.registry.write_status(item, st, started=started)

@@ -15,7 +15,9 @@ from .state import batch_get, from_item, owned_by, to_item
 PENDING, READY, FAILED = "PENDING", "READY", "FAILED"
 # Passes in a row that had to put the same ECS attachment back: from here on, something else owns the
 # service's loadBalancers and removes portico's target group every time it applies (README, "Your ECS service").
-FLAPPING = 2
+# Repairs are "in a row" when each comes within FLAPPING_SWEEPS sweep periods of the one before; a pass that
+# finds the attachment in place writes nothing (a converged pass writes no status).
+FLAPPING, FLAPPING_SWEEPS = 2, 2
 FLAPPING_FIX = ("make the tool that owns the ECS service leave its loadBalancers alone (Terraform: "
                 "lifecycle { ignore_changes = [load_balancer] }) or declare this entry's targetGroupArn there")
 
@@ -34,12 +36,28 @@ class Status:
     invoke_url: str | None = None
     target_group_arn: str | None = None
     spec_hash: str | None = None
-    ecs_repairs: int | None = None  # passes in a row that put the ECS attachment back (None: it was in place)
+    ecs_repairs: int | None = None  # repairs in a row of the ECS attachment (None: never repaired)
+    ecs_repaired_at: int | None = None  # when the last of them was made (epoch seconds)
 
     def attributes(self) -> dict[str, Any]:
         return {"status": self.status, "statusMessage": self.message, "listenerPort": self.listener_port,
                 "invokeUrl": self.invoke_url, "targetGroupArn": self.target_group_arn, "specHash": self.spec_hash,
-                "ecsRepairs": self.ecs_repairs}
+                "ecsRepairs": self.ecs_repairs, "ecsRepairedAt": self.ecs_repaired_at}
+
+
+def ecs_repairs(item: dict[str, Any], repaired: bool, now: float, sweep_seconds: float) -> tuple[int | None,
+                                                                                            int | None, bool]:
+    """(repairs in a row, when the last was made, flapping now) after a pass that did or did not repair the
+    attachment: a repair within FLAPPING_SWEEPS sweeps of the last one adds to the count, a later one starts
+    again at 1; a pass without a repair keeps both as they are."""
+    count, at = item.get("ecsRepairs"), item.get("ecsRepairedAt")
+    window = FLAPPING_SWEEPS * sweep_seconds
+    recent = at is not None and now - int(at) <= window
+    if repaired:
+        count, at = (int(count or 0) + 1 if recent else 1), int(now)
+        recent = True
+    count = None if count is None else int(count)
+    return count, None if at is None else int(at), bool(recent and count and count >= FLAPPING)
 
 
 class Registry:

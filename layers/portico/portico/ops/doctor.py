@@ -10,13 +10,14 @@ run without an earlier link is reported as failed with the reason. Reads only.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..errors import error_message
 from ..observed import ecs_key, read_resources
-from ..registry import FLAPPING, FLAPPING_FIX, Registry
+from ..registry import FLAPPING_FIX, Registry, ecs_repairs
 from ..spec import ServiceSpec, SpecError, parse, route_paths
 from ..state import StateTable
 from . import reach
@@ -77,8 +78,8 @@ class Doctor:
         ecs = self._ecs(spec, ledger)
         attached = bool(ecs and tg_arn and any(lb.get("targetGroupArn") == tg_arn
                                                for lb in ecs.get("loadBalancers", [])))
-        repairs = int((item or {}).get("ecsRepairs") or 0)
-        if attached and ecs and repairs >= FLAPPING:  # in place now, but put back pass after pass
+        repairs, _, flaps = ecs_repairs(item or {}, False, time.time(), self.s.sweep_seconds)
+        if attached and ecs and flaps:  # in place now, but put back pass after pass
             checks.append(Check("ECS service has the target group", False,
                                 f"{ecs['serviceName']} has it, but only because portico put it back {repairs} passes "
                                 "in a row (each rolled its tasks)", FLAPPING_FIX))
