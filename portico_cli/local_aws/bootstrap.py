@@ -86,11 +86,15 @@ def _one(items: list, pred):
 
 def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...] = ("dev", "qa", "prod"),
               prefix: str = "portico", demo: bool = True, port_range: tuple[int, int] = (10000, 10999),
-              allow_unauthenticated: bool = True, vpc_links: str = "v1") -> Settings:
+              allow_unauthenticated: bool = True, vpc_links: str = "v1", backend: str = "nlb") -> Settings:
     """`vpc_links`: "v1" (a link per NLB), "v2" (one link for the pool, integrations name their NLB) or
-    "v1+v2" (both kinds, integrations on v1: a stack ready for `portico migrate-link`)."""
+    "v1+v2" (both kinds, integrations on v1: a stack ready for `portico migrate-link`). `backend="alb"`: as the
+    template's `Backend=alb`, one internal ALB with an HTTP listener (default action: fixed 404) instead of
+    the NLB pool, reached through the v2 link (so `vpc_links` is "v2")."""
     if vpc_links not in ("v1", "v2", "v1+v2"):
         raise ValueError(f"vpc_links={vpc_links!r}: expected v1, v2 or v1+v2")
+    if backend not in ("nlb", "alb") or (backend == "alb" and vpc_links != "v2"):
+        raise ValueError(f"backend={backend!r}: expected nlb, or alb with vpc_links='v2'")
     s = session(endpoint)
     c = {n: s.client(n, endpoint_url=endpoint) for n in ("ec2", "elbv2", "apigateway", "dynamodb", "ecs")}
     ec2, elbv2, apigw, ddb, ecs = c["ec2"], c["elbv2"], c["apigateway"], c["dynamodb"], c["ecs"]
@@ -114,7 +118,11 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
     existing_lbs = {lb["LoadBalancerName"]: lb for lb in elbv2.describe_load_balancers()["LoadBalancers"]}
     links = {v["name"]: v for v in apigw.get_vpc_links(limit=500).get("items", [])}
     lb_arns, link_ids = [], []
-    for i in range(1, load_balancers + 1):
+    alb_listener = ""
+    if backend == "alb":
+        alb_arn, alb_listener = _alb(elbv2, ec2, prefix, vpc, subnets, existing_lbs)
+        lb_arns.append(alb_arn)
+    for i in range(1, load_balancers + 1 if backend == "nlb" else 1):
         name = f"{prefix}-nlb-{i}"
         lb = existing_lbs.get(name) or elbv2.create_load_balancer(
             Name=name, Subnets=subnets, Scheme="internal", Type="network")["LoadBalancers"][0]
@@ -165,13 +173,32 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
     # the alarm topic (the template's AlarmTopic): per-service alarms notify it
     alarm_topic = s.client("sns", endpoint_url=endpoint).create_topic(Name=f"{prefix}-alarms")["TopicArn"]
 
-    return Settings(registry_table=registry, state_table=state, rest_api_id=api["id"], stage=stages[0],
+    return Settings(backend=backend, alb_listener_arn=alb_listener,
+                    registry_table=registry, state_table=state, rest_api_id=api["id"], stage=stages[0],
                     stages=stages, load_balancer_arns=tuple(lb_arns), vpc_link_ids=tuple(link_ids), vpc_id=vpc,
                     vpc_link_v2_id=link_v2, vpc_link_version="v1" if "v1" in vpc_links else "v2",
                     port_range=port_range, stack=prefix, default_auth="API_KEY",
                     allow_unauthenticated=allow_unauthenticated, deploy_interval_seconds=limit(DEPLOY_INTERVAL, 5),
                     alarm_topic_arn=alarm_topic, endpoint_url=endpoint, region=REGION,
                     extra={"subnets": ",".join(subnets), "securityGroup": sg_id})
+
+
+def _alb(elbv2, ec2, prefix: str, vpc: str, subnets: list[str], existing: dict) -> tuple[str, str]:
+    """The ALB mode's internal ALB (with its security group) and its HTTP listener on 80, whose default action
+    answers a fixed 404 (a request no service's rule matches): (ALB ARN, listener ARN)."""
+    name = f"{prefix}-alb"
+    lb = existing.get(name)
+    if lb is None:
+        sg = ec2.create_security_group(GroupName=f"{prefix}-alb", Description="portico ALB", VpcId=vpc)["GroupId"]
+        lb = elbv2.create_load_balancer(Name=name, Subnets=subnets, SecurityGroups=[sg], Scheme="internal",
+                                        Type="application")["LoadBalancers"][0]
+    arn = lb["LoadBalancerArn"]
+    not_found = {"StatusCode": "404", "ContentType": "application/json", "MessageBody": '{"message": "Not Found"}'}
+    listener = next((li for li in elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"] if li["Port"] == 80),
+                    None) or elbv2.create_listener(
+        LoadBalancerArn=arn, Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": not_found}])["Listeners"][0]
+    return arn, listener["ListenerArn"]
 
 
 def ensure_health_route(apigw, api_id: str) -> None:

@@ -18,6 +18,7 @@ from .kinds import (
     deployment,
     ecs,
     listener,
+    listener_rule,
     reservation,
     routes_import,
     stage,
@@ -29,7 +30,8 @@ from .state import Conflict, StateTable
 from .steps import API_ACTIONS, ApplyContext, ApplyResult, Plan, Step
 
 log = logging.getLogger("portico.apply")
-KINDS = (reservation, target_group, listener, api, routes_import, ecs, alarms, deployment, stage, dashboard)
+KINDS = (reservation, target_group, listener, listener_rule, api, routes_import, ecs, alarms, deployment, stage,
+         dashboard)
 APPLY = {action: function for kind in KINDS for action, function in kind.APPLY.items()}  # action -> f(step, ctx)
 # action -> f(steps, ctx) -> the steps it left: a run of one action done at once where a kind can (one
 # transaction for many reservations, for many ECS leases); what it leaves goes one by one.

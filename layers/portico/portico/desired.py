@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .observed import EcsService, Observed, ecs_key
-from .settings import LISTENERS_PER_NLB, Settings
+from .settings import LISTENERS_PER_NLB, RULES_PER_ALB, SERVICE_HEADER, Settings
 from .spec import ServiceSpec, SpecError, overlap, route_paths
 
 MAX_TARGET_GROUPS_PER_ECS_SERVICE = 5
@@ -27,6 +27,7 @@ class MethodSpec:
     proxy: bool
     integration_target: str | None = None  # the NLB, on a VPC link v2
     cached: bool = False  # the service has a stage cache TTL
+    service_header: str | None = None  # ALB mode: the value of SERVICE_HEADER, which the service's rule matches
 
     def cache_key_parameters(self) -> list[str]:
         """A cached {proxy+} route must key its cache on the proxy path: API Gateway's cache key is the resource
@@ -38,7 +39,12 @@ class MethodSpec:
         return {"method.request.path.proxy": True} if self.proxy else {}
 
     def integration_request_parameters(self) -> dict[str, str]:
-        return {"integration.request.path.proxy": "method.request.path.proxy"} if self.proxy else {}
+        """`{proxy}` from the method's path (the service sees its path without the prefix); in ALB mode also
+        SERVICE_HEADER, a static value (quoted), which picks the service's listener rule."""
+        out = {"integration.request.path.proxy": "method.request.path.proxy"} if self.proxy else {}
+        if self.service_header:
+            out[f"integration.request.header.{SERVICE_HEADER}"] = f"'{self.service_header}'"
+        return out
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class DesiredService:
     ecs_key: str
     ancestors: tuple[str, ...]
     resources: dict[str, dict[str, MethodSpec]] = field(default_factory=dict)  # path -> verb -> method
+    priority: int | None = None  # ALB mode: the rule priority reserved on `listener_arn` (no port is reserved)
+    listener_arn: str | None = None  # ALB mode: the ALB listener that holds the service's rule
 
     @property
     def service(self) -> str:
@@ -61,16 +69,19 @@ class DesiredService:
 
     @property
     def health(self) -> tuple[str, str | None]:
+        if self.priority is not None:  # an ALB's target group is HTTP: its health check is too
+            return "HTTP", self.spec.health_check_path or "/"
         return ("HTTP", self.spec.health_check_path) if self.spec.health_check_path else ("TCP", None)
 
 
-def target_group_name(stack: str, service: str, container_port: int, target_type: str) -> str:
+def target_group_name(stack: str, service: str, container_port: int, target_type: str, protocol: str = "TCP") -> str:
     """≤ 32 chars of [A-Za-z0-9-], unique per account+region: readable prefix plus a short hash.
 
-    The hash covers what a target group cannot change in place (port, target type), so such a change
-    yields a new name and a clean create-switch-delete replacement.
+    The hash covers what a target group cannot change in place (port, target type, protocol: HTTP for an
+    ALB), so such a change yields a new name and a clean create-switch-delete replacement.
     """
-    digest = hashlib.sha1(f"{stack}/{service}/{container_port}/{target_type}".encode()).hexdigest()[:6]
+    key = f"{stack}/{service}/{container_port}/{target_type}" + ("" if protocol == "TCP" else f"/{protocol}")
+    digest = hashlib.sha1(key.encode()).hexdigest()[:6]
     base = "".join(c if c.isalnum() or c == "-" else "-" for c in f"{stack}-{service}")[:25].strip("-")
     return f"{base}-{digest}"
 
@@ -171,6 +182,32 @@ def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[s
                                     "load balancer to the pool")
 
 
+def alb_listener(observed: Observed, settings: Settings):
+    """The ALB listener portico's rules go on, as observed (SpecError when it is missing)."""
+    lb = observed.load_balancers.get(settings.load_balancer_arns[0]) if settings.load_balancer_arns else None
+    listener = next((li for li in (lb.listeners.values() if lb else ()) if li.arn == settings.alb_listener_arn), None)
+    if listener is None:
+        raise SpecError("backend", f"the ALB listener {settings.alb_listener_arn} was not found on load balancer "
+                                   f"{settings.load_balancer_arns[:1]}; check PORTICO_ALB_LISTENER_ARN")
+    return lb, listener
+
+
+def choose_priority(service: str, observed: Observed, settings: Settings) -> int:
+    """The service's reserved rule priority, or the lowest one free: no reservation holds it and no rule
+    (portico's or anyone's) has it, while the ALB has room under RULES_PER_ALB (every listener's rules count)."""
+    lb, listener = alb_listener(observed, settings)
+    ledger, held = observed.state.ledgers.get(service), observed.state.priorities
+    if ledger and ledger.priority and held.get((listener.arn, ledger.priority)) == service:
+        return ledger.priority
+    taken = {p for (arn, p) in held if arn == listener.arn} | {r.priority for r in listener.rules.values()}
+    others = sum(len(li.rules) for li in lb.listeners.values() if li.arn != listener.arn)
+    if len(taken) + others >= RULES_PER_ALB:
+        raise SpecError("listenerRule", f"the ALB already has {len(taken) + others} rules or reservations, AWS's "
+                                        f"quota \"Rules per Application Load Balancer\" ({RULES_PER_ALB}, default "
+                                        "rules excluded); offboard a service or raise the quota")
+    return next(p for p in range(1, 50001) if p not in taken)
+
+
 def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: str) -> DesiredService:
     """The DesiredService for `spec`, or SpecError naming what in AWS stops it from being served."""
     # Path ownership: a resource portico does not own, or equal or nested paths of another service. The
@@ -196,7 +233,9 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
                                       "target groups only to services on the rolling (ECS) controller")
     container = _container(spec, svc)
     target_type = "ip" if svc.network_mode == "awsvpc" else "instance"
-    tg_name = target_group_name(settings.stack, spec.service, spec.container_port, target_type)
+    alb = settings.backend == "alb"
+    tg_name = target_group_name(settings.stack, spec.service, spec.container_port, target_type,
+                                "HTTP" if alb else "TCP")
     ours = set(ledger.target_groups.values()) if ledger else set()
     tg = observed.target_groups.get(tg_name)
     if tg:
@@ -206,7 +245,13 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
         raise SpecError("ecsService", f"{key} already has {len(foreign)} target groups, the ECS maximum; "
                                       "detach one before routing it through portico")
 
-    lb_arn, port = choose_port(spec.service, observed, settings)
+    priority = listener_arn = None
+    if alb:  # a rule on the ALB's listener (its port in the URI), no port of its own
+        lb_obs, listener = alb_listener(observed, settings)
+        lb_arn, port, listener_arn = lb_obs.arn, listener.port, listener.arn
+        priority = choose_priority(spec.service, observed, settings)
+    else:
+        lb_arn, port = choose_port(spec.service, observed, settings)
     lb = observed.load_balancers[lb_arn]
     authorization, key_required, authorizer = _authorization(spec, observed)
     base = f"http://{lb.dns}:{port}"
@@ -214,8 +259,10 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
     for path, proxy in zip(route_paths(spec.path), (False, True), strict=True):
         uri = f"{base}/{{proxy}}" if proxy else f"{base}/"
         resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy,
-                                            lb.integration_target, bool(spec.cache_ttl_seconds))
+                                            lb.integration_target, bool(spec.cache_ttl_seconds),
+                                            spec.service if alb else None)
                            for verb in spec.methods}
     return DesiredService(spec=spec, load_balancer=lb_arn, dns=lb.dns, vpc_link=lb.vpc_link, port=port,
                           target_group_name=tg_name, target_type=target_type, container_name=container,
-                          ecs_key=key, ancestors=ancestors_of(spec.path), resources=resources)
+                          ecs_key=key, ancestors=ancestors_of(spec.path), resources=resources,
+                          priority=priority, listener_arn=listener_arn)

@@ -22,11 +22,22 @@ from .state import Ledger, StateSnapshot, StateTable
 
 
 @dataclass
+class Rule:
+    """A non-default rule of an ALB listener: its conditions as (field, header name, values) and forwards."""
+
+    arn: str
+    priority: int
+    conditions: tuple[tuple[str, str | None, tuple[str, ...]], ...]
+    target_group_arns: tuple[str, ...]
+
+
+@dataclass
 class Listener:
     arn: str
     port: int
     protocol: str
     target_group_arns: tuple[str, ...]
+    rules: dict[str, Rule] = field(default_factory=dict)  # HTTP(S) listeners (an ALB's): by rule ARN
 
 
 @dataclass
@@ -168,6 +179,28 @@ def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = froz
                 if lb.listeners.get(li["Port"]) and lb.listeners[li["Port"]].arn in owned:
                     continue
                 lb.listeners[li["Port"]] = Listener(li["ListenerArn"], li["Port"], li.get("Protocol", ""), tgs)
+                if li.get("Protocol") in ("HTTP", "HTTPS"):  # an ALB's: every rule counts toward its quota
+                    lb.listeners[li["Port"]].rules = read_rules(elbv2, li["ListenerArn"])
+    return out
+
+
+def _forwards(actions: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(arn for a in actions if a.get("Type") == "forward" for arn in (
+        [a["TargetGroupArn"]] if a.get("TargetGroupArn") else
+        [t["TargetGroupArn"] for t in (a.get("ForwardConfig") or {}).get("TargetGroups", [])])))
+
+
+def read_rules(elbv2, listener_arn: str) -> dict[str, Rule]:
+    out: dict[str, Rule] = {}
+    for page in elbv2.get_paginator("describe_rules").paginate(ListenerArn=listener_arn,
+                                                               PaginationConfig={"PageSize": 400}):
+        for r in page["Rules"]:
+            if r.get("IsDefault") or r.get("Priority") == "default":
+                continue
+            conditions = tuple((c.get("Field", ""), (c.get("HttpHeaderConfig") or {}).get("HttpHeaderName"),
+                                tuple((c.get("HttpHeaderConfig") or {}).get("Values") or c.get("Values") or ()))
+                               for c in r.get("Conditions", []))
+            out[r["RuleArn"]] = Rule(r["RuleArn"], int(r["Priority"]), conditions, _forwards(r.get("Actions", [])))
     return out
 
 

@@ -11,13 +11,26 @@ import copy
 import dataclasses
 
 from .desired import DesiredService, desire
-from .kinds import alarms, api, dashboard, deployment, ecs, listener, reservation, routes_import, stage, target_group
+from .kinds import (
+    alarms,
+    api,
+    dashboard,
+    deployment,
+    ecs,
+    listener,
+    listener_rule,
+    reservation,
+    routes_import,
+    stage,
+    target_group,
+)
 from .observed import Observed
 from .settings import Settings
 from .spec import ServiceSpec, SpecError
 from .steps import Plan, Step
 
-SERVICE_KINDS = (reservation, target_group, listener, api, ecs)  # plan(d, obs), plan_removal(service, obs)
+# plan(d, obs), plan_removal(service, obs); listener in NLB mode, listener_rule in ALB mode
+SERVICE_KINDS = (reservation, target_group, listener, listener_rule, api, ecs)
 # plan_pass(plan, obs, settings, region), in order; routes_import first: it folds the API steps of new routes
 PASS_KINDS = (routes_import, api, deployment, alarms, stage, dashboard)
 
@@ -51,7 +64,10 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
 
 def _hold(obs: Observed, d: DesiredService, steps: list[Step]) -> None:
     """Record what the service takes in this pass, so the services planned after it count it."""
-    obs.state.ports[(d.load_balancer, d.port)] = d.service
+    if d.priority is not None:
+        obs.state.priorities[(d.listener_arn, d.priority)] = d.service
+    else:
+        obs.state.ports[(d.load_balancer, d.port)] = d.service
     obs.state.paths[d.spec.path] = d.service
     if any(s.action == "attach_ecs" for s in steps):
         svc = obs.ecs[d.ecs_key]

@@ -208,13 +208,15 @@ class Reconciler:
             scope, present = set(again), set(fresh_items)
         for service, conflict in raced.items():  # still contended after the last round
             merged_plan.desired.pop(service, None)
-            outcome.retry[service] = "listenerPort: lost the race for a free port three times" \
-                if conflict.kind == "port" else f"another reconcile is changing it ({conflict})"
+            outcome.retry[service] = f"{'listenerPort' if conflict.kind == 'port' else 'listenerRule'}: lost the " \
+                f"race for a free {conflict.kind} three times" if conflict.kind in ("port", "priority") \
+                else f"another reconcile is changing it ({conflict})"
         assert outcome is not None
         merged_plan.failed = {**failed, **invalid}
         outcome.statuses = self.write_statuses(items, specs, invalid, failed, merged_plan, outcome,
                                                routed, target_groups, started,
-                                               quiet={s for s, c in raced.items() if c.kind != "port"})
+                                               quiet={s for s, c in raced.items()
+                                                      if c.kind not in ("port", "priority")})
         log.info("reconciled", extra=outcome.summary())
         return outcome
 
@@ -257,10 +259,11 @@ class Reconciler:
                 repaired = item.get("status") == READY and item.get("specHash") == digest and any(
                     s.action == "attach_ecs" and s.service == service and s.params.get("repair") for s in plan.steps)
                 repairs, repaired_at, flaps = ecs_repairs(item, repaired, self.clock(), self.settings.sweep_seconds)
-                message = f"routed {d.spec.path} to port {d.port} and ECS service {d.ecs_key}"
+                via = f"rule priority {d.priority} on the ALB" if d.priority is not None else f"port {d.port}"
+                message = f"routed {d.spec.path} to {via} and ECS service {d.ecs_key}"
                 if flaps:
                     message += "; " + flapping(repairs, d.ecs_key)
-                st = Status(READY, message, listener_port=d.port, invoke_url=url,
+                st = Status(READY, message, listener_port=d.port if d.priority is None else None, invoke_url=url,
                             target_group_arn=target_groups.get(d.target_group_name), spec_hash=digest,
                             ecs_repairs=repairs, ecs_repaired_at=repaired_at)
             statuses[service] = st

@@ -21,6 +21,8 @@ VPC_LINK_IDS = "PORTICO_VPC_LINK_IDS"
 VPC_LINK_V2_ID = "PORTICO_VPC_LINK_V2_ID"
 VPC_LINK_VERSION = "PORTICO_VPC_LINK_VERSION"
 VPC_ID = "PORTICO_VPC_ID"
+BACKEND = "PORTICO_BACKEND"
+ALB_LISTENER_ARN = "PORTICO_ALB_LISTENER_ARN"
 PORT_RANGE = "PORTICO_PORT_RANGE"
 STACK = "PORTICO_STACK"
 DEFAULT_AUTH = "PORTICO_DEFAULT_AUTH"
@@ -35,12 +37,16 @@ REGION = "AWS_REGION"
 
 ENV_NAMES = (
     REGISTRY_TABLE, STATE_TABLE, REST_API_ID, STAGE, STAGES, LOAD_BALANCER_ARNS, VPC_LINK_IDS, VPC_LINK_V2_ID,
-    VPC_LINK_VERSION, VPC_ID,
+    VPC_LINK_VERSION, VPC_ID, BACKEND, ALB_LISTENER_ARN,
     PORT_RANGE, STACK, DEFAULT_AUTH, ALLOW_UNAUTHENTICATED, ALLOWED_CLUSTERS, COGNITO_USER_POOL_ARNS,
     ALARM_TOPIC_ARN, DEPLOY_INTERVAL,
 )
 
 LISTENERS_PER_NLB = 50  # AWS quota, not adjustable
+# AWS quota "Rules per Application Load Balancer" (default rules excluded), 100:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
+RULES_PER_ALB = 100
+SERVICE_HEADER = "x-portico-service"  # ALB mode: the header each integration sets, each listener rule matches
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
@@ -74,6 +80,8 @@ class Settings:
     vpc_link_v2_id: str = ""  # v2: one link for every NLB; each integration names its NLB (integrationTarget)
     vpc_link_version: str = ""  # the links integrations use: "v1" or "v2"; "" = v2 when a v2 link is set
     vpc_id: str = ""
+    backend: str = "nlb"  # "nlb": a listener port per service; "alb": a listener rule per service on one ALB
+    alb_listener_arn: str = ""  # "alb": the HTTP listener (the template's) that holds portico's rules
     port_range: tuple[int, int] = (10000, 10999)
     stack: str = "portico"
     default_auth: str = "API_KEY"
@@ -103,6 +111,8 @@ class Settings:
             vpc_link_v2_id=env.get(VPC_LINK_V2_ID, ""),
             vpc_link_version=(env.get(VPC_LINK_VERSION) or "").lower(),
             vpc_id=env.get(VPC_ID, ""),
+            backend=(env.get(BACKEND) or d.backend).lower(),
+            alb_listener_arn=env.get(ALB_LISTENER_ARN, ""),
             port_range=_range(env[PORT_RANGE]) if env.get(PORT_RANGE) else d.port_range,
             stack=env.get(STACK) or d.stack,
             default_auth=(env.get(DEFAULT_AUTH) or d.default_auth).upper(),
@@ -146,6 +156,15 @@ class Settings:
         if self.vpc_link_ids and len(self.load_balancer_arns) != len(self.vpc_link_ids):
             raise ValueError(f"{LOAD_BALANCER_ARNS} and {VPC_LINK_IDS} must pair up one to one "
                              f"({len(self.load_balancer_arns)} vs {len(self.vpc_link_ids)})")
+        if self.backend not in ("nlb", "alb"):
+            raise ValueError(f"{BACKEND}={self.backend!r} must be nlb or alb")
+        if self.backend == "alb":
+            if self.link_version != "v2":
+                raise ValueError(f"{BACKEND}=alb needs the VPC link v2 ({VPC_LINK_VERSION}=v2): a v1 link reaches "
+                                 "only an NLB")
+            if len(self.load_balancer_arns) != 1 or not self.alb_listener_arn:
+                raise ValueError(f"{BACKEND}=alb needs exactly one load balancer in {LOAD_BALANCER_ARNS} (the ALB) "
+                                 f"and its listener in {ALB_LISTENER_ARN}")
         if self.stage not in self.stages:
             raise ValueError(f"{STAGE}={self.stage!r} must be one of {STAGES}={','.join(self.stages)}")
         return self
@@ -157,7 +176,8 @@ class Settings:
             REST_API_ID: self.rest_api_id, STAGE: self.stage, STAGES: ",".join(self.stages),
             LOAD_BALANCER_ARNS: ",".join(self.load_balancer_arns), VPC_LINK_IDS: ",".join(self.vpc_link_ids),
             VPC_LINK_V2_ID: self.vpc_link_v2_id, VPC_LINK_VERSION: self.vpc_link_version,
-            VPC_ID: self.vpc_id, PORT_RANGE: f"{self.port_range[0]}-{self.port_range[1]}",
+            VPC_ID: self.vpc_id, BACKEND: self.backend, ALB_LISTENER_ARN: self.alb_listener_arn,
+            PORT_RANGE: f"{self.port_range[0]}-{self.port_range[1]}",
             STACK: self.stack, DEFAULT_AUTH: self.default_auth,
             ALLOW_UNAUTHENTICATED: str(self.allow_unauthenticated).lower(),
             ALLOWED_CLUSTERS: ",".join(self.allowed_clusters),

@@ -25,10 +25,11 @@ from .state import Conflict, Ledger, StateTable
 ORDER = (
     "reserve",
     "adopt_target_group", "create_target_group", "modify_target_group",
-    "create_listener", "modify_listener",
+    "create_listener", "modify_listener", "create_rule", "modify_rule",
     "import_routes", "create_resource", "put_method", "update_method", "put_integration", "delete_method",
     "attach_ecs", "put_alarms",
-    "delete_resource", "detach_ecs", "delete_listener", "delete_target_group", "delete_alarms", "release",
+    "delete_resource", "detach_ecs", "delete_rule", "delete_listener", "delete_target_group", "delete_alarms",
+    "release",
     "deploy", "update_stage", "put_dashboard", "delete_dashboards",
 )
 # The steps that change the REST API: the stage needs a new deployment after any of them.
@@ -52,8 +53,11 @@ class Step:
             ("name", "target group"), ("targetGroup", "target group"), ("ecsService", "ECS service"),
             ("path", "API resource"), ("port", "port"), ("stage", "stage")) if p.get(key)), "")
         if self.action in ("reserve", "release"):
-            obj = " and ".join(x for x in (p.get("port") and f"port {p['port']}", p.get("path") and f"path {p['path']}")
-                               if x)
+            obj = " and ".join(x for x in (p.get("port") and f"port {p['port']}",
+                                           p.get("priority") and f"rule priority {p['priority']}",
+                                           p.get("path") and f"path {p['path']}") if x)
+        elif self.action in ("create_rule", "modify_rule", "delete_rule") and p.get("priority"):
+            obj = f"listener rule priority {p['priority']}"
         elif self.action in ("create_listener", "modify_listener", "delete_listener") and p.get("port"):
             obj = f"port {p['port']}"
         elif self.action in ("attach_ecs", "detach_ecs"):

@@ -12,6 +12,7 @@ in a few calls instead of hundreds:
 | variable | AWS's value | rule |
 |---|---|---|
 | `PORTICO_EMULATOR_LISTENERS_PER_LOAD_BALANCER` | 50 | ELBv2 `TooManyListeners` |
+| `PORTICO_EMULATOR_RULES_PER_LOAD_BALANCER` | 100 | ELBv2 `TooManyRules` (non-default rules per ALB) |
 | `PORTICO_EMULATOR_TARGET_GROUPS_PER_SERVICE` | 5 | ECS `InvalidParameterException` |
 | `PORTICO_EMULATOR_RESOURCES_PER_API` | 300 | API Gateway `LimitExceededException` |
 | `PORTICO_EMULATOR_STAGE_PATCH_OPERATIONS` | 80 | API Gateway "Update size too large" |

@@ -3,6 +3,11 @@
 - CreateListener / ModifyListener on a port the load balancer already listens on: moto compares the port
   with its listeners' ARNs, so it never matches; AWS refuses with `DuplicateListener` (400, "A listener
   with the specified port already exists.").
+- CreateRule past the rules-per-Application-Load-Balancer quota (100 non-default rules over all the ALB's
+  listeners, `PORTICO_EMULATOR_RULES_PER_LOAD_BALANCER`): moto accepts any number; AWS refuses with
+  `TooManyRules` (400, "You've reached the limit on the number of rules per load balancer.";
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html, "Rules per
+  Application Load Balancer (excluding default rules)").
 - CreateListener past the listeners-per-load-balancer quota (50, `PORTICO_EMULATOR_LISTENERS_PER_LOAD_BALANCER`):
   moto accepts any number; AWS refuses with `TooManyListeners` (400, "You've reached the limit on the number
   of listeners per load balancer.").
@@ -17,6 +22,7 @@ from __future__ import annotations
 from . import limit, wrap
 
 LISTENERS = "PORTICO_EMULATOR_LISTENERS_PER_LOAD_BALANCER"
+RULES = "PORTICO_EMULATOR_RULES_PER_LOAD_BALANCER"
 
 
 def _ports_in_use(balancer, but: str | None = None) -> set[int]:
@@ -52,8 +58,24 @@ def _modify_listener(modify_listener):
     return wrapper
 
 
+def _create_rule(create_rule):
+    def wrapper(self, listener_arn, *args, **kwargs):
+        from moto.elbv2.exceptions import ELBClientError
+
+        balancer = next((lb for lb in self.load_balancers.values() if listener_arn in lb.listeners), None)
+        if balancer is not None:
+            rules = sum(1 for li in balancer.listeners.values() for r in li.rules.values() if not r.is_default)
+            if rules >= limit(RULES, 100):
+                raise ELBClientError("TooManyRules", "You've reached the limit on the number of rules per load "
+                                                     "balancer.")
+        return create_rule(self, listener_arn, *args, **kwargs)
+
+    return wrapper
+
+
 def install() -> None:
     from moto.elbv2.models import ELBv2Backend
 
     wrap(ELBv2Backend, "create_listener", _create_listener)
     wrap(ELBv2Backend, "modify_listener", _modify_listener)
+    wrap(ELBv2Backend, "create_rule", _create_rule)

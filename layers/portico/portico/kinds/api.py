@@ -47,8 +47,9 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
 def integration_params(path: str, verb: str, m: MethodSpec) -> dict[str, Any]:
     target = {"integrationTarget": m.integration_target} if m.integration_target else {}
     keys = {"cacheKeyParameters": m.cache_key_parameters()} if m.cache_key_parameters() else {}
+    header = {"serviceHeader": m.service_header} if m.service_header else {}
     return {"path": path, "httpMethod": verb, "uri": m.uri, "connectionId": m.connection_id, "proxy": m.proxy,
-            **target, **keys}
+            **target, **keys, **header}
 
 
 def plan_removal(service: str, obs: Observed) -> list[Step]:
@@ -192,8 +193,10 @@ def put_integration(step: Step, ctx: ApplyContext) -> None:
             "connectionType": "VPC_LINK", "connectionId": p["connectionId"], "timeoutInMillis": 29000}
     if p.get("integrationTarget"):
         args["integrationTarget"] = p["integrationTarget"]
-    if p.get("proxy"):
-        args["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
+    parameters = MethodSpec("", False, None, "", "", bool(p.get("proxy")),
+                            service_header=p.get("serviceHeader")).integration_request_parameters()
+    if parameters:
+        args["requestParameters"] = parameters
     if p.get("cacheKeyParameters"):
         args["cacheKeyParameters"] = p["cacheKeyParameters"]
     _api_call(ctx.clients.apigateway.put_integration, **args)

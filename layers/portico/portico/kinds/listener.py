@@ -1,4 +1,5 @@
-"""Listeners: one TCP listener per service on its reserved port, forwarding to its target group."""
+"""Listeners: one TCP listener per service on its reserved port, forwarding to its target group (NLB mode; in
+ALB mode the template's one listener holds a rule per service, see listener_rule)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from ..steps import ApplyContext, Step
 
 
 def plan(d: DesiredService, obs: Observed) -> list[Step]:
+    if d.priority is not None:
+        return []
     tg = obs.target_groups.get(d.target_group_name)
     listener = obs.load_balancers[d.load_balancer].listeners.get(d.port)
     if listener is None:

@@ -1,4 +1,5 @@
-"""Reservations: the service's listener port and API path in portico's state table, and its ledger."""
+"""Reservations: the service's listener port (ALB mode: its listener rule's priority) and API path in portico's
+state table, and its ledger."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from ..steps import ApplyContext, Step
 
 
 def plan(d: DesiredService, obs: Observed) -> list[Step]:
+    if d.priority is not None:
+        return _plan_priority(d, obs)
     s, steps = d.service, []
     ledger = obs.state.ledgers.get(s)
     reserved = obs.state.ports.get((d.load_balancer, d.port)) == s and obs.state.paths.get(d.spec.path) == s
@@ -22,9 +25,28 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     return steps
 
 
+def _plan_priority(d: DesiredService, obs: Observed) -> list[Step]:
+    """ALB mode: the rule priority on the ALB listener instead of a port, reserved the same way."""
+    s, steps = d.service, []
+    ledger = obs.state.ledgers.get(s)
+    reserved = obs.state.priorities.get((d.listener_arn, d.priority)) == s and obs.state.paths.get(d.spec.path) == s
+    if not reserved or not ledger or ledger.path != d.spec.path:
+        steps.append(Step("reserve", s, {"loadBalancer": d.load_balancer, "listener": d.listener_arn,
+                                         "priority": d.priority, "path": d.spec.path, "ancestors": list(d.ancestors),
+                                         "targetGroup": d.target_group_name, "ecsService": d.ecs_key}))
+    steps += [_release_old(s, None, None, path) for path in _other_paths(s, d.spec.path, obs)]
+    return steps
+
+
+def _priorities(service: str, obs: Observed) -> list[tuple[str, int]]:
+    return sorted(k for k, owner in obs.state.priorities.items() if owner == service)
+
+
 def plan_removal(service: str, obs: Observed) -> list[Step]:
     ledger = obs.state.ledgers[service]
-    return [*(_release_old(service, None, None, path) for path in _other_paths(service, ledger.path, obs)),
+    rules = [Step("release", service, {"listener": li, "priority": p, "path": None, "keepLedger": True})
+             for li, p in _priorities(service, obs)]
+    return [*(_release_old(service, None, None, path) for path in _other_paths(service, ledger.path, obs)), *rules,
             Step("release", service, {"loadBalancer": ledger.load_balancer, "port": ledger.port,
                                       "path": ledger.path, "keepLedger": False})]
 
@@ -44,13 +66,18 @@ def _intent(step: Step, ctx: ApplyContext) -> tuple:
     tgs = {**ledger.target_groups}
     if p.get("targetGroup"):
         tgs.setdefault(p["targetGroup"], "")
-    return (step.service, p["loadBalancer"], p["port"], p["path"], p["ancestors"],
-            {"targetGroups": tgs, "ecs": p.get("ecsService") or ledger.ecs})
+    number = p["priority"] if p.get("listener") else p["port"]
+    return (step.service, p["loadBalancer"], number, p["path"], p["ancestors"],
+            {"targetGroups": tgs, "ecs": p.get("ecsService") or ledger.ecs}, p.get("listener"))
 
 
 def _reserved(step: Step, ctx: ApplyContext, args: tuple) -> None:
     ledger = ctx.ledger(step.service)
-    ledger.load_balancer, ledger.port, ledger.path = args[1], args[2], args[3]
+    ledger.load_balancer, ledger.path = args[1], args[3]
+    if args[6]:
+        ledger.priority = args[2]
+    else:
+        ledger.port = args[2]
     ledger.target_groups, ledger.ecs = args[5]["targetGroups"], args[5]["ecs"]
 
 
@@ -79,6 +106,8 @@ def reserve_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
 def release(step: Step, ctx: ApplyContext) -> None:
     p = step.params
     if p.get("keepLedger"):  # the service moved to another port or path: free the old one only
+        if p.get("listener") and p.get("priority"):
+            ctx.state.release_priority(step.service, p["listener"], p["priority"])
         if p.get("loadBalancer") and p.get("port"):
             ctx.state.release_port(step.service, p["loadBalancer"], p["port"])
         if p.get("path"):

@@ -19,6 +19,8 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     hc_protocol, hc_path = d.health
     params = {"name": d.target_group_name, "port": d.spec.container_port, "targetType": d.target_type,
               "healthCheckProtocol": hc_protocol, "healthCheckPath": hc_path}
+    if d.priority is not None:
+        params["protocol"] = "HTTP"  # ALB mode: an ALB forwards HTTP to its target groups
     if tg is None:
         steps.append(Step("create_target_group", s, params))
     else:
@@ -61,7 +63,8 @@ def create_target_group(step: Step, ctx: ApplyContext) -> None:
         ledger.target_groups[p["name"]] = ""
         ctx.write_ahead(step.service)
     tg = ctx.clients.elbv2.create_target_group(
-        Name=p["name"], Protocol="TCP", Port=p["port"], VpcId=ctx.settings.vpc_id, TargetType=p["targetType"],
+        Name=p["name"], Protocol=p.get("protocol", "TCP"), Port=p["port"], VpcId=ctx.settings.vpc_id,
+        TargetType=p["targetType"],
         Tags=ctx.tags(step.service), **_health(p))["TargetGroups"][0]
     ctx.tg_arns[p["name"]] = tg["TargetGroupArn"]
     ctx.ledger(step.service).target_groups[p["name"]] = tg["TargetGroupArn"]

@@ -4,6 +4,8 @@ Items (partition key `pk`):
   svc#<service>        ledger: load balancer, port, path, target group, listener, API resource ids
   port#<lb arn>#<port> reservation: owner service (a listener port on one NLB), or `cfn:<stack id>#<logical
                        id>` for a CloudFormation Custom::ListenerPort (not a service: never released by reconciles)
+  rule#<listener arn>#<priority>  reservation: owner service (ALB mode: a listener rule's priority on the ALB
+                       listener; taken in the same transaction, with the same condition, as a port)
   path#<path>          reservation: owner service (an API path)
   sub#<path>           the services routed below a path (`below`), so no two reconciles take /a and /a/b
   res#<path>           an intermediate API resource portico created (e.g. /team for /team/orders)
@@ -79,6 +81,9 @@ class StateTable:
         elif kind == "port":
             lb, _, port = rest.rpartition("#")
             snap.ports[(lb, int(port))] = d["owner"]
+        elif kind == "rule":
+            listener, _, priority = rest.rpartition("#")
+            snap.priorities[(listener, int(priority))] = d["owner"]
         elif kind == "path":
             snap.paths[rest] = d["owner"]
         elif kind == "res":
@@ -133,21 +138,31 @@ class StateTable:
                 raise RuntimeError(f"DynamoDB left {len(todo[self.table])} items of {self.table} unwritten")
 
     # -- reservations ------------------------------------------------------------------------------
+    @staticmethod
+    def _slot(lb: str, number: int, listener: str | None) -> tuple[str, str, str]:
+        """(item key, ledger attribute, what it is for the user) of a reservation's number: a listener port on
+        the load balancer, or (`listener` given, ALB mode) a rule priority on that listener."""
+        if listener:
+            return f"rule#{listener}#{number}", "priority", f"rule priority {number}"
+        return f"port#{lb}#{number}", "port", f"port {number} on {lb.rsplit('/', 2)[-2] if '/' in lb else lb}"
+
     def _reserve_items(self, service: str, lb: str, port: int, path: str, ancestors: list[str],
-                       intent: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                       intent: dict[str, Any] | None = None, listener: str | None = None) -> list[dict[str, Any]]:
         """The transaction items of one reservation. `intent`: ledger attributes recorded with it (the target
-        group's name and the ECS service the pass is about to use), so no write-ahead save is needed later."""
+        group's name and the ECS service the pass is about to use), so no write-ahead save is needed later.
+        `listener` (ALB mode): `port` is the service's rule priority on that listener, not a port."""
         intent = {k: v for k, v in (intent or {}).items() if v}
         owner_cond = owned_by(service)
+        slot, attribute, _ = self._slot(lb, port, listener)
         items = [
-            {"Put": {"TableName": self.table, "Item": to_item({"pk": f"port#{lb}#{port}", "owner": service}),
+            {"Put": {"TableName": self.table, "Item": to_item({"pk": slot, "owner": service}),
                      **owner_cond}},
             {"Put": {"TableName": self.table, "Item": to_item({"pk": f"path#{path}", "owner": service}),
                      **owner_cond}},
             {"Update": {"TableName": self.table, "Key": to_item({"pk": f"svc#{service}"}),
                         "UpdateExpression": "SET service = :s, loadBalancer = :lb, #p = :p, #path = :path"
                                             + "".join(f", #i{i} = :i{i}" for i in range(len(intent))),
-                        "ExpressionAttributeNames": {"#p": "port", "#path": "path",
+                        "ExpressionAttributeNames": {"#p": attribute, "#path": "path",
                                                      **{f"#i{i}": k for i, k in enumerate(intent)}},
                         "ExpressionAttributeValues": to_item({
                             ":s": service, ":lb": lb, ":p": port, ":path": path,
@@ -166,7 +181,7 @@ class StateTable:
         return items
 
     def reserve(self, service: str, lb: str, port: int, path: str, ancestors: list[str],
-                intent: dict[str, Any] | None = None) -> None:
+                intent: dict[str, Any] | None = None, listener: str | None = None) -> None:
         """Claim (lb, port) and path for `service` atomically; idempotent for the same owner.
 
         Ancestor paths must not be owned by another service (a route under another's route would be
@@ -174,7 +189,7 @@ class StateTable:
         each ancestor's `sub#` item collects the services routed below it, and a path whose `sub#` item
         names another service is refused, so two reconciles can never take /a and /a/b at the same time.
         """
-        items = self._reserve_items(service, lb, port, path, ancestors, intent)
+        items = self._reserve_items(service, lb, port, path, ancestors, intent, listener)
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as e:
@@ -183,8 +198,8 @@ class StateTable:
             # What each item guards: CancellationReasons follow the order of TransactItems (the port, the path,
             # the ledger, the ancestors, then `sub#`; docs.aws.amazon.com/amazondynamodb/latest/APIReference/
             # API_CancellationReason.html). `sub#` is named by a service routed below the path.
-            lb_name = lb.rsplit("/", 2)[-2] if "/" in lb else lb
-            held = [("port", f"port {port} on {lb_name}", f"port#{lb}#{port}"),
+            slot, attribute, what = self._slot(lb, port, listener)
+            held = [(attribute, what, slot),
                     *(("path", f"path {p}", f"path#{p}") for p in (path, *ancestors))]
             sub = ("path", f"path {path}/…", None)
             below = sorted(self._below(path) - {service})
@@ -245,6 +260,9 @@ class StateTable:
 
     def release_port(self, service: str, lb: str, port: int) -> None:
         self._delete_owned(f"port#{lb}#{port}", service)
+
+    def release_priority(self, service: str, listener: str, priority: int) -> None:
+        self._delete_owned(f"rule#{listener}#{priority}", service)
 
     def release_path(self, service: str, path: str) -> None:
         self._release_below(service, path)

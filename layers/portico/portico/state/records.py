@@ -44,7 +44,8 @@ def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str
 
 
 class Conflict(Exception):
-    """A reservation lost to another owner. `kind` is "port" or "path"; `owner` who holds it. Also "busy"
+    """A reservation lost to another owner. `kind` is "port", "priority" (an ALB rule's) or "path"; `owner` who
+    holds it. Also "busy"
     (another reconcile holds the service's ledger right now) and "stale" (the ledger or the entry changed
     since this pass read it): both are lost races, re-planned on fresh reads, never the user's to fix."""
 
@@ -64,6 +65,8 @@ class Ledger:
     resources: dict[str, str] = field(default_factory=dict)  # API path -> resource id
     ecs: str | None = None  # "cluster/service" the target group was attached to
     alarms: list[str] = field(default_factory=list)
+    priority: int | None = None  # ALB mode: the reserved priority of the service's listener rule
+    rule_arn: str | None = None  # ALB mode: the listener rule portico created
     version: int | None = None  # bumped by every pass that changed the service: a pass planned on an older one is stale
     holder: str | None = None  # the pass changing the service now (a lease, until `held_until`)
     held_until: int | None = None
@@ -72,7 +75,8 @@ class Ledger:
         return {"service": self.service, "loadBalancer": self.load_balancer,
                 "port": self.port, "path": self.path, "targetGroups": self.target_groups or None,
                 "listenerArn": self.listener_arn, "resources": self.resources or None, "ecs": self.ecs,
-                "alarms": self.alarms or None, "version": self.version, "holder": self.holder,
+                "alarms": self.alarms or None, "priority": self.priority, "ruleArn": self.rule_arn,
+                "version": self.version, "holder": self.holder,
                 "heldUntil": self.held_until}
 
     @classmethod
@@ -82,18 +86,20 @@ class Ledger:
         return cls(service=d["service"], load_balancer=d.get("loadBalancer"), port=num("port"), path=d.get("path"),
                    target_groups=dict(d.get("targetGroups") or {}), listener_arn=d.get("listenerArn"),
                    resources=dict(d.get("resources") or {}), ecs=d.get("ecs"), alarms=list(d.get("alarms") or []),
+                   priority=num("priority"), rule_arn=d.get("ruleArn"),
                    version=num("version"), holder=d.get("holder"), held_until=num("heldUntil"))
 
     def empty(self) -> bool:
         """Holds nothing in AWS or the table (a claim that never got to its first step)."""
         return not (self.load_balancer or self.port or self.path or self.target_groups or self.listener_arn
-                    or self.resources or self.ecs or self.alarms)
+                    or self.resources or self.ecs or self.alarms or self.priority or self.rule_arn)
 
 
 @dataclass
 class StateSnapshot:
     ledgers: dict[str, Ledger] = field(default_factory=dict)
     ports: dict[tuple[str, int], str] = field(default_factory=dict)  # (lb arn, port) -> service
+    priorities: dict[tuple[str, int], str] = field(default_factory=dict)  # (ALB listener arn, rule priority) -> service
     paths: dict[str, str] = field(default_factory=dict)  # path -> service
     intermediates: dict[str, str] = field(default_factory=dict)  # path -> resource id
     deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
