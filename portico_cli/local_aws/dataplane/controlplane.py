@@ -1,8 +1,8 @@
 """What the data plane reads from the control plane (the emulator), with real boto3 calls, into plain values.
 
 One `read(...)` per sync pass: the REST API's deployed stages (methods from the deployment's `apiSummary`,
-their integrations from the API), usage plans and keys, authorizers, VPC links, and every NLB's listeners and
-target groups with their health-check settings and registered targets.
+their integrations from the API), usage plans and keys, authorizers, VPC links, every NLB's listeners and
+every ALB's listener rules (ALB mode), and their target groups with health-check settings and registered targets.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ class Snapshot:
     forwards: dict[str, str] = field(default_factory=dict)  # listener ARN -> target group ARN
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # target group ARN -> description
     targets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # target group ARN -> (id, port)
+    albs: set[str] = field(default_factory=set)  # the ARNs of the application load balancers
+    # ALB listener ARN -> its rules by priority: (priority, [(header name, values)] or None when a condition
+    # is not a header one, target group ARN or None) and its default action (a fixed response, or a forward).
+    rules: dict[str, list[tuple[int, list[tuple[str, list[str]]] | None, str | None]]] = field(default_factory=dict)
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # ALB listener ARN -> its default action
 
 
 def _all(client, op: str, key: str, **kw) -> list[dict]:
@@ -102,21 +107,40 @@ def read(apigateway, elbv2, rest_api_id: str, apigatewayv2=None) -> Snapshot:
     return snap
 
 
+def _forward(actions: list[dict]) -> str | None:
+    return next((a["TargetGroupArn"] for a in actions if a.get("Type") == "forward" and a.get("TargetGroupArn")), None)
+
+
 def read_load_balancers(elbv2, snap: Snapshot) -> None:
     for lb in _all(elbv2, "describe_load_balancers", "LoadBalancers"):
-        if lb.get("Type") != "network":
+        if lb.get("Type") not in ("network", "application"):
             continue
         snap.lb_dns[lb["LoadBalancerArn"]] = lb["DNSName"]
         for li in _all(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb["LoadBalancerArn"]):
             snap.listeners[(lb["LoadBalancerArn"], int(li["Port"]))] = li["ListenerArn"]
-            tg = next((a["TargetGroupArn"] for a in li.get("DefaultActions", [])
-                       if a.get("Type") == "forward" and a.get("TargetGroupArn")), None)
-            if tg:
+            if lb["Type"] == "application":  # HTTP: routed by the listener's rules (the gateway applies them)
+                snap.albs.add(lb["LoadBalancerArn"])
+                read_rules(elbv2, snap, li)
+            elif tg := _forward(li.get("DefaultActions", [])):
                 snap.forwards[li["ListenerArn"]] = tg
-    wanted = set(snap.forwards.values())
+    wanted = set(snap.forwards.values()) | {tg for rules in snap.rules.values() for *_, tg in rules if tg}
     for tg in _all(elbv2, "describe_target_groups", "TargetGroups"):
         if tg["TargetGroupArn"] in wanted:
             snap.groups[tg["TargetGroupArn"]] = tg
             health = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
             snap.targets[tg["TargetGroupArn"]] = [(d["Target"]["Id"], int(d["Target"].get("Port") or tg["Port"]))
                                                   for d in health]
+
+
+def read_rules(elbv2, snap: Snapshot, listener: dict) -> None:
+    arn, rules = listener["ListenerArn"], []
+    snap.defaults[arn] = (listener.get("DefaultActions") or [{}])[0]
+    for r in _all(elbv2, "describe_rules", "Rules", ListenerArn=arn):
+        if r.get("IsDefault"):
+            continue
+        headers = [((c.get("HttpHeaderConfig") or {}).get("HttpHeaderName", "").lower(),
+                    list((c.get("HttpHeaderConfig") or {}).get("Values") or []))
+                   for c in r.get("Conditions", []) if c.get("Field") == "http-header"]
+        only_headers = len(headers) == len(r.get("Conditions", []))
+        rules.append((int(r["Priority"]), headers if only_headers else None, _forward(r.get("Actions", []))))
+    snap.rules[arn] = sorted(rules, key=lambda rule: rule[0])

@@ -11,6 +11,7 @@ listener of the integration's uri. Errors answer with the default gateway respon
 
 from __future__ import annotations
 
+import fnmatch
 import secrets
 import time
 import uuid
@@ -110,6 +111,7 @@ class Gateway:
     local_port: Any  # (listener ARN) -> loopback port of the local NLB listener, or None
     jwks: Any  # (user pool id) -> JWKS document
     secrets: dict[str, str]
+    target_port: Any = None  # (target group ARN) -> loopback port of one routable target (ALB mode), or None
     snapshot: Snapshot = field(default_factory=Snapshot)
     buckets: dict[tuple, Bucket] = field(default_factory=dict)
     quotas: dict[tuple, int] = field(default_factory=lambda: defaultdict(int))
@@ -253,10 +255,20 @@ class Gateway:
             if target.startswith("integration.request.path.") and source.startswith("method.request.path."):
                 uri = uri.replace("{" + target.rsplit(".", 1)[-1] + "}", params.get(source.rsplit(".", 1)[-1], ""))
         url = httpx.URL(uri)
-        port = self._connect(integ, url)
+        headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP and k != "x-forwarded-for"]
+        for target, source in (integ.get("requestParameters") or {}).items():  # header mappings
+            if target.startswith("integration.request.header."):
+                name = target.rsplit(".", 1)[-1].lower()
+                value = source[1:-1] if source.startswith("'") and source.endswith("'") else \
+                    request.headers.get(source.rsplit(".", 1)[-1]) if source.startswith("method.request.header.") \
+                    else None
+                if value is not None:
+                    headers = [(k, v) for k, v in headers if k.lower() != name] + [(name, value)]
+        port = self._connect(integ, url, headers)
+        if isinstance(port, Response):
+            return port
         if port is None:
             return _error(CONFIG_ERROR)
-        headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP and k != "x-forwarded-for"]
         client = request.client.host if request.client else "127.0.0.1"
         forwarded = ", ".join(filter(None, [request.headers.get("x-forwarded-for"), client]))
         headers += [("host", f"{url.host}:{url.port}" if url.port else url.host), ("x-forwarded-for", forwarded),
@@ -277,12 +289,17 @@ class Gateway:
                and k.lower() != "content-encoding"]
         return Response(upstream.content, status_code=upstream.status_code, headers=dict(out))
 
-    def _connect(self, integ: dict, url: httpx.URL) -> int | None:
-        """The loopback port that reaches the integration's host:port: over the VPC link, the NLB listener."""
+    def _connect(self, integ: dict, url: httpx.URL, headers: list[tuple[str, str]]) -> int | Response | None:
+        """The loopback port that reaches the integration's host:port: over the VPC link, the NLB listener, or
+        the ALB listener's rule's target; a response when the ALB answers itself (its default action)."""
         snap = self.snapshot
         port = url.port or (443 if url.scheme == "https" else 80)
         if integ.get("connectionType") == "VPC_LINK":
             link = integ.get("connectionId") or ""
+            alb = integ.get("integrationTarget") if link in snap.links_v2 else None
+            if alb in snap.albs:
+                listener = snap.listeners.get((alb, port)) if snap.lb_dns.get(alb) == url.host else None
+                return self._alb(listener, headers) if listener else None
             # A v1 link leads to its own NLBs; a v2 link to the one the integration names (integrationTarget).
             lbs = [integ["integrationTarget"]] if link in snap.links_v2 and integ.get("integrationTarget") \
                 else snap.links.get(link, [])
@@ -291,6 +308,37 @@ class Gateway:
                     return self.local_port(snap.listeners[(lb_arn, port)])
             return None
         return port if url.host in ("127.0.0.1", "localhost") else None  # loopback only: no internet from here
+
+    def _alb(self, listener: str, headers: list[tuple[str, str]]) -> int | Response:
+        """The ALB listener's rules in priority order: the first that matches forwards to its target group (one
+        routable target, or 503 as an ALB with none); none matches: the default action (a fixed response)."""
+        snap = self.snapshot
+        group = next((tg for _, conditions, tg in snap.rules.get(listener, []) if _rule_matches(conditions, headers)),
+                     None)
+        if group is None:
+            action = snap.defaults.get(listener) or {}
+            group = action.get("TargetGroupArn") if action.get("Type") == "forward" else None
+            if group is None:
+                fixed = action.get("FixedResponseConfig") or {"StatusCode": "503"}
+                return Response((fixed.get("MessageBody") or "").encode(), status_code=int(fixed["StatusCode"]),
+                                media_type=fixed.get("ContentType") or "text/plain")
+        port = self.target_port(group) if self.target_port else None
+        return port if port is not None else Response(b"503 Service Temporarily Unavailable", status_code=503,
+                                                      media_type="text/html")
+
+
+def _rule_matches(conditions: list[tuple[str, list[str]]] | None, headers: list[tuple[str, str]]) -> bool:
+    """Every condition of the rule holds: an http-header condition matches when the header (name case-
+    insensitive) has one of the values, compared case-insensitively with * and ? wildcards, as an ALB does
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html). A rule
+    with another kind of condition (path, host, ...) is not evaluated here and never matches."""
+    if not conditions:
+        return False
+    have = {}
+    for k, v in headers:
+        have.setdefault(k.lower(), []).append(v.lower())
+    return all(any(fnmatch.fnmatchcase(v, want.lower()) for v in have.get(name, []) for want in values)
+               for name, values in conditions)
 
 
 def _settings(stage: Stage, resource: str, verb: str, requested: str) -> dict[str, Any]:

@@ -78,6 +78,12 @@ class LoadBalancers:
         self.groups: dict[str, TargetGroup] = {}
         self.client = httpx.AsyncClient(timeout=5.0)
 
+    def target_port(self, group_arn: str) -> int | None:
+        """The loopback port of one routable target of the group (an ALB rule's forward), round robin."""
+        group = self.groups.get(group_arn)
+        target = group.pick() if group else None
+        return self.resolve(target) if target else None
+
     def local_port(self, listener_arn: str) -> int | None:
         entry = self.listeners.get(listener_arn)
         return entry[1] if entry else None

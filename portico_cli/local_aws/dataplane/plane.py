@@ -94,7 +94,7 @@ class DataPlane:
         self.loop = asyncio.get_running_loop()
         self._stopping, self._lock = asyncio.Event(), asyncio.Lock()
         self.lbs = LoadBalancers(lambda addr: self.agent.addresses.get(addr), self._report)
-        self.gateway = Gateway(local_port=self.lbs.local_port, jwks=self.jwks.get,
+        self.gateway = Gateway(local_port=self.lbs.local_port, target_port=self.lbs.target_port, jwks=self.jwks.get,
                                secrets={CREDENTIALS["AWS_ACCESS_KEY_ID"]: CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})
         server = uvicorn.Server(uvicorn.Config(self.gateway.app, log_level="warning", access_log=False,
                                                lifespan="off", interface="asgi3", proxy_headers=False,
