@@ -123,3 +123,27 @@ def test_a_specific_port_taken_on_one_load_balancer_is_reserved_on_the_next(aws,
         assert third["Status"] == "FAILED" and third["Reason"].startswith("Port: 443 is already reserved by cfn:")
     finally:
         default_reconciler.cache_clear()
+
+
+def test_an_alb_mode_stack_has_no_ports_to_reserve_and_a_route_has_no_listener_port(aws, recorder, monkeypatch):
+    from portico.triggers import default_reconciler
+    from portico.triggers.cfn import service_route
+    from portico_cli.local_aws import bootstrap as local
+
+    from .conftest import Cfn
+
+    alb = local.bootstrap(aws, vpc_links="v2", backend="alb")
+    for name, value in alb.to_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(service_route, "MAX_WAIT_BETWEEN_PASSES", 0.05)
+    default_reconciler.cache_clear()
+    try:
+        cfn = Cfn(recorder)
+        refused = port_event(cfn, "Create", {})
+        assert refused["Status"] == "FAILED" and "ALB mode (Backend=alb)" in refused["Reason"]
+        route = cfn("Create", {**ORDERS, "Auth": "NONE"})
+        assert route["Status"] == "SUCCESS", route
+        assert "ListenerPort" not in route["Data"] and route["Data"]["Path"] == "/orders"
+        assert route["Data"]["TargetGroupArn"].startswith("arn:aws:elasticloadbalancing:")
+    finally:
+        default_reconciler.cache_clear()

@@ -96,6 +96,8 @@ def role_statements(resources: dict, function_id: str) -> list[dict]:
     for policy in role.get("Policies", []):
         out.extend(statements(policy["PolicyDocument"]))
     for arn in role.get("ManagedPolicyArns", []):
+        # A mode's policy (Fn::If [UseAlb, Ref AlbRulesPolicy, AWS::NoValue]) counts: the role may carry it.
+        arn = arn["Fn::If"][1] if isinstance(arn, dict) and "Fn::If" in arn else arn
         assert isinstance(arn, dict) and "Ref" in arn, f"{role_id}: only this template's managed policies"
         out.extend(statements(resources[arn["Ref"]]["Properties"]["PolicyDocument"]))
     return out
@@ -257,5 +259,7 @@ class Deployed:
     def role_statements(self, function_id: str) -> list[dict]:
         """Every statement of the function's role: its managed policies (this template's) and inline ones."""
         role = self.resources[self.resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
-        out = [s for arn in role.get("ManagedPolicyArns", []) for s in self.policy(arn["Ref"])["Statement"]]
+        arns = [(a["Fn::If"][1] if self.condition(a["Fn::If"][0]) else a["Fn::If"][2]) if "Fn::If" in a else a
+                for a in role.get("ManagedPolicyArns", [])]  # a mode's policy: this stack's
+        out = [s for arn in arns if arn["Ref"] != "AWS::NoValue" for s in self.policy(arn["Ref"])["Statement"]]
         return out + [s for p in role.get("Policies", []) for s in self.resolve(p["PolicyDocument"])["Statement"]]

@@ -21,6 +21,7 @@ EVERY_CONDITION_ON = {
     "LoadBalancerCount": "6",
     "ReservedConcurrency": "2",
     "VpcLinkVersion": "v1+v2",
+    "Backend": "alb",  # the ALB, its listener and AlbRulesPolicy (ALB mode) next to the NLB pool
     "StageNames": "dev,qa,prod",
     "ConfigureApiGatewayAccount": '"true"',
     "AlarmEmail": "oncall@example.com",

@@ -38,7 +38,12 @@ ALLOWANCE: dict[str, str] = {
     "elasticloadbalancing:DescribeTags": "apply: ownership re-check before modifying/deleting an ELB object",
     "iam:PassRole": "Custom::ApiGatewayAccount's UpdateAccount passes the CloudWatch role to API Gateway",
     "cloudwatch:DeleteDashboards": "kinds/dashboard: only when the fleet shrinks below a dashboard page (165 services)",
+    "elasticloadbalancing:ModifyRule": "kinds/listener_rule (ALB mode): only when a rule's action or condition drifted",
+    "elasticloadbalancing:SetRulePriorities": "kinds/listener_rule (ALB mode): only when a rule's priority was changed",
 }
+# A mode's policies and actions are judged by the run of that mode (Backend=nlb or alb): the other never needs them.
+MODE_POLICIES = {"AlbRulesPolicy": "alb", "LoadBalancerPoolPolicy": "nlb"}
+MODE_ACTIONS = {"elasticloadbalancing:DescribeRules": "alb"}  # observed.read_rules reads ALB listeners only
 
 IAM_PREFIX = {"elbv2": "elasticloadbalancing", "dynamodbstreams": "dynamodb"}
 TRANSACT_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
@@ -89,7 +94,7 @@ def iam_requests(service: str, operation: str, params: dict, client, settings) -
         tables = list(params.get("RequestItems", {})) or [params.get("TableName", "")]
         return [(f"dynamodb:{operation}", t) for t in tables]
     out = [(f"{IAM_PREFIX.get(service, service)}:{operation}", "")]
-    if service == "elbv2" and operation in ("CreateTargetGroup", "CreateListener"):
+    if service == "elbv2" and operation in ("CreateTargetGroup", "CreateListener", "CreateRule"):
         assert {t["Key"] for t in params.get("Tags", [])} >= {"portico:stack", "portico:service"}, \
             f"{operation} without portico's owner tags: the role's tag conditions would deny it"
         stack_tag = {t["Key"]: t["Value"] for t in params["Tags"]}["portico:stack"]
@@ -125,9 +130,20 @@ def cfn_context():
                            get_remaining_time_in_millis=lambda: max(0, int((deadline - time.monotonic()) * 1000)))
 
 
+@pytest.fixture(params=["nlb", "alb"])
+def mode_stack(request, aws):
+    """The stack in each backend mode: the NLB pool (default), or ALB mode (Backend=alb, on the v2 link)."""
+    from portico.clients import Clients
+    from portico_cli.local_aws import bootstrap as local
+
+    s = local.bootstrap(aws, vpc_links="v2", backend="alb") if request.param == "alb" else local.bootstrap(aws)
+    return s, Clients.create(s, boto3_session=local.session(s.endpoint_url))
+
+
 @pytest.fixture
-def recorded(stack, clients, monkeypatch):
+def recorded(mode_stack, monkeypatch):
     """Drive every function through onboarding, a spec change, drift repair and offboarding."""
+    stack, clients = mode_stack
     for name, value in stack.to_env().items():
         monkeypatch.setenv(name, value)
     default_reconciler.cache_clear()
@@ -143,9 +159,12 @@ def recorded(stack, clients, monkeypatch):
 
     sweeper = load_handler("functions/sweeper")
     schedule = event("schedule.json")
-    for lb in clients.elbv2.describe_load_balancers()["LoadBalancers"]:  # drift: a listener deleted by hand
+    if stack.backend == "alb":  # drift: a rule deleted by hand
+        rules = clients.elbv2.describe_rules(ListenerArn=stack.alb_listener_arn)["Rules"]
+        clients.elbv2.delete_rule(RuleArn=next(r["RuleArn"] for r in rules if not r["IsDefault"]))
+    for lb in clients.elbv2.describe_load_balancers()["LoadBalancers"] if stack.backend == "nlb" else ():
         for li in clients.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]:
-            clients.elbv2.delete_listener(ListenerArn=li["ListenerArn"])
+            clients.elbv2.delete_listener(ListenerArn=li["ListenerArn"])  # drift: a listener deleted by hand
             break
     log.run("SweeperFunction", sweeper, schedule, fake_context())
     removed = stream_event("stream-remove.json", registry)  # the entry goes; the sweeper cleans up
@@ -250,9 +269,11 @@ def test_no_policy_allows_an_action_nothing_needs(recorded):
     present = [fid for fid in FUNCTIONS if log.calls[fid]]
     unexplained = set()
     for name in sorted(k for k, v in resources.items() if v["Type"] == "AWS::IAM::ManagedPolicy"):
+        if MODE_POLICIES.get(name, settings.backend) != settings.backend:
+            continue
         shared = grants(statements(resources[name]["Properties"]["PolicyDocument"]))
         unexplained |= {f"{name}: {a} {t}".strip() for a, t in shared - called(log, present, settings)
-                        if a not in ALLOWANCE}
+                        if a not in ALLOWANCE and MODE_ACTIONS.get(a, settings.backend) == settings.backend}
     for fid in present:
         role = resources[resources[fid]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
         own = grants([s for p in role.get("Policies", []) for s in statements(p["PolicyDocument"])])

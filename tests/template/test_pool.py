@@ -23,7 +23,7 @@ MANAGED_POLICY_MAX_CHARS = 6144  # IAM quota: managed policy document, whitespac
 
 def pool(template: dict) -> list[str]:
     """The pool's NLB logical ids in pool order: LoadBalancer, LoadBalancer2, LoadBalancer3 ..."""
-    ids = [k for k, v in template["Resources"].items() if v["Type"] == NLB]
+    ids = [k for k, v in template["Resources"].items() if v["Type"] == NLB and v["Properties"]["Type"] == "network"]
     return sorted(ids, key=lambda k: int(k.removeprefix("LoadBalancer") or 1))
 
 

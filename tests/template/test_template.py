@@ -138,7 +138,8 @@ def test_samconfig_environments_are_separate_stacks_and_prod_confirms(samconfig)
 
 def pool_nlbs(resources: dict) -> set[str]:
     """Logical ids of the NLB pool (LoadBalancer, LoadBalancer2, ...; see test_pool.py)."""
-    return {k for k, v in resources.items() if v["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"}
+    return {k for k, v in resources.items() if v["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+            and v["Properties"]["Type"] == "network"}
 
 
 def test_internal_nlb_with_cross_zone_and_configurable_deletion_protection(resources):
@@ -298,6 +299,7 @@ def test_outputs_and_exports(template):
 NO_RESOURCE_LEVEL = {
     "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeRules",
     "elasticloadbalancing:DescribeTargetHealth", "ecs:DescribeTaskDefinition", "ec2:DescribeSecurityGroups",
     "dynamodb:ListStreams", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
 }
@@ -319,6 +321,7 @@ def test_one_role_per_function_without_aws_managed_policies(resources):
     assert len(set(roles)) == len(FUNCTIONS)
     for role in roles:
         for arn in resources[role]["Properties"].get("ManagedPolicyArns", []):
+            arn = arn["Fn::If"][1] if "Fn::If" in arn else arn  # the ALB mode's policy
             assert "Ref" in arn, f"{role}: only this template's policies, no AWS managed ones"
     for fid in FUNCTIONS:
         assert "Policies" not in resources[fid]["Properties"], f"{fid}: policies belong on its role"
@@ -381,10 +384,46 @@ def test_listener_actions_are_pinned_to_the_nlb_pool(resources, action):
     assert found
     for where, s in found:
         for resource in as_list(s["Resource"]):
-            if action == "elasticloadbalancing:AddTags" and ":targetgroup/" in text_of(resource):
-                continue
+            if action == "elasticloadbalancing:AddTags" and (":targetgroup/" in text_of(resource)
+                                                             or ":listener-rule/" in text_of(resource)):
+                continue  # target groups: any name; rules: test_rule_actions_are_pinned_to_the_alb
             named = refs(resource) - {"AWS::NoValue", "AWS::Partition", "AWS::Region", "AWS::AccountId"}
             assert len(named) == 1 and named <= pool, (where, s["Sid"], resource)
+
+
+@pytest.mark.parametrize("action", ["elasticloadbalancing:CreateRule", "elasticloadbalancing:ModifyRule",
+                                    "elasticloadbalancing:SetRulePriorities", "elasticloadbalancing:DeleteRule"])
+def test_rule_actions_are_pinned_to_the_alb_and_its_listener(resources, action):
+    """ALB mode: rule statements name only the ALB's listener or its rules (listener-rule/<the ALB>/*), are in
+    the policy that exists only with Backend=alb, and carry portico's tag conditions."""
+    found = statements_with(resources, action)
+    assert found and {where for where, _ in found} == {"AlbRulesPolicy"}
+    assert resources["AlbRulesPolicy"]["Condition"] == "UseAlb"
+    for where, s in found:
+        for resource in as_list(s["Resource"]):
+            text = text_of(resource)
+            assert refs(resource) == {"AlbListener"} or ("listener-rule/${Alb.LoadBalancerFullName}/*" in text), \
+                (where, s["Sid"], resource)
+        cond = s["Condition"]["StringEquals"]
+        key = "aws:RequestTag/portico:stack" if action == "elasticloadbalancing:CreateRule" else \
+            "aws:ResourceTag/portico:stack"
+        assert cond[key] == {"Ref": "AWS::StackName"}, (where, s["Sid"])
+
+
+def test_alb_mode_is_one_internal_alb_with_a_404_listener(resources, template):
+    alb, listener = resources["Alb"], resources["AlbListener"]
+    assert alb["Condition"] == listener["Condition"] == "UseAlb"
+    assert (alb["Properties"]["Type"], alb["Properties"]["Scheme"]) == ("application", "internal")
+    assert refs(alb["Properties"]["SecurityGroups"]) == {"AlbSecurityGroup"}
+    attrs = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
+    assert attrs["deletion_protection.enabled"] == {"Ref": "DeletionProtection"}
+    assert (listener["Properties"]["Protocol"], listener["Properties"]["Port"]) == ("HTTP", 80)
+    [default] = listener["Properties"]["DefaultActions"]
+    assert default["Type"] == "fixed-response" and default["FixedResponseConfig"]["StatusCode"] == "404"
+    ingress = resources["AlbIngressFromVpcLink"]["Properties"]
+    assert refs(ingress["SourceSecurityGroupId"]) == {"VpcLinkSecurityGroup"} and ingress["FromPort"] == 80
+    assert template["Parameters"]["Backend"]["Default"] == "nlb"
+    assert "AlbNeedsVpcLinkV2" in template["Rules"]
 
 
 def test_api_gateway_actions_are_pinned_to_this_api_and_its_plans(resources):

@@ -34,6 +34,9 @@ class ListenerPorts:
 
     def upsert(self, event: dict[str, Any], context: Any) -> tuple[str, dict[str, Any]]:
         owner = self.owner(event)
+        if self.settings.backend == "alb":
+            raise Failure("Custom::ListenerPort reserves a port on portico's NLB pool; this portico stack runs in ALB "
+                          "mode (Backend=alb), whose one ALB listener is the template's")
         port = port_property(event.get("ResourceProperties") or {})
         for _ in range(5):
             obs = self.observed()

@@ -126,7 +126,8 @@ class ServiceRoutes:
             if isinstance(exc, Failure) and exc.physical_id is None and self.answer.PhysicalResourceId == service:
                 exc.physical_id = service
             raise
-        data = {"ListenerPort": int(result["listenerPort"]), "InvokeUrl": result.get("invokeUrl"),
+        port = result.get("listenerPort")  # none in ALB mode (a listener rule, no port of its own)
+        data = {"ListenerPort": int(port) if port is not None else None, "InvokeUrl": result.get("invokeUrl"),
                 "TargetGroupArn": result.get("targetGroupArn"), "Path": spec.path}
         return service, {k: v for k, v in data.items() if v is not None}
 
