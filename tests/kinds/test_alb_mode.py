@@ -173,3 +173,22 @@ def test_the_emulators_refusal_reaches_the_status(alb, monkeypatch):
         clients.elbv2.create_rule(ListenerArn=s.alb_listener_arn, Priority=77, Actions=[
             {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}], Conditions=[
             {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/x/*"]}}])
+
+
+def test_doctor_walks_the_alb_links_and_names_a_deleted_rule(alb):
+    from portico.ops.doctor import Doctor
+
+    s, clients, reg, reconciler = alb
+    onboard(reg, reconciler, "orders")
+    links = {c.link: c for c in Doctor(clients, s).run("orders")}
+    assert "port reserved" not in links and "listener on the NLB" not in links
+    for link in ("rule priority reserved", "listener rule on the ALB", "target group",
+                 "ECS service has the target group", "API resource, methods, VPC_LINK integration"):
+        assert links[link].ok, (link, links[link].detail)
+    assert links["listener rule on the ALB"].detail == f"priority 1, {SERVICE_HEADER}: orders"
+    [rule] = rules(clients, s)
+    clients.elbv2.delete_rule(RuleArn=rule["RuleArn"])
+    links = {c.link: c for c in Doctor(clients, s).run("orders")}
+    assert not links["listener rule on the ALB"].ok and "portico reconcile --service orders" in \
+        links["listener rule on the ALB"].fix
+    assert not links["target group"].ok and links["rule priority reserved"].ok

@@ -1,8 +1,9 @@
 """`portico doctor SERVICE`: walk the chain from the registry entry to the invoke URL, one check per link.
 
-entry valid → port reserved → listener on the NLB → target group → ECS service has the target group →
-targets healthy → task security group admits the NLB on the container port → API resource, methods,
-VPC_LINK integration to the right port → the stage's deployment contains them → (probe) an HTTP request.
+entry valid → port reserved → listener on the NLB (ALB mode: rule priority reserved → listener rule on the
+ALB) → target group → ECS service has the target group → targets healthy → task security group admits the NLB
+on the container port → API resource, methods, VPC_LINK integration to the right port → the stage's deployment
+contains them → (probe) an HTTP request.
 
 Every check runs (a later one may still tell something when an earlier one fails); a check that cannot
 run without an earlier link is reported as failed with the reason. Reads only.
@@ -18,6 +19,7 @@ from botocore.exceptions import ClientError
 from ..errors import error_message
 from ..observed import ecs_key, read_resources
 from ..registry import FLAPPING_FIX, Registry, ecs_repairs
+from ..settings import SERVICE_HEADER
 from ..spec import ServiceSpec, SpecError, parse, route_paths
 from ..state import StateTable
 from . import reach
@@ -57,6 +59,14 @@ class Doctor:
                                     "fix the attribute named above and write the entry again"))
         snap = StateTable(self.c.dynamodb, self.s.state_table).snapshot()
         ledger = snap.ledgers.get(service)
+        if self.s.backend == "alb":
+            lb_arn, port, tg_arn = reach.alb_links(self.c, self.s, service, ledger, snap, checks, _reconcile(service))
+        else:
+            lb_arn, port, tg_arn = self._nlb(service, ledger, snap, checks)
+        self._rest(service, spec, item, ledger, snap, lb_arn, port, tg_arn, checks, probe, api_key, probe_base)
+        return checks
+
+    def _nlb(self, service, ledger, snap, checks: list[Check]) -> tuple:
         lb_arn, port = (ledger.load_balancer, ledger.port) if ledger else (None, None)
         reserved = bool(ledger and lb_arn and port and snap.ports.get((lb_arn, port)) == service)
         checks.append(Check("port reserved", reserved,
@@ -74,7 +84,9 @@ class Doctor:
                             f"{_short(tg_arn)}, the listener forwards to it" if tg_arn
                             else "the listener does not forward to a target group portico created for the service",
                             "" if tg_arn else _reconcile(service)))
+        return lb_arn, port, tg_arn
 
+    def _rest(self, service, spec, item, ledger, snap, lb_arn, port, tg_arn, checks, probe, api_key, probe_base):
         ecs = self._ecs(spec, ledger)
         attached = bool(ecs and tg_arn and any(lb.get("targetGroupArn") == tg_arn
                                                for lb in ecs.get("loadBalancers", [])))
@@ -97,7 +109,6 @@ class Doctor:
         checks.append(self._deployment(service, spec, snap))
         if probe:
             checks.append(reach.probe(self.c, self.s, spec, api_key, probe_base))
-        return checks
 
     # -- ELB ----------------------------------------------------------------------------------------
     def _listener(self, lb_arn: str, port: int) -> dict[str, Any] | None:
@@ -174,6 +185,9 @@ class Doctor:
                     problems.append(f"{verb} {path} goes to {integ.get('uri')}, not port {port}")
                 elif integ.get("connectionId") and link_id and integ["connectionId"] != link_id:
                     problems.append(f"{verb} {path} uses VPC link {integ['connectionId']}, not {link_id}")
+                elif self.s.backend == "alb" and (integ.get("requestParameters") or {}).get(
+                        f"integration.request.header.{SERVICE_HEADER}") != f"'{service}'":
+                    problems.append(f"{verb} {path} does not set {SERVICE_HEADER}: {service} (the ALB rule's header)")
                 elif (integ.get("integrationTarget") or None) != target:
                     problems.append(f"{verb} {path} targets {integ.get('integrationTarget') or 'no load balancer'}"
                                     f" through its VPC link, not {target or 'the link own NLB (v1)'}")

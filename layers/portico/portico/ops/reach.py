@@ -8,7 +8,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..desired import invoke_url
+from ..settings import SERVICE_HEADER
 from ..spec import ServiceSpec
 
 
@@ -92,3 +95,32 @@ def probe(clients, settings, spec: ServiceSpec | None, api_key: str | None, base
             502: "502: API Gateway reached no healthy target (see the target and security group checks)",
             504: "504: the service did not answer within 29 s"}.get(status, "see the checks above")
     return Check(link, False, f"{verb} {url} → {status} {body[:120]!r}", hint)
+
+
+def alb_links(c, s, service: str, ledger, snap, checks: list[Check], fix: str) -> tuple:
+    """ALB mode: the rule priority, the service's rule (its header condition) and the rule's target group."""
+    listener, priority = s.alb_listener_arn, ledger.priority if ledger else None
+    reserved = bool(priority and snap.priorities.get((listener, priority)) == service)
+    checks.append(Check("rule priority reserved", reserved, f"priority {priority} on the ALB listener" if reserved
+                        else "no rule priority reservation for the service", "" if reserved else fix))
+    try:
+        rules = c.elbv2.describe_rules(ListenerArn=listener)["Rules"]
+        port = c.elbv2.describe_listeners(ListenerArns=[listener])["Listeners"][0]["Port"]
+    except ClientError:
+        rules, port = [], None
+    rule = next((r for r in rules if ledger and r["RuleArn"] == ledger.rule_arn), None)
+    header = [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": SERVICE_HEADER, "Values": [service]}}]
+    ok = bool(rule and [{k: cond[k] for k in ("Field", "HttpHeaderConfig") if k in cond}
+                        for cond in rule["Conditions"]] == header)
+    checks.append(Check("listener rule on the ALB", ok, f"priority {rule['Priority']}, {SERVICE_HEADER}: {service}"
+                        if ok else "the rule's condition is not the service's header" if rule
+                        else "no rule portico created for the service on the ALB listener",
+                        "" if ok else fix))
+    forwards = [a.get("TargetGroupArn") for a in (rule or {}).get("Actions", []) if a.get("TargetGroupArn")]
+    tg_arn = next((a for a in forwards if a in set(ledger.target_groups.values())), None) if ledger else None
+    checks.append(Check("target group", tg_arn is not None,
+                        f"{tg_arn.rsplit(':', 1)[-1]}, the rule forwards to it" if tg_arn
+                        else "the rule does not forward to a target group portico created for the service",
+                        "" if tg_arn else fix))
+    return (ledger.load_balancer if ledger else None), port, tg_arn
+
