@@ -236,3 +236,58 @@ def test_deleting_the_stack_keeps_the_tables_and_the_account_role(world, deploye
 
 def test_the_deploy_is_quick_enough_for_every_ci_run(deployed):
     assert deployed["seconds"] < 60, f"CreateStack took {deployed['seconds']:.0f} s in the emulator"
+
+
+def test_an_alb_mode_stack_deploys_and_routes_a_service_through_a_listener_rule(world, deployed):
+    """Backend=alb: the ALB, its 404 listener and security group are created (no NLB is used); a service gets
+    a listener rule on its header and an HTTP target group, no port; offboarding removes the rule."""
+    c, cfn = world["clients"], world["clients"]["cloudformation"]
+    cfn.create_stack(StackName="portico-alb", TemplateURL=TEMPLATE_URL, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=params(world, Backend="alb"))
+    description = wait_settled(cfn, "portico-alb")
+    assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "portico-alb")
+    out = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
+    (alb,) = c["elbv2"].describe_load_balancers(LoadBalancerArns=[out["AlbArn"]])["LoadBalancers"]
+    assert (alb["Type"], alb["Scheme"], alb["SecurityGroups"]) == ("application", "internal",
+                                                                   [out["AlbSecurityGroupId"]])
+    (listener,) = c["elbv2"].describe_listeners(LoadBalancerArn=out["AlbArn"])["Listeners"]
+    assert listener["ListenerArn"] == out["AlbListenerArn"] and (listener["Protocol"], listener["Port"]) == ("HTTP", 80)
+    assert listener["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+    link = c["apigatewayv2"].get_vpc_link(VpcLinkId=out["VpcLinkV2Id"])
+    (link_group,) = c["ec2"].describe_security_groups(GroupIds=link["SecurityGroupIds"])["SecurityGroups"]
+    assert (80, 80, [out["AlbSecurityGroupId"]]) in [
+        (p.get("FromPort"), p.get("ToPort"), [g["GroupId"] for g in p["UserIdGroupPairs"]])
+        for p in link_group["IpPermissionsEgress"]], "the link may send to the ALB"
+    (alb_group,) = c["ec2"].describe_security_groups(GroupIds=[out["AlbSecurityGroupId"]])["SecurityGroups"]
+    assert [(p["FromPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]]) for p in alb_group["IpPermissions"]] \
+        == [(80, link["SecurityGroupIds"])], "the ALB admits the link on 80 only"
+    env = c["lambda"].get_function_configuration(FunctionName=out["SweeperFunctionName"])["Environment"]["Variables"]
+    settings = Settings.from_env(env).check()
+    assert (settings.backend, settings.load_balancer_arns, settings.alb_listener_arn, settings.link_version) == (
+        "alb", (out["AlbArn"],), out["AlbListenerArn"], "v2")
+
+    def stream_function(event, context):
+        answer = c["lambda"].invoke(FunctionName=out["RegistryStreamFunctionName"], Payload=json.dumps(event))
+        payload = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, payload
+        return payload
+
+    poller = StreamPoller(c["dynamodb"], c["dynamodbstreams"], out["RegistryTableName"], stream_function)
+    table = out["RegistryTableName"]
+    c["dynamodb"].put_item(TableName=table, Item={
+        "service": {"S": "orders"}, "cluster": {"S": "demo"}, "containerPort": {"N": "8080"},
+        "path": {"S": "/orders"}, "auth": {"S": "API_KEY"}})
+    while poller.poll_once():
+        pass
+    item = c["dynamodb"].get_item(TableName=table, Key={"service": {"S": "orders"}}, ConsistentRead=True)["Item"]
+    assert item["status"]["S"] == "READY", item.get("statusMessage")
+    assert "listenerPort" not in item and "rule priority 1" in item["statusMessage"]["S"]
+    [rule] = [r for r in c["elbv2"].describe_rules(ListenerArn=out["AlbListenerArn"])["Rules"] if not r["IsDefault"]]
+    assert rule["Conditions"][0]["HttpHeaderConfig"]["Values"] == ["orders"]
+    assert rule["Actions"][0]["TargetGroupArn"] == item["targetGroupArn"]["S"]
+    assert [li["Port"] for li in c["elbv2"].describe_listeners(LoadBalancerArn=out["AlbArn"])["Listeners"]] == [80]
+    c["dynamodb"].delete_item(TableName=table, Key={"service": {"S": "orders"}})
+    while poller.poll_once():
+        pass
+    assert [r for r in c["elbv2"].describe_rules(ListenerArn=out["AlbListenerArn"])["Rules"] if not r["IsDefault"]] \
+        == []

@@ -19,7 +19,8 @@
   must be set in account settings to enable logging"), ::Method (moto's fails on a MOCK integration without
   IntegrationHttpMethod), ::VpcLink, ::UsagePlan, AWS::ApiGatewayV2::VpcLink (missing; Ref is its
   VpcLinkId), ::Authorizer, ::Account, AWS::CloudWatch::Alarm,
-  AWS::SQS::QueuePolicy, AWS::SNS::Subscription (missing), AWS::CloudFormation::WaitConditionHandle (moto makes
+  AWS::SQS::QueuePolicy, AWS::SNS::Subscription, AWS::EC2::SecurityGroupEgress (missing),
+  AWS::CloudFormation::WaitConditionHandle (moto makes
   none: not a stack resource); AWS::ElasticLoadBalancingV2::LoadBalancer (moto
   makes every one an ALB and drops attributes and tags); AWS::Lambda::Function (moto drops Layers,
   DeadLetterConfig, TracingConfig, Tags); AWS::DynamoDB::Table (moto reads DeletionProtectionEnabled
@@ -234,6 +235,26 @@ def _subscription_create(p, name):
     return arn, {}
 
 
+def _egress_permission(p) -> dict:
+    permission = {"IpProtocol": str(p["IpProtocol"]), "FromPort": _int(p["FromPort"]), "ToPort": _int(p["ToPort"])}
+    if p.get("DestinationSecurityGroupId"):
+        permission["UserIdGroupPairs"] = [{"GroupId": p["DestinationSecurityGroupId"], "Description": p.get(
+            "Description", "")}]
+    else:
+        permission["IpRanges"] = [{"CidrIp": p["CidrIp"], "Description": p.get("Description", "")}]
+    return permission
+
+
+def _egress_create(p, name):
+    rule = _clients("ec2").authorize_security_group_egress(GroupId=p["GroupId"], IpPermissions=[
+        _egress_permission(p)])["SecurityGroupRules"][0]
+    return rule["SecurityGroupRuleId"], {}
+
+
+def _egress_delete(physical, p):
+    _clients("ec2").revoke_security_group_egress(GroupId=p["GroupId"], IpPermissions=[_egress_permission(p)])
+
+
 def _load_balancer_create(p, name):
     elbv2 = _clients("elbv2")
     kwargs = {k: p[k] for k in ("Subnets", "SecurityGroups", "Scheme", "Type", "IpAddressType") if k in p}
@@ -289,6 +310,7 @@ HANDLERS = {
         AlarmNames=[physical])),
     "AWS::SQS::QueuePolicy": (_queue_policy_create, lambda physical, p: [_clients("sqs").set_queue_attributes(
         QueueUrl=url, Attributes={"Policy": ""}) for url in p["Queues"]]),
+    "AWS::EC2::SecurityGroupEgress": (_egress_create, _egress_delete),
     "AWS::SNS::Subscription": (_subscription_create, _delete_with("sns", "unsubscribe", "SubscriptionArn")),
     "AWS::ElasticLoadBalancingV2::LoadBalancer": (_load_balancer_create, _delete_with(
         "elbv2", "delete_load_balancer", "LoadBalancerArn")),
