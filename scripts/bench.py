@@ -111,7 +111,11 @@ class Run:
 
 def world_for(endpoint: str, clients, n: int) -> World:
     w = World(endpoint, clients)
-    w.fresh(load_balancers=max(1, math.ceil(n / 50)), services={f"svc-{i:03d}": 8080 for i in range(n)})
+    s = w.fresh(load_balancers=max(1, math.ceil(n / 50)), services={f"svc-{i:03d}": 8080 for i in range(n)})
+    # The stage-wide settings template.yaml gives every stage (MethodSettings `*/*`, parameter defaults).
+    clients.apigateway.update_stage(restApiId=s.rest_api_id, stageName=s.stage, patchOperations=[
+        {"op": "replace", "path": f"/*/*/{k}", "value": v} for k, v in (
+            ("metrics/enabled", "true"), ("throttling/rateLimit", "1000"), ("throttling/burstLimit", "2000"))])
     return w
 
 

@@ -57,6 +57,30 @@ def test_throttle_and_cache_become_method_settings_of_that_service_only(clients,
     assert [s.action for s in reconciler.run(ALL, dry_run=True).plan.steps] == []
 
 
+def test_under_the_templates_stage_wide_settings_only_what_differs_is_overridden(clients, stack, reconciler,
+                                                                                meter):
+    """template.yaml sets `*/*` (metrics on, the stage throttle): a service that asks for nothing else needs no
+    override, so onboarding it sends no UpdateStage; a throttle adds its keys; dropping it removes them."""
+    clients.apigateway.update_stage(restApiId=stack.rest_api_id, stageName=stack.stage, patchOperations=[
+        {"op": "replace", "path": "/*/*/metrics/enabled", "value": "true"},
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "100"},
+        {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": "200"}])
+    put(clients, stack, spec_item("orders"), spec_item("users"))
+    meter.reset()
+    assert {st.status for st in reconciler.run(ALL).statuses.values()} == {"READY"}
+    assert meter.count("apigateway", "UpdateStage") == 0
+    assert set(stage(clients, stack)["methodSettings"]) == {"*/*"}
+    put(clients, stack, spec_item("users", throttleRate=5, throttleBurst=10))
+    reconciler.run(ALL)
+    settings = stage(clients, stack)["methodSettings"]
+    assert sorted(settings) == sorted(["*/*", *(f"{p}/{v}" for p in ("users", "users~1{proxy+}") for v in ss.ANY_VERBS)])
+    assert settings["users/GET"]["throttlingRateLimit"] == 5.0 and settings["users/GET"]["metricsEnabled"] is True
+    put(clients, stack, spec_item("users", throttleRate=100, throttleBurst=200))  # what the stage has anyway
+    reconciler.run(ALL)
+    assert set(stage(clients, stack)["methodSettings"]) == {"*/*"}
+    assert [s.action for s in reconciler.run(ALL, dry_run=True).plan.steps] == []
+
+
 def test_the_pass_operations_go_in_update_stage_steps_of_at_most_80(clients, stack, reconciler, meter):
     put(clients, stack, spec_item("orders", throttleRate=5), spec_item("users", cacheTtlSeconds=60),
         spec_item("catalog", throttleBurst=7))

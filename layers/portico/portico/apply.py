@@ -49,13 +49,13 @@ class Applier:
         plan.sort()
         steps, i = plan.steps, 0
         try:
+            self._claim_all(steps)
             while i < len(steps):
                 self.on_step(i, len(steps))
                 j = i + 1
                 while steps[i].action in BATCH and j < len(steps) and steps[j].action == steps[i].action:
                     j += 1
-                # Each service's first step claims it (see StateTable.claim): one another pass holds is re-planned.
-                todo = [st for st in steps[i:j] if st.service not in result.stopped() and self._claim(st)]
+                todo = [st for st in steps[i:j] if st.service not in result.stopped()]
                 if len(todo) > 1:
                     try:
                         left = BATCH[steps[i].action](todo, ctx)
@@ -69,34 +69,35 @@ class Applier:
             self.on_step(len(steps), len(steps))
         finally:
             result.target_groups = dict(ctx.tg_arns)
-            for service in sorted(ctx.claimed):
-                ledger = ctx.ledgers.get(service)
-                if ledger is not None:
-                    ctx.state.unclaim(ledger, ctx.holder)
+            held = [ctx.ledgers[s] for s in sorted(ctx.claimed) if ctx.ledgers.get(s) is not None]
+            if held:
+                ctx.state.unclaim_many(held, ctx.holder)
         return result
 
-    def _claim(self, step: Step) -> bool:
-        """Claim the step's service before its first change; False if lost. A pass-wide step that changes
-        several services' ledgers claims each; it leaves out the ones lost (they are stopped)."""
-        if step.service != "*":
-            return self._guard(step, lambda: self.ctx.claim(step.service))
-        for service in step.params.get("services") or ():
-            if service not in self.ctx.result.stopped():
-                self._guard(step, lambda s=service: self.ctx.claim(s), service=service)
-        return True
+    def _claim_all(self, steps: list[Step]) -> None:
+        """Claim every service the plan changes (a pass-wide step's services too); one that another pass holds
+        or changed is stopped here, before any of its steps, and re-planned."""
+        first: dict[str, Step] = {}
+        for st in steps:
+            for service in (st.params.get("services") or ()) if st.service == "*" else (st.service,):
+                first.setdefault(service, st)
+        if first:
+            lost = self._guard(steps[0], lambda: self.ctx.claim_all(list(first)), service="*")
+            for service, conflict in (lost if isinstance(lost, dict) else {}).items():
+                self._guard(first[service], lambda c=conflict: _raise(c), service=service)
 
     def _apply(self, step: Step) -> None:
         if step.action in API_ACTIONS:
             self.ctx.touch_api()
         APPLY[step.action](step, self.ctx)
 
-    def _guard(self, step: Step, call, *, service: str | None = None) -> bool:
-        """Run one step's call; a failure stops only its service (a pass-wide step's is the pass's error)."""
+    def _guard(self, step: Step, call, *, service: str | None = None):
+        """Run one step's call (its result, or True); a failure stops only its service (a pass-wide step's
+        is the pass's error) and is False."""
         result = self.ctx.result
         service = service or step.service
         try:
-            call()
-            return True
+            return call() or True
         except Conflict as exc:
             result.conflicts[service] = exc
             log.info(f"{step.describe()} lost a race: {exc}; re-planned on fresh reads",
@@ -112,3 +113,7 @@ class Applier:
             else:
                 result.failed[service] = msg
         return False
+
+
+def _raise(conflict: Conflict) -> None:
+    raise conflict

@@ -157,10 +157,10 @@ class Reconciler:
         target_groups: dict[str, str] = {}
         raced: dict[str, Conflict] = {}
 
-        def verify(service: str) -> None:  # after a claim: is the entry still the one this pass planned for?
-            now = self.registry.get(service)
-            if (spec_view(now) if now else None) != (spec_view(items[service]) if service in items else None):
-                raise Conflict("stale", f"entry {service}", "a newer write of the entry")
+        def verify(services: list[str]) -> dict[str, Conflict]:  # after the claims: are the entries as planned?
+            now = self.registry.get_many(services)
+            return {s: Conflict("stale", f"entry {s}", "a newer write of the entry") for s in services
+                    if (spec_view(now[s]) if s in now else None) != (spec_view(items[s]) if s in items else None)}
 
         for _ in range(MAX_ROUNDS):
             observed = self.observe(todo)

@@ -163,7 +163,8 @@ class ApplyContext:
     ledgers: dict[str, Ledger | None] = field(default_factory=dict)  # the ledgers this pass changes
     holder: str = field(default_factory=lambda: uuid.uuid4().hex)  # this pass's lease holder id
     api_touched: bool = False  # a step changed the REST API: the stage needs a deployment
-    verify: Callable[[str], None] = lambda service: None  # raises Conflict "stale" if the entry changed since read
+    # the services whose entries changed since the pass read them (Conflict "stale"), in one read
+    verify: Callable[[list[str]], dict[str, Conflict]] = lambda services: {}
     claimed: set[str] = field(default_factory=set)  # services whose ledger this pass holds
 
     def __post_init__(self) -> None:
@@ -176,17 +177,19 @@ class ApplyContext:
             self.ledgers[service] = Ledger.from_dict(old.to_dict()) if old else Ledger(service)
         return self.ledgers[service]
 
-    def claim(self, service: str) -> None:
-        """Before the service's first step: hold its ledger (see `StateTable.claim`), then check that its entry
-        is still the one planned for (a pass that read it before an offboard or an update must not apply)."""
-        if service in self.claimed:
-            return
-        seen = self.observed.state.ledgers.get(service)
-        self.state.claim(service, self.holder, seen.version if seen else None)
-        self.claimed.add(service)
-        ledger = self.ledger(service)
-        ledger.holder, ledger.held_until = self.holder, int(self.clock()) + self.state.CLAIM_SECONDS
-        self.verify(service)
+    def claim_all(self, services: list[str]) -> dict[str, Conflict]:
+        """Before the plan's first step: hold the ledger of every service it changes (see `state.claims`), then
+        check that their entries are still the ones planned for (a pass that read one before an offboard or an
+        update must not apply). The services lost, with why."""
+        todo = [s for s in dict.fromkeys(services) if s not in self.claimed]
+        seen = {s: self.observed.state.ledgers.get(s) for s in todo}
+        lost = self.state.claim_many({s: led.version if led else None for s, led in seen.items()}, self.holder)
+        won = [s for s in todo if s not in lost]
+        for service in won:
+            self.claimed.add(service)
+            ledger = self.ledger(service)
+            ledger.holder, ledger.held_until = self.holder, int(self.clock()) + self.state.CLAIM_SECONDS
+        return {**lost, **(self.verify(won) if won else {})}
 
     def write_ahead(self, service: str) -> None:
         """Save the ledger before a create, so a crash right after it leaves no object portico cannot find."""

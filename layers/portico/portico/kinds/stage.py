@@ -3,9 +3,10 @@
 API Gateway keys a stage's method settings by `{resource_path}/{http_method}`: the resource path without
 its leading '/', every other '/' escaped as '~1' (`orders~1{proxy+}/GET`); UpdateStage patches
 `/{key}/throttling/rateLimit` and removes a whole override with `remove /{key}`. Every routed method
-gets an override with detailed metrics on (the per-service alarms and `portico metrics` read the
-per-method ApiGateway metrics), the service's throttle (or the stage default), and caching of its GET
-method when the service sets `cacheTtlSeconds` > 0. The stage cache cluster is on only while some
+has detailed metrics on (the per-service alarms and `portico metrics` read the per-method ApiGateway
+metrics), the service's throttle (or the stage default), and caching of its GET method when the service
+sets `cacheTtlSeconds` > 0; a method gets an override only where that differs from the stage-wide `*/*`
+settings (the template sets metrics on and the stage throttle there). The stage cache cluster is on only while some
 service caches.
 
 An ANY method gets the override of each of the seven HTTP verbs, not one `…/ANY` key: AWS documents a key
@@ -92,6 +93,16 @@ def service_settings(paths: list[str], methods: tuple[str, ...], throttle_rate: 
     return out
 
 
+def inherited(wanted: dict[str, Any], stage_wide: dict[str, Any]) -> bool:
+    """An override that would only repeat the stage-wide `*/*` settings (the template's: detailed metrics on,
+    the stage throttle, no caching) is not needed: every method without an override takes the stage's
+    ("settings ... for all methods in the stage" unless a method overrides them,
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-stages.html). So a fleet of services with
+    no throttle and no cache costs no UpdateStage call at all."""
+    return all(_same(stage_wide.get(FIELDS[suffix], False if suffix.endswith("enabled") else None), value)
+               for suffix, value in wanted.items())
+
+
 def _same(have: Any, want: Any) -> bool:
     if isinstance(want, bool):
         return isinstance(have, bool) and have is want or str(have).lower() == str(want).lower()
@@ -154,14 +165,15 @@ def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> lis
     if obs.product is None or obs.product.stage is None:
         return []
     current = obs.product.stage.method_settings
-    defaults = stage_defaults(current)
+    defaults, stage_wide = stage_defaults(current), current.get("*/*") or {}
     wanted: dict[str, dict[str, Any]] = {}
     owners: dict[str, str] = {}
     remove: set[str] = set()
     for service, d in sorted(plan.desired.items()):
         spec = d.spec
-        mine = service_settings(list(d.resources), spec.methods, spec.throttle_rate, spec.throttle_burst,
-                                spec.cache_ttl_seconds, defaults)
+        mine = {k: v for k, v in service_settings(list(d.resources), spec.methods, spec.throttle_rate,
+                                                  spec.throttle_burst, spec.cache_ttl_seconds, defaults).items()
+                if not inherited(v, stage_wide)}
         wanted.update(mine)
         owners.update(dict.fromkeys(mine, service))
         ledger = obs.state.ledgers.get(service)

@@ -34,6 +34,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..errors import CONDITION_FAILED, error_code
+from . import claims as ledger_claims
 from .records import Conflict, Ledger, StateSnapshot, batch_get, from_item, owned_by, to_item
 
 KEEP_LINKS = 300  # deployments whose VPC links are remembered: more than the stages' histories hold (100 each)
@@ -271,63 +272,20 @@ class StateTable:
     def _delete_owned(self, pk: str, service: str) -> None:
         self._if(self.ddb.delete_item, Key=to_item({"pk": pk}), **owned_by(service))
 
-    # -- ledger ------------------------------------------------------------------------------------
-    # A pass changes a service only while it holds the service's ledger: `claim` takes it (if no other pass
-    # holds it and the ledger is still the version the plan was made from), every save is conditional on
-    # holding it, and `unclaim` bumps the version and lets go. Two reconcilers (stream, sweeper, provider,
-    # CLI) therefore never change one service at once, and a plan made on an older ledger is never applied.
-    CLAIM_SECONDS = 900  # the longest a pass can run (Lambda's maximum timeout): a crashed holder's claim expires
+    # -- ledger claims (claims.py: the rule and its batches) ----------------------------------------
+    CLAIM_SECONDS = ledger_claims.CLAIM_SECONDS
 
     def claim(self, service: str, holder: str, version: int | None) -> None:
-        """Hold `service`'s ledger for this pass; Conflict "busy" or "stale" when another pass got there first."""
-        now = int(self.clock())
-        names = {"#h": "holder", "#u": "heldUntil", "#v": "version", "#s": "service"}
-        values = {":h": holder, ":until": now + self.CLAIM_SECONDS, ":now": now, ":s": service}
-        fresh = "attribute_not_exists(#v)"
-        if version is not None:
-            fresh, values[":v"] = "#v = :v", version
-        try:
-            self.ddb.update_item(TableName=self.table, Key=to_item({"pk": f"svc#{service}"}),
-                                 UpdateExpression="SET #s = :s, #h = :h, #u = :until",
-                                 ConditionExpression=f"(attribute_not_exists(#h) OR #u < :now OR #h = :h) AND {fresh}",
-                                 ExpressionAttributeNames=names, ExpressionAttributeValues=to_item(values))
-        except ClientError as e:
-            if error_code(e) != CONDITION_FAILED:
-                raise
-            got = self.get_many([f"svc#{service}"])
-            now_held = got and got[0].get("holder") not in (None, holder) and int(got[0].get("heldUntil") or 0) >= now
-            if now_held:
-                raise Conflict("busy", f"service {service}", "another reconcile") from None
-            raise Conflict("stale", f"service {service}", "another reconcile") from None
+        ledger_claims.claim(self, service, holder, version)
+
+    def claim_many(self, wanted: dict[str, int | None], holder: str) -> dict[str, Conflict]:
+        return ledger_claims.claim_many(self, wanted, holder)
 
     def save_ledger(self, ledger: Ledger) -> None:
-        """Write the ledger of a service this pass holds (Conflict "stale" if it lost the claim)."""
-        try:
-            self.ddb.put_item(TableName=self.table, Item=to_item({"pk": f"svc#{ledger.service}", **ledger.to_dict()}),
-                              ConditionExpression="#h = :h",
-                              ExpressionAttributeNames={"#h": "holder"},
-                              ExpressionAttributeValues=to_item({":h": ledger.holder}))
-        except ClientError as e:
-            if error_code(e) != CONDITION_FAILED:
-                raise
-            raise Conflict("stale", f"service {ledger.service}", "another reconcile") from None
+        ledger_claims.save_ledger(self, ledger)
 
-    def unclaim(self, ledger: Ledger, holder: str) -> None:
-        """The pass is done with the service: save its ledger one version on, held by nobody (or drop it
-        when it holds nothing). Nothing happens when the claim was lost (the new holder's ledger stands)."""
-        done = Ledger.from_dict(ledger.to_dict())
-        done.version, done.holder, done.held_until = (ledger.version or 0) + 1, None, None
-        cond = {"ConditionExpression": "#h = :h", "ExpressionAttributeNames": {"#h": "holder"},
-                "ExpressionAttributeValues": to_item({":h": holder})}
-        try:
-            if done.empty():
-                self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"svc#{ledger.service}"}), **cond)
-            else:
-                self.ddb.put_item(TableName=self.table, Item=to_item({"pk": f"svc#{ledger.service}", **done.to_dict()}),
-                                  **cond)
-        except ClientError as e:
-            if error_code(e) != CONDITION_FAILED:
-                raise
+    def unclaim_many(self, ledgers: list[Ledger], holder: str) -> None:
+        ledger_claims.unclaim_many(self, ledgers, holder)
 
     def put_intermediate(self, path: str, resource_id: str) -> None:
         self._put(f"res#{path}", resourceId=resource_id)

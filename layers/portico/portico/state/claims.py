@@ -1,0 +1,122 @@
+"""Claims on a service's ledger (`svc#<service>`): a pass changes a service only while it holds its ledger.
+
+`claim` takes it (if no other pass holds it and the ledger is still the version the plan was made from), every
+save is conditional on holding it, and `unclaim` saves the final ledger one version on, held by nobody. Two
+reconcilers (stream, sweeper, provider, CLI) therefore never change one service at once, and a plan made on
+an older ledger is never applied.
+
+A pass claims and lets go of its services 25 to a TransactWriteItems (DynamoDB's limit of 100 actions per
+transaction is not the bound: 25 keeps a cancelled transaction's one-by-one retry short,
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html), so the claims
+cost ~N/25 writes, not 2N. A cancelled batch (one service held or changed by another pass) is redone one by
+one, which says which services were lost and why.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..errors import CONDITION_FAILED, error_code
+from .records import Conflict, Ledger, to_item
+
+if TYPE_CHECKING:
+    from . import StateTable
+
+CLAIM_SECONDS = 900  # the longest a pass can run (Lambda's maximum timeout): a crashed holder's claim expires
+BATCH = 25
+CANCELLED = "TransactionCanceledException"
+
+
+def _claim_update(t: StateTable, service: str, holder: str, version: int | None) -> dict[str, Any]:
+    now = int(t.clock())
+    names = {"#h": "holder", "#u": "heldUntil", "#v": "version", "#s": "service"}
+    values = {":h": holder, ":until": now + CLAIM_SECONDS, ":now": now, ":s": service}
+    fresh = "attribute_not_exists(#v)"
+    if version is not None:
+        fresh, values[":v"] = "#v = :v", version
+    return {"TableName": t.table, "Key": to_item({"pk": f"svc#{service}"}),
+            "UpdateExpression": "SET #s = :s, #h = :h, #u = :until",
+            "ConditionExpression": f"(attribute_not_exists(#h) OR #u < :now OR #h = :h) AND {fresh}",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values)}
+
+
+def claim(t: StateTable, service: str, holder: str, version: int | None) -> None:
+    """Hold `service`'s ledger for this pass; Conflict "busy" or "stale" when another pass got there first."""
+    try:
+        t.ddb.update_item(**_claim_update(t, service, holder, version))
+    except ClientError as e:
+        if error_code(e) != CONDITION_FAILED:
+            raise
+        now = int(t.clock())
+        got = t.get_many([f"svc#{service}"])
+        held = got and got[0].get("holder") not in (None, holder) and int(got[0].get("heldUntil") or 0) >= now
+        raise Conflict("busy" if held else "stale", f"service {service}", "another reconcile") from None
+
+
+def claim_many(t: StateTable, wanted: dict[str, int | None], holder: str) -> dict[str, Conflict]:
+    """Claim each service (name -> the ledger version planned on); the ones lost, with why."""
+    lost: dict[str, Conflict] = {}
+    names = list(wanted)
+    for i in range(0, len(names), BATCH):
+        chunk = names[i:i + BATCH]
+        if len(chunk) > 1:
+            try:
+                t.ddb.transact_write_items(TransactItems=[{"Update": _claim_update(t, s, holder, wanted[s])}
+                                                         for s in chunk])
+                continue
+            except ClientError as e:
+                if error_code(e) != CANCELLED:
+                    raise
+        for service in chunk:
+            try:
+                claim(t, service, holder, wanted[service])
+            except Conflict as conflict:
+                lost[service] = conflict
+    return lost
+
+
+def save_ledger(t: StateTable, ledger: Ledger) -> None:
+    """Write the ledger of a service this pass holds (Conflict "stale" if it lost the claim)."""
+    try:
+        t.ddb.put_item(TableName=t.table, Item=to_item({"pk": f"svc#{ledger.service}", **ledger.to_dict()}),
+                       ConditionExpression="#h = :h", ExpressionAttributeNames={"#h": "holder"},
+                       ExpressionAttributeValues=to_item({":h": ledger.holder}))
+    except ClientError as e:
+        if error_code(e) != CONDITION_FAILED:
+            raise
+        raise Conflict("stale", f"service {ledger.service}", "another reconcile") from None
+
+
+def _release(t: StateTable, ledger: Ledger, holder: str) -> tuple[str, dict[str, Any]]:
+    """The write that lets go of a ledger: saved one version on, held by nobody (dropped when it holds nothing)."""
+    done = Ledger.from_dict(ledger.to_dict())
+    done.version, done.holder, done.held_until = (ledger.version or 0) + 1, None, None
+    cond = {"TableName": t.table, "ConditionExpression": "#h = :h", "ExpressionAttributeNames": {"#h": "holder"},
+            "ExpressionAttributeValues": to_item({":h": holder})}
+    if done.empty():
+        return "Delete", {**cond, "Key": to_item({"pk": f"svc#{ledger.service}"})}
+    return "Put", {**cond, "Item": to_item({"pk": f"svc#{ledger.service}", **done.to_dict()})}
+
+
+def unclaim_many(t: StateTable, ledgers: list[Ledger], holder: str) -> None:
+    """The pass is done with these services. A ledger whose claim was lost is left as it is (the new holder's
+    ledger stands)."""
+    writes = [_release(t, ledger, holder) for ledger in ledgers]
+    for i in range(0, len(writes), BATCH):
+        chunk = writes[i:i + BATCH]
+        if len(chunk) > 1:
+            try:
+                t.ddb.transact_write_items(TransactItems=[{kind: request} for kind, request in chunk])
+                continue
+            except ClientError as e:
+                if error_code(e) != CANCELLED:
+                    raise
+        for kind, request in chunk:
+            write = t.ddb.delete_item if kind == "Delete" else t.ddb.put_item
+            try:
+                write(**request)
+            except ClientError as e:
+                if error_code(e) != CONDITION_FAILED:
+                    raise
