@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from portico.desired import choose_port, pool_ports
 from portico.observed import Listener, LoadBalancer, Observed
 from portico.settings import LISTENERS_PER_NLB, Settings
+from portico.slots import choose_port, pool_ports
 from portico.spec import SpecError
-from portico.state import StateSnapshot
+from portico.state import Ledger, StateSnapshot
 from portico.triggers.cfn.answer import Failure
 from portico.triggers.cfn.properties import port_property
 
@@ -62,3 +62,44 @@ def test_a_listener_port_has_no_other_property():
     with pytest.raises(Failure) as err:
         port_property({"Port": "10500", "Protocol": "TCP"})
     assert err.value.reason == "Protocol: not a property of Custom::ListenerPort; allowed: Port"
+
+
+# -- ALB mode: rule priorities, by the same kind of rule (slots.choose_priority) ------------------------------
+ALB = "arn:aws:elasticloadbalancing:lb/app/alb/1"
+MINE, OTHER = f"{ALB}/listener-80", f"{ALB}/listener-8080"
+ALB_SETTINGS = Settings(backend="alb", load_balancer_arns=(ALB,), alb_listener_arn=MINE, vpc_link_v2_id="v2")
+
+
+def alb_observed(reserved: dict[int, str], mine: list[int], other: int = 0) -> Observed:
+    from portico.observed import Rule
+
+    def rules(prefix: str, priorities) -> dict:
+        return {f"{prefix}/r{p}": Rule(f"{prefix}/r{p}", p, (), ()) for p in priorities}
+
+    listeners = {80: Listener(MINE, 80, "HTTP", (), rules(MINE, mine)),
+                 8080: Listener(OTHER, 8080, "HTTP", (), rules(OTHER, range(1, other + 1)))}
+    lb = LoadBalancer(ALB, "alb.dns", "v2", listeners)
+    state = StateSnapshot(priorities={(MINE, p): s for p, s in reserved.items()})
+    return Observed(state=state, load_balancers={ALB: lb}, target_groups={}, resources={}, ecs={})
+
+
+def test_the_lowest_priority_no_reservation_and_no_rule_holds_is_chosen():
+    from portico.slots import choose_priority
+
+    obs = alb_observed({1: "orders", 3: "users"}, mine=[1, 2, 5])  # 2 and 5: someone else's rules
+    assert choose_priority("new", obs, ALB_SETTINGS) == 4
+    obs.state.ledgers["users"] = Ledger("users", priority=3)
+    assert choose_priority("users", obs, ALB_SETTINGS) == 3, "a held reservation is kept"
+
+
+def test_every_listeners_rules_count_toward_the_100_rules_per_alb():
+    from portico.settings import RULES_PER_ALB
+    from portico.slots import choose_priority
+
+    assert RULES_PER_ALB == 100
+    obs = alb_observed({p: f"s{p}" for p in range(1, 61)}, mine=list(range(1, 61)), other=39)
+    assert choose_priority("new", obs, ALB_SETTINGS) == 61  # 60 + 39 = 99: room for one
+    obs = alb_observed({p: f"s{p}" for p in range(1, 61)}, mine=list(range(1, 61)), other=40)
+    with pytest.raises(SpecError, match=r'listenerRule: the ALB already has 100 rules or reservations, AWS\'s '
+                                        r'quota "Rules per Application Load Balancer" \(100'):
+        choose_priority("new", obs, ALB_SETTINGS)

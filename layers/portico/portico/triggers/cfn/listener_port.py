@@ -1,7 +1,7 @@
 """Custom::ListenerPort: a listener port on portico's NLB, reserved for a stack. Physical id `<lb>#<port>`.
 
 The reservation is the `port#<lb>#<port>` item every service reserves, held by `cfn:<StackId>#<LogicalId>`,
-and a port is free by the same rule the planner uses (`desired.LoadBalancerPorts`): so a port is never held
+and a port is free by the same rule the planner uses (`slots.LoadBalancerPorts`): so a port is never held
 by both a service and a stack.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...desired import choose_port, pool_ports
 from ...observed import Observed, read_load_balancers
 from ...reconcile import Reconciler
+from ...slots import choose_port, pool_ports
 from ...spec import SpecError
 from ...state import Conflict
 from .answer import Failure
