@@ -21,8 +21,12 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
              load_balancers: Annotated[int, typer.Option(min=1, max=20, help="NLBs in the pool.")] = 1,
              gateway_port: Annotated[int, typer.Option(help="Loopback port of the local API Gateway (default: a "
                                                             "free one).")] = 0,
+             backend: Annotated[str, typer.Option(help="nlb: the NLB pool (a listener port per service); alb: one ALB "
+                                                       "on a VPC link v2 (a listener rule per service).")] = "nlb",
              as_json: Json = False) -> None:
     """Start the local AWS (if not running), bootstrap portico's infrastructure, write .portico/local.env."""
+    if backend not in ("nlb", "alb"):
+        raise refused(f"--backend: {backend!r} is not a backend", "choose nlb or alb")
     pid, endpoint = _running()
     if pid is None:
         try:
@@ -37,14 +41,16 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         LOCAL_PID.write_text(f"{pid} {endpoint}\n")
         for name in (LOCAL_DIR / "stream.json",):
             name.unlink(missing_ok=True)
-    s = local.bootstrap(endpoint, load_balancers=load_balancers)
+    s = local.bootstrap(endpoint, load_balancers=load_balancers) if backend == "nlb" else \
+        local.bootstrap(endpoint, vpc_links="v2", backend="alb")
     plane = dataplane.start(endpoint, s.rest_api_id, LOCAL_DIR, gateway_port)
     local.write_env(LOCAL_ENV, s, {dataplane.GATEWAY_URL_ENV: plane["url"]})
     stage_urls = {stage: f"{plane['url']}/{stage}" for stage in s.stages}
 
     def human() -> None:
         out.print(f"local AWS at [bold]{endpoint}[/] (pid {pid}); settings in {LOCAL_ENV}")
-        out.print(f"REST API {s.rest_api_id}, stages {', '.join(s.stages)}, {len(s.load_balancer_arns)} NLB(s), "
+        lbs = "one ALB (a listener rule per service)" if s.backend == "alb" else f"{len(s.load_balancer_arns)} NLB(s)"
+        out.print(f"REST API {s.rest_api_id}, stages {', '.join(s.stages)}, {lbs}, "
                   f"registry table {s.registry_table}; ECS cluster '{local.DEMO_CLUSTER}' with services "
                   f"{', '.join(local.DEMO_SERVICES)}")
         out.print(f"local API Gateway (data plane, pid {plane['pid']}) serves every stage:")

@@ -241,6 +241,26 @@ def test_local_up_stream_down(tmp_path):
     assert portico("ls", env=env, cwd=tmp_path)[0] == 3  # its settings went with it
 
 
+def test_local_up_in_alb_mode_routes_through_a_listener_rule(tmp_path):
+    env = bare_env()
+    assert portico("local", "up", "--backend", "tcp", env=env, cwd=tmp_path)[0] == 4
+    code, out, err = portico("local", "up", "--backend", "alb", "--json", env=env, cwd=tmp_path)
+    assert code == 0, err
+    up = json.loads(out)
+    try:
+        local_env = (tmp_path / ".portico" / "local.env").read_text()
+        assert "PORTICO_BACKEND=alb" in local_env and "PORTICO_VPC_LINK_VERSION=v2" in local_env
+        assert len(up["loadBalancerArns"]) == 1 and ":loadbalancer/app/" in up["loadBalancerArns"][0]
+        assert portico(*ORDERS, env=env, cwd=tmp_path)[0] == 0
+        code, out, err = portico("local", "stream", "--once", "--json", env=env, cwd=tmp_path)
+        assert code == 0 and json.loads(out) == {"delivered": 1, "failed": 0}, err
+        (row,) = json.loads(portico("ls", "--json", env=env, cwd=tmp_path)[1])
+        assert row["status"] == "READY" and "rule priority 1 on the ALB" in row["message"], row
+    finally:
+        code, _, _ = portico("local", "down", "--json", env=env, cwd=tmp_path)
+    assert code == 0
+
+
 def test_local_up_refuses_a_port_that_is_taken(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

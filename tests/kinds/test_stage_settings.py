@@ -73,7 +73,8 @@ def test_under_the_templates_stage_wide_settings_only_what_differs_is_overridden
     put(clients, stack, spec_item("users", throttleRate=5, throttleBurst=10))
     reconciler.run(ALL)
     settings = stage(clients, stack)["methodSettings"]
-    assert sorted(settings) == sorted(["*/*", *(f"{p}/{v}" for p in ("users", "users~1{proxy+}") for v in ss.ANY_VERBS)])
+    assert sorted(settings) == sorted(["*/*", *(f"{p}/{v}" for p in ("users", "users~1{proxy+}")
+                                                for v in ss.ANY_VERBS)])
     assert settings["users/GET"]["throttlingRateLimit"] == 5.0 and settings["users/GET"]["metricsEnabled"] is True
     put(clients, stack, spec_item("users", throttleRate=100, throttleBurst=200))  # what the stage has anyway
     reconciler.run(ALL)
