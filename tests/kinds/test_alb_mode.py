@@ -192,3 +192,32 @@ def test_doctor_walks_the_alb_links_and_names_a_deleted_rule(alb):
     assert not links["listener rule on the ALB"].ok and "portico reconcile --service orders" in \
         links["listener rule on the ALB"].fix
     assert not links["target group"].ok and links["rule priority reserved"].ok
+
+
+def test_a_priority_taken_by_a_concurrent_pass_is_chosen_again_never_shared(alb):
+    from portico.state import Conflict
+
+    s, clients, reg, reconciler = alb
+    state = StateTable(clients.dynamodb, s.state_table)
+    state.reserve("rival", s.load_balancer_arns[0], 7, "/rival", [], listener=s.alb_listener_arn)
+    with pytest.raises(Conflict) as lost:  # the same conditional write as a port: one owner per priority
+        state.reserve("orders", s.load_balancer_arns[0], 7, "/orders", [], listener=s.alb_listener_arn)
+    assert (lost.value.kind, lost.value.owner) == ("priority", "rival")
+    state.release_priority("rival", s.alb_listener_arn, 7)
+
+    observe, raced = reconciler.observe, []
+
+    def observe_then_lose_the_race(specs):  # another pass reserves priority 1 right after this one read
+        seen = observe(specs)
+        if not raced:
+            raced.append(state.reserve("rival", s.load_balancer_arns[0], 1, "/rival", [],
+                                       listener=s.alb_listener_arn))
+        return seen
+
+    reconciler.observe = observe_then_lose_the_race
+    reg.put_spec(spec_item("orders"))
+    outcome = reconciler.run(ALL)
+    assert outcome.statuses["orders"].status == "READY", outcome.statuses["orders"]
+    priorities = StateTable(clients.dynamodb, s.state_table).snapshot().priorities
+    assert priorities == {(s.alb_listener_arn, 1): "rival", (s.alb_listener_arn, 2): "orders"}
+    assert [int(r["Priority"]) for r in rules(clients, s)] == [2]
