@@ -145,6 +145,7 @@ def test_reconciler_processes_race(world, tmp_path):
             if kind == "cli":  # what a person sees: no service FAILED by the other processes' work
                 assert {s["service"] for s in out["services"] if s["status"] == "FAILED"} <= {CONFLICT}, out
             if kind == "sweeper":
+                assert "statuses" in out, {k: v for k, v in out.items() if k != "log"} | {"log": out["log"][-4000:]}
                 assert out["statuses"].get("FAILED", 0) <= (CONFLICT in live), out["statuses"]
         passes = 0
         while unsettled(world) and passes < 2:  # the stream's redelivery, then a sweep
