@@ -206,3 +206,49 @@ def test_a_deployment_is_deletable_exactly_when_no_stage_points_to_it(stack, onc
         {"op": "replace", "path": "/deploymentId", "value": second}])
     apigw.delete_deployment(restApiId=api, deploymentId=first)  # made for dev, which serves another one now
     assert first not in {d["id"] for d in apigw.get_deployments(restApiId=api)["items"]}
+
+
+# -- DynamoDB ------------------------------------------------------------------------------------------
+@pytest.fixture
+def table(aws):
+    """An empty table, and a maker of clients (one per thread keeps their connection pools apart)."""
+    session = local.session(aws)
+    make = lambda: session.client("dynamodb", endpoint_url=aws)  # noqa: E731
+    make().create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    return make
+
+
+def test_a_failed_transaction_leaves_other_writes_alone(table):
+    """A transaction that fails its condition changes nothing, and in particular does not undo the writes other
+    requests made while it ran (moto alone restores a copy of the table taken before it began)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    writer, loser = table(), table()
+    for n in range(150):  # a table of some size, so a copy of it takes a while
+        writer.put_item(TableName="t", Item={"pk": {"S": f"seed#{n}"}, "pad": {"S": "x" * 200}})
+
+    def fail_transactions() -> int:
+        failed = 0
+        for n in range(20):
+            try:
+                loser.transact_write_items(TransactItems=[
+                    *({"Put": {"TableName": "t", "Item": {"pk": {"S": f"lost#{n}#{k}"}}}} for k in range(50)),
+                    {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "absent"}},
+                                        "ConditionExpression": "attribute_exists(pk)"}}])
+            except ClientError as exc:
+                failed += exc.response["Error"]["Code"] == "TransactionCanceledException"
+        return failed
+
+    def write() -> None:
+        for n in range(100):
+            writer.put_item(TableName="t", Item={"pk": {"S": f"ledger#{n}"}})
+
+    with ThreadPoolExecutor(2) as pool:
+        failing, writing = pool.submit(fail_transactions), pool.submit(write)
+        assert failing.result() == 20
+        writing.result()
+    keys = {item["pk"]["S"] for page in writer.get_paginator("scan").paginate(TableName="t") for item in page["Items"]}
+    assert {f"ledger#{n}" for n in range(100)} <= keys
+    assert not {key for key in keys if key.startswith("lost#")}

@@ -36,6 +36,7 @@ PATCHES = (
     "apigateway_cache",
     "ecs",
     "elbv2",
+    "dynamodb",
 )
 _installed = False
 
