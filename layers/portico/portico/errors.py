@@ -27,6 +27,7 @@ NOT_FOUND = frozenset({
     "TargetGroupNotFound", "ListenerNotFound", "NotFoundException", "ServiceNotFoundException",
     "ClusterNotFoundException", "ResourceNotFound", "ResourceNotFoundException"})
 CONDITION_FAILED = "ConditionalCheckFailedException"
+CANCELLED = "TransactionCanceledException"  # a DynamoDB transaction (one of its conditions did not hold)
 
 
 class StepError(Exception):

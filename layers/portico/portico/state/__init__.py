@@ -19,9 +19,9 @@ Items (partition key `pk`):
   link#version         the VPC links integrations use ("v1" or "v2"), written by `portico migrate-link`
                        before it moves them, so a pass cut short is finished by the next one
 
-Reservations are taken in one DynamoDB transaction with conditions, so two reconciles can never both
-win a port or a path. Released ports are plain deletes and become reusable at once. The values (Ledger,
-StateSnapshot) and the item form are in `records`; every key is written here.
+Every key is written by this package: reservations (ports, rule priorities, paths) in `reservations`, the
+ledger's claims in `claims`, leases in `leases`, the rest here; the values (Ledger, StateSnapshot) and the item
+form are in `records`. The functions of those modules are bound to StateTable as its methods.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ from botocore.exceptions import ClientError
 
 from ..errors import CONDITION_FAILED, error_code
 from . import claims as ledger_claims
+from . import leases, reservations
 from .records import Conflict, Ledger, StateSnapshot, batch_get, from_item, owned_by, to_item
+
+__all__ = ["Conflict", "Ledger", "StateSnapshot", "StateTable", "batch_get", "from_item", "owned_by", "to_item"]
 
 KEEP_LINKS = 300  # deployments whose VPC links are remembered: more than the stages' histories hold (100 each)
 
@@ -138,154 +141,13 @@ class StateTable:
             else:
                 raise RuntimeError(f"DynamoDB left {len(todo[self.table])} items of {self.table} unwritten")
 
-    # -- reservations ------------------------------------------------------------------------------
-    @staticmethod
-    def _slot(lb: str, number: int, listener: str | None) -> tuple[str, str, str]:
-        """(item key, ledger attribute, what it is for the user) of a reservation's number: a listener port on
-        the load balancer, or (`listener` given, ALB mode) a rule priority on that listener."""
-        if listener:
-            return f"rule#{listener}#{number}", "priority", f"rule priority {number}"
-        return f"port#{lb}#{number}", "port", f"port {number} on {lb.rsplit('/', 2)[-2] if '/' in lb else lb}"
-
-    def _reserve_items(self, service: str, lb: str, port: int, path: str, ancestors: list[str],
-                       intent: dict[str, Any] | None = None, listener: str | None = None) -> list[dict[str, Any]]:
-        """The transaction items of one reservation. `intent`: ledger attributes recorded with it (the target
-        group's name and the ECS service the pass is about to use), so no write-ahead save is needed later.
-        `listener` (ALB mode): `port` is the service's rule priority on that listener, not a port."""
-        intent = {k: v for k, v in (intent or {}).items() if v}
-        owner_cond = owned_by(service)
-        slot, attribute, _ = self._slot(lb, port, listener)
-        items = [
-            {"Put": {"TableName": self.table, "Item": to_item({"pk": slot, "owner": service}),
-                     **owner_cond}},
-            {"Put": {"TableName": self.table, "Item": to_item({"pk": f"path#{path}", "owner": service}),
-                     **owner_cond}},
-            {"Update": {"TableName": self.table, "Key": to_item({"pk": f"svc#{service}"}),
-                        "UpdateExpression": "SET service = :s, loadBalancer = :lb, #p = :p, #path = :path"
-                                            + "".join(f", #i{i} = :i{i}" for i in range(len(intent))),
-                        "ExpressionAttributeNames": {"#p": attribute, "#path": "path",
-                                                     **{f"#i{i}": k for i, k in enumerate(intent)}},
-                        "ExpressionAttributeValues": to_item({
-                            ":s": service, ":lb": lb, ":p": port, ":path": path,
-                            **{f":i{i}": v for i, v in enumerate(intent.values())}})}},
-        ]
-        items += [{"ConditionCheck": {"TableName": self.table, "Key": to_item({"pk": f"path#{a}"}), **owner_cond}}
-                  for a in ancestors]
-        items.append({"ConditionCheck": {
-            "TableName": self.table, "Key": to_item({"pk": f"sub#{path}"}),
-            "ConditionExpression": "attribute_not_exists(#b) OR (size(#b) = :one AND contains(#b, :s))",
-            "ExpressionAttributeNames": {"#b": "below"},
-            "ExpressionAttributeValues": {":one": {"N": "1"}, ":s": {"S": service}}}})
-        items += [{"Update": {"TableName": self.table, "Key": to_item({"pk": f"sub#{a}"}),
-                              "UpdateExpression": "ADD #b :me", "ExpressionAttributeNames": {"#b": "below"},
-                              "ExpressionAttributeValues": {":me": {"SS": [service]}}}} for a in ancestors]
-        return items
-
-    def reserve(self, service: str, lb: str, port: int, path: str, ancestors: list[str],
-                intent: dict[str, Any] | None = None, listener: str | None = None) -> None:
-        """Claim (lb, port) and path for `service` atomically; idempotent for the same owner.
-
-        Ancestor paths must not be owned by another service (a route under another's route would be
-        shadowed by its {proxy+}); that is checked inside the same transaction. The other direction too:
-        each ancestor's `sub#` item collects the services routed below it, and a path whose `sub#` item
-        names another service is refused, so two reconciles can never take /a and /a/b at the same time.
-        """
-        items = self._reserve_items(service, lb, port, path, ancestors, intent, listener)
-        try:
-            self.ddb.transact_write_items(TransactItems=items)
-        except ClientError as e:
-            if error_code(e) != "TransactionCanceledException":
-                raise
-            # What each item guards: CancellationReasons follow the order of TransactItems (the port, the path,
-            # the ledger, the ancestors, then `sub#`; docs.aws.amazon.com/amazondynamodb/latest/APIReference/
-            # API_CancellationReason.html). `sub#` is named by a service routed below the path.
-            slot, attribute, what = self._slot(lb, port, listener)
-            held = [(attribute, what, slot),
-                    *(("path", f"path {p}", f"path#{p}") for p in (path, *ancestors))]
-            sub = ("path", f"path {path}/…", None)
-            below = sorted(self._below(path) - {service})
-            guards = [*held[:2], None, *held[2:], sub]  # the sub# updates after these have no condition
-            for guard, reason in zip(guards, e.response.get("CancellationReasons") or [], strict=False):
-                if guard and reason.get("Code") == "ConditionalCheckFailed" and (guard[2] or below):
-                    raise Conflict(guard[0], guard[1], self._owner(guard[2]) if guard[2] else below[0]) from None
-            # moto and older APIs may not say which item failed: find out by reading.
-            for kind, key, pk in held:
-                owner = self._owner(pk)
-                if owner and owner != service:
-                    raise Conflict(kind, key, owner) from None
-            if below:
-                raise Conflict(sub[0], sub[1], below[0]) from None
-            raise
-
-    def reserve_many(self, reservations: list[tuple]) -> bool:
-        """Several services' reservations (`reserve`'s arguments each) in one transaction: all are taken or
-        none. Their keys must be disjoint (top-level paths: nested ones share their ancestors' items). False
-        when it was cancelled: reserve them one by one then, which says who holds what."""
-        try:
-            self.ddb.transact_write_items(TransactItems=[it for r in reservations for it in self._reserve_items(*r)])
-            return True
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            return False
-
-    def _below(self, path: str) -> set[str]:
-        return set((self._get(f"sub#{path}") or {}).get("below") or ())
-
-    def _release_below(self, service: str, path: str) -> None:
-        parts = path.strip("/").split("/")
-        for i in range(1, len(parts)):
-            self.ddb.update_item(TableName=self.table, Key=to_item({"pk": "sub#/" + "/".join(parts[:i])}),
-                                 UpdateExpression="DELETE #b :me", ExpressionAttributeNames={"#b": "below"},
-                                 ExpressionAttributeValues={":me": {"SS": [service]}})
-
-    def reserve_port(self, owner: str, lb: str, port: int) -> None:
-        """Claim one listener port for a non-service owner (e.g. a CloudFormation `Custom::ListenerPort`).
-
-        Same key and condition as `reserve`, so a port is held by exactly one service or one such owner.
-        """
-        if not self._if(self.ddb.put_item, Item=to_item({"pk": f"port#{lb}#{port}", "owner": owner}),
-                        **owned_by(owner)):
-            raise Conflict("port", f"port {port}", self._owner(f"port#{lb}#{port}"))
-
-    def _owner(self, pk: str) -> str | None:
-        return (self._get(pk) or {}).get("owner")
-
-    def release(self, service: str, lb: str | None, port: int | None, path: str | None) -> None:
-        """Drop the service's reservations and ledger. Only items still owned by `service` are deleted."""
-        if lb and port:
-            self.release_port(service, lb, port)
-        if path:
-            self.release_path(service, path)
-        self._delete(f"svc#{service}")
-
-    def release_port(self, service: str, lb: str, port: int) -> None:
-        self._delete_owned(f"port#{lb}#{port}", service)
-
-    def release_priority(self, service: str, listener: str, priority: int) -> None:
-        self._delete_owned(f"rule#{listener}#{priority}", service)
-
-    def release_path(self, service: str, path: str) -> None:
-        self._release_below(service, path)
-        self._delete_owned(f"path#{path}", service)
-
-    def _delete_owned(self, pk: str, service: str) -> None:
-        self._if(self.ddb.delete_item, Key=to_item({"pk": pk}), **owned_by(service))
-
-    # -- ledger claims (claims.py: the rule and its batches) ----------------------------------------
+    # -- reservations (reservations.py) and ledger claims (claims.py) -----------------------------
+    reserve, reserve_many, reserve_port = reservations.reserve, reservations.reserve_many, reservations.reserve_port
+    release, release_port = reservations.release, reservations.release_port
+    release_priority, release_path = reservations.release_priority, reservations.release_path
     CLAIM_SECONDS = ledger_claims.CLAIM_SECONDS
-
-    def claim(self, service: str, holder: str, version: int | None) -> None:
-        ledger_claims.claim(self, service, holder, version)
-
-    def claim_many(self, wanted: dict[str, int | None], holder: str) -> dict[str, Conflict]:
-        return ledger_claims.claim_many(self, wanted, holder)
-
-    def save_ledger(self, ledger: Ledger) -> None:
-        ledger_claims.save_ledger(self, ledger)
-
-    def unclaim_many(self, ledgers: list[Ledger], holder: str) -> None:
-        ledger_claims.unclaim_many(self, ledgers, holder)
+    claim, claim_many = ledger_claims.claim, ledger_claims.claim_many
+    save_ledger, unclaim_many = ledger_claims.save_ledger, ledger_claims.unclaim_many
 
     def put_intermediate(self, path: str, resource_id: str) -> None:
         self._put(f"res#{path}", resourceId=resource_id)
@@ -351,40 +213,6 @@ class StateTable:
     def save_stage_history(self, stage: str, events: list[dict[str, Any]]) -> None:
         self._put(f"stagehist#{stage}", events=json.dumps(events))
 
-    # -- leases ------------------------------------------------------------------------------------
-    def acquire(self, name: str, holder: str, ttl: float = 60.0) -> bool:
-        now = self.clock()
-        return self._if(self.ddb.put_item,
-                        Item=to_item({"pk": f"lock#{name}", "holder": holder, "expiresAt": int(now + ttl)}),
-                        ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now OR holder = :h",
-                        ExpressionAttributeValues=to_item({":now": int(now), ":h": holder}))
-
-    def acquire_many(self, names: list[str], holder: str, ttl: float = 60.0) -> bool:
-        """Leases on several names (up to 100) in one transaction: all or none."""
-        now = self.clock()
-        try:
-            self.ddb.transact_write_items(TransactItems=[{"Put": {
-                "TableName": self.table,
-                "Item": to_item({"pk": f"lock#{n}", "holder": holder, "expiresAt": int(now + ttl)}),
-                "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now OR holder = :h",
-                "ExpressionAttributeValues": to_item({":now": int(now), ":h": holder})}} for n in names])
-            return True
-        except ClientError as e:
-            if e.response["Error"]["Code"] == "TransactionCanceledException":
-                return False
-            raise
-
-    def release_many(self, names: list[str], holder: str) -> None:
-        try:
-            self.ddb.transact_write_items(TransactItems=[{"Delete": {
-                "TableName": self.table, "Key": to_item({"pk": f"lock#{n}"}), "ConditionExpression": "holder = :h",
-                "ExpressionAttributeValues": to_item({":h": holder})}} for n in names])
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            for n in names:  # one of them expired and was taken: release the others one by one
-                self.release_lock(n, holder)
-
-    def release_lock(self, name: str, holder: str) -> None:
-        self._if(self.ddb.delete_item, Key=to_item({"pk": f"lock#{name}"}), ConditionExpression="holder = :h",
-                 ExpressionAttributeValues=to_item({":h": holder}))
+    # -- leases (leases.py) -----------------------------------------------------------------------
+    acquire, acquire_many = leases.acquire, leases.acquire_many
+    release_many, release_lock = leases.release_many, leases.release_lock

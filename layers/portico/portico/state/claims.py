@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..errors import CONDITION_FAILED, error_code
+from ..errors import CANCELLED, CONDITION_FAILED, error_code
 from .records import Conflict, Ledger, to_item
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 CLAIM_SECONDS = 900  # the longest a pass can run (Lambda's maximum timeout): a crashed holder's claim expires
 BATCH = 25
-CANCELLED = "TransactionCanceledException"
 
 
 def _claim_update(t: StateTable, service: str, holder: str, version: int | None) -> dict[str, Any]:
