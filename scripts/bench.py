@@ -43,7 +43,7 @@ from portico.kinds import routes_import  # noqa: E402
 from portico.reconcile import Reconciler  # noqa: E402
 from portico_cli.local_aws import bootstrap as local  # noqa: E402
 from portico_cli.local_aws.emulator import install  # noqa: E402
-from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL  # noqa: E402
+from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL, RESOURCES  # noqa: E402
 from portico_cli.output import progress  # noqa: E402
 
 SIZES = tuple(int(n) for n in os.environ.get("PORTICO_BENCH_SIZES", "1,20,100,300").split(","))
@@ -286,6 +286,10 @@ def main() -> int:
     # API Gateway's quotas are simulated on the recorded calls with a fake clock (`simulate`), so the emulator's
     # own 1-per-5-s CreateDeployment rule is off here: the baseline's 300 deployments would take 25 min of wall time.
     os.environ[DEPLOY_INTERVAL] = "0"
+    # 300 services are 600 resources: past API Gateway's default of 300 per API, which the emulator enforces.
+    # An account at that size raises it in Service Quotas ("Resources per API", adjustable:
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html); the bench runs as that account.
+    os.environ[RESOURCES] = str(2 * max(SIZES) + 10)
     install()  # the local AWS portico's tests use: moto with the emulator patch
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

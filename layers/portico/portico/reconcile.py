@@ -18,7 +18,7 @@ from typing import Any
 
 from .apply import Applier
 from .clients import Clients
-from .desired import desire, invoke_url
+from .desired import desire
 from .observed import (
     Observed,
     ecs_key,
@@ -30,10 +30,11 @@ from .observed import (
     read_target_groups,
 )
 from .plan import make_plan
-from .registry import FAILED, PENDING, READY, Registry, Status, ecs_repairs, flapping
+from .registry import Registry, Status
 from .settings import Settings
 from .spec import ServiceSpec, SpecError, parse, spec_view
 from .state import Conflict, StateTable
+from .status import Pass, status_of
 from .steps import Plan
 
 log = logging.getLogger("portico.reconcile")
@@ -213,10 +214,9 @@ class Reconciler:
                 else f"another reconcile is changing it ({conflict})"
         assert outcome is not None
         merged_plan.failed = {**failed, **invalid}
-        outcome.statuses = self.write_statuses(items, specs, invalid, failed, merged_plan, outcome,
-                                               routed, target_groups, started,
-                                               quiet={s for s, c in raced.items()
-                                                      if c.kind not in ("port", "priority")})
+        ended = Pass(items, specs, merged_plan, invalid, failed, outcome.retry, routed, target_groups)
+        outcome.statuses = self.write_statuses(ended, started, quiet={s for s, c in raced.items()
+                                                                      if c.kind not in ("port", "priority")})
         log.info("reconciled", extra=outcome.summary())
         return outcome
 
@@ -235,38 +235,15 @@ class Reconciler:
             waited += delay
             delay = min(delay * 2, 5.0)
 
-    def write_statuses(self, items: dict[str, dict], specs: dict[str, ServiceSpec], invalid: dict[str, str],
-                       failed: dict[str, str], plan: Plan, outcome: Outcome, routed: set[str],
-                       target_groups: dict[str, str], started: float | None = None,
-                       quiet: set[str] = frozenset()) -> dict[str, Status]:
-        """Each entry's status. `quiet`: services another pass is converging, which writes their status."""
-        statuses: dict[str, Status] = {}
-        for service, item in sorted(items.items()):
-            spec = specs.get(service)
-            digest = spec.digest() if spec else None
-            if service in invalid:
-                kept = "; the last valid routing stays in place" if service in routed else ""
-                st = Status(FAILED, invalid[service] + kept)
-            elif service in outcome.retry:
-                st = Status(PENDING, f"will retry: {outcome.retry[service]}", spec_hash=digest)
-            elif service in failed:
-                st = Status(FAILED, failed[service], spec_hash=digest)
-            else:
-                d = plan.desired[service]
-                url = invoke_url(self.settings.rest_api_id, self.clients.region, self.settings.stage, d.spec.path)
-                # A repair only after a pass that ended READY on this spec: a pass stopped mid-way (retry)
-                # leaves the ledger naming an ECS service it never attached to.
-                repaired = item.get("status") == READY and item.get("specHash") == digest and any(
-                    s.action == "attach_ecs" and s.service == service and s.params.get("repair") for s in plan.steps)
-                repairs, repaired_at, flaps = ecs_repairs(item, repaired, self.clock(), self.settings.sweep_seconds)
-                via = f"rule priority {d.priority} on the ALB" if d.priority is not None else f"port {d.port}"
-                message = f"routed {d.spec.path} to {via} and ECS service {d.ecs_key}"
-                if flaps:
-                    message += "; " + flapping(repairs, d.ecs_key)
-                st = Status(READY, message, listener_port=d.port if d.priority is None else None, invoke_url=url,
-                            target_group_arn=target_groups.get(d.target_group_name), spec_hash=digest,
-                            ecs_repairs=repairs, ecs_repaired_at=repaired_at)
-            statuses[service] = st
+    def write_statuses(self, p: Pass, started: float | None = None, quiet: set[str] = frozenset()
+                       ) -> dict[str, Status]:
+        """Each entry's status, written onto it. `quiet`: services another pass is converging, which writes
+        their status."""
+        statuses = {}
+        for service, item in sorted(p.items.items()):
+            statuses[service] = st = status_of(
+                p, service, rest_api_id=self.settings.rest_api_id, region=self.clients.region,
+                stage=self.settings.stage, now=self.clock(), sweep_seconds=self.settings.sweep_seconds)
             if service not in quiet:
                 self.registry.write_status(item, st, started=started)
         return statuses

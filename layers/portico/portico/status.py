@@ -1,0 +1,55 @@
+"""The last stage of a pass: what each registry entry is told (READY, PENDING or FAILED, and why).
+
+Pure: computed from the pass's plan and outcome, written back onto the entries by `reconcile`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .desired import invoke_url
+from .registry import FAILED, PENDING, READY, Status, ecs_repairs, flapping
+from .spec import ServiceSpec
+from .steps import Plan
+
+
+@dataclass
+class Pass:
+    """What a pass ended with, per service: its entries as read, their specs, and what became of them."""
+
+    items: dict[str, dict[str, Any]]
+    specs: dict[str, ServiceSpec]
+    plan: Plan
+    invalid: dict[str, str] = field(default_factory=dict)  # the entry was refused (by validation)
+    failed: dict[str, str] = field(default_factory=dict)  # planning or a step failed it
+    retry: dict[str, str] = field(default_factory=dict)  # left to retry (a lost race, a quota's wait)
+    routed: set[str] = field(default_factory=set)  # services with a ledger (routing in place) before the pass
+    target_groups: dict[str, str] = field(default_factory=dict)  # target group name -> ARN
+
+
+def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: str, now: float,
+              sweep_seconds: float) -> Status:
+    item, spec = p.items[service], p.specs.get(service)
+    digest = spec.digest() if spec else None
+    if service in p.invalid:
+        kept = "; the last valid routing stays in place" if service in p.routed else ""
+        return Status(FAILED, p.invalid[service] + kept)
+    if service in p.retry:
+        return Status(PENDING, f"will retry: {p.retry[service]}", spec_hash=digest)
+    if service in p.failed:
+        return Status(FAILED, p.failed[service], spec_hash=digest)
+    d = p.plan.desired[service]
+    # A repair only after a pass that ended READY on this spec: a pass stopped mid-way (retry) leaves the
+    # ledger naming an ECS service it never attached to.
+    repaired = item.get("status") == READY and item.get("specHash") == digest and any(
+        s.action == "attach_ecs" and s.service == service and s.params.get("repair") for s in p.plan.steps)
+    repairs, repaired_at, flaps = ecs_repairs(item, repaired, now, sweep_seconds)
+    via = f"rule priority {d.priority} on the ALB" if d.priority is not None else f"port {d.port}"
+    message = f"routed {d.spec.path} to {via} and ECS service {d.ecs_key}"
+    if flaps:
+        message += "; " + flapping(repairs, d.ecs_key)
+    return Status(READY, message, listener_port=d.port if d.priority is None else None,
+                  invoke_url=invoke_url(rest_api_id, region, stage, d.spec.path),
+                  target_group_arn=p.target_groups.get(d.target_group_name), spec_hash=digest,
+                  ecs_repairs=repairs, ecs_repaired_at=repaired_at)

@@ -1,0 +1,43 @@
+"""What a pass tells each entry (portico.status): pure, from a real plan of hand-built observed state."""
+
+from __future__ import annotations
+
+from portico.plan import make_plan
+from portico.registry import FAILED, PENDING, READY
+from portico.status import Pass, status_of
+from tests.unit.test_plan_golden import SETTINGS, empty, spec
+
+WHERE = {"rest_api_id": "api123", "region": "us-east-1", "stage": "dev", "sweep_seconds": 300}
+
+
+def planned():
+    return make_plan({"orders": spec("orders")}, empty(), SETTINGS, "us-east-1", None, {"orders"})
+
+
+def ended(**kw) -> Pass:
+    plan = planned()
+    return Pass({"orders": {"service": "orders"}}, {"orders": spec("orders")}, plan, **kw)
+
+
+def test_a_planned_service_is_ready_with_its_port_url_and_target_group():
+    p = ended(target_groups={d.target_group_name: "arn:tg/x" for d in planned().desired.values()})
+    st = status_of(p, "orders", now=0, **WHERE)
+    assert (st.status, st.listener_port, st.target_group_arn) == (READY, 10000, "arn:tg/x")
+    assert st.message == "routed /orders to port 10000 and ECS service demo/orders"
+    assert st.invoke_url == "https://api123.execute-api.us-east-1.amazonaws.com/dev/orders"
+    assert st.spec_hash == spec("orders").digest()
+
+
+def test_invalid_beats_retry_and_says_the_old_routing_stays_only_when_there_is_one():
+    assert status_of(ended(invalid={"orders": "path: must start with /"}, retry={"orders": "x"}), "orders",
+                     now=0, **WHERE).message == "path: must start with /"
+    st = status_of(ended(invalid={"orders": "path: must start with /"}, routed={"orders"}), "orders", now=0, **WHERE)
+    assert (st.status, st.message) == (FAILED, "path: must start with /; the last valid routing stays in place")
+    assert st.spec_hash is None  # an invalid entry has no spec to be converged on
+
+
+def test_a_retry_is_pending_and_beats_a_failure():
+    st = status_of(ended(retry={"orders": "lost a race"}, failed={"orders": "boom"}), "orders", now=0, **WHERE)
+    assert (st.status, st.message) == (PENDING, "will retry: lost a race")
+    st = status_of(ended(failed={"orders": "boom"}), "orders", now=0, **WHERE)
+    assert (st.status, st.message) == (FAILED, "boom")
