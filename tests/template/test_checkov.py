@@ -2,8 +2,9 @@
 
 checkov evaluates the template's conditions with the parameters' defaults and leaves out the resources they
 remove (NLBs 2..6 of the pool with LoadBalancerCount=1, the VPC links v1 on v2, the API Gateway account
-setting, ...). So it scans twice:
-template.yaml as it is (what `make checkov` runs), and a copy whose defaults turn every other condition on.
+setting, ...). The two backends exclude each other (ALB mode has no NLB, NLB mode no ALB). So it scans three
+times: template.yaml as it is (what `make checkov` runs), and two copies whose defaults turn every other
+condition on, one per backend.
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ from template_support import CHECKOV, TEMPLATE, Deployed, load_template, run
 
 pytestmark = pytest.mark.tools
 
-# Defaults under which every condition of the template holds (checked below, so a new condition needs a line).
+# Defaults under which every condition of the template holds in one of the scans (checked below, so a new
+# condition needs a line): NLB mode with the whole pool and both kinds of VPC link, and ALB mode.
 EVERY_CONDITION_ON = {
     "LoadBalancerCount": "6",
     "ReservedConcurrency": "2",
     "VpcLinkVersion": "v1+v2",
-    "Backend": "alb",  # the ALB, its listener and AlbRulesPolicy (ALB mode) next to the NLB pool
     "StageNames": "dev,qa,prod",
     "ConfigureApiGatewayAccount": '"true"',
     "AlarmEmail": "oncall@example.com",
     "CognitoUserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example1",
 }
+# ALB mode (on the v2 link, as its rule requires): the ALB, its listener and AlbRulesPolicy, and no NLB even
+# with LoadBalancerCount=6.
+ALB_MODE_ON = {**EVERY_CONDITION_ON, "VpcLinkVersion": "v2", "Backend": "alb"}
+SCANS = {"every condition on": EVERY_CONDITION_ON, "alb mode": ALB_MODE_ON}
 
 
 def with_defaults(text: str, values: dict[str, str]) -> str:
@@ -46,15 +51,19 @@ def with_defaults(text: str, values: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def every_condition_on(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("checkov") / "template.yaml"
-    path.write_text(with_defaults(TEMPLATE.read_text(), EVERY_CONDITION_ON))
-    copy = load_template(path)
-    # Each condition holds in one of the two scans (auto's account check and true's Account exclude each other).
-    on, defaults = Deployed(copy), Deployed(load_template())
-    off = sorted(name for name in copy["Conditions"] if not on.condition(name) and not defaults.condition(name))
-    assert not off, f"neither scan sees these conditions true: {off}"
-    return path
+def variants(tmp_path_factory) -> dict[str, Path]:
+    """The template.yaml copies to scan, by name."""
+    out, stacks = {}, [Deployed(load_template())]
+    for name, values in SCANS.items():
+        path = tmp_path_factory.mktemp("checkov") / "template.yaml"
+        path.write_text(with_defaults(TEMPLATE.read_text(), values))
+        out[name] = path
+        stacks.append(Deployed(load_template(path)))
+    # Each condition holds in one of the scans (auto's account check and true's Account exclude each other,
+    # and so do the backends).
+    off = sorted(name for name in stacks[0].template["Conditions"] if not any(s.condition(name) for s in stacks))
+    assert not off, f"no scan sees these conditions true: {off}"
+    return out
 
 
 def scan(path: Path) -> dict:
@@ -65,8 +74,8 @@ def scan(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reports(checkov_tool, every_condition_on) -> dict[str, dict]:
-    return {"defaults": scan(TEMPLATE), "every condition on": scan(every_condition_on)}
+def reports(checkov_tool, variants) -> dict[str, dict]:
+    return {"defaults": scan(TEMPLATE), **{name: scan(path) for name, path in variants.items()}}
 
 
 def declared_skips(resources: dict) -> dict[tuple[str, str], str]:
@@ -77,7 +86,7 @@ def declared_skips(resources: dict) -> dict[tuple[str, str], str]:
     return out
 
 
-@pytest.mark.parametrize("variant", ["defaults", "every condition on"])
+@pytest.mark.parametrize("variant", ["defaults", *SCANS])
 def test_no_failed_checks(reports, variant):
     report = reports[variant]
     failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in report["results"]["failed_checks"]]
@@ -86,11 +95,27 @@ def test_no_failed_checks(reports, variant):
     assert report["summary"]["passed"] > 0
 
 
+def checked(report: dict) -> set[str]:
+    return {c["resource"].split(".", 1)[1] for kind in ("passed_checks", "failed_checks", "skipped_checks")
+            for c in report["results"][kind]}
+
+
 def test_every_condition_on_scans_every_member_of_the_pool(reports, resources):
-    pool = {k for k, v in resources.items() if v["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"}
-    checked = {c["resource"].split(".", 1)[1] for kind in ("passed_checks", "failed_checks", "skipped_checks")
-               for c in reports["every condition on"]["results"][kind]}
-    assert pool <= checked, f"checkov did not look at {sorted(pool - checked)}"
+    pool = {k for k, v in resources.items() if v["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+            and v["Properties"]["Type"] == "network"}
+    seen = checked(reports["every condition on"])
+    assert pool <= seen, f"checkov did not look at {sorted(pool - seen)}"
+
+
+def test_the_alb_mode_scan_sees_the_alb_and_nothing_of_the_nlb_pool(reports, resources):
+    """In ALB mode NLB 1, the pool's security group and its listener policy (condition UseNlb) are not there to
+    check, and the ALB is. checkov does not resolve a `!Condition` nested in `!And`, so it still scans members
+    2..6 (HasLoadBalancer2..6); that CloudFormation creates none of them is test_pool's."""
+    pool = {k for k, v in resources.items() if v.get("Condition") == "UseNlb"}
+    assert {"LoadBalancer", "LoadBalancerSecurityGroup", "LoadBalancerPoolPolicy"} <= pool
+    seen = checked(reports["alb mode"])
+    assert {"Alb", "AlbListener", "AlbSecurityGroup", "VpcLinkSecurityGroup"} <= seen
+    assert not pool & seen, f"checked in ALB mode: {sorted(pool & seen)}"
 
 
 def test_every_skip_is_declared_in_the_template_with_a_reason(reports, resources):

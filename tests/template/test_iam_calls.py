@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import botocore.client
 import pytest
-from template_support import FUNCTIONS, ROOT, as_list, load_template, role_statements, statements
+from template_support import FUNCTIONS, ROOT, Deployed, as_list, load_template, role_statements, statements
 
 from portico.registry import Registry
 from portico.triggers import default_reconciler
@@ -41,8 +41,9 @@ ALLOWANCE: dict[str, str] = {
     "elasticloadbalancing:ModifyRule": "kinds/listener_rule (ALB mode): only when a rule's action or condition drifted",
     "elasticloadbalancing:SetRulePriorities": "kinds/listener_rule (ALB mode): only when a rule's priority was changed",
 }
-# A mode's policies and actions are judged by the run of that mode (Backend=nlb or alb): the other never needs them.
-MODE_POLICIES = {"AlbRulesPolicy": "alb", "LoadBalancerPoolPolicy": "nlb"}
+# A mode's policies and actions are judged by the run of that mode (Backend=nlb or alb): the other never needs
+# them. Which managed policies a mode's roles carry is the template's (its conditions, under these parameters).
+MODE_PARAMETERS = {"nlb": {}, "alb": {"Backend": "alb", "VpcLinkVersion": "v2"}}
 MODE_ACTIONS = {"elasticloadbalancing:DescribeRules": "alb"}  # observed.read_rules reads ALB listeners only
 
 IAM_PREFIX = {"elbv2": "elasticloadbalancing", "dynamodbstreams": "dynamodb"}
@@ -197,8 +198,15 @@ def recorded(mode_stack, monkeypatch):
 # ------------------------------------------------------------------ the checks
 
 
-def allowed(function_id: str) -> tuple[list[dict], list[dict]]:
-    statements = role_statements(load_template()["Resources"], function_id)
+def in_mode(backend: str):
+    """Whether a resource of template.yaml exists in that backend mode."""
+    return Deployed(load_template(), **MODE_PARAMETERS[backend]).exists
+
+
+def allowed(function_id: str, backend: str | None = None) -> tuple[list[dict], list[dict]]:
+    """(Allow, Deny) statements of the function's role: in that backend mode, or in any mode (None)."""
+    statements = role_statements(load_template()["Resources"], function_id,
+                                 **({"present": in_mode(backend)} if backend else {}))
     return ([s for s in statements if s["Effect"] == "Allow"], [s for s in statements if s["Effect"] == "Deny"])
 
 
@@ -230,7 +238,7 @@ def test_every_call_is_allowed_by_the_role_of_the_function_that_makes_it(recorde
     for function_id in sorted(FUNCTIONS):
         if function_id == "ServiceRouteProviderFunction" and not (ROOT / "functions/provider/app.py").is_file():
             continue  # lands with the CloudFormation front-end
-        allow, deny = allowed(function_id)
+        allow, deny = allowed(function_id, settings.backend)  # the policies the mode's stack has
         assert log.calls[function_id], f"{function_id} made no call: the flow did not run"
         for service, operation, params, client in log.calls[function_id]:
             for action, resource in iam_requests(service, operation, params, client, settings):
@@ -268,8 +276,9 @@ def test_no_policy_allows_an_action_nothing_needs(recorded):
     resources = load_template()["Resources"]
     present = [fid for fid in FUNCTIONS if log.calls[fid]]
     unexplained = set()
+    exists = in_mode(settings.backend)
     for name in sorted(k for k, v in resources.items() if v["Type"] == "AWS::IAM::ManagedPolicy"):
-        if MODE_POLICIES.get(name, settings.backend) != settings.backend:
+        if not exists(name):
             continue
         shared = grants(statements(resources[name]["Properties"]["PolicyDocument"]))
         unexplained |= {f"{name}: {a} {t}".strip() for a, t in shared - called(log, present, settings)

@@ -58,7 +58,7 @@ def test_the_pool_parameter_allows_one_to_as_many_nlbs_as_the_template_declares(
 
 def test_members_are_alike_share_one_security_group_and_v1_members_have_their_own_vpc_link(template, resources):
     first = resources["LoadBalancer"]
-    assert "Condition" not in first and resources["VpcLink"]["Condition"] == "HasVpcLinksV1"
+    assert first["Condition"] == "UseNlb" and resources["VpcLink"]["Condition"] == "HasVpcLinksV1"
     for k, lb_id in enumerate(pool(template), start=1):
         lb = resources[lb_id]
         assert lb["Properties"] == first["Properties"], f"{lb_id} differs from LoadBalancer"
@@ -88,6 +88,49 @@ def test_member_k_exists_exactly_when_the_count_reaches_k(template, mode, count)
     assert stack.of_type(NLB) == pool(template)[:count]
     assert len(stack.of_type(LINK)) == (count if "v1" in mode else 0)
     assert len(stack.of_type(LINK_V2)) == (1 if "v2" in mode else 0), "one v2 link, whatever the pool's size"
+
+
+# ------------------------------------------------------------------ ALB mode: no NLB at all
+
+NLB_POOL_OUTPUTS = re.compile(r"LoadBalancer(Arn|DnsName)\d?|LoadBalancerSecurityGroupId|VpcLinkIds?\d?")
+
+
+@pytest.mark.parametrize("count", ALL_COUNTS)
+def test_alb_mode_creates_no_nlb_no_nlb_group_no_listener_policy_and_no_nlb_output(template, count):
+    """Backend=alb (on the v2 link) with any LoadBalancerCount: the ALB is the only load balancer; nothing of
+    the pool is created, so nothing refers to it, and the link's group sends to the ALB only."""
+    stack = Deployed(template, Backend="alb", VpcLinkVersion="v2", LoadBalancerCount=count)
+    assert stack.of_type(NLB) == ["Alb"] and stack.resources["Alb"]["Properties"]["Type"] == "application"
+    for gone in ("LoadBalancerSecurityGroup", "LoadBalancerIngressFromVpcLink", "LoadBalancerPoolPolicy"):
+        assert not stack.exists(gone), gone
+    # Every resource and output that exists resolves: no Ref or GetAtt names what ALB mode does not create.
+    for name in stack.resources:
+        if stack.exists(name):
+            stack.resolve(stack.resources[name].get("Properties", {}))
+    outputs = {name: stack.resolve(out["Value"]) for name, out in template["Outputs"].items()
+               if out.get("Condition") is None or stack.condition(out["Condition"])}
+    assert not [name for name in outputs if NLB_POOL_OUTPUTS.fullmatch(name)], sorted(outputs)
+    env = stack.function_env("SweeperFunction")
+    assert outputs["LoadBalancerArns"] == env[portico_settings.LOAD_BALANCER_ARNS] == outputs["AlbArn"]
+    # The link's group: no rule to an NLB group, and not EC2's allow-all default (a group created without an
+    # egress rule gets it): the one inline rule matches no packet, VpcLinkEgressToAlb is the way to the ALB.
+    [inline] = stack.resolve(stack.resources["VpcLinkSecurityGroup"]["Properties"]["SecurityGroupEgress"])
+    assert (inline["IpProtocol"], inline["CidrIp"], "DestinationSecurityGroupId" in inline) == (
+        "icmp", "255.255.255.255/32", False)
+    assert stack.exists("VpcLinkEgressToAlb")
+    for function_id in RECONCILING:
+        granted = {a for s in stack.role_statements(function_id) for a in as_list(s["Action"])}
+        assert "elasticloadbalancing:CreateListener" not in granted, f"{function_id}: ALB mode creates no listener"
+
+
+def test_nlb_mode_has_the_pool_and_no_alb(template):
+    stack = Deployed(template)
+    assert stack.condition("UseNlb") and not stack.condition("UseAlb")
+    assert stack.of_type(NLB) == ["LoadBalancer"]
+    assert all(stack.exists(k) for k in ("LoadBalancerSecurityGroup", "LoadBalancerIngressFromVpcLink",
+                                         "LoadBalancerPoolPolicy"))
+    [inline] = stack.resolve(stack.resources["VpcLinkSecurityGroup"]["Properties"]["SecurityGroupEgress"])
+    assert inline["DestinationSecurityGroupId"] == stack.ref("LoadBalancerSecurityGroup")
 
 
 # ------------------------------------------------------------------ what the functions receive
