@@ -16,11 +16,13 @@ from collections.abc import Callable
 
 import pytest
 
-from portico.state import Conflict
+from portico.state import Conflict, StateTable
+from portico.state.reservations import RETIRE_SECONDS
 
-# Reading the state (allocation input), reserving, leases and ledgers, the ECS read-modify-write, creates.
+# Reading the state (allocation input), reserving, leases and ledgers, the ECS read-modify-write, reading the
+# API, creates and deletes.
 POINTS = {"Scan", "TransactWriteItems", "PutItem", "DescribeServices", "UpdateService", "CreateListener",
-          "CreateResource"}
+          "CreateResource", "GetResources", "DeleteResource"}
 
 
 class Baton:
@@ -129,6 +131,15 @@ def shared_ecs_world(world):
     world.put("admin", ecsService="shared", containerPort=9090)
 
 
+def shared_parent_world(world):
+    """`leaver` (/team/leaver) is offboarded while `joiner` (/team/joiner) onboards: /team is an intermediate
+    resource that the leaver's pass deletes (with everything below it) unless it sees the joiner in time."""
+    world.put("leaver", path="/team/leaver", ecsService="orders")
+    assert world.reconciler().run(["leaver"]).statuses["leaver"].status == "READY"
+    world.registry.delete("leaver")
+    world.put("joiner", path="/team/joiner", ecsService="users")
+
+
 SCENARIOS = {
     # Two services on one ECS service: UpdateService replaces the whole list, so a lost update is possible.
     "same-ecs-service": (shared_ecs_world, {"A": ["web"], "B": ["admin"]}),
@@ -139,6 +150,8 @@ SCENARIOS = {
                   {"A": ["orders"], "B": ["users"]}),
     "nested-path": (lambda w: (w.put("orders", path="/team"), w.put("users", path="/team/users")),
                     {"A": ["orders"], "B": ["users"]}),
+    # One service leaves a shared parent while another arrives under it.
+    "shared-parent": (shared_parent_world, {"A": ["leaver"], "B": ["joiner"]}),
 }
 
 
@@ -161,6 +174,12 @@ def test_interleaved_reconciles(world, portico_clients, injector, scenario):
                 ports = sorted(lb["containerPort"] for lb in svc["loadBalancers"])
                 assert ports == [8080, 8080, 9090], "an ECS loadBalancers update was lost"  # foreign + web + admin
                 assert {v["status"] for v in items.values()} == {"READY"}
+            elif scenario == "shared-parent":
+                assert {k: v["status"] for k, v in items.items()} == {"joiner": "READY"}
+                api = world.resources()
+                assert {"/team", "/team/joiner", "/team/joiner/{proxy+}"} <= set(api), sorted(api)
+                assert "/team/leaver" not in api, sorted(api)
+                assert world.audit(converged=True) == []
             elif scenario == "same-free-port":
                 assert {v["status"] for v in items.values()} == {"READY"}
                 assert items["orders"]["listenerPort"] != items["users"]["listenerPort"]
@@ -203,3 +222,33 @@ def test_a_lost_reservation_names_what_was_lost_and_who_holds_it(world):
         state.reserve("users", lb, 10001, "/users", [])
     assert (err.value.kind, err.value.owner) == ("port", "team") and err.value.key.startswith("port 10001 on ")
 
+
+
+def test_no_reservation_below_a_parent_being_deleted_and_no_delete_above_a_new_reservation(world):
+    """The two halves of `retire`, each atomic on the emulator's DynamoDB: a parent is marked retiring only while
+    no service is routed below it (the leaving ones aside), and nothing reserves below it while it is marked."""
+    state, lb = world.state, world.settings.load_balancer_arns[0]
+    state.put_intermediate("/team", "r1")
+    state.reserve("leaver", lb, 10001, "/team/leaver", ["/team"])
+    assert not state.retire("/team", [])  # leaver is routed below it
+    assert state.retire("/team", ["leaver"])
+    with pytest.raises(Conflict) as err:
+        state.reserve("joiner", lb, 10002, "/team/joiner", ["/team"])
+    assert (err.value.kind, err.value.key) == ("retiring", "API resource /team")
+    state.unretire("/team")  # the delete did not happen: reservations pass again
+    state.reserve("joiner", lb, 10002, "/team/joiner", ["/team"])
+    assert not state.retire("/team", ["leaver"])  # the joiner is below it now
+    # One another pass deleted already is not marked (an item without its resource id is never written).
+    assert not state.retire("/gone", []) and not [d for d in world.state_items() if d["pk"] == "res#/gone"]
+
+
+def test_a_crashed_passs_retiring_mark_expires(world):
+    now = [1_000_000.0]
+    state = StateTable(world.clients.dynamodb, world.settings.state_table, clock=lambda: now[0])
+    lb = world.settings.load_balancer_arns[0]
+    state.put_intermediate("/team", "r1")
+    assert state.retire("/team", [])
+    with pytest.raises(Conflict):
+        state.reserve("joiner", lb, 10002, "/team/joiner", ["/team"])
+    now[0] += RETIRE_SECONDS + 1
+    state.reserve("joiner", lb, 10002, "/team/joiner", ["/team"])

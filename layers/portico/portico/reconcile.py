@@ -198,6 +198,8 @@ class Reconciler:
             if not raced:
                 break
             self.wait_unclaimed([s for s, c in raced.items() if c.kind == "busy"])
+            if any(c.kind == "retiring" for c in raced.values()):
+                self.sleep(1.0)  # the other pass deletes the parent in a call or two; then this one creates it
             # The other pass may have updated or offboarded them: read their entries again.
             again = sorted(raced)
             fresh_items, fresh_specs, fresh_invalid = self.read(again)

@@ -3,6 +3,7 @@ the intermediate resources above them (`/team` for `/team/orders`), which portic
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -14,6 +15,8 @@ from ..settings import Settings
 from ..spec import PROXY, proxy_path
 from ..state import Conflict, Ledger
 from ..steps import ApplyContext, Plan, Step
+
+log = logging.getLogger("portico.apply")
 
 
 def plan(d: DesiredService, obs: Observed) -> list[Step]:
@@ -61,9 +64,11 @@ def plan_removal(service: str, obs: Observed) -> list[Step]:
 
 def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
     """Delete intermediate resources portico created that no route needs and that hold nothing else."""
-    deleted = {obs.state.ledgers[s].path for s in plan.removed if obs.state.ledgers[s].path}
-    given_up = {st.params["path"] for st in plan.steps if st.action == "release" and st.params.get("path")}
-    deleted |= given_up  # a moved route frees its old parents in the same pass
+    # The routes this pass takes away, with their services: the offboarded's, and a moved route's old path.
+    gone = {(obs.state.ledgers[s].path, s) for s in plan.removed if obs.state.ledgers[s].path}
+    given_up = {st.params["path"]: st.service for st in plan.steps if st.action == "release" and st.params.get("path")}
+    gone |= set(given_up.items())  # a moved route frees its old parents in the same pass
+    deleted = {p for p, _ in gone}
     keep = {p for p, owner in obs.state.paths.items() if owner not in plan.removed and p not in given_up}
     steps = []
     for path in sorted(obs.state.intermediates, key=lambda p: -p.count("/")):
@@ -73,8 +78,9 @@ def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> lis
                     and not any(p == d or p.startswith(d + "/") for d in deleted)]
         if not children:
             res = obs.resources.get(path)
-            steps.append(Step("delete_resource", "*", {"path": path, "resourceId": res.id if res else None,
-                                                       "intermediate": True}))
+            steps.append(Step("delete_resource", "*", {
+                "path": path, "resourceId": res.id if res else None, "intermediate": True,
+                "leaving": sorted({s for p, s in gone if p.startswith(path + "/")})}))
             deleted.add(path)
     return steps
 
@@ -208,9 +214,18 @@ def delete_method(step: Step, ctx: ApplyContext) -> None:
 
 def delete_resource(step: Step, ctx: ApplyContext) -> None:
     p = step.params
-    if p.get("resourceId"):  # deleting a resource deletes its children ({proxy+}) and their methods
-        _tolerate_not_found(ctx.clients.apigateway.delete_resource, restApiId=ctx.settings.rest_api_id,
-                            resourceId=p["resourceId"])
+    if p.get("intermediate") and not ctx.state.retire(p["path"], p.get("leaving") or []):
+        log.info(f"kept intermediate API resource {p['path']}: a service reserved a path below it since this "
+                 "pass read the state, or another pass deleted it")
+        return
+    try:
+        if p.get("resourceId"):  # deleting a resource deletes its children ({proxy+}) and their methods
+            _tolerate_not_found(ctx.clients.apigateway.delete_resource, restApiId=ctx.settings.rest_api_id,
+                                resourceId=p["resourceId"])
+    except Exception:
+        if p.get("intermediate"):
+            ctx.state.unretire(p["path"])
+        raise
     if p.get("intermediate"):
         ctx.state.delete_intermediate(p["path"])
     elif step.service != "*":

@@ -8,7 +8,8 @@ Items (partition key `pk`):
                        listener; taken in the same transaction, with the same condition, as a port)
   path#<path>          reservation: owner service (an API path)
   sub#<path>           the services routed below a path (`below`), so no two reconciles take /a and /a/b
-  res#<path>           an intermediate API resource portico created (e.g. /team for /team/orders)
+  res#<path>           an intermediate API resource portico created (e.g. /team for /team/orders); `retiring`
+                       while a pass deletes it (no reservation below it meanwhile)
   deploy#<stage>       last deployment time, a `pending` flag set before API changes, and the VPC links each
                        of the stage's last KEEP_LINKS deployments routes through (`links`: prune, rollback)
   lock#<name>          a short lease (read-modify-write of an ECS service's loadBalancers)
@@ -145,6 +146,7 @@ class StateTable:
     reserve, reserve_many, reserve_port = reservations.reserve, reservations.reserve_many, reservations.reserve_port
     release, release_port = reservations.release, reservations.release_port
     release_priority, release_path = reservations.release_priority, reservations.release_path
+    retire, unretire = reservations.retire, reservations.unretire
     CLAIM_SECONDS = ledger_claims.CLAIM_SECONDS
     claim, claim_many = ledger_claims.claim, ledger_claims.claim_many
     save_ledger, unclaim_many = ledger_claims.save_ledger, ledger_claims.unclaim_many

@@ -18,6 +18,8 @@ from .records import Conflict, owned_by, to_item
 if TYPE_CHECKING:
     from . import StateTable
 
+RETIRE_SECONDS = 300  # a retiring mark older than this is a crashed pass's: reservations below pass again
+
 
 def _slot(lb: str, number: int, listener: str | None) -> tuple[str, str, str]:
     """(item key, ledger attribute, what it is for the user) of a reservation's number: a listener port on
@@ -58,6 +60,13 @@ def _reserve_items(t: StateTable, service: str, lb: str, port: int, path: str, a
     items += [{"Update": {"TableName": t.table, "Key": to_item({"pk": f"sub#{a}"}),
                           "UpdateExpression": "ADD #b :me", "ExpressionAttributeNames": {"#b": "below"},
                           "ExpressionAttributeValues": {":me": {"SS": [service]}}}} for a in ancestors]
+    # No ancestor is an intermediate resource another pass is deleting (`retire`): its delete would take the
+    # route's resources with it. A mark older than RETIRE_SECONDS is a crashed pass's, and void.
+    stale = to_item({":stale": int(t.clock()) - RETIRE_SECONDS})
+    items += [{"ConditionCheck": {"TableName": t.table, "Key": to_item({"pk": f"res#{a}"}),
+                                  "ConditionExpression": "attribute_not_exists(#r) OR #r < :stale",
+                                  "ExpressionAttributeNames": {"#r": "retiring"},
+                                  "ExpressionAttributeValues": stale}} for a in ancestors]
     return items
 
 def reserve(t: StateTable, service: str, lb: str, port: int, path: str, ancestors: list[str],
@@ -83,9 +92,14 @@ def reserve(t: StateTable, service: str, lb: str, port: int, path: str, ancestor
                 *(("path", f"path {p}", f"path#{p}") for p in (path, *ancestors))]
         sub = ("path", f"path {path}/…", None)
         below = sorted(_below(t, path) - {service})
-        guards = [*held[:2], None, *held[2:], sub]  # the sub# updates after these have no condition
+        # The sub# updates after `sub` have no condition; the retiring checks come last.
+        guards = [*held[:2], None, *held[2:], sub, *[None] * len(ancestors), *(("retiring", a) for a in ancestors)]
         for guard, reason in zip(guards, e.response.get("CancellationReasons") or [], strict=False):
-            if guard and reason.get("Code") == "ConditionalCheckFailed" and (guard[2] or below):
+            if not guard or reason.get("Code") != "ConditionalCheckFailed":
+                continue
+            if guard[0] == "retiring":
+                raise _retiring(guard[1]) from None
+            if guard[2] or below:
                 raise Conflict(guard[0], guard[1], _owner(t, guard[2]) if guard[2] else below[0]) from None
         # moto and older APIs may not say which item failed: find out by reading.
         for kind, key, pk in held:
@@ -94,7 +108,15 @@ def reserve(t: StateTable, service: str, lb: str, port: int, path: str, ancestor
                 raise Conflict(kind, key, owner) from None
         if below:
             raise Conflict(sub[0], sub[1], below[0]) from None
+        for a in ancestors:
+            if int((t._get(f"res#{a}") or {}).get("retiring") or 0) >= int(t.clock()) - RETIRE_SECONDS:
+                raise _retiring(a) from None
         raise
+
+
+def _retiring(path: str) -> Conflict:
+    """A lost race, re-planned: once the other pass has deleted the resource, this one creates it again."""
+    return Conflict("retiring", f"API resource {path}", "a reconcile that is deleting it")
 
 def reserve_many(t: StateTable, reservations: list[tuple]) -> bool:
     """Several services' reservations (`reserve`'s arguments each) in one transaction: all are taken or
@@ -107,6 +129,38 @@ def reserve_many(t: StateTable, reservations: list[tuple]) -> bool:
         if error_code(e) != CANCELLED:
             raise
         return False
+
+def retire(t: StateTable, path: str, leaving: list[str]) -> bool:
+    """Before portico deletes the intermediate resource at `path` (which deletes everything below it): mark it
+    retiring, in one transaction with the check that no service is routed below it once the pass's `leaving`
+    services (offboarded or moved away, released later in the pass) are dropped from `sub#`. False: a service
+    reserved a path below it since the pass read the state, and the resource stays (or another pass deleted
+    it). Reservations below a retiring path are refused (`_reserve_items`), so nothing is created under it while
+    it is deleted."""
+    if leaving:
+        t.ddb.update_item(TableName=t.table, Key=to_item({"pk": f"sub#{path}"}), UpdateExpression="DELETE #b :gone",
+                          ExpressionAttributeNames={"#b": "below"},
+                          ExpressionAttributeValues={":gone": {"SS": sorted(leaving)}})
+    try:
+        t.ddb.transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": t.table, "Key": to_item({"pk": f"sub#{path}"}),
+                                "ConditionExpression": "attribute_not_exists(#b) OR size(#b) = :zero",
+                                "ExpressionAttributeNames": {"#b": "below"},
+                                "ExpressionAttributeValues": {":zero": {"N": "0"}}}},
+            {"Update": {"TableName": t.table, "Key": to_item({"pk": f"res#{path}"}),
+                        "ConditionExpression": "attribute_exists(pk)",  # else another pass deleted it already
+                        "UpdateExpression": "SET #r = :now", "ExpressionAttributeNames": {"#r": "retiring"},
+                        "ExpressionAttributeValues": to_item({":now": int(t.clock())})}}])
+        return True
+    except ClientError as e:
+        if error_code(e) != CANCELLED:
+            raise
+        return False
+
+def unretire(t: StateTable, path: str) -> None:
+    """The delete did not happen: reservations below `path` are allowed again at once."""
+    t._if(t.ddb.update_item, Key=to_item({"pk": f"res#{path}"}), UpdateExpression="REMOVE #r",
+          ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames={"#r": "retiring"})
 
 def _below(t: StateTable, path: str) -> set[str]:
     return set((t._get(f"sub#{path}") or {}).get("below") or ())
