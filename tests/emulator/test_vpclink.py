@@ -87,3 +87,51 @@ def test_cloudformation_makes_a_vpc_link_v2_that_integrations_can_name(world, aw
     put(gw, rest, res, connectionType="VPC_LINK", connectionId=link, integrationTarget=nlbs[0])
     cfn.delete_stack(StackName="links")
     assert link not in [v["VpcLinkId"] for v in gw2.get_vpc_links()["Items"]]
+
+
+def _stack_with_a_link_and_an_api(cfn, gw, nlb: str, name: str, *, ordered: bool) -> tuple[str, str]:
+    """A stack of a VPC link v1 and a REST API (the API depending on the link when `ordered`), and a stage of
+    that API serving a deployment through the link, as portico makes them after the stack."""
+    api = {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": name}}
+    if ordered:
+        api["DependsOn"] = "Link"
+    body = {"Resources": {"Link": {"Type": "AWS::ApiGateway::VpcLink",
+                                   "Properties": {"Name": name, "TargetArns": [nlb]}},
+                          "Api": api},
+            "Outputs": {"Api": {"Value": {"Ref": "Api"}}, "Link": {"Value": {"Ref": "Link"}}}}
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(body))
+    out = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
+    root = gw.get_resources(restApiId=out["Api"])["items"][0]["id"]
+    res = gw.create_resource(restApiId=out["Api"], parentId=root, pathPart="orders")["id"]
+    gw.put_method(restApiId=out["Api"], resourceId=res, httpMethod="ANY", authorizationType="NONE")
+    put(gw, out["Api"], res, connectionType="VPC_LINK", connectionId=out["Link"])
+    gw.create_deployment(restApiId=out["Api"], stageName="dev")
+    return out["Api"], out["Link"]
+
+
+def test_a_stack_delete_that_would_break_a_link_in_use_fails_and_can_be_retried(world, aws):
+    """CloudFormation deletes resources with no dependency between them in parallel, so a VPC link may go
+    before the API whose stage still routes through it: AWS refuses that delete and the stack ends
+    DELETE_FAILED (it stays, and a second delete finishes). The emulator takes that order among the resources
+    free to go (the earliest created first) and never retries a failure."""
+    gw, nlbs = world[0], world[5]
+    kw = {"endpoint_url": aws, "region_name": local.REGION}
+    cfn = boto3.client("cloudformation", **kw)
+    api, link = _stack_with_a_link_and_an_api(cfn, gw, nlbs[1], "unordered", ordered=False)
+    cfn.delete_stack(StackName="unordered")
+    [stack] = cfn.describe_stacks(StackName="unordered")["Stacks"]
+    assert stack["StackStatus"] == "DELETE_FAILED"
+    failed = [e for e in cfn.describe_stack_events(StackName="unordered")["StackEvents"]
+              if e["ResourceStatus"] == "DELETE_FAILED" and e["LogicalResourceId"] == "Link"]
+    assert failed and "Cannot delete vpc link" in failed[0]["ResourceStatusReason"]
+    assert link in [v["id"] for v in gw.get_vpc_links()["items"]]
+    assert api not in [a["id"] for a in gw.get_rest_apis()["items"]]  # the API went; its stage with it
+    cfn.delete_stack(StackName="unordered")  # nothing routes through the link now
+    assert link not in [v["id"] for v in gw.get_vpc_links()["items"]]
+    assert "unordered" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+
+    # The API depending on the link: the API (and its stages) go first, then the link, in one delete.
+    api, link = _stack_with_a_link_and_an_api(cfn, gw, nlbs[1], "ordered", ordered=True)
+    cfn.delete_stack(StackName="ordered")
+    assert "ordered" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+    assert link not in [v["id"] for v in gw.get_vpc_links()["items"]]

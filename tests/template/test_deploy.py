@@ -89,6 +89,29 @@ def events(cfn, stack: str) -> list[tuple[str, str, str]]:
             for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]]
 
 
+def stream_poller(c: dict, out: dict) -> StreamPoller:
+    """The registry stream's event source mapping: the stack's deployed stream function, run by Lambda."""
+
+    def stream_function(event, context):
+        answer = c["lambda"].invoke(FunctionName=out["RegistryStreamFunctionName"], Payload=json.dumps(event))
+        payload = json.loads(answer["Payload"].read())
+        assert "FunctionError" not in answer, payload
+        return payload
+
+    return StreamPoller(c["dynamodb"], c["dynamodbstreams"], out["RegistryTableName"], stream_function)
+
+
+def onboard(c: dict, out: dict, poller: StreamPoller) -> dict:
+    """Write the orders entry and deliver the stream until it settles; the entry as it ends."""
+    table = out["RegistryTableName"]
+    c["dynamodb"].put_item(TableName=table, Item={
+        "service": {"S": "orders"}, "cluster": {"S": "demo"}, "containerPort": {"N": "8080"},
+        "path": {"S": "/orders"}, "auth": {"S": "API_KEY"}})
+    while poller.poll_once():  # the status write-back is a record too; the handler skips it
+        pass
+    return c["dynamodb"].get_item(TableName=table, Key={"service": {"S": "orders"}}, ConsistentRead=True)["Item"]
+
+
 def test_the_transformed_template_is_over_the_inline_limit_and_goes_through_s3(world):
     assert len(world["body"].encode()) > 51_200
     with pytest.raises(ClientError) as refused:
@@ -184,20 +207,8 @@ def test_a_service_onboards_and_offboards_through_the_stack_outputs(world, deplo
     assert settings.registry_table == out["RegistryTableName"] and settings.rest_api_id == out["RestApiId"]
     assert settings.load_balancer_arns == (out["LoadBalancerArn"],) and not settings.allow_unauthenticated
 
-    def stream_function(event, context):  # the event source mapping: the deployed function, run by Lambda
-        answer = c["lambda"].invoke(FunctionName=out["RegistryStreamFunctionName"], Payload=json.dumps(event))
-        payload = json.loads(answer["Payload"].read())
-        assert "FunctionError" not in answer, payload
-        return payload
-
-    poller = StreamPoller(c["dynamodb"], c["dynamodbstreams"], out["RegistryTableName"], stream_function)
-    table = out["RegistryTableName"]
-    c["dynamodb"].put_item(TableName=table, Item={
-        "service": {"S": "orders"}, "cluster": {"S": "demo"}, "containerPort": {"N": "8080"},
-        "path": {"S": "/orders"}, "auth": {"S": "API_KEY"}})
-    while poller.poll_once():  # the status write-back is a record too; the handler skips it
-        pass
-    item = c["dynamodb"].get_item(TableName=table, Key={"service": {"S": "orders"}}, ConsistentRead=True)["Item"]
+    poller, table = stream_poller(c, out), out["RegistryTableName"]
+    item = onboard(c, out, poller)
     assert item["status"]["S"] == "READY", item.get("statusMessage")
     assert item["invokeUrl"]["S"] == out["InvokeUrl"] + "/orders" and item["listenerPort"]["N"] == "10000"
     (listener,) = c["elbv2"].describe_listeners(LoadBalancerArn=out["LoadBalancerArn"])["Listeners"]
@@ -266,20 +277,8 @@ def test_an_alb_mode_stack_deploys_and_routes_a_service_through_a_listener_rule(
     assert (settings.backend, settings.load_balancer_arns, settings.alb_listener_arn, settings.link_version) == (
         "alb", (out["AlbArn"],), out["AlbListenerArn"], "v2")
 
-    def stream_function(event, context):
-        answer = c["lambda"].invoke(FunctionName=out["RegistryStreamFunctionName"], Payload=json.dumps(event))
-        payload = json.loads(answer["Payload"].read())
-        assert "FunctionError" not in answer, payload
-        return payload
-
-    poller = StreamPoller(c["dynamodb"], c["dynamodbstreams"], out["RegistryTableName"], stream_function)
-    table = out["RegistryTableName"]
-    c["dynamodb"].put_item(TableName=table, Item={
-        "service": {"S": "orders"}, "cluster": {"S": "demo"}, "containerPort": {"N": "8080"},
-        "path": {"S": "/orders"}, "auth": {"S": "API_KEY"}})
-    while poller.poll_once():
-        pass
-    item = c["dynamodb"].get_item(TableName=table, Key={"service": {"S": "orders"}}, ConsistentRead=True)["Item"]
+    poller, table = stream_poller(c, out), out["RegistryTableName"]
+    item = onboard(c, out, poller)
     assert item["status"]["S"] == "READY", item.get("statusMessage")
     assert "listenerPort" not in item and "rule priority 1" in item["statusMessage"]["S"]
     [rule] = [r for r in c["elbv2"].describe_rules(ListenerArn=out["AlbListenerArn"])["Rules"] if not r["IsDefault"]]
@@ -291,3 +290,30 @@ def test_an_alb_mode_stack_deploys_and_routes_a_service_through_a_listener_rule(
         pass
     assert [r for r in c["elbv2"].describe_rules(ListenerArn=out["AlbListenerArn"])["Rules"] if not r["IsDefault"]] \
         == []
+
+
+def test_a_v1_stack_deletes_while_its_stages_still_route_through_the_links(world, deployed):
+    """VpcLinkVersion=v1, a service onboarded and promoted to every stage, then `sam delete` without offboarding
+    first: the stages go before the VPC links (VpcLinksReady), so AWS's refusal to delete a link in use (which
+    the emulator enforces, deleting the earliest-made resource free to go first) never fires. With
+    ConfigureApiGatewayAccount=true there is no account-check function between the stages and the links (its
+    environment names the links, and the stages wait for it under `auto`): VpcLinksReady is the only order."""
+    c, cfn = world["clients"], world["clients"]["cloudformation"]
+    cfn.create_stack(StackName="portico-v1", TemplateURL=TEMPLATE_URL, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=params(world, VpcLinkVersion="v1", StageNames="dev,prod",
+                                       ConfigureApiGatewayAccount="true"))
+    description = wait_settled(cfn, "portico-v1")
+    assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "portico-v1")
+    out = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
+    item = onboard(c, out, stream_poller(c, out))
+    assert item["status"]["S"] == "READY", item.get("statusMessage")
+    dev = c["apigateway"].get_stage(restApiId=out["RestApiId"], stageName="dev")["deploymentId"]
+    c["apigateway"].update_stage(restApiId=out["RestApiId"], stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/deploymentId", "value": dev}])
+    with pytest.raises(ClientError) as in_use:  # what a stack that deleted the link first would meet
+        c["apigateway"].delete_vpc_link(vpcLinkId=out["VpcLinkId"])
+    assert "Cannot delete vpc link" in in_use.value.response["Error"]["Message"]
+    cfn.delete_stack(StackName="portico-v1")
+    if [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == "portico-v1"]:  # DELETE_FAILED: it stays
+        pytest.fail(f"the stack was not deleted: {[e for e in events(cfn, 'portico-v1') if e[1] == 'DELETE_FAILED']}")
+    assert out["VpcLinkId"] not in [v["id"] for v in c["apigateway"].get_vpc_links()["items"]]

@@ -7,7 +7,7 @@ import shlex
 import tomllib
 
 import pytest
-from template_support import FUNCTIONS, ROOT, TEMPLATE, as_list, role_statements, statements
+from template_support import FUNCTIONS, ROOT, TEMPLATE, Deployed, as_list, role_statements, statements
 
 # What CloudFormation reads as a reference (Ref, Fn::GetAtt, ${X} / ${X.Attr} in Fn::Sub): the emulator's reading.
 from portico_cli.local_aws.emulator.cloudformation import references as refs
@@ -513,3 +513,19 @@ def test_cognito_entries_have_the_authorizer_portico_looks_for(resources):
     assert auth["Condition"] == "HasCognito" and props["Type"] == "COGNITO_USER_POOLS"
     assert props["ProviderARNs"] == [{"Ref": "CognitoUserPoolArn"}] and props["RestApiId"] == {"Ref": "RestApi"}
     assert props["IdentitySource"] == "method.request.header.Authorization"
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "v1+v2"])
+def test_every_stage_is_deleted_before_every_vpc_link_it_may_route_through(template, resources, version):
+    """AWS refuses to delete a VPC link a stage's deployment references; CloudFormation deletes what does not
+    depend on each other in parallel. So each stage depends (through VpcLinksReady) on every link that exists."""
+    stack = Deployed(template, VpcLinkVersion=version, LoadBalancerCount="4")
+    links = set(stack.of_type("AWS::ApiGateway::VpcLink") + stack.of_type("AWS::ApiGatewayV2::VpcLink"))
+    named = {}  # link -> the condition under which the handle names it: the link's own
+    for value in resources["VpcLinksReady"]["Metadata"].values():
+        condition, ref, _ = value["Fn::If"]
+        named[ref["Ref"]] = condition
+    assert links and links <= set(named)
+    assert all(named[link] == resources[link]["Condition"] for link in named)
+    for name in stack.of_type("AWS::ApiGateway::Stage"):
+        assert "VpcLinksReady" in as_list(resources[name]["DependsOn"]), name

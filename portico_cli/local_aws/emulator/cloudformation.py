@@ -33,7 +33,11 @@
   and fails the stack on FAILED (moto ignores FAILED and never waits).
 - A stack whose creation fails rolls back (ROLLBACK_COMPLETE): every resource it created is deleted except
   `DeletionPolicy: Retain`, so `RetainExceptOnCreate` resources go too; moto leaves a half-made stack. On a
-  stack delete `RetainExceptOnCreate` keeps the resource, like Retain (moto deletes it). A REST API (with its
+  stack delete `RetainExceptOnCreate` keeps the resource, like Retain (moto deletes it). A delete takes a
+  resource after everything that depends on it and otherwise the earliest made first (CloudFormation deletes
+  independent resources in parallel, so a dependency the template does not declare must break here too); a
+  failed delete is not retried: the resource and the stack are DELETE_FAILED, the stack stays, and deleting
+  it again retries. A REST API (with its
   resources, methods, deployments), a managed policy and a layer version are deleted with their stack (moto
   has no delete for them).
 """
@@ -474,17 +478,21 @@ def references(node: Any) -> set[str]:
     return out
 
 
-def _dependency_order(self) -> list[str]:  # bound as ResourceMap's (name-mangled) dependency order
-    from moto.cloudformation.exceptions import ValidationError
-
-    resources = self._resource_json_map
+def _needs(resources: dict[str, Any]) -> dict[str, set[str]]:
+    """What each resource waits for: DependsOn, and every resource a Ref, Fn::GetAtt or Fn::Sub names."""
     graph = {}
     for name, res in resources.items():
         depends = res.get("DependsOn", [])
         graph[name] = ({depends} if isinstance(depends, str) else set(depends)) | (references(res) & set(resources))
         graph[name].discard(name)
+    return graph
+
+
+def _dependency_order(self) -> list[str]:  # bound as ResourceMap's (name-mangled) dependency order
+    from moto.cloudformation.exceptions import ValidationError
+
     try:
-        return list(graphlib.TopologicalSorter(graph).static_order())
+        return list(graphlib.TopologicalSorter(_needs(self._resource_json_map)).static_order())
     except graphlib.CycleError as exc:
         raise ValidationError(message="Circular dependency between resources: "
                                       f"[{', '.join(sorted(set(exc.args[1])))}]") from None
@@ -543,44 +551,56 @@ _process_cfn_response.portico = True
 # ------------------------------------------------------------------ stack lifecycle
 
 
-def _delete_resources(resource_map, keep: tuple[str, ...], stack=None) -> None:
-    """Delete what the stack made, dependents first, keeping resources whose DeletionPolicy is in `keep`;
-    one event per resource (DELETE_COMPLETE or DELETE_SKIPPED) on `stack`, as CloudFormation reports them."""
-    made = [name for name in reversed(list(resource_map._parsed_resources)) if name in resource_map._resource_json_map
-            and hasattr(resource_map._parsed_resources[name], "cf_resource_type")]
-    pending = [name for name in made if resource_map._resource_json_map[name].get("DeletionPolicy") not in keep]
+class DeleteFailed(Exception):
+    """Some resources could not be deleted: the stack ends DELETE_FAILED (or ROLLBACK_FAILED) and stays."""
 
-    def event(name: str, status: str) -> None:
+
+def _delete_resources(resource_map, keep: tuple[str, ...], stack=None) -> None:
+    """Delete what the stack made, keeping resources whose DeletionPolicy is in `keep`; one event per resource
+    (DELETE_COMPLETE, DELETE_SKIPPED or DELETE_FAILED) on `stack`, as CloudFormation reports them.
+
+    CloudFormation deletes a resource only after everything that depends on it, and resources with no
+    dependency between them in parallel: so here, among those free to go, the earliest created goes first
+    (the order that a dependency the template forgot to declare breaks), a failure is not retried, and what
+    the failed resource depends on stays ("DELETE_FAILED ... Resource could not be deleted"), as on AWS."""
+    parsed, resources = resource_map._parsed_resources, resource_map._resource_json_map
+    created = [name for name in parsed if name in resources and hasattr(parsed[name], "cf_resource_type")]
+    pending = [name for name in created if resources[name].get("DeletionPolicy") not in keep]
+
+    def event(name: str, status: str, reason: str | None = None) -> None:
         if stack is not None:
             from moto.cloudformation.models import Event
 
-            res = resource_map._parsed_resources.get(name)
             stack.events.append(Event(stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=name,
-                                      physical_resource_id=str(getattr(res, "physical_resource_id", "")),
-                                      resource_type=resource_map._resource_json_map[name]["Type"],
-                                      resource_status=status, resource_status_reason=None, resource_properties=None))
+                                      physical_resource_id=str(getattr(parsed.get(name), "physical_resource_id", "")),
+                                      resource_type=resources[name]["Type"], resource_status=status,
+                                      resource_status_reason=reason, resource_properties=None))
 
-    for name in made:
+    for name in created:
         if name not in pending:
             event(name, "DELETE_SKIPPED")
-    last: Exception | None = None
-    for _ in range(5):  # a dependency violation is retried after the others are gone
-        failed = []
-        for name in pending:
-            res = resource_map._parsed_resources.get(name)
-            if res is None or isinstance(res, str | dict | list):
-                continue
-            try:
-                resource_map._delete_resource(res, resource_map._resource_json_map[name])
-                event(name, "DELETE_COMPLETE")
-                resource_map._parsed_resources.pop(name, None)
-            except Exception as exc:  # noqa: BLE001
-                last = exc
-                failed.append(name)
-        if not failed:
-            return
-        pending = failed
-    raise last  # type: ignore[misc]
+    needs = {n: deps & set(pending) for n, deps in _needs({n: resources[n] for n in created}).items() if n in pending}
+    order = graphlib.TopologicalSorter({n: {m for m in pending if n in needs[m]} for n in pending})
+    order.prepare()
+    ready: list[str] = []
+    failed: dict[str, str] = {}
+    while order.is_active():
+        ready = sorted({*ready, *order.get_ready()}, key=created.index)
+        if not ready:
+            break  # what is left waits for a resource that failed
+        name = ready.pop(0)
+        try:
+            resource_map._delete_resource(parsed[name], resources[name])
+        except Exception as exc:  # noqa: BLE001 - reported on the resource, as CloudFormation does
+            failed[name] = getattr(exc, "message", None) or str(exc)
+            event(name, "DELETE_FAILED", failed[name])
+            continue
+        event(name, "DELETE_COMPLETE")
+        parsed.pop(name, None)
+        order.done(name)
+    if failed:
+        raise DeleteFailed("The following resource(s) failed to delete: [" + ", ".join(sorted(failed)) + "]. "
+                           + " ".join(failed.values()))
 
 
 def _tag_failure(parse_and_create):
@@ -687,12 +707,33 @@ _made_resources.portico = True
 
 def _delete_keeping(self) -> None:  # bound as Stack.delete
     self._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
-    _delete_resources(self.resource_map, KEEP_ON_DELETE, self)
+    try:
+        _delete_resources(self.resource_map, KEEP_ON_DELETE, self)
+    except DeleteFailed as exc:
+        self.status = "DELETE_FAILED"
+        self._add_stack_event("DELETE_FAILED", resource_status_reason=str(exc))
+        raise
     self._add_stack_event("DELETE_COMPLETE")
     self.status = "DELETE_COMPLETE"
 
 
 _delete_keeping.portico = True
+
+
+def _delete_stack(delete_stack):  # CloudFormationBackend.delete_stack
+    """A stack whose delete failed stays, DELETE_FAILED, with its exports; deleting it again retries."""
+
+    def wrapper(self, name_or_stack_id: str) -> None:
+        stack = self.stacks.get(name_or_stack_id) or next(
+            (st for st in self.stacks.values() if st.name == name_or_stack_id), None)
+        try:
+            delete_stack(self, stack.stack_id if stack else name_or_stack_id)
+        except DeleteFailed:
+            self.stacks[stack.stack_id] = stack
+            self.deleted_stacks.pop(stack.stack_id, None)
+
+    wrapper.portico = True
+    return wrapper
 
 
 def _bounded_body(action):
@@ -734,6 +775,7 @@ def install() -> None:
     Stack.create_resources = _create_or_roll_back(Stack.create_resources)
     CloudFormationBackend.create_stack = _create_stack
     Stack.delete = _delete_keeping
+    CloudFormationBackend.delete_stack = _delete_stack(CloudFormationBackend.delete_stack)
     # Ref of a layer version is its ARN, of a deployment its id; moto's models have no physical id, so Ref
     # hands on the object.
     LayerVersion.physical_resource_id = property(lambda self: self.arn)
