@@ -233,6 +233,34 @@ def test_a_service_onboards_and_offboards_through_the_stack_outputs(world, deplo
     assert svc.get("loadBalancers", []) == []
 
 
+def test_a_service_stack_routes_while_it_exists_and_its_delete_offboards(world, deployed):
+    """A service's own stack with a Custom::ServiceRoute (as examples/service-stack/ declares it): CreateStack
+    asks the deployed provider, which answers once the route is READY; DeleteStack sends it the Delete
+    request, which offboards the route."""
+    c, cfn, out = world["clients"], world["clients"]["cloudformation"], deployed["outputs"]
+    body = {"Resources": {"Route": {"Type": "Custom::ServiceRoute", "Properties": {
+        "ServiceToken": {"Fn::ImportValue": "portico-ServiceToken"}, "ServiceTimeout": 900, "Service": "orders",
+        "Cluster": "demo", "EcsService": "orders", "ContainerName": "app", "ContainerPort": 8080,
+        "Path": "/orders", "Methods": ["ANY"], "Auth": "API_KEY"}}},
+        "Outputs": {"InvokeUrl": {"Value": {"Fn::GetAtt": ["Route", "InvokeUrl"]}}}}
+    cfn.create_stack(StackName="orders-service", TemplateBody=json.dumps(body))
+    description = wait_settled(cfn, "orders-service")
+    assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "orders-service")
+    assert description["Outputs"][0]["OutputValue"] == out["InvokeUrl"] + "/orders"
+    key, table = {"service": {"S": "orders"}}, out["RegistryTableName"]
+    assert c["dynamodb"].get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]["status"]["S"] == "READY"
+    assert [li["Port"] for li in c["elbv2"].describe_listeners(LoadBalancerArn=out["LoadBalancerArn"])
+            ["Listeners"]] == [10000]
+    cfn.delete_stack(StackName="orders-service")
+    assert "orders-service" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+    assert "Item" not in c["dynamodb"].get_item(TableName=table, Key=key, ConsistentRead=True)
+    assert c["elbv2"].describe_listeners(LoadBalancerArn=out["LoadBalancerArn"])["Listeners"] == []
+    paths = {r["path"] for r in c["apigateway"].get_resources(restApiId=out["RestApiId"])["items"]}
+    assert "/orders" not in paths
+    (svc,) = c["ecs"].describe_services(cluster="demo", services=["orders"])["services"]
+    assert svc.get("loadBalancers", []) == []
+
+
 def test_deleting_the_stack_keeps_the_tables_and_the_account_role(world, deployed):
     c, out = world["clients"], deployed["outputs"]
     role_arn = c["apigateway"].get_account()["cloudwatchRoleArn"]

@@ -30,7 +30,8 @@
   its model object).
 - Custom resources: the request goes to the ServiceToken function (run by awslambda.py) with a ResponseURL
   on this emulator; the resource is created when the answer arrives, with the physical id and Data it names,
-  and fails the stack on FAILED (moto ignores FAILED and never waits).
+  and fails the stack on FAILED (moto ignores FAILED and never waits). A stack delete or rollback sends the
+  function a Delete request with the physical id and waits for it too (moto sends none).
 - A stack whose creation fails rolls back (ROLLBACK_COMPLETE): every resource it created is deleted except
   `DeletionPolicy: Retain`, so `RetainExceptOnCreate` resources go too; moto leaves a half-made stack. On a
   stack delete `RetainExceptOnCreate` keeps the resource, like Retain (moto deletes it). A delete takes a
@@ -508,7 +509,7 @@ def _custom_create(cls, resource_name, cloudformation_json, account_id, region_n
     from moto.cloudformation import cloudformation_backends
     from moto.cloudformation.custom_model import CustomModel
 
-    from .awslambda import endpoint, run
+    from .awslambda import endpoint
 
     props = cloudformation_json["Properties"]
     fn = get_backend(account_id, region_name).get_function(props["ServiceToken"])
@@ -520,17 +521,45 @@ def _custom_create(cls, resource_name, cloudformation_json, account_id, region_n
              "ResponseURL": f"{url}/cloudformation_{region_name}/cfnresponse?stack={quote(kwargs['StackId'])}",
              "RequestId": custom.request_id, "LogicalResourceId": kwargs["LogicalId"],
              "ResourceType": kwargs["ResourceType"], "ResourceProperties": props}
-    run(fn, event, url)  # CloudFormation waits for the answer before it creates what depends on the resource
-    answer = getattr(custom, "answer", None)
+    custom.portico_request = (fn, {k: v for k, v in event.items() if k not in ("RequestType", "RequestId")})
+    answer = _ask(custom, fn, event, url)  # CloudFormation waits for the answer before what depends on it
+    custom.resource_name = answer.get("PhysicalResourceId") or resource_name
+    custom.set_data(answer.get("Data") or {})
+    return custom
+
+
+AWAITED: dict[str, Any] = {}  # request id -> the custom resource whose answer is awaited (its stack may be gone)
+
+
+def _ask(custom, fn, event: dict[str, Any], url: str) -> dict[str, Any]:
+    """Send one request to the custom resource's function and wait for the answer at its ResponseURL."""
+    from .awslambda import run
+
+    custom.answer = None
+    AWAITED[event["RequestId"]] = custom
+    try:
+        run(fn, event, url)
+    finally:
+        AWAITED.pop(event["RequestId"], None)
+    answer = custom.answer
     if answer is None:
         raise ResourceFailure("CloudFormation did not receive a response from your Custom Resource. Please check "
                               "your custom resource's CloudWatch logs.")
     if answer.get("Status") != "SUCCESS":
         raise ResourceFailure(f"Received response status [{answer.get('Status')}] from custom resource. Message "
-                              f"returned: {answer.get('Reason')} (RequestId: {custom.request_id})")
-    custom.resource_name = answer.get("PhysicalResourceId") or resource_name
-    custom.set_data(answer.get("Data") or {})
-    return custom
+                              f"returned: {answer.get('Reason')} (RequestId: {event['RequestId']})")
+    return answer
+
+
+def _custom_delete(self, account_id: str, region_name: str) -> None:  # bound as CustomModel.delete
+    """A stack delete (or a rollback) sends the function a Delete request naming the physical id, and waits
+    for its answer; FAILED fails the delete (moto sends nothing, so a provider's Delete never runs)."""
+    from .awslambda import endpoint
+
+    fn, base = self.portico_request
+    self.request_id = str(uuid.uuid4())
+    _ask(self, fn, {**base, "RequestType": "Delete", "RequestId": self.request_id,
+                    "PhysicalResourceId": self.resource_name}, endpoint())
 
 
 def _process_cfn_response(self):  # bound as CloudFormationResponse.process_cfn_response
@@ -540,6 +569,7 @@ def _process_cfn_response(self):  # bound as CloudFormationResponse.process_cfn_
         custom = stack.custom_resources.get(body.get("LogicalResourceId", ""))
     except Exception:  # noqa: BLE001 - an answer for a stack that is gone is dropped, as AWS drops it
         custom = None
+    custom = AWAITED.get(body.get("RequestId", "")) or custom
     if custom is not None and custom.request_id == body.get("RequestId"):
         custom.answer = body
     return 200, {"status": 200}, ""
@@ -769,6 +799,7 @@ def install() -> None:
     parsing.ResourceMap.load_parameters = _load_parameters(parsing.ResourceMap.load_parameters)
     parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order = _dependency_order
     CustomModel.create_from_cloudformation_json = classmethod(_custom_create)
+    CustomModel.delete = _custom_delete
     CloudFormationResponse.process_cfn_response = _process_cfn_response
     for action in ("create_stack", "update_stack", "create_change_set", "validate_template"):
         setattr(CloudFormationResponse, action, _bounded_body(getattr(CloudFormationResponse, action)))
