@@ -197,6 +197,9 @@ def test_the_pool_is_one_internal_nlb_behind_the_vpc_link_v2(world, deployed):
     (group,) = c["ec2"].describe_security_groups(GroupIds=lb["SecurityGroups"])["SecurityGroups"]
     assert [(p["FromPort"], p["ToPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]])
             for p in group["IpPermissions"]] == [(10000, 10999, link["SecurityGroupIds"])]
+    # The template's egress rules replace EC2's default allow-all: the NLB sends to the VPC's tasks only.
+    assert [(p["IpProtocol"], p["FromPort"], p["ToPort"], [r["CidrIp"] for r in p["IpRanges"]])
+            for p in group["IpPermissionsEgress"]] == [("tcp", 1, 65535, ["10.42.0.0/16"])]
 
 
 def test_a_service_onboards_and_offboards_through_the_stack_outputs(world, deployed):
@@ -278,7 +281,7 @@ def test_the_deploy_is_quick_enough_for_every_ci_run(deployed):
 
 
 def test_an_alb_mode_stack_deploys_and_routes_a_service_through_a_listener_rule(world, deployed):
-    """Backend=alb: the ALB, its 404 listener and security group are created (no NLB is used); a service gets
+    """Backend=alb: the ALB, its 404 listener and security group are created, and no NLB; a service gets
     a listener rule on its header and an HTTP target group, no port; offboarding removes the rule."""
     c, cfn = world["clients"], world["clients"]["cloudformation"]
     cfn.create_stack(StackName="portico-alb", TemplateURL=TEMPLATE_URL, Capabilities=["CAPABILITY_IAM"],
@@ -286,6 +289,12 @@ def test_an_alb_mode_stack_deploys_and_routes_a_service_through_a_listener_rule(
     description = wait_settled(cfn, "portico-alb")
     assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "portico-alb")
     out = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
+    made = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="portico-alb")
+            ["StackResourceSummaries"]}
+    assert [n for n, r in made.items() if r["ResourceType"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"] \
+        == ["Alb"], "ALB mode creates no NLB"
+    assert not {"LoadBalancerSecurityGroup", "LoadBalancerPoolPolicy"} & set(made)
+    assert out["LoadBalancerArns"] == out["AlbArn"] and "LoadBalancerArn" not in out
     (alb,) = c["elbv2"].describe_load_balancers(LoadBalancerArns=[out["AlbArn"]])["LoadBalancers"]
     assert (alb["Type"], alb["Scheme"], alb["SecurityGroups"]) == ("application", "internal",
                                                                    [out["AlbSecurityGroupId"]])
@@ -297,6 +306,9 @@ def test_an_alb_mode_stack_deploys_and_routes_a_service_through_a_listener_rule(
     assert (80, 80, [out["AlbSecurityGroupId"]]) in [
         (p.get("FromPort"), p.get("ToPort"), [g["GroupId"] for g in p["UserIdGroupPairs"]])
         for p in link_group["IpPermissionsEgress"]], "the link may send to the ALB"
+    # ... and nowhere else: its inline rule matches no packet, and EC2's default allow-all is gone.
+    assert sorted((p["IpProtocol"], [r["CidrIp"] for r in p["IpRanges"]]) for p in link_group["IpPermissionsEgress"]) \
+        == [("icmp", ["255.255.255.255/32"]), ("tcp", [])], link_group["IpPermissionsEgress"]
     (alb_group,) = c["ec2"].describe_security_groups(GroupIds=[out["AlbSecurityGroupId"]])["SecurityGroups"]
     assert [(p["FromPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]]) for p in alb_group["IpPermissions"]] \
         == [(80, link["SecurityGroupIds"])], "the ALB admits the link on 80 only"

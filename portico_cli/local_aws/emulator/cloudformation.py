@@ -19,7 +19,8 @@
   must be set in account settings to enable logging"), ::Method (moto's fails on a MOCK integration without
   IntegrationHttpMethod), ::VpcLink, ::UsagePlan, AWS::ApiGatewayV2::VpcLink (missing; Ref is its
   VpcLinkId), ::Authorizer, ::Account, AWS::CloudWatch::Alarm,
-  AWS::SQS::QueuePolicy, AWS::SNS::Subscription, AWS::EC2::SecurityGroupEgress (missing),
+  AWS::SQS::QueuePolicy, AWS::SNS::Subscription, AWS::EC2::SecurityGroupEgress (missing; and an
+  AWS::EC2::SecurityGroup's SecurityGroupEgress, which moto ignores, replaces the default allow-all egress),
   AWS::CloudFormation::WaitConditionHandle (moto makes
   none: not a stack resource); AWS::ElasticLoadBalancingV2::LoadBalancer (moto
   makes every one an ALB and drops attributes and tags); AWS::Lambda::Function (moto drops Layers,
@@ -248,6 +249,26 @@ def _egress_permission(p) -> dict:
     else:
         permission["IpRanges"] = [{"CidrIp": p["CidrIp"], "Description": p.get("Description", "")}]
     return permission
+
+
+def _group_egress(create):  # SecurityGroup.create_from_cloudformation_json
+    """A group whose SecurityGroupEgress lists rules has those rules only: "when you specify a VPC security
+    group, Amazon EC2 creates a default egress rule that allows egress traffic on all ports and IP protocols
+    to any location. The default rule is removed only when you specify one or more egress rules"
+    (aws-resource-ec2-securitygroup.html). moto ignores the property and keeps allow-all."""
+
+    def wrapper(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        group = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        rules = cloudformation_json["Properties"].get("SecurityGroupEgress") or []
+        if rules:
+            ec2 = _clients("ec2")
+            ec2.revoke_security_group_egress(GroupId=group.id, IpPermissions=[
+                {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            ec2.authorize_security_group_egress(GroupId=group.id, IpPermissions=[_egress_permission(r) for r in rules])
+        return group
+
+    wrapper.portico = True
+    return classmethod(wrapper)
 
 
 def _egress_create(p, name):
@@ -564,13 +585,8 @@ def _custom_delete(self, account_id: str, region_name: str) -> None:  # bound as
 
 def _process_cfn_response(self):  # bound as CloudFormationResponse.process_cfn_response
     body = json.loads(self.body or "{}")
-    try:
-        stack = self.cloudformation_backend.get_stack(body.get("StackId", ""))
-        custom = stack.custom_resources.get(body.get("LogicalResourceId", ""))
-    except Exception:  # noqa: BLE001 - an answer for a stack that is gone is dropped, as AWS drops it
-        custom = None
-    custom = AWAITED.get(body.get("RequestId", "")) or custom
-    if custom is not None and custom.request_id == body.get("RequestId"):
+    custom = AWAITED.get(body.get("RequestId", ""))
+    if custom is not None:  # an answer nobody waits for (a stale request, a stack gone) is dropped, as AWS does
         custom.answer = body
     return 200, {"status": 200}, ""
 
@@ -788,6 +804,7 @@ def install() -> None:
     from moto.cloudformation.custom_model import CustomModel
     from moto.cloudformation.models import CloudFormationBackend, Stack
     from moto.cloudformation.responses import CloudFormationResponse
+    from moto.ec2.models.security_groups import SecurityGroup
     from moto.iam.models import ManagedPolicy
 
     if getattr(parsing.clean_json, "portico", False):
@@ -800,6 +817,7 @@ def install() -> None:
     parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order = _dependency_order
     CustomModel.create_from_cloudformation_json = classmethod(_custom_create)
     CustomModel.delete = _custom_delete
+    SecurityGroup.create_from_cloudformation_json = _group_egress(SecurityGroup.create_from_cloudformation_json)
     CloudFormationResponse.process_cfn_response = _process_cfn_response
     for action in ("create_stack", "update_stack", "create_change_set", "validate_template"):
         setattr(CloudFormationResponse, action, _bounded_body(getattr(CloudFormationResponse, action)))
