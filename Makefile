@@ -1,20 +1,32 @@
 # portico — `make demo` and `make test` do all the set-up on a fresh machine.
+#
+# Every package comes from a committed lock (exact versions, sha256 hashes), made by uv from the ranges in
+# pyproject.toml and requirements/*.in: see "Locked installs" in the README. pip, setuptools and uv come from
+# requirements/bootstrap.txt (installed by the venv's own pip with --require-hashes); uv then syncs the venv to
+# requirements/dev.txt exactly, and the project itself installs apart (editable, --no-deps).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+UV := $(BIN)/uv
+LOCKS := requirements/bootstrap.txt requirements/dev.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCKS) | sha1sum | cut -c1-12)
+# uv reads the system's CA store (the machine's proxy CA, as pip does via its cert setting).
+export UV_NATIVE_TLS := 1
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast test-slow lint bench clean lock upgrade
 
 include mk/tools.mk
+include mk/lock.mk
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCKS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/bootstrap.txt
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements/dev.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: install

@@ -17,7 +17,6 @@ _TOOLS_MK_SAVED_GOAL := $(.DEFAULT_GOAL)
 
 TOOLS_DIR     ?= .tools
 TOOLS_PYTHON  ?= python3
-TOOLS_PIP_OPTS ?= --disable-pip-version-check --no-input --quiet
 
 SAM_VENV      := $(TOOLS_DIR)/sam
 CHECKOV_VENV  := $(TOOLS_DIR)/checkov
@@ -34,7 +33,7 @@ SAM_BUILD_DIR ?= .aws-sam/build
 
 TEMPLATE          := template.yaml
 EXAMPLE_TEMPLATES := $(sort $(wildcard examples/*.yaml examples/*.yml examples/*/*.yaml examples/*/*.yml))
-SAM_BUILD_INPUTS  := $(TEMPLATE) layers/portico/Makefile pyproject.toml \
+SAM_BUILD_INPUTS  := $(TEMPLATE) layers/portico/Makefile layers/portico/requirements.txt pyproject.toml \
                      $(wildcard functions/*/Makefile functions/*/app.py) \
                      $(shell find layers/portico/portico -name '*.py' 2>/dev/null)
 
@@ -44,18 +43,19 @@ tools: tools-sam tools-checkov
 tools-sam: $(SAM_VENV)/.installed
 tools-checkov: $(CHECKOV_VENV)/.installed
 
-# A venv is rebuilt from scratch when its requirements file changes (never upgraded in place).
-$(SAM_VENV)/.installed: requirements/tools-sam.txt
+# A venv is rebuilt from scratch when its lock changes (never upgraded in place); uv (from the project's
+# .venv, itself locked) installs exactly the lock, hashes checked.
+$(SAM_VENV)/.installed: requirements/tools-sam.txt $(STAMP)
 	rm -rf $(SAM_VENV)
 	$(TOOLS_PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install $(TOOLS_PIP_OPTS) -r requirements/tools-sam.txt
+	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python --require-hashes requirements/tools-sam.txt
 	$(SAM_ENV) $(SAM) --version
 	touch $@
 
-$(CHECKOV_VENV)/.installed: requirements/tools-checkov.txt
+$(CHECKOV_VENV)/.installed: requirements/tools-checkov.txt $(STAMP)
 	rm -rf $(CHECKOV_VENV)
 	$(TOOLS_PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install $(TOOLS_PIP_OPTS) -r requirements/tools-checkov.txt
+	$(UV) pip sync --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes requirements/tools-checkov.txt
 	$(CHECKOV) --version
 	touch $@
 
@@ -73,7 +73,7 @@ $(STAMPS)/checkov: $(TEMPLATE) $(CHECKOV_VENV)/.installed
 	touch $@
 
 # `sam build` runs the Makefile of each function and of the layer (BuildMethod: makefile): no Docker,
-# no python3.13; the layer's dependencies are fetched as manylinux2014_aarch64 / cp313 wheels.
+# no python3.13; the layer's dependencies are its lock's manylinux2014_aarch64 / cp313 wheels.
 sam-build: $(STAMPS)/sam-build
 $(STAMPS)/sam-build: $(SAM_BUILD_INPUTS) $(SAM_VENV)/.installed
 	@mkdir -p $(STAMPS)

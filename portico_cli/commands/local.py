@@ -9,11 +9,23 @@ import typer
 
 from ..context import LOCAL_DIR, LOCAL_ENV, LOCAL_PID, out, reconciler
 from ..errors import CliError, Code, refused
-from ..local_aws import bootstrap as local
-from ..local_aws.dataplane import process as dataplane
 from ..output import Json, emit, progress, warn
 
+try:  # the emulator and the data plane come with the `local` extra (moto, uvicorn, httpx ...), not with `cli`
+    from ..local_aws import bootstrap as local
+    from ..local_aws.dataplane import process as dataplane
+except ImportError as missing:  # pragma: no branch - tested in a venv without the extra
+    local = dataplane = None
+    _MISSING = missing.name
+
 app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto server on loopback).")
+
+
+@app.callback()
+def _needs_local_extra() -> None:
+    if local is None:
+        raise CliError(Code.NOT_CONFIGURED, f"portico local needs the local extra ({_MISSING} is missing): "
+                                            "pip install 'portico[local]'")
 
 
 @app.command("up")

@@ -1,4 +1,5 @@
-"""`sam build` (no Docker, no python3.13): the artifacts hold each handler and the layer, never boto3."""
+"""`sam build` (no Docker, no python3.13): the artifacts hold each handler and the layer, which ships the SDK
+portico calls (boto3/botocore from the layer's lock) with Powertools and crhelper."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from template_support import FUNCTIONS, LATER, ROOT, missing_handlers
 
 pytestmark = pytest.mark.tools
 
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+LAYER_LOCK = ROOT / "layers" / "portico" / "requirements.txt"
+
+
+def _locked(lock) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==([^ \\]+)", lock.read_text(), re.M))
 
 
 @pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
@@ -22,7 +27,7 @@ def test_function_artifact_is_its_handler(build_dir, function_id):
         pytest.skip(f"{FUNCTIONS[function_id]}/app.py lands with {LATER.get(function_id, 'a later change')}")
     artifact = build_dir / function_id
     assert (artifact / "app.py").read_bytes() == (ROOT / FUNCTIONS[function_id] / "app.py").read_bytes()
-    # The library and its dependencies come from the layer, boto3 from the runtime: nothing else here.
+    # The library and its dependencies (the SDK too) come from the layer: nothing else here.
     assert sorted(p.name for p in artifact.iterdir()) == ["app.py"]
 
 
@@ -35,12 +40,24 @@ def test_layer_has_the_library(build_dir):
     assert not list((python / "portico").rglob("__pycache__"))
 
 
-def test_layer_has_powertools_and_crhelper_but_not_boto3(build_dir):
+def test_layer_ships_exactly_its_lock(build_dir):
+    """Every locked package, at its locked version, and the SDK with the API fields portico sends."""
     python = build_dir / "PorticoLayer" / "python"
-    names = {p.name for p in python.iterdir()}
-    assert {"aws_lambda_powertools", "crhelper"} <= names
-    bundled = [n for n in names for pkg in RUNTIME_PROVIDED if n == pkg or n.startswith(f"{pkg}-")]
-    assert not bundled, f"the Lambda runtime provides these: {bundled}"
+    installed = {m.group(1).lower().replace("_", "-"): m.group(2)
+                 for d in python.glob("*.dist-info") if (m := re.match(r"(.+)-([^-]+)\.dist-info$", d.name))}
+    locked = {name.lower().replace("_", "-"): version for name, version in _locked(LAYER_LOCK).items()}
+    assert installed == locked
+    assert {"aws_lambda_powertools", "crhelper", "boto3", "botocore"} <= {p.name for p in python.iterdir()}
+    # integrationTarget (VPC link v2 integrations) is in botocore's API Gateway model only from ~1.41.5: the
+    # runtime's bundled SDK may predate it, the layer's must not.
+    models = list((python / "botocore" / "data" / "apigateway").glob("*/service-2.json*"))
+    assert models and all(b"integrationTarget" in _read(m) for m in models)
+
+
+def _read(path) -> bytes:
+    import gzip
+
+    return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
 
 
 def test_layer_binaries_are_for_lambda_arm64(build_dir):
@@ -53,13 +70,15 @@ def test_layer_binaries_are_for_lambda_arm64(build_dir):
                 assert line.split("-")[-1] in ("any", "manylinux2014_aarch64") or "aarch64" in line, (tag, line)
 
 
-def test_layer_makefile_installs_what_pyproject_declares():
-    """LAYER_REQUIREMENTS (the layer Makefile) == [project] dependencies minus boto3 (the runtime's)."""
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    wanted = sorted(d.replace(" ", "") for d in declared if not re.match(r"boto3\b|botocore\b", d))
-    makefile = (ROOT / "layers" / "portico" / "Makefile").read_text()
-    line = re.search(r"^LAYER_REQUIREMENTS\s*=\s*(.+)$", makefile, re.M).group(1)
-    assert sorted(re.findall(r'"([^"]+)"', line)) == wanted
+def test_layer_lock_satisfies_what_pyproject_declares():
+    """The layer's lock (uv, for arm64 / CPython 3.13) pins every [project] dependency within its range."""
+    from packaging.requirements import Requirement
+
+    locked = {name.lower(): version for name, version in _locked(LAYER_LOCK).items()}
+    for spec in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        req = Requirement(spec)
+        assert req.name.lower() in locked, f"{req.name} is not in {LAYER_LOCK.name}: run make lock"
+        assert req.specifier.contains(locked[req.name.lower()]), f"{req.name}=={locked[req.name.lower()]} ∉ {spec}"
 
 
 def test_built_template_points_at_the_artifacts(build_dir):

@@ -5,6 +5,10 @@ ThreadedMotoServer); `python -m portico_cli.local_aws.emulator -H 127.0.0.1 -p P
 them (`portico local up`). Never imported by the Lambda handlers. Adding a patch is adding a module with an
 `install()` and one line in PATCHES.
 
+Every patch goes through `wrap`, `replace`, `add` or `route`, which check at start that moto still has the
+target (moto is pinned to the locked version, and its internals move between releases): a missing one stops
+the emulator with one line naming it and the moto version, never a silent no-op.
+
 Quotas AWS enforces are enforced here with AWS's value by default; each can be lowered (or raised, where AWS
 lets an account raise it) with an environment variable, read on every call, so a test can make a rule bite
 in a few calls instead of hundreds:
@@ -17,6 +21,7 @@ in a few calls instead of hundreds:
 | `PORTICO_EMULATOR_RESOURCES_PER_API` | 300 | API Gateway `LimitExceededException` |
 | `PORTICO_EMULATOR_STAGE_PATCH_OPERATIONS` | 80 | API Gateway "Update size too large" |
 | `PORTICO_EMULATOR_DEPLOY_INTERVAL_SECONDS` | 5 | API Gateway `TooManyRequestsException` |
+| `PORTICO_EMULATOR_ROUTING_RULES_PER_DOMAIN` | 50 | API Gateway `LimitExceededException` (routing rules) |
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ PATCHES = (
     "dataplane",
     "cloudwatch",
     "awslambda",
+    "apigateway_domains",  # before cloudformation: it adds resource types to cloudformation.HANDLERS
+    "changeset",  # before cloudformation too (AWS::S3::BucketPolicy)
     "cloudformation",
     "vpclink",
     "apigateway_cache",
@@ -46,26 +53,81 @@ def limit(name: str, aws_value: float) -> float:
     return float(os.environ.get(name) or aws_value)
 
 
-def wrap(owner: type, name: str, make) -> None:
-    """Replace `owner.name` by `make(original)`, once, however often install() runs."""
-    original = getattr(owner, name, None)
-    if not getattr(original, "portico", False):
-        patched = make(original)
-        patched.portico = True
+class MotoMismatch(RuntimeError):
+    """moto no longer has what a patch targets: the emulator would silently emulate less than it says."""
+
+
+def _moto() -> str:
+    """The installed moto, and the one the project is locked to (pyproject's `local` extra pins it)."""
+    from importlib.metadata import requires, version
+
+    pinned = next((r.split(";")[0].replace("[server]", "") for r in requires("portico") or [] if r.startswith("moto")),
+                  "moto (unpinned)")
+    return f"moto {version('moto')} (portico's emulator is written for {pinned})"
+
+
+def require(owner, name: str):
+    """`owner.name`, which a patch replaces or reads; its absence stops the emulator, naming it."""
+    if not hasattr(owner, name):
+        where = getattr(owner, "__qualname__", getattr(owner, "__name__", repr(owner)))
+        raise MotoMismatch(f"{_moto()} has no {owner.__module__}.{where}.{name}" if isinstance(owner, type)
+                           else f"{_moto()} has no {where}.{name}")
+    return getattr(owner, name)
+
+
+_applied: set[tuple[object, str, object]] = set()
+
+
+def wrap(owner, name: str, make) -> None:
+    """Replace `owner.name` (which must exist) by `make(original)`, once, however often install() runs."""
+    if (owner, name, make) not in _applied:
+        patched = make(require(owner, name))
         setattr(owner, name, patched)
+        _applied.add((owner, name, make))
+
+
+def replace(owner, name: str, value) -> None:
+    """Replace `owner.name`, which must exist: a patch of something moto dropped would be dead code."""
+    require(owner, name)
+    setattr(owner, name, value)
+
+
+def add(owner, name: str, value) -> None:
+    """Give `owner` an attribute moto's model lacks (a physical id, a delete); one moto grew is a mismatch."""
+    if (owner, name, None) in _applied:
+        return
+    if name in vars(owner):
+        raise MotoMismatch(f"{_moto()} now defines {owner.__module__}.{owner.__qualname__}.{name}, which the "
+                           "emulator adds: check that the emulator's version still applies")
+    setattr(owner, name, value)
+    _applied.add((owner, name, None))
+
+
+def route(url_paths: dict, pattern: str, handler, *, new: bool = False) -> None:
+    """Point a moto URL route at `handler`; replacing a route moto no longer has is a mismatch."""
+    if not new and pattern not in url_paths:
+        raise MotoMismatch(f"{_moto()} has no URL route {pattern!r}")
+    url_paths[pattern] = handler
 
 
 def install() -> None:
+    """Apply every patch; a target moto lacks (attribute, import or route) raises MotoMismatch, naming it."""
     global _installed
     if _installed:
         return
     for name in PATCHES:
-        importlib.import_module(f"{__name__}.{name}").install()
+        try:
+            importlib.import_module(f"{__name__}.{name}").install()
+        except (ImportError, AttributeError, KeyError, ValueError) as error:
+            raise MotoMismatch(f"{_moto()}: the {name} patch cannot apply: {error}") from error
     _installed = True
 
 
 def main(argv: list[str] | None = None) -> None:
-    install()
+    try:
+        install()
+    except MotoMismatch as error:
+        sys.exit(f"portico emulator: {error}")
     from moto.server import main as moto_main
 
     moto_main(argv if argv is not None else sys.argv[1:])

@@ -48,7 +48,7 @@ import math
 import threading
 import time
 
-from . import limit, wrap
+from . import add, limit, wrap
 
 RESOURCES = "PORTICO_EMULATOR_RESOURCES_PER_API"
 PATCH_OPERATIONS = "PORTICO_EMULATOR_STAGE_PATCH_OPERATIONS"
@@ -235,8 +235,7 @@ def install() -> None:
     from moto.apigateway.models import APIGatewayBackend, RestAPI, Stage
     from moto.apigateway.responses import APIGatewayResponse
 
-    if not hasattr(APIGatewayResponse, "update_method"):
-        APIGatewayResponse.update_method = _update_method
+    add(APIGatewayResponse, "update_method", _update_method)
     wrap(RestAPI, "create_deployment", _keep_stage)
     wrap(RestAPI, "delete_deployment", _delete_deployment)
     wrap(RestAPI, "add_child", _resource_quota)

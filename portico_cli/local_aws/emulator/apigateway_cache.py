@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from . import wrap
+
 
 def _keep_cache_keys(handler):
     def wrapper(self):
@@ -27,5 +29,4 @@ def _keep_cache_keys(handler):
 def install() -> None:
     from moto.apigateway.responses import APIGatewayResponse
 
-    if not getattr(APIGatewayResponse.put_integration, "portico_cache_keys", False):
-        APIGatewayResponse.put_integration = _keep_cache_keys(APIGatewayResponse.put_integration)
+    wrap(APIGatewayResponse, "put_integration", _keep_cache_keys)

@@ -23,6 +23,8 @@ import json
 import re
 from typing import Any
 
+from . import replace, wrap
+
 MAX_BODY = 6 * 1024 * 1024  # "The maximum size of the API definition file is 6MB" (ImportRestApi/PutRestApi)
 VERBS = ("get", "put", "post", "delete", "options", "head", "patch")
 ANY = "x-amazon-apigateway-any-method"
@@ -239,13 +241,8 @@ def install() -> None:
     from moto.apigateway.models import APIGatewayBackend, Integration
     from moto.apigateway.responses import APIGatewayResponse
 
-    if not getattr(APIGatewayBackend.put_rest_api, "portico", False):
-        APIGatewayBackend.put_rest_api = _merge(APIGatewayBackend.put_rest_api)
-    if not getattr(APIGatewayResponse.put_rest_api, "portico", False):
-        APIGatewayResponse.put_rest_api = _put_rest_api_response(APIGatewayResponse.put_rest_api)
-    if not getattr(APIGatewayResponse.put_integration, "portico", False):
-        APIGatewayResponse.put_integration = _keep_connection_id(APIGatewayResponse.put_integration)
-    if not getattr(Integration.to_json, "portico", False):
-        Integration.to_json = _integration_json(Integration.to_json)
-    if not getattr(APIGatewayResponse.get_resources, "portico", False):
-        APIGatewayResponse.get_resources = _paged_resources
+    wrap(APIGatewayBackend, "put_rest_api", _merge)
+    wrap(APIGatewayResponse, "put_rest_api", _put_rest_api_response)
+    wrap(APIGatewayResponse, "put_integration", _keep_connection_id)
+    wrap(Integration, "to_json", _integration_json)
+    replace(APIGatewayResponse, "get_resources", _paged_resources)

@@ -28,6 +28,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from . import replace, wrap
+
 # Runs inside the function's interpreter: import the handler, call it, print its result on the last line.
 _BOOTSTRAP = """
 import importlib, json, os, sys, time, types, uuid
@@ -123,7 +125,5 @@ def install() -> None:
     from moto.awslambda.models import LambdaFunction
     from moto.dynamodb.models.table import StreamShard
 
-    if not getattr(LambdaFunction._invoke_lambda, "portico", False):
-        LambdaFunction._invoke_lambda = _invoke_lambda
-    if not getattr(StreamShard.add, "portico", False):
-        StreamShard.add = _keep_stream_records(StreamShard.add)
+    replace(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+    wrap(StreamShard, "add", _keep_stream_records)

@@ -53,6 +53,8 @@ import re
 import uuid
 from typing import Any
 
+from . import add, replace, require, route, wrap
+
 TEMPLATE_BODY_MAX_BYTES = 51_200
 KEEP_ON_DELETE = ("Retain", "RetainExceptOnCreate")
 KEEP_ON_ROLLBACK = ("Retain",)
@@ -583,15 +585,15 @@ def _custom_delete(self, account_id: str, region_name: str) -> None:  # bound as
                     "PhysicalResourceId": self.resource_name}, endpoint())
 
 
-def _process_cfn_response(self):  # bound as CloudFormationResponse.process_cfn_response
-    body = json.loads(self.body or "{}")
+CFN_RESPONSE_ROUTE = "{0}/cloudformation_(?P<region>[^/]+)/cfnresponse$"
+
+
+def _cfnresponse(request, full_url, headers):  # the route of a custom resource's ResponseURL
+    body = json.loads(request.get_data() or b"{}")
     custom = AWAITED.get(body.get("RequestId", ""))
     if custom is not None:  # an answer nobody waits for (a stale request, a stack gone) is dropped, as AWS does
         custom.answer = body
-    return 200, {"status": 200}, ""
-
-
-_process_cfn_response.portico = True
+    return 200, {}, ""
 
 
 # ------------------------------------------------------------------ stack lifecycle
@@ -801,43 +803,44 @@ def install() -> None:
     from moto.apigateway.models import Deployment, RestAPI
     from moto.awslambda.models import LayerVersion
     from moto.cloudformation import parsing
+    from moto.cloudformation import urls as cfn_urls
     from moto.cloudformation.custom_model import CustomModel
     from moto.cloudformation.models import CloudFormationBackend, Stack
     from moto.cloudformation.responses import CloudFormationResponse
     from moto.ec2.models.security_groups import SecurityGroup
     from moto.iam.models import ManagedPolicy
 
-    if getattr(parsing.clean_json, "portico", False):
-        return
-    parsing.clean_json = _drop_no_value(parsing.clean_json)
-    parsing.NULL_MODELS.remove("AWS::CloudFormation::WaitConditionHandle")  # a resource of the stack (HANDLERS)
-    parsing.resource_class_from_type = _known_types_only(parsing.resource_class_from_type)
-    parsing.parse_and_create_resource = _tag_failure(parsing.parse_and_create_resource)
-    parsing.ResourceMap.load_parameters = _load_parameters(parsing.ResourceMap.load_parameters)
-    parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order = _dependency_order
-    CustomModel.create_from_cloudformation_json = classmethod(_custom_create)
-    CustomModel.delete = _custom_delete
-    SecurityGroup.create_from_cloudformation_json = _group_egress(SecurityGroup.create_from_cloudformation_json)
-    CloudFormationResponse.process_cfn_response = _process_cfn_response
+    require(parsing, "NULL_MODELS").remove("AWS::CloudFormation::WaitConditionHandle")  # a stack resource (HANDLERS)
+    wrap(parsing, "clean_json", _drop_no_value)
+    wrap(parsing, "resource_class_from_type", _known_types_only)
+    wrap(parsing, "parse_and_create_resource", _tag_failure)
+    wrap(parsing.ResourceMap, "load_parameters", _load_parameters)
+    replace(parsing.ResourceMap, "_ResourceMap__get_resources_in_dependency_order", _dependency_order)
+    replace(CustomModel, "create_from_cloudformation_json", classmethod(_custom_create))
+    add(CustomModel, "delete", _custom_delete)
+    wrap(SecurityGroup, "create_from_cloudformation_json", _group_egress)
+    # A custom resource's answer to its ResponseURL: moto routes it to CloudFormationResponse.cfnresponse,
+    # captured in url_paths at import (patching the class would change nothing).
+    route(cfn_urls.url_paths, CFN_RESPONSE_ROUTE, _cfnresponse)
     for action in ("create_stack", "update_stack", "create_change_set", "validate_template"):
-        setattr(CloudFormationResponse, action, _bounded_body(getattr(CloudFormationResponse, action)))
-    Stack.create_resources = _create_or_roll_back(Stack.create_resources)
-    CloudFormationBackend.create_stack = _create_stack
-    Stack.delete = _delete_keeping
-    CloudFormationBackend.delete_stack = _delete_stack(CloudFormationBackend.delete_stack)
+        wrap(CloudFormationResponse, action, _bounded_body)
+    wrap(Stack, "create_resources", _create_or_roll_back)
+    replace(CloudFormationBackend, "create_stack", _create_stack)
+    replace(Stack, "delete", _delete_keeping)
+    wrap(CloudFormationBackend, "delete_stack", _delete_stack)
     # Ref of a layer version is its ARN, of a deployment its id; moto's models have no physical id, so Ref
     # hands on the object.
-    LayerVersion.physical_resource_id = property(lambda self: self.arn)
-    Deployment.physical_resource_id = property(lambda self: self.id)
+    add(LayerVersion, "physical_resource_id", property(lambda self: self.arn))
+    add(Deployment, "physical_resource_id", property(lambda self: self.id))
     # Deleted with their stack; moto's models have no delete and stay behind.
-    RestAPI.delete = lambda self, account, region: _clients("apigateway").delete_rest_api(restApiId=self.id)
-    ManagedPolicy.delete = lambda self, account, region: _clients("iam").delete_policy(PolicyArn=self.arn)
-    LayerVersion.delete = lambda self, account, region: _clients("lambda").delete_layer_version(
-        LayerName=self.name, VersionNumber=self.version)
-    Stack.outputs = _only_when_settled(Stack.outputs)
-    Stack.exports = _only_when_settled(Stack.exports, [])
-    parsing.OutputMap.exports = property(_exports)
-    Stack.stack_resources = property(_made_resources)
+    add(RestAPI, "delete", lambda self, account, region: _clients("apigateway").delete_rest_api(restApiId=self.id))
+    add(ManagedPolicy, "delete", lambda self, account, region: _clients("iam").delete_policy(PolicyArn=self.arn))
+    add(LayerVersion, "delete", lambda self, account, region: _clients("lambda").delete_layer_version(
+        LayerName=self.name, VersionNumber=self.version))
+    wrap(Stack, "outputs", _only_when_settled)
+    wrap(Stack, "exports", lambda original: _only_when_settled(original, []))
+    replace(parsing.OutputMap, "exports", property(_exports))
+    replace(Stack, "stack_resources", property(_made_resources))
     # Subclasses of CloudFormationModel defined after moto's take their types over (kept: __subclasses__ is weak).
     API_MODELS.extend(_api_models())
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):

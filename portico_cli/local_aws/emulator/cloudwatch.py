@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import re
 
+from . import wrap
+
 PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?|100)$")
 
 
@@ -39,5 +41,4 @@ def _with_percentiles(get_statistics_for_type):
 def install() -> None:
     from moto.cloudwatch.models import Statistics
 
-    if not getattr(Statistics.get_statistics_for_type, "portico", False):
-        Statistics.get_statistics_for_type = _with_percentiles(Statistics.get_statistics_for_type)
+    wrap(Statistics, "get_statistics_for_type", _with_percentiles)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 
+from . import route, wrap
+
 HEALTH_URL = "/moto-api/portico/target-health"
 RUNNING_URL = "/moto-api/portico/ecs-running"
 
@@ -107,12 +109,8 @@ def install() -> None:
     from moto.elbv2.models import FakeTargetGroup
     from moto.moto_api._internal import urls
 
-    if not getattr(RestAPI.create_deployment, "portico_snapshot", False):
-        RestAPI.create_deployment = _snapshot(RestAPI.create_deployment)
-        RestAPI.create_deployment.portico_snapshot = True
-    if not getattr(APIGatewayResponse.get_deployment, "portico", False):
-        APIGatewayResponse.get_deployment = _get_deployment(APIGatewayResponse.get_deployment)
-    if not getattr(FakeTargetGroup.health_for, "portico", False):
-        FakeTargetGroup.health_for = _measured(FakeTargetGroup.health_for)
-    urls.url_paths["{0}" + HEALTH_URL + "$"] = report_target_health
-    urls.url_paths["{0}" + RUNNING_URL + "$"] = report_ecs_running
+    wrap(RestAPI, "create_deployment", _snapshot)
+    wrap(APIGatewayResponse, "get_deployment", _get_deployment)
+    wrap(FakeTargetGroup, "health_for", _measured)
+    route(urls.url_paths, "{0}" + HEALTH_URL + "$", report_target_health, new=True)
+    route(urls.url_paths, "{0}" + RUNNING_URL + "$", report_ecs_running, new=True)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 
+from . import wrap
+
 
 def _bad_request(message: str):
     from moto.apigateway.exceptions import BadRequestException
@@ -84,7 +86,5 @@ def install() -> None:
     from moto.apigateway.models import Integration
     from moto.apigateway.responses import APIGatewayResponse
 
-    if not getattr(APIGatewayResponse.put_integration, "portico_target", False):
-        APIGatewayResponse.put_integration = _keep_target(APIGatewayResponse.put_integration)
-    if not getattr(Integration.to_json, "portico_target", False):
-        Integration.to_json = _report_target(Integration.to_json)
+    wrap(APIGatewayResponse, "put_integration", _keep_target)
+    wrap(Integration, "to_json", _report_target)
