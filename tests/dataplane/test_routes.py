@@ -11,7 +11,7 @@ from botocore.credentials import Credentials
 
 from portico_cli.local_aws import bootstrap as local
 
-from .conftest import spec_item, start_plane
+from .conftest import ALL, spec_item, start_plane
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +151,28 @@ def test_the_stage_cache_keys_a_proxy_route_on_its_path(routed):
     assert a[2] == a[0] and a[1]["headers"]["x-amzn-trace-id"] != a[0]["headers"]["x-amzn-trace-id"]
 
 
+
+def test_a_services_throttle_and_cache_are_stage_settings_of_the_methods_they_name(routed):
+    """Read back: the keys are AWS's (`~1limited/GET`), and a key in another form is stored, as AWS stores it,
+    and applies to no method (kinds/stage.py cites both); the next pass removes it from the path portico owns."""
+    apigw, api = routed.clients.apigateway, routed.settings.rest_api_id
+    settings = apigw.get_stage(restApiId=api, stageName="dev")["methodSettings"]
+    assert (settings["~1limited/GET"]["throttlingRateLimit"], settings["~1limited/GET"]["throttlingBurstLimit"]) \
+        == (1.0, 2)
+    assert settings["~1limited~1{proxy+}/DELETE"]["throttlingBurstLimit"] == 2
+    assert (settings["~1cached/GET"]["cachingEnabled"], settings["~1cached/GET"]["cacheTtlInSeconds"]) == (True, 60)
+    assert settings["~1cached~1{proxy+}/GET"]["cachingEnabled"] is True
+    assert settings["~1cached/POST"]["cachingEnabled"] is False
+    assert all(k == "*/*" or k.startswith("~1") for k in settings), sorted(settings)
+
+    wrong = [{"op": "replace", "path": f"/orders~1{{proxy+}}/GET/throttling/{f}", "value": "0"}
+             for f in ("rateLimit", "burstLimit")]
+    apigw.update_stage(restApiId=api, stageName="dev", patchOperations=wrong)
+    assert "orders~1{proxy+}/GET" in apigw.get_stage(restApiId=api, stageName="dev")["methodSettings"]
+    time.sleep(2.5)  # the plane re-reads the stage every second
+    assert [routed.http.get(routed.url(f"/orders/x/{n}")).status_code for n in range(4)] == [200] * 4
+    routed.reconciler.run(ALL)
+    assert "orders~1{proxy+}/GET" not in apigw.get_stage(restApiId=api, stageName="dev")["methodSettings"]
 def test_ecs_reports_the_tasks_the_agent_runs(routed):
     services = routed.clients.ecs.describe_services(cluster="demo", services=["orders", "users"])["services"]
     assert [(s["runningCount"], s["pendingCount"], s["deployments"][0]["rolloutState"]) for s in services] == [

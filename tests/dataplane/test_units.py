@@ -34,7 +34,7 @@ def test_no_resource_matches(path):
 
 
 def test_setting_keys_escape_slashes():
-    assert setting_key("/orders/{proxy+}", "GET") == "orders~1{proxy+}/GET"
+    assert setting_key("/orders/{proxy+}", "GET") == "~1orders~1{proxy+}/GET"
     assert setting_key("/", "ANY") == "~1/ANY"
 
 

@@ -25,10 +25,13 @@ def put(clients, stack, *items):
 
 
 def test_setting_keys_escape_the_resource_path():
-    assert ss.setting_key("/orders", "GET") == "orders/GET"
-    assert ss.setting_key("/team/orders/{proxy+}", "PUT") == "team~1orders~1{proxy+}/PUT"
-    assert ss.key_path("team~1orders~1{proxy+}/PUT") == "/team/orders/{proxy+}"
+    # AWS's form: every '/' escaped, the leading one too (CloudFormation's /~1resource~1subresource)
+    assert ss.setting_key("/orders", "GET") == "~1orders/GET"
+    assert ss.setting_key("/team/orders/{proxy+}", "PUT") == "~1team~1orders~1{proxy+}/PUT"
+    assert ss.setting_key("/", "GET") == "~1/GET"
+    assert ss.key_path("~1team~1orders~1{proxy+}/PUT") == "/team/orders/{proxy+}"
     assert ss.key_path("~1/GET") == "/"
+    assert ss.key_path("team~1orders/PUT") == "/team/orders"  # an older portico's key: found, so removed
 
 
 def test_throttle_and_cache_become_method_settings_of_that_service_only(clients, stack, reconciler):
@@ -39,13 +42,13 @@ def test_throttle_and_cache_become_method_settings_of_that_service_only(clients,
     got = stage(clients, stack)
     settings = got["methodSettings"]
     assert not any(key.endswith("/ANY") for key in settings)  # an ANY method is overridden verb by verb
-    assert settings["orders/GET"]["cacheTtlInSeconds"] == 120
-    for key in (f"{path}/{verb}" for path in ("orders", "orders~1{proxy+}") for verb in ss.ANY_VERBS):
+    assert settings["~1orders/GET"]["cacheTtlInSeconds"] == 120
+    for key in (f"{path}/{verb}" for path in ("~1orders", "~1orders~1{proxy+}") for verb in ss.ANY_VERBS):
         assert settings[key]["throttlingRateLimit"] == 50.0
         assert settings[key]["throttlingBurstLimit"] == 100
         assert settings[key]["cachingEnabled"] is key.endswith("/GET")  # the cache serves GET only
         assert settings[key]["metricsEnabled"] is True
-    for key in ("users/POST", "users~1{proxy+}/GET"):  # no throttle asked: the stage default, no caching
+    for key in ("~1users/POST", "~1users~1{proxy+}/GET"):  # no throttle asked: the stage default, no caching
         assert settings[key]["throttlingRateLimit"] == ss.ACCOUNT_RATE
         assert settings[key]["cachingEnabled"] is False
         assert settings[key]["metricsEnabled"] is True
@@ -73,9 +76,9 @@ def test_under_the_templates_stage_wide_settings_only_what_differs_is_overridden
     put(clients, stack, spec_item("users", throttleRate=5, throttleBurst=10))
     reconciler.run(ALL)
     settings = stage(clients, stack)["methodSettings"]
-    assert sorted(settings) == sorted(["*/*", *(f"{p}/{v}" for p in ("users", "users~1{proxy+}")
+    assert sorted(settings) == sorted(["*/*", *(f"{p}/{v}" for p in ("~1users", "~1users~1{proxy+}")
                                                 for v in ss.ANY_VERBS)])
-    assert settings["users/GET"]["throttlingRateLimit"] == 5.0 and settings["users/GET"]["metricsEnabled"] is True
+    assert settings["~1users/GET"]["throttlingRateLimit"] == 5.0 and settings["~1users/GET"]["metricsEnabled"] is True
     put(clients, stack, spec_item("users", throttleRate=100, throttleBurst=200))  # what the stage has anyway
     reconciler.run(ALL)
     assert set(stage(clients, stack)["methodSettings"]) == {"*/*"}
@@ -96,13 +99,13 @@ def test_the_pass_operations_go_in_update_stage_steps_of_at_most_80(clients, sta
         assert set(step.params["owners"]) == keys
         assert not keys & {ss.op_key(op) for other in updates if other is not step for op in other.params["patch"]}
     assert {"op": "replace", "path": "/cacheClusterEnabled", "value": "true"} in updates[0].params["patch"]
-    assert {"op": "replace", "path": "/orders/DELETE/throttling/rateLimit", "value": "5.0"} in ops
-    assert {"op": "replace", "path": "/catalog~1{proxy+}/HEAD/throttling/burstLimit", "value": "7"} in ops
+    assert {"op": "replace", "path": "/~1orders/DELETE/throttling/rateLimit", "value": "5.0"} in ops
+    assert {"op": "replace", "path": "/~1catalog~1{proxy+}/HEAD/throttling/burstLimit", "value": "7"} in ops
     actions = [s.action for s in plan.steps]
     assert actions.index("update_stage") > actions.index("deploy")
     reconciler.run(ALL)
     assert meter.count("apigateway", "UpdateStage") == 3
-    assert stage(clients, stack)["methodSettings"]["catalog~1{proxy+}/HEAD"]["throttlingBurstLimit"] == 7
+    assert stage(clients, stack)["methodSettings"]["~1catalog~1{proxy+}/HEAD"]["throttlingBurstLimit"] == 7
 
 
 def test_a_refused_update_stage_fails_only_the_service_it_could_not_set(clients, stack, reconciler, monkeypatch):
@@ -114,10 +117,10 @@ def test_a_refused_update_stage_fails_only_the_service_it_could_not_set(clients,
     assert "Update size too large" in orders["statusMessage"]
     assert reg.get("users")["status"] == "READY" and outcome.errors  # the pass reports it too
     got = stage(clients, stack)["methodSettings"]
-    assert "users/GET" in got and not any(k.startswith("orders") for k in got)
+    assert "~1users/GET" in got and not any(k.startswith("~1orders") for k in got)
     monkeypatch.delenv(PATCH_OPERATIONS)
     reconciler.run(ALL)  # the next pass sets what was refused
-    assert reg.get("orders")["status"] == "READY" and "orders/GET" in stage(clients, stack)["methodSettings"]
+    assert reg.get("orders")["status"] == "READY" and "~1orders/GET" in stage(clients, stack)["methodSettings"]
 
 
 def test_changing_and_dropping_settings_updates_in_place(clients, stack, reconciler):
@@ -129,12 +132,12 @@ def test_changing_and_dropping_settings_updates_in_place(clients, stack, reconci
     assert [s.action for s in plan.steps if s.action not in ("put_integration", "deploy")] == ["update_stage"]
     ops = next(s for s in plan.steps if s.action == "update_stage").params["patch"]
     assert {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"} in ops
-    assert {"op": "replace", "path": "/orders/GET/caching/enabled", "value": "false"} in ops
+    assert {"op": "replace", "path": "/~1orders/GET/caching/enabled", "value": "false"} in ops
     reconciler.run(["orders"])
     got = stage(clients, stack)
     assert got["cacheClusterEnabled"] is False
-    assert got["methodSettings"]["orders/PATCH"]["throttlingRateLimit"] == 20.0
-    assert got["methodSettings"]["orders/GET"]["cachingEnabled"] is False
+    assert got["methodSettings"]["~1orders/PATCH"]["throttlingRateLimit"] == 20.0
+    assert got["methodSettings"]["~1orders/GET"]["cachingEnabled"] is False
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
 
 
@@ -145,7 +148,7 @@ def test_stage_default_throttle_comes_from_the_stage_wide_override(clients, stac
     put(clients, stack, spec_item("users"))
     reconciler.run(ALL)
     got = stage(clients, stack)["methodSettings"]
-    assert got["users/GET"]["throttlingRateLimit"] == 300.0 and got["users/GET"]["throttlingBurstLimit"] == 600
+    assert got["~1users/GET"]["throttlingRateLimit"] == 300.0 and got["~1users/GET"]["throttlingBurstLimit"] == 600
 
 
 def test_offboarding_removes_the_service_settings_and_the_cache(clients, stack, reconciler):
@@ -154,14 +157,14 @@ def test_offboarding_removes_the_service_settings_and_the_cache(clients, stack, 
     reg.delete("orders")
     plan = reconciler.run(ALL, dry_run=True).plan
     ops = [op for s in plan.steps if s.action == "update_stage" for op in s.params["patch"]]
-    assert {"op": "remove", "path": "/orders/GET"} in ops
-    assert {"op": "remove", "path": "/orders~1{proxy+}/OPTIONS"} in ops
+    assert {"op": "remove", "path": "/~1orders/GET"} in ops
+    assert {"op": "remove", "path": "/~1orders~1{proxy+}/OPTIONS"} in ops
     assert {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"} in ops
-    assert not any(op["path"].startswith("/users/") and op["op"] == "remove" for op in ops)
+    assert not any(op["path"].startswith("/~1users") and op["op"] == "remove" for op in ops)
     reconciler.run(ALL)
     got = stage(clients, stack)
     assert not any(k.startswith("orders") for k in got["methodSettings"])
-    assert got["methodSettings"]["users/PUT"]["throttlingRateLimit"] == 9.0
+    assert got["methodSettings"]["~1users/PUT"]["throttlingRateLimit"] == 9.0
     assert got["cacheClusterEnabled"] is False
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
 
@@ -172,8 +175,8 @@ def test_a_scoped_deploying_pass_keeps_the_other_services_settings(clients, stac
     reg.put_spec(spec_item("users"))
     reconciler.run(["users"])  # deploys; orders is out of scope
     got = stage(clients, stack)
-    assert got["methodSettings"]["orders/GET"]["throttlingRateLimit"] == 11.0
-    assert got["methodSettings"]["orders/GET"]["cachingEnabled"] is True
+    assert got["methodSettings"]["~1orders/GET"]["throttlingRateLimit"] == 11.0
+    assert got["methodSettings"]["~1orders/GET"]["cachingEnabled"] is True
     assert got["cacheClusterEnabled"] is True
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
 
@@ -191,8 +194,8 @@ def test_a_service_that_fails_in_the_pass_is_left_out_of_the_update_stage(client
     assert outcome.statuses["users"].status == "FAILED" and outcome.statuses["orders"].status == "READY"
     assert outcome.errors == []  # the UpdateStage went through, without the failed service's operations
     got = stage(clients, stack)["methodSettings"]
-    assert got["orders/GET"]["throttlingRateLimit"] == 3.0
-    assert not any(k.startswith("users") for k in got)
+    assert got["~1orders/GET"]["throttlingRateLimit"] == 3.0
+    assert not any(k.startswith("~1users") for k in got)
 
 
 @pytest.mark.slow
@@ -215,5 +218,5 @@ def test_150_services_are_set_in_update_stage_calls_within_aws_bound(aws, monkey
     assert not outcome.errors and {st.status for st in outcome.statuses.values()} == {"READY"}
     assert len(sizes) >= 8400 // ss.MAX_PATCH_OPERATIONS and max(sizes) <= ss.MAX_PATCH_OPERATIONS == 80
     got = stage(clients, settings)["methodSettings"]
-    assert all(f"{s}~1{{proxy+}}/{verb}" in got for s in names for verb in ss.ANY_VERBS)
+    assert all(f"~1{s}~1{{proxy+}}/{verb}" in got for s in names for verb in ss.ANY_VERBS)
     assert reg.get("svc-149")["status"] == "READY"

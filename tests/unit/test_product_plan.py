@@ -110,7 +110,7 @@ def test_a_cached_proxy_route_keys_its_cache_on_the_path():
 def test_a_throttle_change_is_one_update_stage_and_nothing_else():
     steps = plan({"orders": spec(throttleRate=5)}, converged()).steps
     assert [(s.action, s.service) for s in steps] == [("update_stage", "*")]
-    keys = sorted(f"{path}/{verb}" for path in ("orders", "orders~1{proxy+}") for verb in ANY_VERBS)
+    keys = sorted(f"{path}/{verb}" for path in ("~1orders", "~1orders~1{proxy+}") for verb in ANY_VERBS)
     assert steps[0].params["patch"] == [
         {"op": "replace", "path": f"/{key}/throttling/rateLimit", "value": "5.0"} for key in keys]
     assert steps[0].params["owners"] == dict.fromkeys(keys, "orders")
@@ -125,7 +125,7 @@ def test_offboarding_plans_alarm_deletion_settings_removal_and_the_dashboard_row
     assert by["delete_alarms"].params["names"] == sorted(alarm_names("portico", "orders"))
     assert by["update_stage"].params["patch"] == [
         {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"},
-        *({"op": "remove", "path": f"/{path}/{verb}"} for path in ("orders", "orders~1{proxy+}")
+        *({"op": "remove", "path": f"/{path}/{verb}"} for path in ("~1orders", "~1orders~1{proxy+}")
           for verb in sorted(ANY_VERBS))]
     assert by["put_dashboard"].params["routes"] == []
 

@@ -59,8 +59,10 @@ class Bucket:
 
 
 def setting_key(resource_path: str, verb: str) -> str:
-    """A stage's method-settings key: `/orders/{proxy+}` GET -> `orders~1{proxy+}/GET`."""
-    return f"{resource_path.lstrip('/').replace('/', '~1') or '~1'}/{verb}"
+    """A stage's method-settings key, as AWS applies it: `/orders/{proxy+}` GET -> `~1orders~1{proxy+}/GET`
+    (every '/' escaped, the leading one included; kinds/stage.py cites the sources). A key in another form is
+    stored by UpdateStage, as on AWS, and applies to no method."""
+    return f"{resource_path.replace('/', '~1')}/{verb}"
 
 
 def match(routes: dict[str, dict[str, Method]], path: str) -> tuple[str, dict[str, str]] | None:

@@ -139,7 +139,9 @@ def _stage_create(p, name):
         ops += [{"op": "replace", "path": "/accessLogSettings/destinationArn", "value": log["DestinationArn"]},
                 {"op": "replace", "path": "/accessLogSettings/format", "value": log.get("Format", "")}]
     for ms in p.get("MethodSettings") or []:
-        base = f"/{ms['ResourcePath'].lstrip('/').replace('/', '~1') or '*'}/{ms['HttpMethod']}"
+        # ResourcePath "/~1a~1b" (documented as encoded, "/" for the root, "/*" for every resource) -> key "~1a~1b"
+        where = ms["ResourcePath"]
+        base = f"/{'*' if where == '/*' else where.lstrip('/').replace('/', '~1') or '~1'}/{ms['HttpMethod']}"
         for key, path in (("MetricsEnabled", "metrics/enabled"), ("DataTraceEnabled", "logging/dataTrace"),
                           ("ThrottlingRateLimit", "throttling/rateLimit"),
                           ("ThrottlingBurstLimit", "throttling/burstLimit")):

@@ -1,9 +1,19 @@
 """Per-service throttling, caching and detailed metrics as method settings on the reconciled stage.
 
-API Gateway keys a stage's method settings by `{resource_path}/{http_method}`: the resource path without
-its leading '/', every other '/' escaped as '~1' (`orders~1{proxy+}/GET`); UpdateStage patches
-`/{key}/throttling/rateLimit` and removes a whole override with `remove /{key}`. Every routed method
-has detailed metrics on (the per-service alarms and `portico metrics` read the per-method ApiGateway
+API Gateway keys a stage's method settings by `{resource_path}/{http_method}`, the resource path with every
+'/' escaped as '~1', its leading one included (`~1orders~1{proxy+}/GET`; the root is `~1/GET`); UpdateStage
+patches `/{key}/throttling/rateLimit` and removes a whole override with `remove /{key}`. That is the form
+CloudFormation's MethodSetting documents ("the path value /resource/subresource must be encoded as
+/~1resource~1subresource", the unescaped '/' before it being the patch path's own,
+https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-apigateway-stage-methodsetting.html)
+and the one GetStage reports (`~1some~1api~1endpoint/POST`,
+https://github.com/hashicorp/terraform-provider-aws/issues/9738). AWS stores a key in any other form without
+complaint (it answered `/test/GET/throttling/burstLimit` on an API with no `/test` by storing `test/GET`:
+LocalStack's AWS-validated snapshot, tests/aws/services/apigateway/test_apigateway_common.snapshot.json,
+test_create_update_stages) and applies it to no method, so a wrong key fails silently; a key of an older
+portico without the leading `~1` is on a path portico owns (`key_path`) and is removed by the next pass.
+
+Every routed method has detailed metrics on (the per-service alarms and `portico metrics` read the per-method ApiGateway
 metrics), the service's throttle (or the stage default), and caching of its GET method when the service
 sets `cacheTtlSeconds` > 0; a method gets an override only where that differs from the stage-wide `*/*`
 settings (the template sets metrics on and the stage throttle there). The stage cache cluster is on only while some
@@ -55,15 +65,14 @@ FIELDS = {
 
 
 def setting_key(path: str, verb: str) -> str:
-    """`/team/orders/{proxy+}` + GET -> `team~1orders~1{proxy+}/GET`; the root `/` is `~1`."""
-    resource = path.lstrip("/").replace("/", "~1") or "~1"
-    return f"{resource}/{verb}"
+    """`/team/orders/{proxy+}` + GET -> `~1team~1orders~1{proxy+}/GET`; the root `/` is `~1`."""
+    return f"{path.replace('/', '~1')}/{verb}"
 
 
 def key_path(key: str) -> str:
-    """The API resource path a method-settings key belongs to (inverse of `setting_key`)."""
-    resource = key.rsplit("/", 1)[0]
-    return "/" if resource == "~1" else "/" + resource.replace("~1", "/")
+    """The API resource path a method-settings key belongs to (inverse of `setting_key`); a key without its
+    leading `~1` (an older portico's, which AWS never applied) maps to the same path, so it is cleaned up."""
+    return "/" + key.rsplit("/", 1)[0].replace("~1", "/").lstrip("/")
 
 
 def stage_defaults(method_settings: dict[str, dict[str, Any]]) -> tuple[float, int]:
@@ -140,7 +149,7 @@ def patch_operations(current: dict[str, dict[str, Any]], cache_enabled: bool, wa
 
 
 def op_key(op: dict[str, str]) -> str:
-    """The method-settings key an operation patches (`orders/GET`), or '' for a stage-wide one."""
+    """The method-settings key an operation patches (`~1orders/GET`), or '' for a stage-wide one."""
     parts = op["path"][1:].split("/")
     return "/".join(parts[:2]) if len(parts) >= 2 else ""
 
