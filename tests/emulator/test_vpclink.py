@@ -17,7 +17,8 @@ def world(aws):
     kw = {"endpoint_url": aws, "region_name": local.REGION}
     gw, gw2, elb, ec2 = (boto3.client(s, **kw) for s in ("apigateway", "apigatewayv2", "elbv2", "ec2"))
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{local.REGION}a")[
+        "Subnet"]["SubnetId"]  # a zone VPC links V2 are available in (test_vpclink_zones.py)
     nlbs = [elb.create_load_balancer(Name=f"nlb{i}", Type="network", Scheme="internal",
                                      Subnets=[subnet])["LoadBalancers"][0]["LoadBalancerArn"] for i in range(2)]
     v1 = gw.create_vpc_link(name="v1", targetArns=[nlbs[0]])["id"]

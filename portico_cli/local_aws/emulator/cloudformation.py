@@ -133,6 +133,14 @@ def _stage_create(p, name):
     apigw.create_stage(restApiId=p["RestApiId"], stageName=p["StageName"], deploymentId=p["DeploymentId"],
                        description=p.get("Description", ""), tracingEnabled=_bool(p.get("TracingEnabled")),
                        variables=p.get("Variables") or {}, tags=_tags(p))
+    ops = _stage_settings(p)
+    if ops:
+        apigw.update_stage(restApiId=p["RestApiId"], stageName=p["StageName"], patchOperations=ops)
+    return p["StageName"], {}
+
+
+def _stage_settings(p) -> list[dict[str, str]]:
+    """UpdateStage's patch operations that give a stage the template's access log and method settings."""
     ops = []
     if p.get("AccessLogSetting"):
         log = p["AccessLogSetting"]
@@ -147,9 +155,7 @@ def _stage_create(p, name):
                           ("ThrottlingBurstLimit", "throttling/burstLimit")):
             if key in ms:
                 ops.append({"op": "replace", "path": f"{base}/{path}", "value": str(ms[key]).lower()})
-    if ops:
-        apigw.update_stage(restApiId=p["RestApiId"], stageName=p["StageName"], patchOperations=ops)
-    return p["StageName"], {}
+    return ops
 
 
 def _stage_delete(physical, p):

@@ -56,6 +56,43 @@ def check_target(account: str, region: str, connection_type: str | None, link: s
                            "NLB or ALB to send the request to")
 
 
+# VPC links V2 exist only in these Availability Zone IDs: the table "Availability by Region" of
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-vpc-links-v2.html (the same table is
+# on http-api-vpc-links.html). The copy read for this lists these Regions first; a Region it does not list is
+# not checked here.
+V2_ZONES = {
+    "us-east-1": {"use1-az1", "use1-az2", "use1-az4", "use1-az5", "use1-az6"},
+    "us-east-2": {"use2-az1", "use2-az2", "use2-az3"},
+    "us-west-1": {"usw1-az1", "usw1-az3"},
+    "us-west-2": {"usw2-az1", "usw2-az2", "usw2-az3", "usw2-az4"},
+    "ap-east-1": {"ape1-az2", "ape1-az3"},
+    "ap-south-1": {"aps1-az1", "aps1-az2", "aps1-az3"},
+    "ap-northeast-2": {"apne2-az1", "apne2-az2", "apne2-az3"},
+    "ap-southeast-1": {"apse1-az1", "apse1-az2", "apse1-az3"},
+    "ap-southeast-2": {"apse2-az1", "apse2-az2", "apse2-az3"},
+}
+
+
+def _v2_zones(create_vpc_link):  # ApiGatewayV2Backend.create_vpc_link
+    """A subnet outside those zones is refused with AWS's answer: BadRequestException "Subnet 'subnet-...' is in
+    Availability Zone 'use1-az3' where service is not available" (recorded in
+    https://github.com/aws/aws-cdk/issues/13569 and https://github.com/snyk/driftctl/pull/1329)."""
+
+    def wrapper(self, name, sg_ids, subnet_ids, tags):
+        from moto.apigatewayv2.exceptions import BadRequestException
+        from moto.ec2.models import ec2_backends
+
+        zones = V2_ZONES.get(self.region_name)
+        for subnet_id in subnet_ids if zones else ():
+            zone = ec2_backends[self.account_id][self.region_name].get_subnet(subnet_id).availability_zone_id
+            if zone not in zones:
+                raise BadRequestException(f"Subnet '{subnet_id}' is in Availability Zone '{zone}' where service is "
+                                          "not available")
+        return create_vpc_link(self, name, sg_ids, subnet_ids, tags)
+
+    return wrapper
+
+
 def _keep_target(handler):
     def wrapper(self):
         target = self._get_param("integrationTarget")
@@ -85,6 +122,8 @@ def _report_target(to_json):
 def install() -> None:
     from moto.apigateway.models import Integration
     from moto.apigateway.responses import APIGatewayResponse
+    from moto.apigatewayv2.models import ApiGatewayV2Backend
 
     wrap(APIGatewayResponse, "put_integration", _keep_target)
     wrap(Integration, "to_json", _report_target)
+    wrap(ApiGatewayV2Backend, "create_vpc_link", _v2_zones)

@@ -1,0 +1,208 @@
+"""CloudFormation change sets, the way `sam deploy` and `sam delete` use them, on the emulator's stack path.
+
+- CreateChangeSet applies the AWS::Serverless-2016-10-31 transform when the template declares it, as
+  CloudFormation does ("transforms are processed when you create a change set": AWS CloudFormation User
+  Guide, transform-section-structure.html), with samtranslator, the library CloudFormation's transform is
+  built from; the expanded template is the one the stack gets. A template the transform refuses is refused
+  at CreateChangeSet with the translator's message (CloudFormation instead makes a FAILED change set whose
+  StatusReason carries that message: either way nothing is created). Parameter values are checked against
+  the template then too, as CloudFormation does before a change set exists.
+- A TemplateURL on the emulator itself (`http://127.0.0.1:PORT/bucket/key`, path style, what SAM CLI sends
+  when AWS_ENDPOINT_URL points here) is read from its S3; moto reads path style only for hosts containing
+  "localhost".
+- ExecuteChangeSet runs on the path CreateStack takes (cloudformation.py: dependency order, custom resources
+  answered, rollback on a failure), CREATE and UPDATE alike (stack_update.py), and finishes before its
+  answer: SAM's waiters (30 s between polls) find the stack settled at their first call. moto applies a
+  change set in its own order, without custom resources' answers or a rollback.
+- AWS::S3::BucketPolicy, which SAM CLI's managed stack (aws-sam-cli-managed-default) holds beside its bucket,
+  is made through S3's PutBucketPolicy (moto knows no such resource type). A policy statement whose Condition
+  does not hold has no effect (moto denies). The emulator serves plain HTTP on loopback and sets no
+  aws:SecureTransport, so that bucket's "Deny unless TLS" statement does not apply here (on AWS, SAM CLI
+  uploads over TLS and it does not apply either).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import ipaddress
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+from . import replace, wrap
+
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+
+
+# ------------------------------------------------------------------ the SAM transform
+
+
+def _declares_sam(template: dict[str, Any]) -> bool:
+    transform = template.get("Transform")
+    return SAM_TRANSFORM in (transform if isinstance(transform, list) else [transform])
+
+
+@functools.lru_cache(maxsize=8)
+def _transform(body: str, parameters: str, region: str) -> str:
+    """The expanded template (JSON), cached by its input: a second deploy of the same template is instant."""
+    import boto3
+    from moto.cloudformation.exceptions import ValidationError
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
+    from samtranslator.yaml_helper import yaml_parse
+
+    template, values = yaml_parse(body), json.loads(parameters)
+    to_py27_compatible_template(template, values)
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+    try:
+        # A managed policy named by name (not ARN) needs IAM's list; template.yaml names none.
+        out = translator.translate(template, parameter_values=values, get_managed_policy_map=_managed_policies)
+    except InvalidDocumentException as exc:
+        causes = " ".join(str(getattr(cause, "message", cause)) for cause in exc.causes)
+        raise ValidationError(message=f"Transform {SAM_TRANSFORM} failed with: Invalid Serverless Application "
+                                      f"Specification document. Number of errors found: {len(exc.causes)}. "
+                                      f"{causes}") from None
+    return json.dumps(undo_mark_unicode_str_in_template(out))
+
+
+def _managed_policies() -> dict[str, str]:
+    from .cloudformation import _clients
+
+    pages = _clients("iam").get_paginator("list_policies").paginate(Scope="AWS")
+    return {p["PolicyName"]: p["Arn"] for page in pages for p in page["Policies"]}
+
+
+def _create_change_set(create_change_set):  # CloudFormationBackend.create_change_set
+    def wrapper(self, stack_name, change_set_name, template, parameters, *args, **kwargs):
+        from moto.cloudformation.models import Stack
+        from moto.cloudformation.parsing import ResourceMap
+
+        if template and _declares_sam(Stack.parse_template(template)):
+            template = _transform(template, json.dumps(parameters, sort_keys=True), self.region_name)
+        if template:  # parameters checked against the template now, not when the change set runs
+            ResourceMap("", stack_name, parameters, {}, self.region_name, self.account_id,
+                        Stack.parse_template(template), self.exports).load()
+        return create_change_set(self, stack_name, change_set_name, template, parameters, *args, **kwargs)
+
+    return wrapper
+
+
+# ------------------------------------------------------------------ TemplateURL
+
+
+def _on_this_emulator(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _template_from_s3(self, template_url: str) -> str:  # bound as CloudFormationResponse._get_stack_from_s3_url
+    from moto.cloudformation.utils import get_stack_from_s3_url
+    from moto.s3.models import s3_backends
+
+    url = urlparse(template_url)
+    if _on_this_emulator(url.hostname or ""):
+        bucket, key = url.path.lstrip("/").split("/", 1)
+        return s3_backends[self.current_account][self.partition].get_object(bucket, key).value.decode()
+    return get_stack_from_s3_url(template_url, account_id=self.current_account, partition=self.partition)
+
+
+# ------------------------------------------------------------------ ExecuteChangeSet
+
+
+def _execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> None:
+    """Run a change set on the stack path (CREATE as CreateStack, UPDATE as stack_update.update)."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    from .stack_update import update
+
+    change_set = self.change_sets.get(change_set_name) or next(
+        (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name
+         and stack_name in (None, "", cs.stack_name, cs.stack_id)), None)
+    if change_set is None:
+        raise ValidationError(message=f"ChangeSet [{change_set_name}] does not exist")
+    if change_set.execution_status != "AVAILABLE":
+        raise ValidationError(message=f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current "
+                                      f"execution status of [{change_set.execution_status}]")
+    stack = self.stacks[change_set.stack_id]
+    change_set.execution_status = "EXECUTE_IN_PROGRESS"
+    if change_set.change_set_type == "CREATE":
+        stack.template, stack.parameters = change_set.template, change_set.parameters
+        stack.tags = change_set.tags or stack.tags
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.resource_map = stack._create_resource_map()
+        stack.output_map = stack._create_output_map()
+        stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        stack.create_resources()  # in dependency order, rolled back on a failure (cloudformation.py)
+        if stack.status == "CREATE_COMPLETE":
+            self._validate_export_uniqueness(stack)
+            for export in stack.exports:
+                self.exports[export.name] = export
+    else:
+        update(self, stack, change_set)
+    change_set.execution_status = "EXECUTE_COMPLETE" if stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE") \
+        else "EXECUTE_FAILED"
+    # A stack has one change set executed; the others made for it can no longer run (AWS deletes them).
+    for other in [cs for cs in self.change_sets.values() if cs.stack_id == stack.stack_id and cs is not change_set]:
+        other.execution_status = "OBSOLETE"
+
+
+# ------------------------------------------------------------------ AWS::S3::BucketPolicy
+
+
+def _bucket_policy_create(p, name):
+    from .cloudformation import _clients
+
+    _clients("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
+    # Its physical id is generated (STACK-LOGICALID-SUFFIX); nothing refers to it.
+    return f"{name}-{hashlib.sha256(p['Bucket'].encode()).hexdigest()[:12].upper()}", {}
+
+
+def _bucket_policy_delete(physical, p):
+    from .cloudformation import _clients
+
+    _clients("s3").delete_bucket_policy(Bucket=p["Bucket"])
+
+
+HANDLERS = {"AWS::S3::BucketPolicy": (_bucket_policy_create, _bucket_policy_delete)}
+
+
+def _conditional_statement(is_action_permitted):  # IAMPolicyStatement.is_action_permitted
+    """A statement whose Condition does not hold has no effect: "All context keys in a condition element block
+    must resolve to true to invoke the desired Allow or Deny effect" (IAM User Guide,
+    reference_policies_multi-value-conditions.html), and a key absent from the request context matches no
+    value unless the operator ends in IfExists (reference_policies_elements_condition_operators.html). moto
+    counts an absent key as a match, so the managed bucket's "Deny when aws:SecureTransport is false" (a key
+    moto's S3 never sets) refused every upload."""
+
+    def wrapper(self, action, resource="*", principal=None, incoming_condition_values=None):
+        from moto.iam.access_control import PermissionResult
+
+        present = incoming_condition_values or {}
+        for operator, keys in (self._statement.get("Condition") or {}).items():
+            if not operator.endswith("IfExists") and operator != "Null" and any(k not in present for k in keys):
+                return PermissionResult.NEUTRAL
+        return is_action_permitted(self, action, resource, principal, incoming_condition_values)
+
+    return wrapper
+
+
+def install() -> None:
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.iam.access_control import IAMPolicyStatement
+
+    from . import cloudformation
+
+    cloudformation.HANDLERS.update(HANDLERS)  # made into resource types by cloudformation.install(), which follows
+    wrap(CloudFormationBackend, "create_change_set", _create_change_set)
+    replace(CloudFormationBackend, "execute_change_set", _execute_change_set)
+    replace(CloudFormationResponse, "_get_stack_from_s3_url", _template_from_s3)
+    wrap(IAMPolicyStatement, "is_action_permitted", _conditional_statement)
