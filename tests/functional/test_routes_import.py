@@ -3,12 +3,14 @@ routes, ids read back and verified, a refused route failing only its own service
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from portico.kinds import routes_import
 from portico.reconcile import ALL
+from portico_cli.local_aws import bootstrap as local
 from tests.faults.injector import Injector
 from tests.faults.world import World, make_clients
 
@@ -57,6 +59,37 @@ def test_one_import_writes_every_route_and_records_ids(world):
             assert m["methodIntegration"]["connectionId"] == world.settings.vpc_link_ids[0]
             assert m["methodIntegration"]["connectionType"] == "VPC_LINK"
     assert reconciler.run(ALL, dry_run=True).plan.steps == []  # converged: nothing to import again
+
+
+@pytest.fixture
+def world_v2(moto_endpoint):
+    """The template's default: one VPC link v2 for a pool of two NLBs, each integration naming its NLB."""
+    w = World(moto_endpoint, make_clients(moto_endpoint))
+    w.fresh(load_balancers=2, services={n: 8080 for n in NAMES})
+    v2 = local.session(moto_endpoint).client("apigatewayv2", endpoint_url=moto_endpoint)
+    link = v2.create_vpc_link(Name="portico-pool", SubnetIds=w.subnets)["VpcLinkId"]
+    w.settings = dataclasses.replace(w.settings, vpc_link_ids=(), vpc_link_v2_id=link, vpc_link_version="v2")
+    return w
+
+
+def test_a_v2_stack_onboards_every_service_with_one_import(world_v2):
+    world = world_v2
+    for name in NAMES:
+        world.put(name, auth="NONE")
+    inj = Injector()
+    reconciler = world.reconciler(inj)
+    outcome = reconciler.run(ALL)
+    assert {s.status for s in outcome.statuses.values()} == {"READY"}
+    ops = [op for _, op in inj.calls()]
+    assert ops.count("PutRestApi") == 1 and "CreateResource" not in ops and "PutIntegration" not in ops
+    resources = world.resources()
+    ledgers = {led.service: led for led in world.state.snapshot().ledgers.values()}
+    for name in NAMES:
+        for p in (f"/{name}", f"/{name}/{{proxy+}}"):
+            integration = resources[p]["resourceMethods"]["ANY"]["methodIntegration"]
+            assert integration["connectionId"] == world.settings.vpc_link_v2_id
+            assert integration["integrationTarget"] == ledgers[name].load_balancer  # the NLB of its listener
+    assert reconciler.run(ALL, dry_run=True).plan.steps == []  # read back equal to desired: converged
 
 
 def refused(path: str) -> str:
@@ -141,3 +174,29 @@ def test_import_never_sends_api_level_fields_or_foreign_paths():
     assert proxy["parameters"][0]["name"] == "proxy"
     assert body["components"] == {"securitySchemes": {"api_key": {"type": "apiKey", "name": "x-api-key",
                                                                   "in": "header"}}}
+
+
+def test_chunks_are_full_documents_within_the_limit(monkeypatch):
+    """Each chunk's document is within MAX_DOCUMENT and the next service would not have fit in it: the summed
+    length is the document's real length (the greedy split the serialized documents give)."""
+    def routes(i: int) -> list[dict]:
+        return [{"path": f"/s{i}" + "x" * (i % 7), "httpMethod": "ANY", "authorizationType": "NONE",
+                 "apiKeyRequired": i % 2 == 0, "uri": f"http://nlb:{10000 + i}/", "connectionId": "link",
+                 "proxy": False},
+                {"path": f"/s{i}" + "x" * (i % 7) + "/{proxy+}", "httpMethod": "ANY", "authorizationType": "NONE",
+                 "apiKeyRequired": False, "uri": f"http://nlb:{10000 + i}/{{proxy}}", "connectionId": "link",
+                 "proxy": True}]
+    services = {f"s{i}": routes(i) for i in range(300)}
+    ten = len(routes_import.document("shared", {s: services[s] for s in list(services)[:10]}))
+    for limit, first in ((ten, 10), (ten - 1, 9)):  # to the byte
+        monkeypatch.setattr(routes_import, "MAX_DOCUMENT", limit)
+        assert len(routes_import._chunks("shared", services)[0]) == first
+    monkeypatch.setattr(routes_import, "MAX_DOCUMENT", 20_000)
+    chunks = routes_import._chunks("shared", services)
+    assert [s for c in chunks for s in c] == list(services)
+    assert len(chunks) > 5
+    for chunk, following in zip(chunks, [*chunks[1:], {}], strict=True):
+        assert len(routes_import.document("shared", chunk)) <= routes_import.MAX_DOCUMENT
+        if following:
+            first = next(iter(following))
+            assert len(routes_import.document("shared", {**chunk, first: services[first]})) > routes_import.MAX_DOCUMENT

@@ -161,10 +161,18 @@ class _Importer:
 
 
 def _chunks(title: str, services: dict[str, list[dict[str, Any]]]) -> list[dict[str, list[dict[str, Any]]]]:
+    """The services in order, as few to a document as fit MAX_DOCUMENT. A document's length is its frame plus
+    each service's own paths plus json.dumps' ", " between two services' paths (every service has paths of its
+    own), so it is summed as services join, each serialized once: linear in the number of services."""
+    frame = len(document(title, {}))
     out: list[dict[str, list[dict[str, Any]]]] = [{}]
+    size = frame
     for s, routes in services.items():
-        if out[-1] and len(document(title, {**out[-1], s: routes})) > MAX_DOCUMENT:
+        own = len(document(title, {s: routes})) - frame
+        if out[-1] and size + 2 + own > MAX_DOCUMENT:
             out.append({})
+            size = frame
+        size += own + (2 if out[-1] else 0)
         out[-1][s] = routes
     return out
 
