@@ -252,3 +252,60 @@ def test_a_failed_transaction_leaves_other_writes_alone(table):
     keys = {item["pk"]["S"] for page in writer.get_paginator("scan").paginate(TableName="t") for item in page["Items"]}
     assert {f"ledger#{n}" for n in range(100)} <= keys
     assert not {key for key in keys if key.startswith("lost#")}
+
+
+def test_a_failed_transaction_puts_back_what_it_changed_and_streams_nothing(aws):
+    """A cancelled transaction leaves every item it wrote as it was (a new item gone, an updated one unchanged, a
+    deleted one back, on a table with a sort key too) and adds no stream record; a committed one adds one per
+    item. AWS: all-or-nothing, and a stream record per item a committed write changes
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html)."""
+    session = local.session(aws)
+    ddb, streams = session.client("dynamodb", endpoint_url=aws), session.client("dynamodbstreams", endpoint_url=aws)
+    arn = ddb.create_table(TableName="h", BillingMode="PAY_PER_REQUEST",
+                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                           AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                           StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                           )["TableDescription"]["LatestStreamArn"]
+    ddb.create_table(TableName="hr", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}])
+    for table, key in (("h", {"pk": {"S": "kept"}}), ("h", {"pk": {"S": "deleted"}}),
+                       ("hr", {"pk": {"S": "p"}, "sk": {"S": "kept"}}),
+                       ("hr", {"pk": {"S": "p"}, "sk": {"S": "deleted"}})):
+        ddb.put_item(TableName=table, Item={**key, "n": {"N": "1"}})
+
+    def items() -> dict:
+        return {t: sorted(map(str, ddb.scan(TableName=t)["Items"])) for t in ("h", "hr")}
+
+    def records() -> list[str]:
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        return [r["eventName"] for r in streams.get_records(ShardIterator=it["ShardIterator"])["Records"]]
+
+    before, streamed = items(), records()
+    assert streamed == ["INSERT", "INSERT"]
+    writes = [{"Put": {"TableName": "h", "Item": {"pk": {"S": "new"}}}},
+              {"Update": {"TableName": "h", "Key": {"pk": {"S": "kept"}}, "UpdateExpression": "SET n = :two",
+                          "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+              {"Delete": {"TableName": "h", "Key": {"pk": {"S": "deleted"}}}},
+              {"Put": {"TableName": "hr", "Item": {"pk": {"S": "p"}, "sk": {"S": "new"}}}},
+              {"Put": {"TableName": "hr", "Item": {"pk": {"S": "q"}, "sk": {"S": "new"}}}},
+              {"Update": {"TableName": "hr", "Key": {"pk": {"S": "p"}, "sk": {"S": "kept"}},
+                          "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+              {"Delete": {"TableName": "hr", "Key": {"pk": {"S": "p"}, "sk": {"S": "deleted"}}}}]
+    failing = {"ConditionCheck": {"TableName": "h", "Key": {"pk": {"S": "absent"}},
+                                  "ConditionExpression": "attribute_exists(pk)"}}
+    exc = refused(ddb.transact_write_items, TransactItems=[*writes, failing])
+    assert exc.response["Error"]["Code"] == "TransactionCanceledException"
+    assert [r["Code"] for r in exc.response["CancellationReasons"]] == ["None"] * len(writes) + [
+        "ConditionalCheckFailed"]
+    assert items() == before
+    assert records() == streamed
+    ddb.transact_write_items(TransactItems=writes)
+    assert records() == [*streamed, "INSERT", "MODIFY", "REMOVE"]
+    after = {t: {(i["pk"]["S"], i.get("sk", {}).get("S")): i.get("n", {}).get("N")
+                 for i in ddb.scan(TableName=t)["Items"]} for t in ("h", "hr")}
+    assert after == {"h": {("new", None): None, ("kept", None): "2"},
+                     "hr": {("p", "new"): None, ("q", "new"): None, ("p", "kept"): "2"}}

@@ -8,11 +8,18 @@ deep copy of the tables taken before it began, erasing whatever another request 
 threaded server two reconcilers could both win one port, or a ledger entry written beside a lost claim
 could vanish and leave its listener an orphan. Here every DynamoDB request runs under one lock: requests
 are serialized, which is stronger than AWS (it serializes only what conflicts) and never weaker.
+
+moto also deep-copies each table once per item of every transaction, before it begins: memory and time that
+grow with the table times the transaction (gigabytes for a stack of a few hundred services). A transaction
+here keeps instead the items it changes as they were, and a failed one puts back those items only; its
+stream records are held until it commits (AWS writes none for a cancelled transaction).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
+from typing import Any
 
 from . import wrap
 
@@ -27,7 +34,122 @@ def _serialized(call_action):
     return wrapper
 
 
+class _Held:
+    """A table's stream while a transaction runs: its records, sent on only if the transaction commits."""
+
+    def __init__(self, shard):
+        self.shard, self.records = shard, []
+
+    def add(self, old, new) -> None:
+        self.records.append((old, new))
+
+
+class _Journal:
+    """What a transaction changed, item by item, to put back if it fails."""
+
+    def __init__(self, backend):
+        self.backend, self.before, self.held = backend, [], {}
+
+    def keep(self, table_name: str, key: dict[str, Any]) -> None:
+        """Remember the item at `key` as it is, before the transaction writes it (once: keys are unique)."""
+        table = self.backend.get_table(table_name)
+        hash_key, range_key = self.backend.get_keys_value(table, key)
+        self.before.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+        if table.stream_shard is not None and table_name not in self.held:
+            self.held[table_name] = table.stream_shard = _Held(table.stream_shard)
+
+    def undo(self) -> None:
+        for table, hash_key, range_key, item in reversed(self.before):
+            if not table.has_range_key:
+                if item is None:
+                    table.items.pop(hash_key, None)
+                else:
+                    table.items[hash_key] = item
+            elif item is None:
+                table.items[hash_key].pop(range_key, None)
+            else:
+                table.items[hash_key][range_key] = item
+        self._release(send=False)
+
+    def commit(self) -> None:
+        self._release(send=True)
+
+    def _release(self, send: bool) -> None:
+        for name, held in self.held.items():
+            self.backend.get_table(name).stream_shard = held.shard
+            for old, new in held.records if send else ():
+                held.shard.add(old, new)
+
+
+def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
+    """moto's TransactWriteItems (same checks, same cancellation reasons), undone item by item on failure."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    journal, targets, errors = _Journal(self), set(), []
+    try:
+        for entry in transact_items:
+            if len(entry) > 1:
+                raise TransactWriteSingleOpException
+            original_item = None
+            try:
+                op_type, op = next(iter(entry.items()))
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                table_name = op["TableName"]
+                condition = op.get("ConditionExpression")
+                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                if op_type == "Put":
+                    table = self.get_table(table_name)
+                    key = {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a is not None}
+                else:
+                    key = op["Key"]
+                target = (str(table_name), str(dict(sorted(key.items()))))
+                if target in targets:
+                    raise MultipleTransactionsException()
+                targets.add(target)
+                current = self.get_item(table_name, key)
+                if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+                conditions = dict(condition_expression=condition, expression_attribute_names=names,
+                                  expression_attribute_values=values)
+                if op_type != "ConditionCheck":
+                    journal.keep(table_name, key)
+                if op_type == "Put":
+                    self.put_item(table_name, op["Item"], **conditions)
+                elif op_type == "Delete":
+                    self.delete_item(table_name, key, **conditions)
+                elif op_type == "Update":
+                    self.update_item(table_name, key, update_expression=op["UpdateExpression"], **conditions)
+                errors.append((None, None, None))
+            except (MultipleTransactionsException, MockValidationException):
+                raise
+            except ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+            except Exception as e:  # moto's choice: any other failure is a cancellation reason of its own
+                errors.append((type(e).__name__, str(e), original_item))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+    except BaseException:
+        journal.undo()
+        raise
+    journal.commit()
+
+
 def install() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
 
     wrap(DynamoHandler, "call_action", _serialized)
+    wrap(DynamoDBBackend, "transact_write_items", lambda moto_transaction: _transact_write_items)
