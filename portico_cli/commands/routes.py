@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from portico.desired import invoke_url
 from portico.reconcile import ALL
 from portico.registry import FAILED, READY
 from portico.spec import SpecError
@@ -84,9 +85,16 @@ def offboard(service: Annotated[str, typer.Argument(metavar="SERVICE", help="The
 
 
 @app.command("ls")
-def list_services(as_json: Json = False) -> None:
+def list_services(stage: Annotated[str | None, typer.Option(
+        help="Show each route's URL on this stage (its custom domain when it has one); default: the entry's "
+             "invokeUrl, on the stage reconciles deploy to.")] = None,
+                  as_json: Json = False) -> None:
     """The route table: service, path, NLB port, target group, ECS service, status, invoke URL."""
     rec = reconciler()
+    s = rec.settings
+    if stage is not None and stage not in s.stages:
+        raise refused(f"--stage: {stage!r} is not a stage of this API (PORTICO_STAGES={','.join(s.stages)})",
+                      f"one of {', '.join(s.stages)}")
     rows = []
     for name, item in sorted(rec.registry.scan().items()):
         tg = str(item.get("targetGroupArn") or "")
@@ -94,10 +102,11 @@ def list_services(as_json: Json = False) -> None:
                      "targetGroup": tg.split("/")[1] if tg.count("/") >= 2 else None,
                      "ecsService": f"{str(item.get('cluster', '')).rsplit('/', 1)[-1]}/{item.get('ecsService', name)}",
                      "status": item.get("status", "PENDING"), "message": item.get("statusMessage"),
-                     "invokeUrl": item.get("invokeUrl")})
+                     "invokeUrl": item.get("invokeUrl") if stage is None or not item.get("invokeUrl") else
+                     invoke_url(s.rest_api_id, rec.clients.region, stage, str(item.get("path")), s.domain(stage))})
 
     def human() -> None:
-        table = Table(title=f"portico routes — {rec.settings.rest_api_id} / {rec.settings.stage}")
+        table = Table(title=f"portico routes — {s.rest_api_id} / {stage or s.stage}")
         for col in ("service", "path", "NLB port", "target group", "ECS service", "status", "invoke URL"):
             table.add_column(col, overflow="fold")
         for r in rows:

@@ -27,6 +27,12 @@ EVERY_CONDITION_ON = {
     "ConfigureApiGatewayAccount": '"true"',
     "AlarmEmail": "oncall@example.com",
     "CognitoUserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example1",
+    "DomainNames": "dev=api.dev.example.com,qa=api.qa.example.com,prod=api.example.com",
+    "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0e5c2f4a-1111-2222-3333-444455556666",
+    "HostedZoneId": "Z0123456789EXAMPLE",
+    "HeaderRoute": "x-api-version:beta=qa",
+    "DomainSecurityPolicy": "SecurityPolicy_TLS13_1_3_2025_09",
+    "DisableExecuteApiEndpoint": '"true"',
 }
 # ALB mode (on the v2 link, as its rule requires): the ALB, its listener and AlbRulesPolicy, and no NLB even
 # with LoadBalancerCount=6.

@@ -91,7 +91,11 @@ def ancestors_of(path: str) -> tuple[str, ...]:
     return tuple("/" + "/".join(parts[:i]) for i in range(1, len(parts)))
 
 
-def invoke_url(rest_api_id: str, region: str, stage: str, path: str) -> str:
+def invoke_url(rest_api_id: str, region: str, stage: str, path: str, domain: str | None = None) -> str:
+    """Where `path` is served on `stage`: its custom domain name when it has one (a routing rule sends the
+    whole domain to the stage, so no stage in the path), else the API's default execute-api endpoint."""
+    if domain:
+        return f"https://{domain}{path}"
     return f"https://{rest_api_id}.execute-api.{region}.amazonaws.com/{stage}{path}"
 
 

@@ -16,6 +16,7 @@ STATE_TABLE = "PORTICO_STATE_TABLE"
 REST_API_ID = "PORTICO_REST_API_ID"
 STAGE = "PORTICO_STAGE"
 STAGES = "PORTICO_STAGES"
+DOMAINS = "PORTICO_DOMAINS"  # the stages' custom domain names: stage=domain, comma-separated (template DomainNames)
 LOAD_BALANCER_ARNS = "PORTICO_LOAD_BALANCER_ARNS"
 VPC_LINK_IDS = "PORTICO_VPC_LINK_IDS"
 VPC_LINK_V2_ID = "PORTICO_VPC_LINK_V2_ID"
@@ -36,7 +37,7 @@ ENDPOINT_URL = "AWS_ENDPOINT_URL"  # boto3's own name: points every client at th
 REGION = "AWS_REGION"
 
 ENV_NAMES = (
-    REGISTRY_TABLE, STATE_TABLE, REST_API_ID, STAGE, STAGES, LOAD_BALANCER_ARNS, VPC_LINK_IDS, VPC_LINK_V2_ID,
+    REGISTRY_TABLE, STATE_TABLE, REST_API_ID, STAGE, STAGES, DOMAINS, LOAD_BALANCER_ARNS, VPC_LINK_IDS, VPC_LINK_V2_ID,
     VPC_LINK_VERSION, VPC_ID, BACKEND, ALB_LISTENER_ARN,
     PORT_RANGE, STACK, DEFAULT_AUTH, ALLOW_UNAUTHENTICATED, ALLOWED_CLUSTERS, COGNITO_USER_POOL_ARNS,
     ALARM_TOPIC_ARN, DEPLOY_INTERVAL,
@@ -57,6 +58,16 @@ def _bool(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _pairs(value: str | None) -> tuple[tuple[str, str], ...]:
+    out = []
+    for part in _csv(value):
+        stage, sep, domain = part.partition("=")
+        if not (sep and stage.strip() and domain.strip()):
+            raise ValueError(f"{DOMAINS}={value!r}: expected stage=domain pairs, e.g. prod=api.example.com")
+        out.append((stage.strip(), domain.strip().lower()))
+    return tuple(out)
+
+
 def _range(value: str) -> tuple[int, int]:
     low, _, high = value.partition("-")
     try:
@@ -75,6 +86,7 @@ class Settings:
     rest_api_id: str = ""
     stage: str = "dev"
     stages: tuple[str, ...] = ("dev",)
+    domains: tuple[tuple[str, str], ...] = ()  # (stage, custom domain name): where that stage is served
     load_balancer_arns: tuple[str, ...] = ()
     vpc_link_ids: tuple[str, ...] = ()  # v1: one per NLB, in the order of load_balancer_arns
     vpc_link_v2_id: str = ""  # v2: one link for every NLB; each integration names its NLB (integrationTarget)
@@ -106,6 +118,7 @@ class Settings:
             rest_api_id=env.get(REST_API_ID, ""),
             stage=stage,
             stages=_csv(env.get(STAGES)) or (stage,),
+            domains=_pairs(env.get(DOMAINS)),
             load_balancer_arns=_csv(env.get(LOAD_BALANCER_ARNS)),
             vpc_link_ids=_csv(env.get(VPC_LINK_IDS)),
             vpc_link_v2_id=env.get(VPC_LINK_V2_ID, ""),
@@ -167,13 +180,21 @@ class Settings:
                                  f"and its listener in {ALB_LISTENER_ARN}")
         if self.stage not in self.stages:
             raise ValueError(f"{STAGE}={self.stage!r} must be one of {STAGES}={','.join(self.stages)}")
+        for stage, _ in self.domains:
+            if stage not in self.stages:
+                raise ValueError(f"{DOMAINS}: stage {stage!r} must be one of {STAGES}={','.join(self.stages)}")
         return self
+
+    def domain(self, stage: str) -> str | None:
+        """The custom domain name `stage` is served at, if it has one."""
+        return dict(self.domains).get(stage)
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings (used for .portico/local.env)."""
         out = {
             REGISTRY_TABLE: self.registry_table, STATE_TABLE: self.state_table,
             REST_API_ID: self.rest_api_id, STAGE: self.stage, STAGES: ",".join(self.stages),
+            DOMAINS: ",".join(f"{stage}={domain}" for stage, domain in self.domains),
             LOAD_BALANCER_ARNS: ",".join(self.load_balancer_arns), VPC_LINK_IDS: ",".join(self.vpc_link_ids),
             VPC_LINK_V2_ID: self.vpc_link_v2_id, VPC_LINK_VERSION: self.vpc_link_version,
             VPC_ID: self.vpc_id, BACKEND: self.backend, ALB_LISTENER_ARN: self.alb_listener_arn,

@@ -1,14 +1,18 @@
 """What the data plane reads from the control plane (the emulator), with real boto3 calls, into plain values.
 
 One `read(...)` per sync pass: the REST API's deployed stages (methods from the deployment's `apiSummary`,
-their integrations from the API), usage plans and keys, authorizers, VPC links, every NLB's listeners and
-every ALB's listener rules (ALB mode), and their target groups with health-check settings and registered targets.
+their integrations from the API), usage plans and keys, authorizers, VPC links, custom domain names (rules and
+mappings), every NLB's listeners and every ALB's listener rules (ALB mode), and their target groups with
+health-check settings and registered targets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import domains
+from .domains import Domain
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Snapshot:
     # is not a header one, target group ARN or None) and its default action (a fixed response, or a forward).
     rules: dict[str, list[tuple[int, list[tuple[str, list[str]]] | None, str | None]]] = field(default_factory=dict)
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # ALB listener ARN -> its default action
+    domains: dict[str, Domain] = field(default_factory=dict)  # custom domain names (host -> rules, mappings)
 
 
 def _all(client, op: str, key: str, **kw) -> list[dict]:
@@ -97,6 +102,7 @@ def read(apigateway, elbv2, rest_api_id: str, apigatewayv2=None) -> Snapshot:
     snap.authorizers = {a["id"]: a for a in apigateway.get_authorizers(restApiId=rest_api_id).get("items", [])}
     snap.links = {v["id"]: v.get("targetArns", []) for v in _all(apigateway, "get_vpc_links", "items")}
     if apigatewayv2 is not None:
+        snap.domains = domains.read(apigateway, apigatewayv2)
         token = ""  # botocore has no paginator for apigatewayv2 GetVpcLinks
         while True:
             page = apigatewayv2.get_vpc_links(**({"NextToken": token} if token else {}))

@@ -24,6 +24,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from . import domains
 from .auth import Denied, check_cognito, check_sigv4
 from .controlplane import Method, Plan, Snapshot, Stage
 
@@ -139,7 +140,10 @@ class Gateway:
     async def handle(self, request: Request, trace: str) -> tuple[Response, Sample | None]:
         snap = self.snapshot
         raw_path = request.scope.get("raw_path", b"").decode() or request.url.path
-        stage_name, _, rest = raw_path.lstrip("/").partition("/")
+        routed = domains.route(snap.domains, snap.api_id, request.headers, raw_path)  # a custom domain's Host
+        if routed is None:
+            return _error(FORBIDDEN), None
+        stage_name, rest = routed
         stage = snap.stages.get(stage_name)
         if stage is None:
             return _error(MISSING_TOKEN), None

@@ -109,7 +109,7 @@ def document(clients, settings, stage: str) -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {"title": f"{settings.stack} ({stage})", "version": stage,
                  "description": "Routes served by portico: API Gateway → VPC link → NLB → ECS."},
-        "servers": [{"url": invoke_url(settings.rest_api_id, clients.region, stage, "")}],
+        "servers": [{"url": invoke_url(settings.rest_api_id, clients.region, stage, "", settings.domain(stage))}],
         "paths": paths,
         "components": {"securitySchemes": dict(sorted(used.items()))},
     }

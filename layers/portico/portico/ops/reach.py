@@ -67,17 +67,21 @@ def security_groups(clients, ecs: dict[str, Any] | None, lb_arn: str | None, spe
 
 def probe(clients, settings, spec: ServiceSpec | None, api_key: str | None, base: str | None = None) -> Check:
     """One HTTP request to the invoke URL (or to `base`, where the stages are served locally), judged by what
-    API Gateway answers."""
+    API Gateway answers. A stage with a custom domain is probed on it (locally: `base` with its Host header)."""
     link = "HTTP probe"
     if not spec:
         return Check(link, False, "no valid entry", "fix the links above first")
-    url = (f"{base.rstrip('/')}/{settings.stage}{spec.path}" if base
-           else invoke_url(settings.rest_api_id, clients.region, settings.stage, spec.path))
+    domain = settings.domain(settings.stage)
+    url = invoke_url(settings.rest_api_id, clients.region, settings.stage, spec.path, domain)
+    headers = {"Host": domain} if base and domain else {}
+    if base:
+        url = f"{base.rstrip('/')}{spec.path}" if domain else f"{base.rstrip('/')}/{settings.stage}{spec.path}"
     if settings.endpoint_url and not base:
         return Check(link, False, f"not sent: the local AWS at {settings.endpoint_url} has no API Gateway data "
                                   f"plane to serve {url}", "probe a deployed stack (from inside its VPC)")
     verb = "GET" if "GET" in spec.methods or "ANY" in spec.methods else spec.methods[0]
-    headers = {"x-api-key": api_key} if api_key else {}
+    if api_key:
+        headers["x-api-key"] = api_key
     request = urllib.request.Request(url, method=verb, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - a URL portico built

@@ -1,0 +1,36 @@
+"""ACM certificates for tests of custom domain names: imported ones are ISSUED at once (requested ones wait
+for validation), which is what API Gateway asks of a regional domain's certificate."""
+
+from __future__ import annotations
+
+import datetime
+
+import boto3
+
+from portico_cli.local_aws import bootstrap as local
+
+
+def self_signed(*names: str) -> tuple[bytes, bytes]:
+    """A certificate (PEM) for `names` and its key, to import into ACM (an imported certificate is ISSUED)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                              serialization.NoEncryption()))
+
+
+def issued_certificate(endpoint: str, *names: str, region: str = local.REGION) -> str:
+    body, key = self_signed(*names)
+    acm = boto3.client("acm", endpoint_url=endpoint, region_name=region)
+    return acm.import_certificate(Certificate=body, PrivateKey=key)["CertificateArn"]
