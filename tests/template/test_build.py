@@ -54,6 +54,18 @@ def test_layer_ships_exactly_its_lock(build_dir):
     assert models and all(b"integrationTarget" in _read(m) for m in models)
 
 
+def test_layer_keeps_the_api_model_of_every_client_portico_makes(build_dir):
+    """The layer drops botocore's unused API models: every service named in a client call must be kept."""
+    layer = ROOT / "layers" / "portico"
+    kept = set(re.search(r"^BOTOCORE_SERVICES\s*=\s*(.+)$", (layer / "Makefile").read_text(), re.M).group(1).split())
+    called = {name for path in (layer / "portico").rglob("*.py")
+              for name in re.findall(r"""(?:make|\.client)\(["']([a-z0-9-]+)["']""", path.read_text())}
+    assert called and called <= kept, f"add to BOTOCORE_SERVICES: {sorted(called - kept)}"
+    data = build_dir / "PorticoLayer" / "python" / "botocore" / "data"
+    assert {p.name for p in data.iterdir() if p.is_dir()} == kept
+    assert (data / "endpoints.json").exists() and (data / "sdk-default-configuration.json").exists()
+
+
 def _read(path) -> bytes:
     import gzip
 
