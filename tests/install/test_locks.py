@@ -6,7 +6,9 @@ range widened without `make lock`, and a package installed beside the lock.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import tomllib
 from importlib.metadata import distributions
 from pathlib import Path
@@ -106,3 +108,18 @@ def test_tool_locks_pin_their_tool_within_its_range(lock, package):
     spec = next(line for line in (ROOT / "requirements" / f"{lock}.in").read_text().splitlines()
                 if line.startswith(package))
     assert Requirement(spec).specifier.contains(pins(LOCKS[lock])[package])
+
+
+def test_the_cli_extra_installs_no_local_aws():
+    """`pip install 'portico[cli]'` against a real account resolves (with its own deps) to no emulator, web
+    server or JWT library: those are the `local` extra's."""
+    import subprocess
+
+    uv = Path(sys.executable).with_name("uv")
+    out = subprocess.run([str(uv), "pip", "compile", "--quiet", "--no-header", "--python-version", "3.11",
+                          str(ROOT / "pyproject.toml"), "--extra", "cli"],
+                         capture_output=True, text=True, check=True, timeout=120,
+                         env={**os.environ, "UV_NATIVE_TLS": "1"}).stdout
+    resolved = {canonicalize_name(n) for n in re.findall(r"^([A-Za-z0-9_.-]+)==", out, re.M)}
+    assert {"typer", "boto3", "aws-lambda-powertools"} <= resolved
+    assert not resolved & {"moto", "uvicorn", "starlette", "httpx", "pyjwt", "flask", "werkzeug"}, resolved
