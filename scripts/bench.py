@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +112,11 @@ class Run:
 def world_for(endpoint: str, clients, n: int) -> World:
     w = World(endpoint, clients)
     s = w.fresh(load_balancers=max(1, math.ceil(n / 50)), services={f"svc-{i:03d}": 8080 for i in range(n)})
+    # portico runs in the template's default mode: one VPC link v2 for the pool, each integration naming its NLB
+    # (the v1 links stay for the scripted console baseline)
+    link = local.session(endpoint).client("apigatewayv2", endpoint_url=endpoint).create_vpc_link(
+        Name="portico-pool", SubnetIds=w.subnets)["VpcLinkId"]
+    s = w.settings = replace(s, vpc_link_v2_id=link, vpc_link_version="v2")
     # The stage-wide settings template.yaml gives every stage (MethodSettings `*/*`, parameter defaults).
     clients.apigateway.update_stage(restApiId=s.rest_api_id, stageName=s.stage, patchOperations=[
         {"op": "replace", "path": f"/*/*/{k}", "value": v} for k, v in (

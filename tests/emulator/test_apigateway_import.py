@@ -184,3 +184,35 @@ def test_body_over_6_mb_is_refused(api):
     with pytest.raises(ClientError) as exc:
         gw.put_rest_api(restApiId=rest, mode="merge", body=big)
     assert exc.value.response["Error"]["Code"] == "BadRequestException"
+
+
+def test_merge_keeps_a_vpc_link_v2_integrations_target_and_applies_put_integrations_rules(api, aws):
+    gw, rest, v1 = api
+    ec2 = boto3.client("ec2", endpoint_url=aws, region_name=local.REGION)
+    elb = boto3.client("elbv2", endpoint_url=aws, region_name=local.REGION)
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    nlb = elb.describe_load_balancers(Names=["nlb"])["LoadBalancers"][0]["LoadBalancerArn"]
+    v2 = boto3.client("apigatewayv2", endpoint_url=aws, region_name=local.REGION).create_vpc_link(
+        Name="pool", SubnetIds=[subnet])["VpcLinkId"]
+
+    def target(link: str, arn: str | None, proxy: bool = True) -> dict:
+        r = route(link, proxy=proxy)
+        if arn:
+            r["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]["integrationTarget"] = arn
+        return r
+
+    gw.put_rest_api(restApiId=rest, mode="merge", failOnWarnings=True,
+                    body=doc({"/orders": target(v2, nlb, proxy=False), "/orders/{proxy+}": target(v2, nlb)}))
+    got = resources(gw, rest)
+    for path in ("/orders", "/orders/{proxy+}"):
+        integration = got[path]["resourceMethods"]["ANY"]["methodIntegration"]
+        assert (integration["connectionId"], integration["integrationTarget"]) == (v2, nlb)
+    for paths, why in (({"/a": target(v2, None)}, "requires integrationTarget"),  # a v2 link names its target
+                       ({"/b": target(v1, nlb)}, "is a VPC link V1"),  # a v1 link sends to its own NLB
+                       ({"/c": target(v2, nlb.replace("nlb/", "gone/"))}, "not found")):
+        with pytest.raises(ClientError) as exc:
+            gw.put_rest_api(restApiId=rest, mode="merge", failOnWarnings=True, body=doc(paths))
+        message = exc.value.response["Error"]["Message"]
+        assert message.startswith("Errors found during import:") and why in message
+        assert f"at path '{next(iter(paths))}'" in message
+    assert set(resources(gw, rest)) == {"/", "/orders", "/orders/{proxy+}"}  # nothing written by a refusal

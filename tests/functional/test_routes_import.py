@@ -3,12 +3,14 @@ routes, ids read back and verified, a refused route failing only its own service
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from portico.kinds import routes_import
 from portico.reconcile import ALL
+from portico_cli.local_aws import bootstrap as local
 from tests.faults.injector import Injector
 from tests.faults.world import World, make_clients
 
@@ -57,6 +59,37 @@ def test_one_import_writes_every_route_and_records_ids(world):
             assert m["methodIntegration"]["connectionId"] == world.settings.vpc_link_ids[0]
             assert m["methodIntegration"]["connectionType"] == "VPC_LINK"
     assert reconciler.run(ALL, dry_run=True).plan.steps == []  # converged: nothing to import again
+
+
+@pytest.fixture
+def world_v2(moto_endpoint):
+    """The template's default: one VPC link v2 for a pool of two NLBs, each integration naming its NLB."""
+    w = World(moto_endpoint, make_clients(moto_endpoint))
+    w.fresh(load_balancers=2, services={n: 8080 for n in NAMES})
+    v2 = local.session(moto_endpoint).client("apigatewayv2", endpoint_url=moto_endpoint)
+    link = v2.create_vpc_link(Name="portico-pool", SubnetIds=w.subnets)["VpcLinkId"]
+    w.settings = dataclasses.replace(w.settings, vpc_link_ids=(), vpc_link_v2_id=link, vpc_link_version="v2")
+    return w
+
+
+def test_a_v2_stack_onboards_every_service_with_one_import(world_v2):
+    world = world_v2
+    for name in NAMES:
+        world.put(name, auth="NONE")
+    inj = Injector()
+    reconciler = world.reconciler(inj)
+    outcome = reconciler.run(ALL)
+    assert {s.status for s in outcome.statuses.values()} == {"READY"}
+    ops = [op for _, op in inj.calls()]
+    assert ops.count("PutRestApi") == 1 and "CreateResource" not in ops and "PutIntegration" not in ops
+    resources = world.resources()
+    ledgers = {led.service: led for led in world.state.snapshot().ledgers.values()}
+    for name in NAMES:
+        for p in (f"/{name}", f"/{name}/{{proxy+}}"):
+            integration = resources[p]["resourceMethods"]["ANY"]["methodIntegration"]
+            assert integration["connectionId"] == world.settings.vpc_link_v2_id
+            assert integration["integrationTarget"] == ledgers[name].load_balancer  # the NLB of its listener
+    assert reconciler.run(ALL, dry_run=True).plan.steps == []  # read back equal to desired: converged
 
 
 def refused(path: str) -> str:

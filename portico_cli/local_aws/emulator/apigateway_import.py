@@ -12,7 +12,8 @@ creates every resource again on each import, leaves half an import behind when o
   integration); other methods and resources are left alone; the API's own fields are not touched.
 - `x-amazon-apigateway-any-method` is `ANY`; `security` (`api_key`, an existing authorizer by name,
   `awsSigv4`) and `x-amazon-apigateway-auth` set the method's auth; `connectionType`/`connectionId`,
-  `requestParameters`, `timeoutInMillis`, `passthroughBehavior` reach the integration.
+  `requestParameters`, `timeoutInMillis`, `passthroughBehavior` reach the integration, and so does
+  `integrationTarget` (a VPC link V2's load balancer, checked by PutIntegration's rules in vpclink.py).
 - Integrations keep `connectionId` (PutIntegration too), and GetResources pages by `limit` (1–500,
   default 25) and `position`.
 """
@@ -24,6 +25,7 @@ import re
 from typing import Any
 
 from . import replace, wrap
+from .vpclink import _is_v2_link, check_target
 
 MAX_BODY = 6 * 1024 * 1024  # "The maximum size of the API definition file is 6MB" (ImportRestApi/PutRestApi)
 VERBS = ("get", "put", "post", "delete", "options", "head", "patch")
@@ -88,8 +90,16 @@ class _Route:
             errors.append(f"Unable to put integration on {where}: Invalid HTTP endpoint specified for URI")
         if str(i.get("connectionType", "")).upper() == "VPC_LINK":
             link = str(i.get("connectionId") or "")
-            if not link.startswith("${stageVariables.") and link not in backend.vpc_links:
+            if not link.startswith("${stageVariables.") and link not in backend.vpc_links \
+                    and not _is_v2_link(backend.account_id, backend.region_name, link):
                 errors.append(f"Unable to put integration on {where}: Invalid VPC link ID specified: '{link}'")
+        from moto.apigateway.exceptions import BadRequestException
+
+        try:  # integrationTarget: the same rules as PutIntegration's (vpclink.py)
+            check_target(backend.account_id, backend.region_name, i.get("connectionType"), i.get("connectionId"),
+                         i.get("integrationTarget"))
+        except BadRequestException as exc:
+            errors.append(f"Unable to put integration on {where}: {exc.message}")
         for value in (i.get("requestParameters") or {}).values():
             if isinstance(value, str) and value.startswith("method.request.") and value not in self.params:
                 errors.append(f"Unable to put integration on {where}: Invalid mapping expression specified: "
@@ -145,6 +155,7 @@ def _write(backend, api, route: _Route, journal: list) -> None:
         request_templates=i.get("requestTemplates"), cache_namespace=res.id,
         connection_type=str(i.get("connectionType", "INTERNET")).upper())
     integration.connection_id = i.get("connectionId")
+    integration.integration_target = i.get("integrationTarget")
 
 
 def _merge(put_rest_api):

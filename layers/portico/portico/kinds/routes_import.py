@@ -3,8 +3,12 @@
 
 The planner folds a service's API steps into the one `import_routes` step only when they only create or
 replace its own routes (its reserved path and `{proxy+}`), need no intermediate resource, use no
-authorizer (COGNITO stays per resource: an import never defines or changes an authorizer) and go through a
-VPC link v1 (v2 integrations name their NLB in `integrationTarget`, written per resource). Applying it:
+authorizer (COGNITO stays per resource: an import never defines or changes an authorizer). A VPC link v2
+integration's load balancer goes in the extension's `integrationTarget` ("The ALB or NLB listener to send the
+request to. Supported only for private integrations that use VPC links V2", the x-amazon-apigateway-integration
+object's page, listed in its Chinese version, https://docs.amazonaws.cn/apigateway/latest/developerguide/api-gateway-swagger-extensions-integration.html;
+PutIntegration's `integrationTarget` is "The ALB or NLB ARN", which is what portico writes), so v2 stacks batch as
+v1 stacks do; ALB mode's static service header is a request parameter like `{proxy}`'s. Applying it:
 validate every route, import (≤ 1 call per second, ≤ 5 MB per document), on a refusal drop the services
 whose paths AWS names or else bisect, so one bad route fails only its own service; then read the ids back
 with one paginated GetResources, record them in the ledgers and check every method and integration against
@@ -62,18 +66,28 @@ _API_OTHER = {"update_method", "delete_method", "delete_resource"}
 
 
 def _eligible(d, steps: list[Step]) -> bool:
-    """Only creations of the service's own routes, no intermediate resource, no authorizer and a VPC link v1
-    (an integration through a v2 link names its NLB in `integrationTarget`, written per resource) and no cache
-    key (a cached proxy route's `cacheKeyParameters` are written per resource too)."""
+    """Only creations of the service's own routes, no intermediate resource, no authorizer and no cache key (a
+    cached proxy route's `cacheKeyParameters` are written per resource)."""
     methods = [m for ms in d.resources.values() for m in ms.values()]
     return (all(st.action in FOLDED and not st.params.get("intermediate") for st in steps)
-            and not any(m.authorizer_id or m.integration_target or m.cache_key_parameters() for m in methods))
+            and not any(m.authorizer_id or m.cache_key_parameters() for m in methods))
 
 
 def _routes(d) -> list[dict[str, Any]]:
-    return [{"path": path, "httpMethod": verb, "authorizationType": m.authorization,
-             "apiKeyRequired": m.api_key_required, "uri": m.uri, "connectionId": m.connection_id, "proxy": m.proxy}
-            for path, methods in sorted(d.resources.items()) for verb, m in sorted(methods.items())]
+    out = []
+    for path, methods in sorted(d.resources.items()):
+        for verb, m in sorted(methods.items()):
+            r = {"path": path, "httpMethod": verb, "authorizationType": m.authorization,
+                 "apiKeyRequired": m.api_key_required, "uri": m.uri, "connectionId": m.connection_id, "proxy": m.proxy}
+            r.update({k: v for k, v in (("integrationTarget", m.integration_target),
+                                        ("serviceHeader", m.service_header)) if v})
+            out.append(r)
+    return out
+
+
+def _spec(r: dict[str, Any]) -> MethodSpec:
+    return MethodSpec(r["authorizationType"], r["apiKeyRequired"], None, r["uri"], r["connectionId"], r["proxy"],
+                      integration_target=r.get("integrationTarget"), service_header=r.get("serviceHeader"))
 
 
 # -- the document ----------------------------------------------------------------------------------------
@@ -81,10 +95,13 @@ def _operation(r: dict[str, Any]) -> dict[str, Any]:
     integration: dict[str, Any] = {
         "type": "http_proxy", "httpMethod": r["httpMethod"], "uri": r["uri"], "connectionType": "VPC_LINK",
         "connectionId": r["connectionId"], "passthroughBehavior": "when_no_match", "timeoutInMillis": 29000}
+    if r.get("integrationTarget"):
+        integration["integrationTarget"] = r["integrationTarget"]
+    if mapped := _spec(r).integration_request_parameters():
+        integration["requestParameters"] = mapped
     op: dict[str, Any] = {"responses": {}, "x-amazon-apigateway-integration": integration}
     if r["proxy"]:
         op["parameters"] = [{"name": "proxy", "in": "path", "required": True, "schema": {"type": "string"}}]
-        integration["requestParameters"] = {"integration.request.path.proxy": "method.request.path.proxy"}
     if r["apiKeyRequired"]:
         op["security"] = [{"api_key": []}]
     if r["authorizationType"] == "AWS_IAM":
@@ -107,8 +124,10 @@ def document(title: str, services: dict[str, list[dict[str, Any]]]) -> bytes:
 
 def _invalid(routes: list[dict[str, Any]], settings: Settings) -> str | None:
     for r in routes:
-        if r["connectionId"] not in settings.vpc_link_ids:
+        if r["connectionId"] not in (*settings.vpc_link_ids, settings.vpc_link_v2_id) or not r["connectionId"]:
             return f"route {r['path']}: VPC link {r['connectionId']} is not one of the stack's"
+        if (r["connectionId"] == settings.vpc_link_v2_id) != bool(r.get("integrationTarget")):
+            return f"route {r['path']}: integrationTarget is for a VPC link v2 and only for it"
         if not re.match(r"^http://[A-Za-z0-9.-]+:\d+/", r["uri"]):
             return f"route {r['path']}: integration URI {r['uri']} is not http://host:port/"
     return None
@@ -226,7 +245,7 @@ def _matches(r: dict[str, Any], observed) -> bool:
     method = res.methods.get(r["httpMethod"]) if res else None
     if method is None:
         return False
-    m = MethodSpec(r["authorizationType"], r["apiKeyRequired"], None, r["uri"], r["connectionId"], r["proxy"])
+    m = _spec(r)
     return ((method.authorization, method.api_key_required, method.authorizer_id or None)
             == (m.authorization, m.api_key_required, None)
             and not _integration_differs(m, r["httpMethod"], method.integration)
