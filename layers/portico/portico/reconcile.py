@@ -126,7 +126,8 @@ class Reconciler:
 
     def sweep(self) -> Outcome:
         """One scheduled sweep: the services (registry entries and ledgers) in shards of ≤ SHARD_SIZE by a
-        stable hash of the name, one shard per sweep in turn (the sweep's number on the schedule), so a
+        stable hash of the name, one shard per sweep in turn (the sweep's number, a counter in the state
+        table: any schedule, rate or cron, reaches every shard in `shards` sweeps), so a
         sweep's time and ECS reads stay bounded however many services there are, and every service is
         re-read (a rotating audit of ECS attachments) once every `shards` sweeps. Stream records and ECS
         events reconcile a service at once, whatever its shard."""
@@ -143,7 +144,7 @@ class Reconciler:
         scope = None if keys is None else set(keys)
         if shard and keys is None:
             shards = max(1, math.ceil(len(items) / SHARD_SIZE))
-            turn = round(self.clock() / self.settings.sweep_seconds) % shards
+            turn = self.state.next_sweep() % shards
             mine = [s for s in self.state.snapshot().ledgers if shard_of(s, shards) == turn]
             scope = {s for s in items if shard_of(s, shards) == turn} | set(mine)
             items = {s: i for s, i in items.items() if s in scope}

@@ -19,6 +19,7 @@ Items (partition key `pk`):
   stagehist#<stage>    the deployments a stage pointed to (promote, rollback), as JSON `events`
   link#version         the VPC links integrations use ("v1" or "v2"), written by `portico migrate-link`
                        before it moves them, so a pass cut short is finished by the next one
+  sweep#cursor         the number of scheduled sweeps begun (`sweeps`): the shard each one takes
 
 Every key is written by this package: reservations (ports, rule priorities, paths) in `reservations`, the
 ledger's claims in `claims`, leases in `leases`, the rest here; the values (Ledger, StateSnapshot) and the item
@@ -214,6 +215,17 @@ class StateTable:
 
     def save_stage_history(self, stage: str, events: list[dict[str, Any]]) -> None:
         self._put(f"stagehist#{stage}", events=json.dumps(events))
+
+    # -- sweeps ------------------------------------------------------------------------------------
+    def next_sweep(self) -> int:
+        """This sweep's number: `sweep#cursor` counted up by one atomic write (UpdateItem ADD, which starts a
+        missing counter at 0: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/example_dynamodb_Scenario_AtomicCounterOperations_section.html),
+        so consecutive sweeps take consecutive shards whatever the schedule (rate or cron) and however late
+        each one runs, and two sweeps at once take two shards."""
+        got = self.ddb.update_item(TableName=self.table, Key=to_item({"pk": "sweep#cursor"}),
+                                   UpdateExpression="ADD sweeps :one", ExpressionAttributeValues=to_item({":one": 1}),
+                                   ReturnValues="UPDATED_NEW")
+        return int(from_item(got["Attributes"])["sweeps"])
 
     # -- leases (leases.py) -----------------------------------------------------------------------
     acquire, acquire_many = leases.acquire, leases.acquire_many
