@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from portico.state import StateTable
 from portico_cli.local_aws import bootstrap as local
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,3 +161,51 @@ def test_reconciler_processes_race(world, tmp_path):
     world.reconciler().run()
     assert world.audit(converged=True) == []
     print("\n".join(report), f"\ntotal {time.monotonic() - started:.1f} s")
+
+
+def portico_target_groups(world) -> int:
+    tgs = world.target_groups()
+    return sum(t.get("portico:stack") == "portico" for t in world.tags(list(tgs)).values())
+
+
+@pytest.mark.slow
+def test_a_killed_pass_costs_about_a_minute(world, tmp_path):
+    """`portico reconcile` SIGKILLed mid-onboarding of 20 services (a Lambda timeout or out-of-memory kill is the
+    same crash): its claims run out within StateTable.CLAIM_SECONDS, every entry has a status after each later
+    pass, and passes repeated as the stream and a person would bring all 20 to READY within 3 minutes, with no
+    duplicate or orphaned object."""
+    names = [f"svc{i:02d}" for i in range(20)]
+    world.fresh(services=dict.fromkeys(names, 8080))
+    for n in names:
+        world.put(n, ecsService=n)
+    env = {**os.environ, **local.CREDENTIALS, "AWS_DEFAULT_REGION": local.REGION, **world.settings.to_env()}
+    proc = subprocess.Popen([sys.executable, "-m", "portico_cli", *COMMANDS["cli"]], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while portico_target_groups(world) < 12:
+        assert proc.poll() is None and time.monotonic() < deadline, "the pass ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed, now = time.monotonic(), time.time()
+    held = [int(d["heldUntil"]) for d in world.state_items() if d.get("holder")]
+    assert held, "the killed pass held no claim"
+    assert max(held) <= now + StateTable.CLAIM_SECONDS + 1  # a dead pass's claims run out within a minute
+    report = []
+    for kinds in (["stream"], ["cli"], ["cli"], ["cli"]):  # the stream's delivery, then a person repeating
+        t0 = time.monotonic()
+        out = run_together(world, tmp_path, kinds)[kinds[0]]
+        items = world.items()
+        assert not [s for s, i in items.items() if not i.get("status")], "an entry was left without a status"
+        assert race_failures(world) == {}
+        report.append(f"{kinds[0]} {time.monotonic() - t0:.1f} s: "
+                      f"{Counter(i['status'] for i in items.values())}, retry {len(out.get('retry') or [])}")
+        if not unsettled(world):
+            break
+    took = time.monotonic() - killed
+    print("\n".join(report), f"\nall READY {took:.1f} s after the kill")
+    assert unsettled(world) == {}
+    assert took < 180
+    assert world.audit() == [] and duplicates(world) == []
+    world.reconciler().run()
+    assert world.audit(converged=True) == []

@@ -40,9 +40,15 @@ BATCH = {action: function for kind in KINDS for action, function in getattr(kind
 
 class Applier:
     def __init__(self, clients: Clients, settings: Settings, state: StateTable, observed: Observed, *,
-                 sleep=time.sleep, clock=time.time, on_step: Callable[[int, int], None] | None = None):
-        self.ctx = ApplyContext(clients, settings, state, observed, sleep=sleep, clock=clock)
+                 sleep=time.sleep, clock=time.time, on_step: Callable[[int, int], None] | None = None,
+                 deadline: float | None = None):
+        def waited(seconds: float) -> None:  # a step that waits keeps the pass's claims alive
+            sleep(seconds)
+            self.ctx.heartbeat()
+
+        self.ctx = ApplyContext(clients, settings, state, observed, sleep=waited, clock=clock)
         self.on_step = on_step or (lambda done, total: None)  # progress: steps done of the plan's total
+        self.deadline = deadline  # (clock) no step starts past it; the services left are retried
 
     def run(self, plan: Plan) -> ApplyResult:
         ctx, result = self.ctx, self.ctx.result
@@ -52,6 +58,13 @@ class Applier:
             self._claim_all(steps)
             while i < len(steps):
                 self.on_step(i, len(steps))
+                if self.deadline is not None and ctx.clock() >= self.deadline:
+                    for st in steps[i:]:
+                        if st.service != "*" and st.service not in result.stopped():
+                            result.retry[st.service] = "the pass ran out of time (the Lambda's timeout was near) " \
+                                                       "before this service's last steps; the next pass finishes"
+                    break  # an API change made is deployed by the next pass (the pending mark)
+                ctx.heartbeat()
                 j = i + 1
                 while steps[i].action in BATCH and j < len(steps) and steps[j].action == steps[i].action:
                     j += 1

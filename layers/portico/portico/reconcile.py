@@ -30,7 +30,7 @@ from .observed import (
     read_target_groups,
 )
 from .plan import make_plan
-from .registry import Registry, Status
+from .registry import PENDING, Registry, Status
 from .settings import Settings
 from .spec import ServiceSpec, SpecError, parse, spec_view
 from .state import Conflict, StateTable
@@ -72,6 +72,7 @@ class Reconciler:
         self.registry = Registry(clients.dynamodb, settings.registry_table, clock=clock)
         self.state = StateTable(clients.dynamodb, settings.state_table, clock=clock)
         self.link_version: str | None = None  # plan with these VPC links (migrate-link), not the recorded ones
+        self.deadline: float | None = None  # (self.clock) past it, a pass takes no new work: a Lambda's time is up
 
     # -- reading -------------------------------------------------------------------------------------
     def read(self, keys: Iterable[str] | None) -> tuple[dict[str, dict], dict[str, ServiceSpec], dict[str, str]]:
@@ -146,7 +147,9 @@ class Reconciler:
             shards = max(1, math.ceil(len(items) / SHARD_SIZE))
             turn = self.state.next_sweep() % shards
             mine = [s for s in self.state.snapshot().ledgers if shard_of(s, shards) == turn]
-            scope = {s for s in items if shard_of(s, shards) == turn} | set(mine)
+            # and every entry still waiting (PENDING or no status: a crashed or blocked pass's), whatever its shard
+            waiting = {s for s, i in items.items() if i.get("status") in (None, PENDING)}
+            scope = {s for s in items if shard_of(s, shards) == turn} | set(mine) | waiting
             items = {s: i for s, i in items.items() if s in scope}
             specs = {s: sp for s, sp in specs.items() if s in scope}
             invalid = {s: m for s, m in invalid.items() if s in scope}
@@ -175,7 +178,7 @@ class Reconciler:
                 plan.failed.update(invalid)
                 return Outcome(plan=plan)
             applier = Applier(self.clients, self.settings, self.state, observed, sleep=self.sleep,
-                              clock=self.clock, on_step=self.on_step)
+                              clock=self.clock, on_step=self.on_step, deadline=self.deadline)
             applier.ctx.verify = verify
             result = applier.run(plan)
             merged_plan.steps += plan.steps
@@ -196,7 +199,7 @@ class Reconciler:
                                       f"{conflict.owner!r}"
                 else:
                     raced[service] = conflict
-            if not raced:
+            if not raced or (self.deadline is not None and self.clock() >= self.deadline):
                 break
             self.wait_unclaimed([s for s, c in raced.items() if c.kind == "busy"])
             if any(c.kind == "retiring" for c in raced.values()):
@@ -218,8 +221,8 @@ class Reconciler:
         assert outcome is not None
         merged_plan.failed = {**failed, **invalid}
         ended = Pass(items, specs, merged_plan, invalid, failed, outcome.retry, routed, target_groups)
-        outcome.statuses = self.write_statuses(ended, started, quiet={s for s, c in raced.items()
-                                                                      if c.kind not in ("port", "priority")})
+        outcome.statuses = self.write_statuses(ended, started, held={s for s, c in raced.items()
+                                                                     if c.kind not in ("port", "priority")})
         log.info("reconciled", extra=outcome.summary())
         return outcome
 
@@ -228,6 +231,8 @@ class Reconciler:
         what that pass did. Polls back off (0.25 s doubling to 5 s): ~10 reads, not one every 0.25 s, while a
         dead pass's claim runs out its term."""
         delay, waited = 0.25, 0.0
+        if self.deadline is not None:
+            budget = min(budget, self.deadline - self.clock())
         while services and waited < budget:
             now = int(self.clock())
             held = [d for d in self.state.get_many([f"svc#{s}" for s in services])
@@ -238,10 +243,11 @@ class Reconciler:
             waited += delay
             delay = min(delay * 2, 5.0)
 
-    def write_statuses(self, p: Pass, started: float | None = None, quiet: set[str] = frozenset()
+    def write_statuses(self, p: Pass, started: float | None = None, held: set[str] = frozenset()
                        ) -> dict[str, Status]:
-        """Each entry's status, written onto it. `quiet`: services another pass is converging, which writes
-        their status."""
+        """Each entry's status, written onto it. `held`: services another pass is converging, which writes
+        their result: they are told PENDING (who holds them, until when) unless they already have a status
+        for their spec, and only if no pass wrote since this one read them."""
         statuses = {}
         for service, item in sorted(p.items.items()):
             statuses[service] = st = status_of(
@@ -249,6 +255,8 @@ class Reconciler:
                 stage=self.settings.stage, now=self.clock(), sweep_seconds=self.settings.sweep_seconds)
             if service not in quiet:
                 self.registry.write_status(item, st, started=started)
+            elif item.get("status") in (None, PENDING) or item.get("specHash") != st.spec_hash:
+                self.registry.write_status(item, st, held=True)
         return statuses
 
 

@@ -103,14 +103,17 @@ class Registry:
             kwargs = owned_by(expect_owner, key="service")
         self.ddb.delete_item(TableName=self.table, Key={"service": {"S": service}}, **kwargs)
 
-    def write_status(self, item: dict[str, Any], status: Status, *, started: float | None = None) -> bool:
+    def write_status(self, item: dict[str, Any], status: Status, *, started: float | None = None,
+                     held: bool = False) -> bool:
         """Write status onto the item read as `item`, only if its spec is unchanged and status differs.
 
         The condition on every spec attribute keeps an old result from overwriting a newer spec's
         status; skipping unchanged status keeps the stream quiet (no reconcile loop). `started`: when the
         writing pass started; it is stored with the status (`passStartedAt`, ms) and a pass never replaces
         the status of a pass that started after it (two reconcilers may finish in either order). Returns
-        True when a write happened.
+        True when a write happened. `held`: the status of an entry another pass holds (PENDING, naming it),
+        written only while no pass has written since this one read the entry, and without advancing
+        `passStartedAt`, so the holder's own result still lands.
         """
         wanted = status.attributes()
         if all(item.get(k) == v for k, v in wanted.items()):
@@ -128,7 +131,14 @@ class Registry:
         names["#at"] = "reconciledAt"
         values[":at"] = int(self.clock())
         sets.append("#at = :at")
-        if started is not None:
+        if held:
+            names["#ps"] = "passStartedAt"
+            if item.get("passStartedAt") is None:
+                conds.append("attribute_not_exists(#ps)")
+            else:
+                values[":ps"] = item["passStartedAt"]
+                conds.append("#ps = :ps")
+        elif started is not None:
             names["#ps"], values[":ps"] = "passStartedAt", int(started * 1000)
             sets.append("#ps = :ps")
             conds.append("(attribute_not_exists(#ps) OR #ps <= :ps)")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .observed import Listener, LoadBalancer, Observed
-from .settings import LISTENERS_PER_NLB, RULES_PER_ALB, Settings
+from .settings import LISTENERS_PER_NLB, RULES_PER_ALB, SERVICE_HEADER, Settings
 from .spec import SpecError
 
 
@@ -49,11 +49,17 @@ def pool_ports(observed: Observed, settings: Settings) -> Iterator[tuple[str, Lo
 
 
 def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[str, int]:
-    """The service's reserved (load balancer, port), or the first free one: lowest NLB with room, lowest port."""
+    """The service's reserved (load balancer, port), or the first free one: lowest NLB with room, lowest port.
+    A reserved port lost to a listener portico did not make for the service (made by anyone between the plan
+    and the create) is given up: another one is chosen, and the reservation moves there."""
     ledger = observed.state.ledgers.get(service)
     if ledger and ledger.load_balancer in observed.load_balancers and ledger.port and \
             observed.state.ports.get((ledger.load_balancer, ledger.port)) == service:
-        return ledger.load_balancer, ledger.port
+        listener = observed.load_balancers[ledger.load_balancer].listeners.get(ledger.port)
+        mine = {arn for arn in observed.ledger_target_groups(ledger).values() if arn}
+        if listener is None or listener.arn == ledger.listener_arn or \
+                (listener.target_group_arns and set(listener.target_group_arns) <= mine):
+            return ledger.load_balancer, ledger.port
     lo, hi = settings.port_range
     for arn, ports in pool_ports(observed, settings):
         if not ports.has_room:
@@ -76,13 +82,20 @@ def alb_listener(observed: Observed, settings: Settings) -> tuple[LoadBalancer, 
     return lb, listener
 
 
+def rule_conditions(service: str) -> tuple:
+    """The conditions of the service's listener rule, as observed: its integrations' SERVICE_HEADER value."""
+    return (("http-header", SERVICE_HEADER, (service,)),)
+
+
 def choose_priority(service: str, observed: Observed, settings: Settings) -> int:
     """The service's reserved rule priority, or the lowest one free: no reservation holds it and no rule
     (portico's or anyone's) has it, while the ALB has room under RULES_PER_ALB (every listener's rules count)."""
     lb, listener = alb_listener(observed, settings)
     ledger, held = observed.state.ledgers.get(service), observed.state.priorities
     if ledger and ledger.priority and held.get((listener.arn, ledger.priority)) == service:
-        return ledger.priority
+        there = [r for r in listener.rules.values() if r.priority == ledger.priority]
+        if all(r.arn == ledger.rule_arn or r.conditions == rule_conditions(service) for r in there):
+            return ledger.priority  # else lost to a rule made by anyone else: choose another, as for a port
     taken = {p for (arn, p) in held if arn == listener.arn} | {r.priority for r in listener.rules.values()}
     others = sum(len(li.rules) for li in lb.listeners.values() if li.arn != listener.arn)
     if len(taken) + others >= RULES_PER_ALB:

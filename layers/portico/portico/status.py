@@ -32,13 +32,17 @@ def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: st
               sweep_seconds: float) -> Status:
     item, spec = p.items[service], p.specs.get(service)
     digest = spec.digest() if spec else None
+    # A service whose routing was in place before the pass keeps it while it is not READY on its new spec (its
+    # old route is still served): its entry keeps the port, URL and target group that route uses.
+    kept = {"listener_port": item.get("listenerPort"), "invoke_url": item.get("invokeUrl"),
+            "target_group_arn": item.get("targetGroupArn")} if service in p.routed else {}
     if service in p.invalid:
-        kept = "; the last valid routing stays in place" if service in p.routed else ""
-        return Status(FAILED, p.invalid[service] + kept)
+        still = "; the last valid routing stays in place" if service in p.routed else ""
+        return Status(FAILED, p.invalid[service] + still, **kept)
     if service in p.retry:
-        return Status(PENDING, f"will retry: {p.retry[service]}", spec_hash=digest)
+        return Status(PENDING, f"will retry: {p.retry[service]}", spec_hash=digest, **kept)
     if service in p.failed:
-        return Status(FAILED, p.failed[service], spec_hash=digest)
+        return Status(FAILED, p.failed[service], spec_hash=digest, **kept)
     d = p.plan.desired[service]
     # A repair only after a pass that ended READY on this spec: a pass stopped mid-way (retry) leaves the
     # ledger naming an ECS service it never attached to.

@@ -166,6 +166,7 @@ class ApplyContext:
     # the services whose entries changed since the pass read them (Conflict "stale"), in one read
     verify: Callable[[list[str]], dict[str, Conflict]] = lambda services: {}
     claimed: set[str] = field(default_factory=set)  # services whose ledger this pass holds
+    renewed_at: float = 0.0  # when this pass last took or renewed its claims (the heartbeat)
 
     def __post_init__(self) -> None:
         self.tg_arns = {name: tg.arn for name, tg in self.observed.target_groups.items()}
@@ -189,7 +190,26 @@ class ApplyContext:
             self.claimed.add(service)
             ledger = self.ledger(service)
             ledger.holder, ledger.held_until = self.holder, int(self.clock()) + self.state.CLAIM_SECONDS
+        self.renewed_at = self.renewed_at or self.clock()
         return {**lost, **(self.verify(won) if won else {})}
+
+    def heartbeat(self) -> None:
+        """Renew this pass's claims when RENEW_SECONDS have passed since the last renewal (between steps and
+        after every wait), so a live pass keeps its services however long it runs and a dead one's claims
+        run out within CLAIM_SECONDS. A claim lost meanwhile (it ran out, another pass took the service)
+        stops the service here: the other pass converges it."""
+        held = sorted(self.claimed)  # a stopped service's too: its ledger is saved at the end of the pass
+        if not held or self.clock() - self.renewed_at < self.state.RENEW_SECONDS:
+            return
+        until, lost = self.state.renew(held, self.holder)
+        self.renewed_at = self.clock()
+        for service in held:
+            if service in lost:
+                self.claimed.discard(service)
+                if service not in self.result.stopped():
+                    self.result.conflicts[service] = Conflict("stale", f"service {service}", "another reconcile")
+            elif self.ledgers.get(service) is not None:
+                self.ledgers[service].held_until = until  # a later save of the ledger keeps the new end
 
     def write_ahead(self, service: str) -> None:
         """Save the ledger before a create, so a crash right after it leaves no object portico cannot find."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from ..desired import DesiredService
-from ..errors import StepError, is_not_found
+from ..errors import StepError, error_code, is_not_found
 from ..observed import Observed, read_tags
+from ..state import Conflict
 from ..steps import ApplyContext, Step
 
 
@@ -43,9 +44,15 @@ def _forward(ctx: ApplyContext, target_group: str) -> list[dict[str, str]]:
 
 def create_listener(step: Step, ctx: ApplyContext) -> None:
     p = step.params
-    li = ctx.clients.elbv2.create_listener(
-        LoadBalancerArn=p["loadBalancer"], Protocol="TCP", Port=p["port"],
-        DefaultActions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service))["Listeners"][0]
+    try:
+        li = ctx.clients.elbv2.create_listener(
+            LoadBalancerArn=p["loadBalancer"], Protocol="TCP", Port=p["port"],
+            DefaultActions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service))["Listeners"][0]
+    except ClientError as exc:
+        if error_code(exc) != "DuplicateListener":
+            raise
+        # Someone made a listener on the reserved port since the plan: a lost slot, re-planned on another port.
+        raise Conflict("port", f"port {p['port']}", "a listener made since the plan") from None
     ctx.ledger(step.service).listener_arn = li["ListenerArn"]
 
 

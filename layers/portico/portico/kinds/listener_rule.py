@@ -13,9 +13,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..desired import DesiredService
-from ..errors import StepError, is_not_found
+from ..errors import StepError, error_code, is_not_found
 from ..observed import Listener, Observed, Rule, read_tags
 from ..settings import SERVICE_HEADER
+from ..slots import rule_conditions
+from ..state import Conflict
 from ..steps import ApplyContext, Step
 
 
@@ -23,8 +25,7 @@ def conditions(service: str) -> list[dict[str, Any]]:
     return [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": SERVICE_HEADER, "Values": [service]}}]
 
 
-def _wanted(service: str) -> tuple:
-    return (("http-header", SERVICE_HEADER, (service,)),)
+_wanted = rule_conditions
 
 
 def _listener(obs: Observed, arn: str | None) -> Listener | None:
@@ -83,9 +84,15 @@ def _forward(ctx: ApplyContext, target_group: str) -> list[dict[str, str]]:
 
 def create_rule(step: Step, ctx: ApplyContext) -> None:
     p = step.params
-    rule = ctx.clients.elbv2.create_rule(
-        ListenerArn=p["listenerArn"], Priority=p["priority"], Conditions=conditions(step.service),
-        Actions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service))["Rules"][0]
+    try:
+        rule = ctx.clients.elbv2.create_rule(
+            ListenerArn=p["listenerArn"], Priority=p["priority"], Conditions=conditions(step.service),
+            Actions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service))["Rules"][0]
+    except ClientError as exc:
+        if error_code(exc) != "PriorityInUse":
+            raise
+        # A rule made at the reserved priority since the plan: a lost slot, re-planned on another priority.
+        raise Conflict("priority", f"rule priority {p['priority']}", "a rule made since the plan") from None
     ctx.ledger(step.service).rule_arn = rule["RuleArn"]
 
 

@@ -34,6 +34,8 @@ def _plan_priority(d: DesiredService, obs: Observed) -> list[Step]:
         steps.append(Step("reserve", s, {"loadBalancer": d.load_balancer, "listener": d.listener_arn,
                                          "priority": d.priority, "path": d.spec.path, "ancestors": list(d.ancestors),
                                          "targetGroup": d.target_group_name, "ecsService": d.ecs_key}))
+    steps += [Step("release", s, {"listener": li, "priority": p, "path": None, "keepLedger": True})
+              for li, p in _priorities(s, obs) if (li, p) != (d.listener_arn, d.priority)]  # a priority given up
     steps += [_release_old(s, None, None, path) for path in _other_paths(s, d.spec.path, obs)]
     return steps
 

@@ -148,8 +148,8 @@ class StateTable:
     release, release_port = reservations.release, reservations.release_port
     release_priority, release_path = reservations.release_priority, reservations.release_path
     retire, unretire = reservations.retire, reservations.unretire
-    CLAIM_SECONDS = ledger_claims.CLAIM_SECONDS
-    claim, claim_many = ledger_claims.claim, ledger_claims.claim_many
+    CLAIM_SECONDS, RENEW_SECONDS = ledger_claims.CLAIM_SECONDS, ledger_claims.RENEW_SECONDS
+    claim, claim_many, renew = ledger_claims.claim, ledger_claims.claim_many, ledger_claims.renew
     save_ledger, unclaim_many = ledger_claims.save_ledger, ledger_claims.unclaim_many
 
     def put_intermediate(self, path: str, resource_id: str) -> None:

@@ -10,10 +10,15 @@ transaction is not the bound: 25 keeps a cancelled transaction's one-by-one retr
 https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html), so the claims
 cost ~N/25 writes, not 2N. A cancelled batch (one service held or changed by another pass) is redone one by
 one, which says which services were lost and why.
+
+A claim is a lease: it lasts CLAIM_SECONDS and the pass renews it (`renew`, a heartbeat every third of that)
+while it works, so a pass that dies (SIGKILL, a Lambda timeout or out-of-memory kill) holds its services for
+a minute at most, whatever the longest a live pass may run.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -24,7 +29,8 @@ from .records import Conflict, Ledger, to_item
 if TYPE_CHECKING:
     from . import StateTable
 
-CLAIM_SECONDS = 900  # the longest a pass can run (Lambda's maximum timeout): a crashed holder's claim expires
+CLAIM_SECONDS = 60  # a claim not renewed for this long is a dead pass's: the next pass takes the service
+RENEW_SECONDS = CLAIM_SECONDS / 3  # a live pass renews its claims this often (two renewals may fail or be late)
 BATCH = 25
 
 
@@ -51,7 +57,40 @@ def claim(t: StateTable, service: str, holder: str, version: int | None) -> None
         now = int(t.clock())
         got = t.get_many([f"svc#{service}"])
         held = got and got[0].get("holder") not in (None, holder) and int(got[0].get("heldUntil") or 0) >= now
-        raise Conflict("busy" if held else "stale", f"service {service}", "another reconcile") from None
+        if held:
+            raise Conflict("busy", f"service {service}", holder_text(got[0])) from None
+        raise Conflict("stale", f"service {service}", "another reconcile") from None
+
+
+def holder_text(ledger: dict[str, Any]) -> str:
+    """Who holds a ledger and until when, for the entry's PENDING status."""
+    until = time.strftime("%H:%M:%S UTC", time.gmtime(int(ledger.get("heldUntil") or 0)))
+    return f"reconcile {str(ledger.get('holder'))[:8]} (its claim ends at {until} unless renewed)"
+
+
+def renew(t: StateTable, services: list[str], holder: str) -> tuple[int, list[str]]:
+    """The heartbeat: extend this pass's claims to CLAIM_SECONDS from now, 25 to a transaction. Returns the new
+    end and the services whose claim was lost (it ran out and another pass took it): stop changing those."""
+    until, lost = int(t.clock()) + CLAIM_SECONDS, []
+
+    def update(service: str) -> dict[str, Any]:
+        return {"TableName": t.table, "Key": to_item({"pk": f"svc#{service}"}), "UpdateExpression": "SET #u = :u",
+                "ConditionExpression": "#h = :h", "ExpressionAttributeNames": {"#h": "holder", "#u": "heldUntil"},
+                "ExpressionAttributeValues": to_item({":h": holder, ":u": until})}
+
+    for i in range(0, len(services), BATCH):
+        chunk = services[i:i + BATCH]
+        if len(chunk) > 1:
+            try:
+                t.ddb.transact_write_items(TransactItems=[{"Update": update(s)} for s in chunk])
+                continue
+            except ClientError as e:
+                if error_code(e) != CANCELLED:
+                    raise
+        for service in chunk:
+            if not t._if(t.ddb.update_item, **{k: v for k, v in update(service).items() if k != "TableName"}):
+                lost.append(service)
+    return until, lost
 
 
 def claim_many(t: StateTable, wanted: dict[str, int | None], holder: str) -> dict[str, Conflict]:

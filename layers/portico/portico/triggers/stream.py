@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from ..reconcile import Reconciler
 from ..spec import spec_view
-from . import default_reconciler
+from . import for_invocation
 
 logger = Logger(service="portico", child=False)
 # Every record failing (a whole pass hit a transient error) is reported as batchItemFailures too, not raised:
@@ -67,4 +67,4 @@ def handle(event: dict[str, Any], context: Any, reconciler: Reconciler) -> dict[
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context, default_reconciler())
+    return handle(event, context, for_invocation(context))

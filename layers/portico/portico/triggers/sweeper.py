@@ -8,14 +8,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from . import default_reconciler
+from . import for_invocation
 
 logger = Logger(service="portico", child=False)
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    reconciler = default_reconciler()
+    reconciler = for_invocation(context)
     if event.get("source") == "aws.ecs":  # an ECS service changed outside portico: reconcile its entries now
         params = (event.get("detail") or {}).get("requestParameters") or {}
         keys = reconciler.services_on_ecs(str(params.get("cluster") or "default"), str(params.get("service") or ""))
