@@ -66,6 +66,8 @@ class Clients:
     ec2: Any = None
     cloudwatch: Any = None
     streams: Any = None  # dynamodbstreams: only the local stream poller reads it
+    apigatewayv2: Any = None  # routing rules of custom domain names: only `portico doctor` reads them
+    acm: Any = None  # custom domains' certificates: only `portico doctor` reads them
     region: str = "us-east-1"
 
     @classmethod
@@ -87,7 +89,7 @@ class Clients:
 
         return cls(elbv2=make("elbv2"), ecs=make("ecs"), apigateway=make("apigateway"),
                    dynamodb=make("dynamodb"), ec2=make("ec2"), cloudwatch=make("cloudwatch"),
-                   streams=make("dynamodbstreams"),
+                   streams=make("dynamodbstreams"), apigatewayv2=make("apigatewayv2"), acm=make("acm"),
                    region=session.region_name or "us-east-1")
 
     def all(self) -> list[Any]:

@@ -3,7 +3,7 @@
 entry valid → port reserved → listener on the NLB (ALB mode: rule priority reserved → listener rule on the
 ALB) → target group → ECS service has the target group → targets healthy → task security group admits the NLB
 on the container port → API resource, methods, VPC_LINK integration to the right port → the stage's deployment
-contains them → (probe) an HTTP request.
+contains them → the stage's custom domain (its certificate, its rule to the stage) → (probe) an HTTP request.
 
 Every check runs (a later one may still tell something when an earlier one fails); a check that cannot
 run without an earlier link is reported as failed with the reason. Reads only.
@@ -22,7 +22,7 @@ from ..registry import FLAPPING_FIX, Registry, ecs_repairs
 from ..settings import SERVICE_HEADER
 from ..spec import ServiceSpec, SpecError, parse, route_paths
 from ..state import StateTable
-from . import reach
+from . import domain, reach
 from .reach import Check
 
 
@@ -107,6 +107,8 @@ class Doctor:
         checks.append(reach.security_groups(self.c, ecs, lb_arn, spec))
         checks.append(self._api(service, spec, ledger, lb_arn, port, snap.link_version))
         checks.append(self._deployment(service, spec, snap))
+        if self.s.domain(self.s.stage):
+            checks.append(domain.check(self.c, self.s, self.s.stage))
         if probe:
             checks.append(reach.probe(self.c, self.s, spec, api_key, probe_base))
 
