@@ -8,8 +8,8 @@ import pytest
 from starlette.datastructures import Headers
 
 from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws.certificates import issued_certificate
 from portico_cli.local_aws.dataplane.domains import Domain, Rule, glob_matches, resolve
-from tests.certs import issued_certificate
 
 from .conftest import spec_item, start_plane
 

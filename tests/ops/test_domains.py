@@ -18,7 +18,7 @@ from portico.ops.openapi import document
 from portico.reconcile import Reconciler
 from portico.registry import Registry
 from portico_cli.local_aws import bootstrap as local
-from tests.certs import issued_certificate
+from portico_cli.local_aws.certificates import issued_certificate
 from tests.conftest import spec_item
 
 DEV, PROD = "api.dev.example.com", "api.example.com"

@@ -11,7 +11,7 @@ import pytest
 from test_deploy import TEMPLATE_URL, events, params, wait_settled, world  # noqa: F401 - the fixture
 
 from portico_cli.local_aws import bootstrap as local
-from tests.certs import issued_certificate
+from portico_cli.local_aws.certificates import issued_certificate
 
 pytestmark = pytest.mark.tools
 

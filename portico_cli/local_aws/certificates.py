@@ -1,17 +1,16 @@
-"""ACM certificates for tests of custom domain names: imported ones are ISSUED at once (requested ones wait
-for validation), which is what API Gateway asks of a regional domain's certificate."""
+"""A certificate for custom domain names on the local AWS: self-signed for the names asked, imported into its
+ACM. An imported certificate is ISSUED at once (a requested one waits for DNS validation), which is what API
+Gateway asks of a regional domain's certificate; the local gateway speaks plain HTTP, so nothing verifies it."""
 
 from __future__ import annotations
 
 import datetime
 
-import boto3
-
-from portico_cli.local_aws import bootstrap as local
+from .account import REGION, session
 
 
 def self_signed(*names: str) -> tuple[bytes, bytes]:
-    """A certificate (PEM) for `names` and its key, to import into ACM (an imported certificate is ISSUED)."""
+    """A certificate (PEM) for `names` (the first is its subject) and its private key (PEM)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -30,7 +29,8 @@ def self_signed(*names: str) -> tuple[bytes, bytes]:
                               serialization.NoEncryption()))
 
 
-def issued_certificate(endpoint: str, *names: str, region: str = local.REGION) -> str:
+def issued_certificate(endpoint: str, *names: str, region: str = REGION) -> str:
+    """The ARN of an ISSUED certificate for `names` in the local ACM of `region`."""
     body, key = self_signed(*names)
-    acm = boto3.client("acm", endpoint_url=endpoint, region_name=region)
+    acm = session(endpoint).client("acm", endpoint_url=endpoint, region_name=region)
     return acm.import_certificate(Certificate=body, PrivateKey=key)["CertificateArn"]
