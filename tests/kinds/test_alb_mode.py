@@ -77,7 +77,7 @@ def test_services_get_a_rule_and_target_group_each_no_port(alb):
                 assert integ["connectionId"] == s.vpc_link_v2_id
                 assert integ["integrationTarget"] == s.load_balancer_arns[0]
                 assert integ["requestParameters"][f"integration.request.header.{SERVICE_HEADER}"] == f"'{name}'"
-                assert integ["uri"].endswith(":80/{proxy}" if "proxy" in path else ":80/")
+                assert integ["uri"].endswith(":80/{proxy}")  # v2: the path is always mapped (docs/modes.md)
     again = reconciler.run(ALL)
     assert not again.plan.steps, [str(st) for st in again.plan.steps]
 

@@ -17,6 +17,9 @@ from .spec import ServiceSpec, SpecError, overlap, route_paths
 MAX_TARGET_GROUPS_PER_ECS_SERVICE = 5
 
 
+EMPTY = "''"  # a static mapping value is quoted; this one is the empty string
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     authorization: str
@@ -40,8 +43,14 @@ class MethodSpec:
 
     def integration_request_parameters(self) -> dict[str, str]:
         """`{proxy}` from the method's path (the service sees its path without the prefix); in ALB mode also
-        SERVICE_HEADER, a static value (quoted), which picks the service's listener rule."""
-        out = {"integration.request.path.proxy": "method.request.path.proxy"} if self.proxy else {}
+        SERVICE_HEADER, a static value (quoted), which picks the service's listener rule.
+
+        On a VPC link v2 the route's own resource (`{path}`, no path variable) maps `{proxy}` too, to the static
+        empty value: API Gateway puts the stage in front of a private integration's path unless a parameter
+        mapping sets the path, so every v2 integration's path comes from a mapping (docs/modes.md, "The stage
+        and the path the service sees")."""
+        out = {"integration.request.path.proxy": "method.request.path.proxy" if self.proxy else EMPTY} \
+            if self.proxy or self.integration_target else {}
         if self.service_header:
             out[f"integration.request.header.{SERVICE_HEADER}"] = f"'{self.service_header}'"
         return out
@@ -182,7 +191,7 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
     base = f"http://{lb.dns}:{port}"
     resources = {}
     for path, proxy in zip(route_paths(spec.path), (False, True), strict=True):
-        uri = f"{base}/{{proxy}}" if proxy else f"{base}/"
+        uri = f"{base}/{{proxy}}" if proxy or lb.integration_target else f"{base}/"
         resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy,
                                             lb.integration_target, bool(spec.cache_ttl_seconds),
                                             spec.service if alb else None)

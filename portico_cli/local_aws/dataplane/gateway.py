@@ -174,7 +174,7 @@ class Gateway:
                 sample.status = hit[1]
                 return Response(hit[3], status_code=hit[1], headers=dict(hit[2])), sample
         t0 = time.perf_counter()
-        response = await self._integrate(request, method, params, body, trace)
+        response = await self._integrate(request, method, params, body, trace, stage.name)
         sample.integration_ms = (time.perf_counter() - t0) * 1000
         sample.status = response.status_code
         if cache_key and 200 <= response.status_code < 300 and len(response.body) <= CACHE_MAX_BYTES:
@@ -250,16 +250,26 @@ class Gateway:
         return stage.name, resource, method.verb, tuple(values)
 
     async def _integrate(self, request: Request, method: Method, params: dict[str, str], body: bytes,
-                         trace: str) -> Response:
+                         trace: str, stage: str) -> Response:
         integ = method.integration
         if integ.get("type") not in ("HTTP_PROXY", "HTTP"):
             if integ.get("type") == "MOCK":
                 return Response(b"", status_code=200)
             return _error(CONFIG_ERROR)
         uri = integ.get("uri") or ""
+        path_mapped = False
         for target, source in (integ.get("requestParameters") or {}).items():
-            if target.startswith("integration.request.path.") and source.startswith("method.request.path."):
-                uri = uri.replace("{" + target.rsplit(".", 1)[-1] + "}", params.get(source.rsplit(".", 1)[-1], ""))
+            if target.startswith("integration.request.path."):
+                path_mapped = True
+                value = source[1:-1] if source[:1] == "'" else params.get(source.rsplit(".", 1)[-1], "") \
+                    if source.startswith("method.request.path.") else ""
+                uri = uri.replace("{" + target.rsplit(".", 1)[-1] + "}", value)
+        if integ.get("connectionId") in self.snapshot.links_v2 and not path_mapped:
+            # On a VPC link v2, API Gateway sends the stage in front of the path unless a parameter mapping sets
+            # the path (AWS's "Private integrations for REST APIs" page; docs/modes.md has the sources).
+            scheme, _, rest = uri.partition("://")
+            host, _, path = rest.partition("/")
+            uri = f"{scheme}://{host}/{stage}/{path}"
         url = httpx.URL(uri)
         headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP and k != "x-forwarded-for"]
         for target, source in (integ.get("requestParameters") or {}).items():  # header mappings

@@ -2,7 +2,8 @@
 
 `python -m portico_cli.local_aws.dataplane.standin --service orders --port 8080` (the local ECS agent starts
 one per task of a service whose container names no local command). Every path answers 200 with JSON:
-service, method, path, query, the selected headers (those API Gateway adds or forwards, and any `x-*`), body.
+service, method, path, query, the request line exactly as it arrived (`requestLine`: `GET /items/7?x=1 HTTP/1.1`),
+the selected headers (those API Gateway adds or forwards, and any `x-*`), body.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ def app(service: str, task: str = "") -> Starlette:
     async def echo(request: Request) -> JSONResponse:
         body = await request.body()
         headers = {k: v for k, v in request.headers.items() if k in SHOWN or k.startswith("x-")}
+        query = request.scope.get("query_string") or b""
+        target = request.scope.get("raw_path", b"") + (b"?" + query if query else b"")
+        line = f"{request.method} {target.decode(errors='replace')} HTTP/{request.scope.get('http_version', '1.1')}"
         return JSONResponse({"service": service, "task": task, "method": request.method,
-                             "path": request.url.path, "query": request.url.query, "headers": headers,
+                             "path": request.url.path, "query": request.url.query, "requestLine": line,
+                             "headers": headers,
                              "body": body.decode(errors="replace")})
 
     verbs = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

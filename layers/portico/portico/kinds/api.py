@@ -59,14 +59,19 @@ def plan_removal(service: str, obs: Observed) -> list[Step]:
     """Offboard: remove exactly the routes the ledger says portico created for `service`."""
     ledger = obs.state.ledgers[service]
     return [st for path in sorted({ledger.path, *_old_routes(service, "", ledger, obs)} - {None})
+            if obs.state.paths.get(path) in (None, service)  # not a path handed to a service of this pass
             for st in _delete_route(service, path, obs)]
 
 
 def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
     """Delete intermediate resources portico created that no route needs and that hold nothing else."""
     # The routes this pass takes away, with their services: the offboarded's, and a moved route's old path.
-    gone = {(obs.state.ledgers[s].path, s) for s in plan.removed if obs.state.ledgers[s].path}
-    given_up = {st.params["path"]: st.service for st in plan.steps if st.action == "release" and st.params.get("path")}
+    # A path handed to another service of this pass (plan._hand_over) is not gone: its parents stay.
+    taken = {d.spec.path for d in plan.desired.values()}
+    gone = {(obs.state.ledgers[s].path, s) for s in plan.removed
+            if obs.state.ledgers[s].path and obs.state.ledgers[s].path not in taken}
+    given_up = {st.params["path"]: st.service for st in plan.steps
+                if st.action == "release" and st.params.get("path") and st.params["path"] not in taken}
     gone |= set(given_up.items())  # a moved route frees its old parents in the same pass
     deleted = {p for p, _ in gone}
     keep = {p for p, owner in obs.state.paths.items() if owner not in plan.removed and p not in given_up}
@@ -199,7 +204,7 @@ def put_integration(step: Step, ctx: ApplyContext) -> None:
             "connectionType": "VPC_LINK", "connectionId": p["connectionId"], "timeoutInMillis": 29000}
     if p.get("integrationTarget"):
         args["integrationTarget"] = p["integrationTarget"]
-    parameters = MethodSpec("", False, None, "", "", bool(p.get("proxy")),
+    parameters = MethodSpec("", False, None, "", "", bool(p.get("proxy")), p.get("integrationTarget"),
                             service_header=p.get("serviceHeader")).integration_request_parameters()
     if parameters:
         args["requestParameters"] = parameters
