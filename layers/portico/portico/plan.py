@@ -42,6 +42,7 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
     obs = copy.copy(observed)
     obs.state = copy.deepcopy(observed.state)  # this pass's tentative reservations go here
     obs.ecs = dict(observed.ecs)
+    _hand_over(specs, obs, scope, present)
     plan = Plan()
     for service in sorted(specs, key=lambda s: s not in observed.state.ledgers):
         try:
@@ -60,6 +61,26 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
     for kind in PASS_KINDS:
         plan.steps += kind.plan_pass(plan, obs, settings, region)
     return plan.sort()
+
+
+def _hand_over(specs: dict[str, ServiceSpec], obs: Observed, scope: set[str] | None, present: set[str]) -> None:
+    """A batch is settled as a whole: a path its owner leaves in this pass (moving to another path, or
+    offboarded) goes to the service of the pass that wants it, so swaps, rotations and moves onto a freed path
+    converge in one pass. The taker's reservation takes the path from the leaver (held by this same pass) and
+    the route's API resources with it; the leaver neither releases nor deletes them."""
+    leaving = {}
+    for service, ledger in obs.state.ledgers.items():
+        if not ledger.path or obs.state.paths.get(ledger.path) != service:
+            continue
+        if service in specs and specs[service].path != ledger.path:
+            leaving[ledger.path] = (service, specs[service].path)
+        elif service not in present and (scope is None or service in scope):
+            leaving[ledger.path] = (service, None)
+    for service in sorted(specs, key=lambda s: s not in obs.state.ledgers):  # the planning order: first wins
+        path = specs[service].path
+        if path in leaving and leaving[path][0] != service and path not in obs.state.handed:
+            obs.state.handed[path] = leaving[path]
+            obs.state.paths[path] = service
 
 
 def _hold(obs: Observed, d: DesiredService, steps: list[Step]) -> None:

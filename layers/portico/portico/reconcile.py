@@ -159,6 +159,7 @@ class Reconciler:
         failed: dict[str, str] = {}
         merged_plan = Plan()
         routed: set[str] = set()
+        routes: dict[str, tuple[int | None, str, str | None]] = {}
         target_groups: dict[str, str] = {}
         raced: dict[str, Conflict] = {}
 
@@ -167,12 +168,23 @@ class Reconciler:
             return {s: Conflict("stale", f"entry {s}", "a newer write of the entry") for s in services
                     if (spec_view(now[s]) if s in now else None) != (spec_view(items[s]) if s in items else None)}
 
-        for _ in range(MAX_ROUNDS):
+        for round_no in range(MAX_ROUNDS):
             observed = self.observe(todo)
+            leavers = self.leaving_owners(todo, observed, scope) if round_no == 0 and scope is not None else []
+            if leavers:  # settled with this batch: they leave paths it wants (plan._hand_over)
+                more_items, more_specs, more_invalid = self.read(leavers)
+                items.update(more_items), specs.update(more_specs), invalid.update(more_invalid)
+                todo.update(more_specs)
+                scope, present = scope | set(leavers), present | set(more_items)
+                observed = self.observe(todo)
             fresh = {arn: td for arn, td in observed.state.task_definitions.items() if td.pop("fresh", False)}
             if fresh and not dry_run:
                 self.state.cache_task_definitions(fresh)
             routed |= set(observed.state.ledgers)
+            for s, led in observed.state.ledgers.items():
+                if led.path and s not in routes:
+                    routes[s] = (led.port if led.priority is None else None, led.path,
+                                 next((arn for arn in led.target_groups.values() if arn), None))
             plan = self.plan(todo, observed, scope, present)
             if dry_run:
                 plan.failed.update(invalid)
@@ -220,11 +232,21 @@ class Reconciler:
                 else f"another reconcile is changing it ({conflict})"
         assert outcome is not None
         merged_plan.failed = {**failed, **invalid}
-        ended = Pass(items, specs, merged_plan, invalid, failed, outcome.retry, routed, target_groups)
+        ended = Pass(items, specs, merged_plan, invalid, failed, outcome.retry, routed, target_groups, routes)
         outcome.statuses = self.write_statuses(ended, started, held={s for s, c in raced.items()
                                                                      if c.kind not in ("port", "priority")})
         log.info("reconciled", extra=outcome.summary())
         return outcome
+
+    def leaving_owners(self, specs: dict[str, ServiceSpec], observed: Observed, scope: set[str]) -> list[str]:
+        """The services outside this pass that hold a path it wants and are leaving it: their entry is gone
+        (offboarded) or names another path. One read of their entries, only when a wanted path is held."""
+        owners = sorted({observed.state.paths.get(sp.path) for sp in specs.values()} - scope - {None})
+        if not owners:
+            return []
+        entries = self.registry.get_many(owners)
+        ledgers = observed.state.ledgers
+        return [o for o in owners if o in ledgers and (o not in entries or entries[o].get("path") != ledgers[o].path)]
 
     def wait_unclaimed(self, services: list[str], budget: float = 30.0) -> None:
         """Wait (up to `budget` s) until no other pass holds these services' ledgers, so the next round reads

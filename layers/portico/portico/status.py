@@ -26,16 +26,19 @@ class Pass:
     retry: dict[str, str] = field(default_factory=dict)  # left to retry (a lost race, a quota's wait)
     routed: set[str] = field(default_factory=set)  # services with a ledger (routing in place) before the pass
     target_groups: dict[str, str] = field(default_factory=dict)  # target group name -> ARN
+    # the routes in place before the pass, by service: (listener port or None in ALB mode, path, target group ARN)
+    routes: dict[str, tuple[int | None, str, str | None]] = field(default_factory=dict)
 
 
 def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: str, now: float,
               sweep_seconds: float) -> Status:
     item, spec = p.items[service], p.specs.get(service)
     digest = spec.digest() if spec else None
-    # A service whose routing was in place before the pass keeps it while it is not READY on its new spec (its
-    # old route is still served): its entry keeps the port, URL and target group that route uses.
-    kept = {"listener_port": item.get("listenerPort"), "invoke_url": item.get("invokeUrl"),
-            "target_group_arn": item.get("targetGroupArn")} if service in p.routed else {}
+    # A service whose route was in place before the pass keeps it while it is not READY on its new spec (the old
+    # route is still served): its entry keeps the port, URL and target group of that route.
+    old = p.routes.get(service)
+    kept = {"listener_port": old[0], "invoke_url": invoke_url(rest_api_id, region, stage, old[1]),
+            "target_group_arn": old[2]} if old else {}
     if service in p.invalid:
         still = "; the last valid routing stays in place" if service in p.routed else ""
         return Status(FAILED, p.invalid[service] + still, **kept)

@@ -3,8 +3,9 @@ state table, and its ledger."""
 
 from __future__ import annotations
 
-from ..desired import DesiredService
+from ..desired import DesiredService, ancestors_of
 from ..observed import Observed
+from ..spec import route_paths
 from ..steps import ApplyContext, Step
 
 
@@ -17,7 +18,7 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     if not reserved or not ledger or ledger.path != d.spec.path:
         steps.append(Step("reserve", s, {"loadBalancer": d.load_balancer, "port": d.port, "path": d.spec.path,
                                          "ancestors": list(d.ancestors), "targetGroup": d.target_group_name,
-                                         "ecsService": d.ecs_key}))
+                                         "ecsService": d.ecs_key, **_handed(d, obs)}))
     if ledger and ledger.port and (ledger.load_balancer, ledger.port) != (d.load_balancer, d.port):
         steps.append(_release_old(s, ledger.load_balancer, ledger.port, None))
     # A path given up (moved, or a reserve that survived a crash of the pass that moved it) is freed.
@@ -33,11 +34,22 @@ def _plan_priority(d: DesiredService, obs: Observed) -> list[Step]:
     if not reserved or not ledger or ledger.path != d.spec.path:
         steps.append(Step("reserve", s, {"loadBalancer": d.load_balancer, "listener": d.listener_arn,
                                          "priority": d.priority, "path": d.spec.path, "ancestors": list(d.ancestors),
-                                         "targetGroup": d.target_group_name, "ecsService": d.ecs_key}))
+                                         "targetGroup": d.target_group_name, "ecsService": d.ecs_key,
+                                         **_handed(d, obs)}))
     steps += [Step("release", s, {"listener": li, "priority": p, "path": None, "keepLedger": True})
               for li, p in _priorities(s, obs) if (li, p) != (d.listener_arn, d.priority)]  # a priority given up
     steps += [_release_old(s, None, None, path) for path in _other_paths(s, d.spec.path, obs)]
     return steps
+
+
+def _handed(d: DesiredService, obs: Observed) -> dict:
+    """A path its owner leaves in this pass (plan._hand_over): taken from it (`from`), which also leaves the
+    `sub#` items of the ancestors it no longer routes below (`fromDrop`)."""
+    giver, its_path = obs.state.handed.get(d.spec.path, (None, None))
+    if giver is None or giver == d.service:
+        return {}
+    keep = set(ancestors_of(its_path)) if its_path else set()
+    return {"from": giver, "fromDrop": [a for a in d.ancestors if a not in keep]}
 
 
 def _priorities(service: str, obs: Observed) -> list[tuple[str, int]]:
@@ -69,8 +81,9 @@ def _intent(step: Step, ctx: ApplyContext) -> tuple:
     if p.get("targetGroup"):
         tgs.setdefault(p["targetGroup"], "")
     number = p["priority"] if p.get("listener") else p["port"]
+    giver = (p["from"], ctx.holder, p.get("fromDrop") or []) if p.get("from") else None
     return (step.service, p["loadBalancer"], number, p["path"], p["ancestors"],
-            {"targetGroups": tgs, "ecs": p.get("ecsService") or ledger.ecs}, p.get("listener"))
+            {"targetGroups": tgs, "ecs": p.get("ecsService") or ledger.ecs}, p.get("listener"), giver)
 
 
 def _reserved(step: Step, ctx: ApplyContext, args: tuple) -> None:
@@ -81,6 +94,11 @@ def _reserved(step: Step, ctx: ApplyContext, args: tuple) -> None:
     else:
         ledger.port = args[2]
     ledger.target_groups, ledger.ecs = args[5]["targetGroups"], args[5]["ecs"]
+    if step.params.get("from"):  # the route's API resources come with the path
+        giver = ctx.ledger(step.params["from"])
+        for path in route_paths(args[3]):
+            if path in giver.resources:
+                ledger.resources[path] = giver.resources.pop(path)
 
 
 def reserve(step: Step, ctx: ApplyContext) -> None:
@@ -92,8 +110,10 @@ def reserve(step: Step, ctx: ApplyContext) -> None:
 def reserve_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
     """Top-level paths' reservations, 25 services per transaction (4 items each, disjoint keys); the steps it
     leaves (nested paths share ancestor items; a cancelled transaction) go one by one."""
-    alone = [st for st in steps if st.params["ancestors"]]
-    batch = [st for st in steps if not st.params["ancestors"]]
+    # a path handed over goes alone too: its transaction checks the giver's ledger, which the giver's own
+    # reservation writes (one transaction may not touch an item twice)
+    alone = [st for st in steps if st.params["ancestors"] or st.params.get("from")]
+    batch = [st for st in steps if not (st.params["ancestors"] or st.params.get("from"))]
     for i in range(0, len(batch) if len(batch) > 1 else 0, 25):
         chunk = batch[i:i + 25]
         args = [_intent(st, ctx) for st in chunk]

@@ -101,6 +101,8 @@ class StateSnapshot:
     ports: dict[tuple[str, int], str] = field(default_factory=dict)  # (lb arn, port) -> service
     priorities: dict[tuple[str, int], str] = field(default_factory=dict)  # (ALB listener arn, rule priority) -> service
     paths: dict[str, str] = field(default_factory=dict)  # path -> service
+    # planning only: path -> (the service giving it up in this pass, that service's new path or None)
+    handed: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     intermediates: dict[str, str] = field(default_factory=dict)  # path -> resource id
     deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
     task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}

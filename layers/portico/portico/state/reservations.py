@@ -29,18 +29,26 @@ def _slot(lb: str, number: int, listener: str | None) -> tuple[str, str, str]:
     return f"port#{lb}#{number}", "port", f"port {number} on {lb.rsplit('/', 2)[-2] if '/' in lb else lb}"
 
 def _reserve_items(t: StateTable, service: str, lb: str, port: int, path: str, ancestors: list[str],
-                   intent: dict[str, Any] | None = None, listener: str | None = None) -> list[dict[str, Any]]:
+                   intent: dict[str, Any] | None = None, listener: str | None = None,
+                   giver: tuple[str, str, list[str]] | None = None) -> list[dict[str, Any]]:
     """The transaction items of one reservation. `intent`: ledger attributes recorded with it (the target
     group's name and the ECS service the pass is about to use), so no write-ahead save is needed later.
-    `listener` (ALB mode): `port` is the service's rule priority on that listener, not a port."""
+    `listener` (ALB mode): `port` is the service's rule priority on that listener, not a port. `giver`: (the
+    service leaving the path in this pass, the pass's holder id, ancestors it leaves): the path is taken from
+    it, only while this pass holds its ledger (checked last)."""
     intent = {k: v for k, v in (intent or {}).items() if v}
     owner_cond = owned_by(service)
+    path_cond = owner_cond
+    if giver:
+        path_cond = {"ConditionExpression": "attribute_not_exists(pk) OR #o = :o OR #o = :g",
+                     "ExpressionAttributeNames": {"#o": "owner"},
+                     "ExpressionAttributeValues": {":o": {"S": service}, ":g": {"S": giver[0]}}}
     slot, attribute, _ = _slot(lb, port, listener)
     items = [
         {"Put": {"TableName": t.table, "Item": to_item({"pk": slot, "owner": service}),
                  **owner_cond}},
         {"Put": {"TableName": t.table, "Item": to_item({"pk": f"path#{path}", "owner": service}),
-                 **owner_cond}},
+                 **path_cond}},
         {"Update": {"TableName": t.table, "Key": to_item({"pk": f"svc#{service}"}),
                     "UpdateExpression": "SET service = :s, loadBalancer = :lb, #p = :p, #path = :path"
                                         + "".join(f", #i{i} = :i{i}" for i in range(len(intent))),
@@ -67,10 +75,15 @@ def _reserve_items(t: StateTable, service: str, lb: str, port: int, path: str, a
                                   "ConditionExpression": "attribute_not_exists(#r) OR #r < :stale",
                                   "ExpressionAttributeNames": {"#r": "retiring"},
                                   "ExpressionAttributeValues": stale}} for a in ancestors]
+    if giver:
+        items.append({"ConditionCheck": {"TableName": t.table, "Key": to_item({"pk": f"svc#{giver[0]}"}),
+                                         "ConditionExpression": "#h = :h", "ExpressionAttributeNames": {"#h": "holder"},
+                                         "ExpressionAttributeValues": to_item({":h": giver[1]})}})
     return items
 
 def reserve(t: StateTable, service: str, lb: str, port: int, path: str, ancestors: list[str],
-            intent: dict[str, Any] | None = None, listener: str | None = None) -> None:
+            intent: dict[str, Any] | None = None, listener: str | None = None,
+            giver: tuple[str, str, list[str]] | None = None) -> None:
     """Claim (lb, port) and path for `service` atomically; idempotent for the same owner.
 
     Ancestor paths must not be owned by another service (a route under another's route would be
@@ -78,9 +91,13 @@ def reserve(t: StateTable, service: str, lb: str, port: int, path: str, ancestor
     each ancestor's `sub#` item collects the services routed below it, and a path whose `sub#` item
     names another service is refused, so two reconciles can never take /a and /a/b at the same time.
     """
-    items = _reserve_items(t, service, lb, port, path, ancestors, intent, listener)
+    items = _reserve_items(t, service, lb, port, path, ancestors, intent, listener, giver)
     try:
         t.ddb.transact_write_items(TransactItems=items)
+        for a in giver[2] if giver else ():  # the giver is no longer routed below these
+            t.ddb.update_item(TableName=t.table, Key=to_item({"pk": f"sub#{a}"}), UpdateExpression="DELETE #b :g",
+                              ExpressionAttributeNames={"#b": "below"},
+                              ExpressionAttributeValues={":g": {"SS": [giver[0]]}})
     except ClientError as e:
         if error_code(e) != CANCELLED:
             raise
@@ -93,25 +110,35 @@ def reserve(t: StateTable, service: str, lb: str, port: int, path: str, ancestor
         sub = ("path", f"path {path}/…", None)
         below = sorted(_below(t, path) - {service})
         # The sub# updates after `sub` have no condition; the retiring checks come last.
-        guards = [*held[:2], None, *held[2:], sub, *[None] * len(ancestors), *(("retiring", a) for a in ancestors)]
+        guards = [*held[:2], None, *held[2:], sub, *[None] * len(ancestors), *(("retiring", a) for a in ancestors),
+                  *([("giver", giver[0])] if giver else [])]
         for guard, reason in zip(guards, e.response.get("CancellationReasons") or [], strict=False):
             if not guard or reason.get("Code") != "ConditionalCheckFailed":
                 continue
             if guard[0] == "retiring":
                 raise _retiring(guard[1]) from None
+            if guard[0] == "giver":
+                raise _giver_busy(giver[0]) from None
             if guard[2] or below:
                 raise Conflict(guard[0], guard[1], _owner(t, guard[2]) if guard[2] else below[0]) from None
         # moto and older APIs may not say which item failed: find out by reading.
         for kind, key, pk in held:
             owner = _owner(t, pk)
-            if owner and owner != service:
+            if owner and owner != service and not (giver and pk == f"path#{path}" and owner == giver[0]):
                 raise Conflict(kind, key, owner) from None
         if below:
             raise Conflict(sub[0], sub[1], below[0]) from None
         for a in ancestors:
             if int((t._get(f"res#{a}") or {}).get("retiring") or 0) >= int(t.clock()) - RETIRE_SECONDS:
                 raise _retiring(a) from None
+        if giver and (t._get(f"svc#{giver[0]}") or {}).get("holder") != giver[1]:
+            raise _giver_busy(giver[0]) from None
         raise
+
+
+def _giver_busy(giver: str) -> Conflict:
+    """The service leaving the path is no longer held by this pass (another pass took it): re-planned."""
+    return Conflict("busy", f"service {giver}", "another reconcile")
 
 
 def _retiring(path: str) -> Conflict:
