@@ -274,8 +274,9 @@ class Reconciler:
         for service, item in sorted(p.items.items()):
             statuses[service] = st = status_of(
                 p, service, rest_api_id=self.settings.rest_api_id, region=self.clients.region,
-                stage=self.settings.stage, now=self.clock(), sweep_seconds=self.settings.sweep_seconds)
-            if service not in quiet:
+                stage=self.settings.stage, now=self.clock(), sweep_seconds=self.settings.sweep_seconds,
+                domain=self.settings.domain(self.settings.stage))
+            if service not in held:
                 self.registry.write_status(item, st, started=started)
             elif item.get("status") in (None, PENDING) or item.get("specHash") != st.spec_hash:
                 self.registry.write_status(item, st, held=True)

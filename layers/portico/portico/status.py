@@ -31,7 +31,7 @@ class Pass:
 
 
 def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: str, now: float,
-              sweep_seconds: float) -> Status:
+              sweep_seconds: float, domain: str | None = None) -> Status:
     item, spec = p.items[service], p.specs.get(service)
     digest = spec.digest() if spec else None
     # A service whose route was in place before the pass keeps it while it is not READY on its new spec (the old
@@ -57,6 +57,6 @@ def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: st
     if flaps:
         message += "; " + flapping(repairs, d.ecs_key)
     return Status(READY, message, listener_port=d.port if d.priority is None else None,
-                  invoke_url=invoke_url(rest_api_id, region, stage, d.spec.path),
+                  invoke_url=invoke_url(rest_api_id, region, stage, d.spec.path, domain),
                   target_group_arn=p.target_groups.get(d.target_group_name), spec_hash=digest,
                   ecs_repairs=repairs, ecs_repaired_at=repaired_at)
