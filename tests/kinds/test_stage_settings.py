@@ -204,7 +204,7 @@ def test_150_services_are_set_in_update_stage_calls_within_aws_bound(aws, monkey
     emulator refuses a bigger one as AWS does, and every service ends READY with its settings."""
     monkeypatch.setenv(RESOURCES, "400")  # raised, as an account past ~148 services does (AWS's default: 300)
     names = [f"svc-{i:03d}" for i in range(150)]
-    settings = local.bootstrap(aws, load_balancers=3, demo=False)  # 3 NLBs x 50 listeners
+    settings = local.bootstrap(aws, load_balancers=3, demo=False).with_(resources_per_api=400)  # 3 NLBs x 50
     clients = Clients.create(settings, boto3_session=local.session(aws))
     extra = settings.extra
     local.create_demo_services(clients.ecs, extra["subnets"].split(","), extra["securityGroup"],

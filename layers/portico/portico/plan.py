@@ -58,6 +58,7 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
     for service in sorted(candidates - present):
         plan.removed.append(service)
         plan.steps += [step for kind in SERVICE_KINDS for step in kind.plan_removal(service, obs)]
+    api.fit_quota(plan, obs, settings)  # the services the API's resources quota leaves no room for are FAILED
     for kind in PASS_KINDS:
         plan.steps += kind.plan_pass(plan, obs, settings, region)
     return plan.sort()

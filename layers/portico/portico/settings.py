@@ -33,6 +33,7 @@ COGNITO_USER_POOL_ARNS = "PORTICO_COGNITO_USER_POOL_ARNS"
 ALARM_TOPIC_ARN = "PORTICO_ALARM_TOPIC_ARN"
 DEPLOY_INTERVAL = "PORTICO_DEPLOY_INTERVAL_SECONDS"
 SWEEP_SECONDS = "PORTICO_SWEEP_SECONDS"
+RESOURCES_PER_API = "PORTICO_RESOURCES_PER_API"  # the API's quota "Resources per API" (template ResourcesPerApi)
 ENDPOINT_URL = "AWS_ENDPOINT_URL"  # boto3's own name: points every client at the local emulator
 REGION = "AWS_REGION"
 
@@ -40,7 +41,7 @@ ENV_NAMES = (
     REGISTRY_TABLE, STATE_TABLE, REST_API_ID, STAGE, STAGES, DOMAINS, LOAD_BALANCER_ARNS, VPC_LINK_IDS, VPC_LINK_V2_ID,
     VPC_LINK_VERSION, VPC_ID, BACKEND, ALB_LISTENER_ARN,
     PORT_RANGE, STACK, DEFAULT_AUTH, ALLOW_UNAUTHENTICATED, ALLOWED_CLUSTERS, COGNITO_USER_POOL_ARNS,
-    ALARM_TOPIC_ARN, DEPLOY_INTERVAL,
+    ALARM_TOPIC_ARN, DEPLOY_INTERVAL, RESOURCES_PER_API,
 )
 
 LISTENERS_PER_NLB = 50  # AWS quota, not adjustable
@@ -102,7 +103,10 @@ class Settings:
     cognito_user_pool_arns: tuple[str, ...] = ()
     alarm_topic_arn: str = ""
     deploy_interval_seconds: float = 5.0  # CreateDeployment: 1 per 5 s per account
-    sweep_seconds: float = 900.0  # the sweeper's schedule period: consecutive sweeps take consecutive shards
+    sweep_seconds: float = 900.0  # the sweeper's schedule period: the window of an ECS attachment's repairs in a row
+    # API Gateway "Resources per API", 300 by default and raised per API in Service Quotas (the root counts):
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html
+    resources_per_api: int = 300
     endpoint_url: str | None = None
     region: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -135,6 +139,7 @@ class Settings:
             alarm_topic_arn=env.get(ALARM_TOPIC_ARN, ""),
             deploy_interval_seconds=float(env.get(DEPLOY_INTERVAL) or d.deploy_interval_seconds),
             sweep_seconds=float(env.get(SWEEP_SECONDS) or d.sweep_seconds),
+            resources_per_api=int(env.get(RESOURCES_PER_API) or d.resources_per_api),
             endpoint_url=env.get(ENDPOINT_URL) or None,
             region=env.get(REGION) or env.get("AWS_DEFAULT_REGION") or None,
         )
@@ -204,7 +209,7 @@ class Settings:
             ALLOWED_CLUSTERS: ",".join(self.allowed_clusters),
             COGNITO_USER_POOL_ARNS: ",".join(self.cognito_user_pool_arns),
             ALARM_TOPIC_ARN: self.alarm_topic_arn, DEPLOY_INTERVAL: str(self.deploy_interval_seconds),
-            SWEEP_SECONDS: str(self.sweep_seconds),
+            SWEEP_SECONDS: str(self.sweep_seconds), RESOURCES_PER_API: str(self.resources_per_api),
         }
         if self.endpoint_url:
             out[ENDPOINT_URL] = self.endpoint_url

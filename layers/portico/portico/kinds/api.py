@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from ..desired import DesiredService, MethodSpec
 from ..errors import error_code, is_not_found
 from ..observed import Observed, read_resources
-from ..settings import Settings
+from ..settings import RESOURCES_PER_API, Settings
 from ..spec import PROXY, proxy_path
 from ..state import Conflict, Ledger
 from ..steps import ApplyContext, Plan, Step
@@ -88,6 +88,37 @@ def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> lis
                 "leaving": sorted({s for p, s in gone if p.startswith(path + "/")})}))
             deleted.add(path)
     return steps
+
+
+def fit_quota(plan: Plan, obs: Observed, settings: Settings) -> None:
+    """API Gateway's "Resources per API" (300 by default, can be increased, per API; the root counts:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html),
+    counted before any call: the services whose new resources do not fit leave the plan, FAILED with the quota
+    and the fix, so no call (and no import bisecting a refused batch) is how portico learns the limit. The
+    room goes in planning order (routed services first, then new ones as their entries came), each counting
+    what no service before it creates (a shared parent once); this pass's deletes free nothing here (they run
+    after its creates)."""
+    creates: dict[str, set[str]] = {}
+    for st in plan.steps:
+        if st.action == "create_resource":
+            creates.setdefault(st.service, set()).add(st.params["path"])
+    quota, taken = settings.resources_per_api, set(obs.resources)
+    refused: dict[str, str] = {}
+    for service in plan.desired:
+        new = creates.get(service, set()) - taken
+        if len(taken) + len(new) <= quota:
+            taken |= new
+        else:
+            refused[service] = (
+                f"API Gateway quota Resources per API ({quota}): the API has {len(taken)} resources with this "
+                f"pass's, and {service} needs {len(new)} more. Raise the API's quota in Service Quotas (Amazon "
+                f"API Gateway, Resources per API, adjustable per API), then set ResourcesPerApi "
+                f"({RESOURCES_PER_API}) to it; or offboard services")
+    if refused:
+        plan.steps[:] = [st for st in plan.steps if st.service not in refused]
+        for service, why in refused.items():
+            del plan.desired[service]
+            plan.failed[service] = why
 
 
 def _integration_differs(m: MethodSpec, verb: str, integration: dict[str, Any]) -> bool:
