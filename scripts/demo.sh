@@ -7,9 +7,12 @@ export COLUMNS=${COLUMNS:-200}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 trap '$P local down >/dev/null 2>&1 || true' EXIT
 
-step "start the local AWS and bootstrap portico's shared infrastructure"
+step "start the local AWS and deploy template.yaml into it (the stack portico-local)"
 $P local down >/dev/null 2>&1 || true
 $P local up
+
+step "the services to route: an ECS cluster with three services, as their team would create them"
+.venv/bin/python -m scripts.demo_calls services
 
 step "onboard three services by writing registry items"
 $P onboard orders  --cluster demo --container-port 8080 --path /orders --auth NONE

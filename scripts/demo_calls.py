@@ -1,4 +1,7 @@
-"""The end of `make demo`: real HTTP requests through the local API Gateway, answers printed.
+"""The demo's own steps: the ECS services it routes, and real HTTP requests through the local API Gateway.
+
+`python -m scripts.demo_calls services`  makes the ECS cluster `demo` and its three services in the local
+                                     VPC (what a user brings: `portico local up` deploys portico only);
 
 `python -m scripts.demo_calls wait`  shortens the routed target groups' health checks to what AWS allows at
                                      least (5 s, 2 checks; AWS's default is 30 s × 5) and waits until every
@@ -22,6 +25,7 @@ from botocore.awsrequest import AWSRequest
 from dotenv import load_dotenv
 
 from portico.registry import Registry
+from portico_cli.local_aws.bootstrap import DEMO_CLUSTER, DEMO_SERVICES, create_demo_services
 from portico_cli.local_aws.dataplane.process import GATEWAY_URL_ENV
 
 WAIT_SECONDS = 90
@@ -36,6 +40,22 @@ def _clients():
 def _routed(ddb) -> dict[str, dict]:
     items = Registry(ddb, os.environ.get("PORTICO_REGISTRY_TABLE", "portico-registry")).scan()
     return {k: v for k, v in sorted(items.items()) if v.get("status") == "READY"}
+
+
+def services(*_: str) -> int:
+    """What the demo's user brings: an ECS cluster `demo` with three services in the local VPC's subnets (their
+    tasks' security group `portico-tasks`), made as they would make them."""
+    c = {**_clients(), "ecs": boto3.client("ecs", endpoint_url=os.environ["AWS_ENDPOINT_URL"])}
+    vpc = os.environ["PORTICO_VPC_ID"]
+    subnets = [sn["SubnetId"] for sn in c["ec2"].describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    found = c["ec2"].describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                       {"Name": "group-name", "Values": ["portico-tasks"]}])
+    group = found["SecurityGroups"][0]["GroupId"] if found["SecurityGroups"] else c["ec2"].create_security_group(
+        GroupName="portico-tasks", Description="portico demo tasks", VpcId=vpc)["GroupId"]
+    create_demo_services(c["ecs"], subnets, group)
+    print(f"ECS cluster {DEMO_CLUSTER} with services {', '.join(DEMO_SERVICES)} (aws ecs create-service ...)")
+    return 0
 
 
 def wait(*_: str) -> int:
@@ -104,4 +124,4 @@ def call(*extra: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit({"wait": wait, "call": call}[sys.argv[1]](*sys.argv[2:]))
+    sys.exit({"services": services, "wait": wait, "call": call}[sys.argv[1]](*sys.argv[2:]))

@@ -13,9 +13,10 @@ from ..output import Json, emit, progress, warn
 
 try:  # the emulator and the data plane come with the `local` extra (moto, uvicorn, httpx ...), not with `cli`
     from ..local_aws import bootstrap as local
+    from ..local_aws import stack as local_stack
     from ..local_aws.dataplane import process as dataplane
 except ImportError as missing:  # pragma: no branch - tested in a venv without the extra
-    local = dataplane = None
+    local = local_stack = dataplane = None
     _MISSING = missing.name
 
 app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto server on loopback).")
@@ -30,13 +31,17 @@ def _needs_local_extra() -> None:
 
 @app.command("up")
 def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emulator (default: a free one).")] = 0,
-             load_balancers: Annotated[int, typer.Option(min=1, max=20, help="NLBs in the pool.")] = 1,
+             load_balancers: Annotated[int, typer.Option(min=1, max=6, help="NLBs in the pool (the template's "
+                                                                             "LoadBalancerCount).")] = 1,
              gateway_port: Annotated[int, typer.Option(help="Loopback port of the local API Gateway (default: a "
                                                             "free one).")] = 0,
              backend: Annotated[str, typer.Option(help="nlb: the NLB pool (a listener port per service); alb: one ALB "
                                                        "on a VPC link v2 (a listener rule per service).")] = "nlb",
              as_json: Json = False) -> None:
-    """Start the local AWS (if not running), bootstrap portico's infrastructure, write .portico/local.env."""
+    """Start the local AWS (if not running), deploy template.yaml into it, write .portico/local.env.
+
+    The stack (portico-local) is deployed through the local AWS's CloudFormation, as `sam deploy --config-env
+    local` updates it; the VPC and subnets it needs are made here, with ids that never change."""
     if backend not in ("nlb", "alb"):
         raise refused(f"--backend: {backend!r} is not a backend", "choose nlb or alb")
     pid, endpoint = _running()
@@ -53,18 +58,23 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         LOCAL_PID.write_text(f"{pid} {endpoint}\n")
         for name in (LOCAL_DIR / "stream.json",):
             name.unlink(missing_ok=True)
-    s = local.bootstrap(endpoint, load_balancers=load_balancers) if backend == "nlb" else \
-        local.bootstrap(endpoint, vpc_links="v2", backend="alb")
+    parameters = {"Backend": "alb"} if backend == "alb" else \
+        {"LoadBalancerCount": str(load_balancers)} if load_balancers > 1 else {}
+    try:
+        s = local_stack.deploy(endpoint, parameters, cache=LOCAL_DIR / "templates")
+    except local_stack.DeployFailed as exc:
+        raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
     plane = dataplane.start(endpoint, s.rest_api_id, LOCAL_DIR, gateway_port)
-    local.write_env(LOCAL_ENV, s, {dataplane.GATEWAY_URL_ENV: plane["url"]})
+    # SAM CLI waits SAM_CLI_POLL_DELAY (5 s) before reading a stack's events; the local stack is settled at once.
+    local.write_env(LOCAL_ENV, s, {dataplane.GATEWAY_URL_ENV: plane["url"], "SAM_CLI_POLL_DELAY": "0.5"})
     stage_urls = {stage: f"{plane['url']}/{stage}" for stage in s.stages}
 
     def human() -> None:
         out.print(f"local AWS at [bold]{endpoint}[/] (pid {pid}); settings in {LOCAL_ENV}")
         lbs = "one ALB (a listener rule per service)" if s.backend == "alb" else f"{len(s.load_balancer_arns)} NLB(s)"
-        out.print(f"REST API {s.rest_api_id}, stages {', '.join(s.stages)}, {lbs}, "
-                  f"registry table {s.registry_table}; ECS cluster '{local.DEMO_CLUSTER}' with services "
-                  f"{', '.join(local.DEMO_SERVICES)}")
+        out.print(f"stack {s.stack}: REST API {s.rest_api_id}, stages {', '.join(s.stages)}, {lbs}, "
+                  f"registry table {s.registry_table}; update it with `sam build && sam deploy --config-env local`",
+                  highlight=False)
         out.print(f"local API Gateway (data plane, pid {plane['pid']}) serves every stage:")
         for stage, url in stage_urls.items():
             out.print(f"  {stage}: {url}  (e.g. curl {url}/orders)", highlight=False)
@@ -74,8 +84,8 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
 
     emit({"endpoint": endpoint, "pid": pid, "envFile": str(LOCAL_ENV), "restApiId": s.rest_api_id,
           "stages": list(s.stages), "loadBalancerArns": list(s.load_balancer_arns),
-          "registryTable": s.registry_table, "stateTable": s.state_table, "ecsCluster": local.DEMO_CLUSTER,
-          "ecsServices": list(local.DEMO_SERVICES), "gatewayUrl": plane["url"], "stageUrls": stage_urls}, human)
+          "registryTable": s.registry_table, "stateTable": s.state_table, "stack": s.stack,
+          "gatewayUrl": plane["url"], "stageUrls": stage_urls}, human)
 
 
 @app.command("down")

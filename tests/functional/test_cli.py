@@ -216,14 +216,27 @@ def test_invoke_runs_a_handler_in_process_on_an_event(cli, clients, stack):
     assert code == 4 and "--event: cannot read an event" in one_line(err)
 
 
+def demo_services(endpoint: str) -> None:
+    """The ECS services the demo routes, in the local VPC `local up` made (a user's own, not the stack's)."""
+    from portico_cli.local_aws import bootstrap as local
+    from portico_cli.local_aws.stack import network
+
+    vpc, subnets = network(endpoint)
+    s = local.session(endpoint)
+    group = s.client("ec2", endpoint_url=endpoint).create_security_group(
+        GroupName="tasks", Description="demo tasks", VpcId=vpc)["GroupId"]
+    local.create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group)
+
+
 def test_local_up_stream_down(tmp_path):
     env = bare_env()  # `local up` is the whole configuration: .portico/local.env
     code, out, err = portico("local", "up", "--json", env=env, cwd=tmp_path)
     assert code == 0, err
     up = json.loads(out)
     assert {"endpoint", "pid", "envFile", "restApiId", "stages", "loadBalancerArns", "registryTable", "stateTable",
-            "ecsCluster", "ecsServices"} <= set(up) and up["endpoint"].startswith("http://127.0.0.1:")
+            "stack"} <= set(up) and up["endpoint"].startswith("http://127.0.0.1:")
     try:
+        demo_services(up["endpoint"])
         assert portico(*ORDERS, env=env, cwd=tmp_path)[0] == 0
         code, out, err = portico("local", "stream", "--once", "--json", env=env, cwd=tmp_path)
         assert code == 0 and json.loads(out) == {"delivered": 1, "failed": 0} and err == ""
@@ -251,6 +264,7 @@ def test_local_up_in_alb_mode_routes_through_a_listener_rule(tmp_path):
         local_env = (tmp_path / ".portico" / "local.env").read_text()
         assert "PORTICO_BACKEND=alb" in local_env and "PORTICO_VPC_LINK_VERSION=v2" in local_env
         assert len(up["loadBalancerArns"]) == 1 and ":loadbalancer/app/" in up["loadBalancerArns"][0]
+        demo_services(up["endpoint"])
         assert portico(*ORDERS, env=env, cwd=tmp_path)[0] == 0
         code, out, err = portico("local", "stream", "--once", "--json", env=env, cwd=tmp_path)
         assert code == 0 and json.loads(out) == {"delivered": 1, "failed": 0}, err
