@@ -243,3 +243,22 @@ def test_managed_policies_fit_the_iam_quota_at_the_maximum(template, policy_id):
                      ClusterNames="services-prod-a,services-prod-b,services-prod-c")
     size = len(re.sub(r"\s", "", json.dumps(stack.policy(policy_id), separators=(",", ":"))))
     assert size <= MANAGED_POLICY_MAX_CHARS, f"{policy_id} resolves to {size} characters"
+
+
+def test_the_docs_give_the_pool_sizes_the_template_allows(template):
+    """One truth for the pool: the sizes docs/deploy.md and docs/bench.md state are the template's (the
+    LoadBalancerCount values, and the v1 rule's list), so a change of either shows here."""
+    from template_support import ROOT
+
+    v2_max = max_count(template)
+    rule = template["Rules"]["VpcLinkV1PoolOfFour"]["Assertions"][0]["Assert"]["Fn::Contains"][0]
+    v1_max = max(int(v) for v in rule)
+    assert (v2_max, v1_max) == (max(ALL_COUNTS), max(V1_COUNTS))
+    deploy = (ROOT / "docs/deploy.md").read_text()
+    row = next(line for line in deploy.splitlines() if line.startswith("| `LoadBalancerCount` |"))
+    assert f"1–{v2_max} behind the one VPC link v2" in row and f"1–{v1_max} with VPC links v1" in row
+    assert f"of 1 to {v2_max} internal Network Load Balancers" in deploy and f"1 to {v1_max} with legacy" in deploy
+    assert f"`LoadBalancerArn2`…`{v2_max}`" in deploy and f"`VpcLinkId2`…`{v1_max}`" in deploy
+    assert not re.search(r"LoadBalancerCount` \(1–\d\)", deploy)  # no bare range that ignores the link version
+    bench = (ROOT / "docs/bench.md").read_text()
+    assert f"(`LoadBalancerCount`\n1–{v2_max})" in bench and f"the pool at 1–{v1_max} NLBs" in bench
