@@ -121,7 +121,8 @@ def read_load_balancers(elbv2, snap: Snapshot) -> None:
     for lb in _all(elbv2, "describe_load_balancers", "LoadBalancers"):
         if lb.get("Type") not in ("network", "application"):
             continue
-        snap.lb_dns[lb["LoadBalancerArn"]] = lb["DNSName"]
+        snap.lb_dns[lb["LoadBalancerArn"]] = lb["DNSName"].lower()  # DNS names are case-insensitive (RFC 4343);
+        # a URL's host comes lower-cased, and a name CloudFormation generates has capitals (portico-local-LoadB-…)
         for li in _all(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=lb["LoadBalancerArn"]):
             snap.listeners[(lb["LoadBalancerArn"], int(li["Port"]))] = li["ListenerArn"]
             if lb["Type"] == "application":  # HTTP: routed by the listener's rules (the gateway applies them)
