@@ -75,6 +75,24 @@ def test_a_mapping_domain_routes_by_base_path_and_strips_it(served):
     assert get(served, LEGACY, "/v2/orders").status_code == 403
 
 
+def test_with_the_default_endpoint_disabled_only_the_domains_serve(served):
+    gw, api = served.clients.apigateway, served.settings.rest_api_id
+
+    def default_endpoint(disabled: bool) -> None:
+        gw.update_rest_api(restApiId=api, patchOperations=[
+            {"op": "replace", "path": "/disableExecuteApiEndpoint", "value": str(disabled)}])
+        served.plane.sync()
+
+    default_endpoint(True)
+    try:
+        resp = served.http.get(served.url("/orders"))
+        assert (resp.status_code, resp.json()) == (403, {"message": "Forbidden"})
+        assert get(served, DEV).status_code == 200
+    finally:
+        default_endpoint(False)
+    assert served.http.get(served.url("/orders")).status_code == 200
+
+
 # ------------------------------------------------------------------ the matching itself (pure)
 
 

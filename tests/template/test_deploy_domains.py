@@ -32,7 +32,8 @@ def domains(world) -> dict:
     zone = r53.create_hosted_zone(Name="example.com", CallerReference="portico-domains")["HostedZone"]["Id"]
     cert = issued_certificate(endpoint, "*.example.com", "*.dev.example.com")
     description = create(world, "portico-domains", DomainNames=f"prod={PROD},dev={DEV}", CertificateArn=cert,
-                         HostedZoneId=zone.split("/")[-1], HeaderRoute="x-api-version:beta*=dev")
+                         HostedZoneId=zone.split("/")[-1], HeaderRoute="x-api-version:beta*=dev",
+                         DisableExecuteApiEndpoint="true")
     assert description["StackStatus"] == "CREATE_COMPLETE", events(world["clients"]["cloudformation"],
                                                                    "portico-domains")
     return {"outputs": {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}, "cert": cert,
@@ -51,6 +52,8 @@ def test_each_domain_is_made_and_its_rules_send_it_to_its_stage(world, domains):
             (100, "dev", [{"MatchHeaders": {"AnyOf": [{"Header": "x-api-version", "ValueGlob": "beta*"}]}}]),
             (1000, stage, [])]
         assert {r["Actions"][0]["InvokeApi"]["ApiId"] for r in rules} == {out["RestApiId"]}
+    # DisableExecuteApiEndpoint=true: the domains are the only way in.
+    assert c["apigateway"].get_rest_api(restApiId=out["RestApiId"])["disableExecuteApiEndpoint"] is True
 
 
 def test_each_domain_has_a_and_aaaa_aliases_to_its_regional_name(world, domains):

@@ -64,6 +64,7 @@ class Snapshot:
     rules: dict[str, list[tuple[int, list[tuple[str, list[str]]] | None, str | None]]] = field(default_factory=dict)
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # ALB listener ARN -> its default action
     domains: dict[str, Domain] = field(default_factory=dict)  # custom domain names (host -> rules, mappings)
+    default_endpoint: bool = True  # the API's /{stage} endpoint is served (not disableExecuteApiEndpoint)
 
 
 def _all(client, op: str, key: str, **kw) -> list[dict]:
@@ -75,6 +76,7 @@ def read(apigateway, elbv2, rest_api_id: str, apigatewayv2=None) -> Snapshot:
     read_load_balancers(elbv2, snap)
     api = apigateway.get_rest_api(restApiId=rest_api_id)
     snap.api_name, snap.key_source = api.get("name", ""), api.get("apiKeySource") or "HEADER"
+    snap.default_endpoint = not api.get("disableExecuteApiEndpoint")
     resources = _all(apigateway, "get_resources", "items", restApiId=rest_api_id, embed=["methods"])
     current = {r["path"]: r.get("resourceMethods") or {} for r in resources}
     for st in apigateway.get_stages(restApiId=rest_api_id).get("item", []):

@@ -100,14 +100,19 @@ def resolve(domain: Domain, headers, path: str) -> tuple[str, str, str] | None:
     return None
 
 
-def route(domains: dict[str, Domain], api_id: str, headers, raw_path: str) -> tuple[str, str] | None:
+def route(snap, headers, raw_path: str) -> tuple[str, str] | None:
     """(stage, path below it without its leading /) of a request: by its Host when that is a custom domain
-    name (None when nothing on the domain routes it to this API), else `/{stage}/{path}` as on execute-api."""
-    domain = domains.get(headers.get("host", "").rsplit(":", 1)[0].lower())
+    name (None when nothing on the domain routes it to this API), else `/{stage}/{path}` as on execute-api,
+    unless the API's default endpoint is disabled (None: "clients can't invoke the API by using the default
+    execute-api endpoint", DisableExecuteApiEndpoint in aws-resource-apigateway-restapi.html; AWS documents
+    no answer for such a request, the local gateway's is 403 Forbidden)."""
+    domain = snap.domains.get(headers.get("host", "").rsplit(":", 1)[0].lower())
     if domain is None:
+        if not snap.default_endpoint:
+            return None
         stage, _, rest = raw_path.lstrip("/").partition("/")
         return stage, rest
     target = resolve(domain, headers, raw_path)
-    if target is None or target[0] != api_id:  # the local gateway serves one REST API
+    if target is None or target[0] != snap.api_id:  # the local gateway serves one REST API
         return None
     return target[1], target[2].lstrip("/")

@@ -140,7 +140,7 @@ class Gateway:
     async def handle(self, request: Request, trace: str) -> tuple[Response, Sample | None]:
         snap = self.snapshot
         raw_path = request.scope.get("raw_path", b"").decode() or request.url.path
-        routed = domains.route(snap.domains, snap.api_id, request.headers, raw_path)  # a custom domain's Host
+        routed = domains.route(snap, request.headers, raw_path)  # by a custom domain's Host, else /{stage}
         if routed is None:
             return _error(FORBIDDEN), None
         stage_name, rest = routed

@@ -24,6 +24,9 @@ moto keeps a domain name with whatever certificate it is given, overwrites one t
   InvokeApi action on a stage that exists; 50 rules per domain (adjustable: api-gateway-execution-service-
   limits-table.html), PORTICO_EMULATOR_ROUTING_RULES_PER_DOMAIN, LimitExceededException past it.
 - CreateBasePathMapping on a ROUTING_RULE_ONLY domain is refused ("you can't create an API mapping").
+- AWS::ApiGateway::RestApi keeps DisableExecuteApiEndpoint (moto's handler drops it), and UpdateRestApi's
+  `/disableExecuteApiEndpoint` "False" turns it off (moto took any string for true), so the local gateway
+  refuses the default endpoint of an API that turned it off.
 - CloudFormation: AWS::ApiGateway::DomainName (Ref: the name; GetAtt RegionalDomainName,
   RegionalHostedZoneId, DomainNameArn ...), AWS::ApiGatewayV2::RoutingRule (Ref: its ARN) and
   AWS::ApiGateway::BasePathMapping, made through the APIs above. A name another stack made fails with
@@ -315,8 +318,29 @@ def _mapping_delete(physical, p):
     _clients("apigateway").delete_base_path_mapping(domainName=domain, basePath=base)
 
 
+def _endpoint_switch(create):  # RestAPI.create_from_cloudformation_json
+    """AWS::ApiGateway::RestApi's DisableExecuteApiEndpoint, which moto's handler drops: "Specifies whether
+    clients can invoke your API by using the default execute-api endpoint" (aws-resource-apigateway-restapi.html)."""
+
+    def wrapper(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        api = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        props = cloudformation_json.get("Properties") or {}
+        api.disableExecuteApiEndpoint = str(props.get("DisableExecuteApiEndpoint", "")).lower() == "true"
+        return api
+
+    return classmethod(wrapper)
+
+
+def _endpoint_patch(apply):  # RestAPI.apply_patch_operations: moto reads "False" as true (bool of a string)
+    def wrapper(self, patch_operations):
+        return apply(self, [{**op, "value": str(op.get("value")).lower() == "true"}
+                            if op.get("path") == "/disableExecuteApiEndpoint" else op for op in patch_operations])
+
+    return wrapper
+
+
 def install() -> None:
-    from moto.apigateway.models import APIGatewayBackend, DomainName
+    from moto.apigateway.models import APIGatewayBackend, DomainName, RestAPI
     from moto.apigateway.responses import APIGatewayResponse
     from moto.apigatewayv2 import urls as v2_urls
     from moto.apigatewayv2.responses import ApiGatewayV2Response
@@ -326,6 +350,8 @@ def install() -> None:
     wrap(APIGatewayResponse, "create_domain_name", _create_domain_name)
     wrap(DomainName, "to_json", _report)
     wrap(APIGatewayBackend, "create_base_path_mapping", _mapping_mode)
+    wrap(RestAPI, "create_from_cloudformation_json", _endpoint_switch)
+    wrap(RestAPI, "apply_patch_operations", _endpoint_patch)
     for op, fn in (("create_routing_rule", _create_rule), ("get_routing_rule", _get_rule),
                    ("put_routing_rule", _put_rule), ("delete_routing_rule", _delete_rule),
                    ("list_routing_rules", _list_rules)):
