@@ -27,7 +27,7 @@ def test_each_service_answers_through_its_alb_rule(alb_stack):
     assert orders.status_code == 200, orders.text
     body = orders.json()
     assert (body["service"], body["path"], body["query"]) == ("orders", "/items/7", "x=1")
-    assert body["headers"][SERVICE_HEADER] == "orders", "the integration's header reached the service"
+    assert body["headers"][SERVICE_HEADER].startswith("orders."), "the integration's header reached the service"
     users = alb_stack.wait_for("/users/me")
     assert users.status_code == 200, users.text
     assert (users.json()["service"], users.json()["path"]) == ("users", "/me")
@@ -42,10 +42,33 @@ def test_a_request_no_rule_matches_gets_the_listeners_default_404(alb_stack):
     assert alb_stack.wait_for("/orders/a").status_code == 200
     elbv2, s = alb_stack.clients.elbv2, alb_stack.settings
     [rule] = [r for r in elbv2.describe_rules(ListenerArn=s.alb_listener_arn)["Rules"]
-              if not r["IsDefault"] and r["Conditions"][0]["HttpHeaderConfig"]["Values"] == ["orders"]]
+              if not r["IsDefault"] and r["Conditions"][0]["HttpHeaderConfig"]["Values"][0].startswith("orders.")]
     elbv2.delete_rule(RuleArn=rule["RuleArn"])  # drift: the plane re-reads the ALB every second
     gone = alb_stack.wait_for("/orders/a", status=404)
     assert gone.status_code == 404 and gone.json() == {"message": "Not Found"}
     assert alb_stack.http.get(alb_stack.url("/users/b")).status_code == 200
     alb_stack.reconciler.run()  # the reconcile puts the rule back: traffic returns
     assert alb_stack.wait_for("/orders/a").json()["service"] == "orders"
+
+
+def test_a_header_sent_by_the_caller_cannot_pick_another_services_rule(alb_stack):
+    """The rule matches the service's name and a token under the stack's secret, so a caller on orders' route
+    who sends users' header (the bare name, or the value orders' own task sees with the name changed) still
+    reaches orders; and were API Gateway to send the caller's header beside the integration's, the ALB's
+    rules (matched as an ALB does, any value of the header) would still pick no other service."""
+    from portico.slots import header_value
+    from portico.state import StateTable
+    from portico_cli.local_aws.dataplane.gateway import _rule_matches
+
+    s = alb_stack.settings
+    orders_sees = alb_stack.wait_for("/orders/a").json()["headers"][SERVICE_HEADER]
+    forged = ["users", "USERS", "users." + orders_sees.split(".", 1)[1], "users.*", "*"]
+    for value in forged:
+        answer = alb_stack.http.get(alb_stack.url("/orders/a"), headers={SERVICE_HEADER: value})
+        assert answer.status_code == 200 and answer.json()["service"] == "orders", (value, answer.text)
+        assert answer.json()["headers"][SERVICE_HEADER] == orders_sees
+    secret = StateTable(alb_stack.clients.dynamodb, s.state_table).snapshot().header_secret
+    users_rule = [("x-portico-service", [header_value("users", secret)])]
+    for value in forged:  # both headers on the wire: the client's and the integration's
+        assert not _rule_matches(users_rule, [(SERVICE_HEADER, value), (SERVICE_HEADER, orders_sees)])
+    assert _rule_matches(users_rule, [(SERVICE_HEADER, header_value("users", secret))])

@@ -11,6 +11,7 @@ from portico.clients import Clients
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico.settings import SERVICE_HEADER
+from portico.slots import header_value
 from portico.state import StateTable
 from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.emulator.elbv2 import RULES
@@ -30,8 +31,9 @@ def rules(clients, s) -> list[dict]:
     return [r for r in clients.elbv2.describe_rules(ListenerArn=s.alb_listener_arn)["Rules"] if not r["IsDefault"]]
 
 
-def header_of(rule: dict) -> list[str]:
-    return [v for c in rule["Conditions"] if c["Field"] == "http-header"
+def header_of(rule: dict, raw: bool = False) -> list[str]:
+    """The services a rule's header condition names (the value is `<service>.<token>`; raw: the values)."""
+    return [v if raw else v.split(".")[0] for c in rule["Conditions"] if c["Field"] == "http-header"
             for v in c["HttpHeaderConfig"]["Values"]]
 
 
@@ -55,6 +57,7 @@ def test_services_get_a_rule_and_target_group_each_no_port(alb):
     assert all(st.listener_port is None and "rule priority" in st.message for st in outcome.statuses.values())
     have = rules(clients, s)
     assert sorted(int(r["Priority"]) for r in have) == [1, 2, 3], "unique priorities, lowest first"
+    secret = StateTable(clients.dynamodb, s.state_table).snapshot().header_secret
     by_service = {header_of(r)[0]: r for r in have}
     assert set(by_service) == set(SERVICES)
     listeners = clients.elbv2.describe_listeners(LoadBalancerArn=s.load_balancer_arns[0])["Listeners"]
@@ -63,6 +66,7 @@ def test_services_get_a_rule_and_target_group_each_no_port(alb):
     assert not state.ports and sorted(state.priorities.values()) == sorted(SERVICES)
     for name, rule in by_service.items():
         assert [c["HttpHeaderConfig"]["HttpHeaderName"] for c in rule["Conditions"]] == [SERVICE_HEADER]
+        assert header_of(rule, raw=True) == [header_value(name, secret)] and len(header_value(name, secret)) == len(name) + 33
         tags = {t["Key"]: t["Value"] for t in
                 clients.elbv2.describe_tags(ResourceArns=[rule["RuleArn"]])["TagDescriptions"][0]["Tags"]}
         assert tags == {"portico:stack": s.stack, "portico:service": name}
@@ -76,7 +80,8 @@ def test_services_get_a_rule_and_target_group_each_no_port(alb):
             for integ in integrations(clients, s, path):
                 assert integ["connectionId"] == s.vpc_link_v2_id
                 assert integ["integrationTarget"] == s.load_balancer_arns[0]
-                assert integ["requestParameters"][f"integration.request.header.{SERVICE_HEADER}"] == f"'{name}'"
+                assert integ["requestParameters"][f"integration.request.header.{SERVICE_HEADER}"] == \
+                    f"'{header_value(name, secret)}'"
                 assert integ["uri"].endswith(":80/{proxy}")  # v2: the path is always mapped (docs/modes.md)
     again = reconciler.run(ALL)
     assert not again.plan.steps, [str(st) for st in again.plan.steps]
@@ -185,7 +190,7 @@ def test_doctor_walks_the_alb_links_and_names_a_deleted_rule(alb):
     for link in ("rule priority reserved", "listener rule on the ALB", "target group",
                  "ECS service has the target group", "API resource, methods, VPC_LINK integration"):
         assert links[link].ok, (link, links[link].detail)
-    assert links["listener rule on the ALB"].detail == f"priority 1, {SERVICE_HEADER}: orders"
+    assert links["listener rule on the ALB"].detail == f"priority 1, {SERVICE_HEADER}: orders.<token>"
     [rule] = rules(clients, s)
     clients.elbv2.delete_rule(RuleArn=rule["RuleArn"])
     links = {c.link: c for c in Doctor(clients, s).run("orders")}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .observed import EcsService, Observed, ecs_key
 from .settings import SERVICE_HEADER, Settings
-from .slots import alb_listener, choose_port, choose_priority
+from .slots import alb_listener, choose_port, choose_priority, header_value
 from .spec import ServiceSpec, SpecError, overlap, route_paths
 
 MAX_TARGET_GROUPS_PER_ECS_SERVICE = 5
@@ -30,7 +30,7 @@ class MethodSpec:
     proxy: bool
     integration_target: str | None = None  # the NLB, on a VPC link v2
     cached: bool = False  # the service has a stage cache TTL
-    service_header: str | None = None  # ALB mode: the value of SERVICE_HEADER, which the service's rule matches
+    service_header: str | None = None  # ALB mode: SERVICE_HEADER's value (slots.header_value), its rule's match
 
     def cache_key_parameters(self) -> list[str]:
         """A cached {proxy+} route must key its cache on the proxy path: API Gateway's cache key is the resource
@@ -194,7 +194,8 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
         uri = f"{base}/{{proxy}}" if proxy or lb.integration_target else f"{base}/"
         resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy,
                                             lb.integration_target, bool(spec.cache_ttl_seconds),
-                                            spec.service if alb else None)
+                                            header_value(spec.service, observed.state.header_secret) if alb
+                                            else None)
                            for verb in spec.methods}
     return DesiredService(spec=spec, load_balancer=lb_arn, dns=lb.dns, vpc_link=lb.vpc_link, port=port,
                           target_group_name=tg_name, target_type=target_type, container_name=container,

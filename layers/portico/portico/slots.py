@@ -5,6 +5,8 @@ which the planner and the CloudFormation front-end (`Custom::ListenerPort`) shar
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -82,9 +84,20 @@ def alb_listener(observed: Observed, settings: Settings) -> tuple[LoadBalancer, 
     return lb, listener
 
 
-def rule_conditions(service: str) -> tuple:
+def header_value(service: str, secret: str | None) -> str:
+    """ALB mode's SERVICE_HEADER value for `service`: its name and a token only the stack can compute, an HMAC of
+    the name under the stack's secret (the state table's `secret#header`). A caller who sends the header itself
+    cannot pick another service's rule, whether API Gateway replaces a client's header of that name or sends
+    both (AWS documents neither, docs/modes.md); a service, which sees its own value, cannot derive another's.
+    Lowercase hex: an ALB compares header values without regard to case."""
+    if not secret:
+        raise ValueError("ALB mode needs the stack's header secret (state table item secret#header)")
+    return f"{service}.{hmac.new(secret.encode(), service.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+
+def rule_conditions(service: str, secret: str | None) -> tuple:
     """The conditions of the service's listener rule, as observed: its integrations' SERVICE_HEADER value."""
-    return (("http-header", SERVICE_HEADER, (service,)),)
+    return (("http-header", SERVICE_HEADER, (header_value(service, secret),)),)
 
 
 def choose_priority(service: str, observed: Observed, settings: Settings) -> int:
@@ -94,7 +107,8 @@ def choose_priority(service: str, observed: Observed, settings: Settings) -> int
     ledger, held = observed.state.ledgers.get(service), observed.state.priorities
     if ledger and ledger.priority and held.get((listener.arn, ledger.priority)) == service:
         there = [r for r in listener.rules.values() if r.priority == ledger.priority]
-        if all(r.arn == ledger.rule_arn or r.conditions == rule_conditions(service) for r in there):
+        if all(r.arn == ledger.rule_arn or r.conditions == rule_conditions(service, observed.state.header_secret)
+               for r in there):
             return ledger.priority  # else lost to a rule made by anyone else: choose another, as for a port
     taken = {p for (arn, p) in held if arn == listener.arn} | {r.priority for r in listener.rules.values()}
     others = sum(len(li.rules) for li in lb.listeners.values() if li.arn != listener.arn)

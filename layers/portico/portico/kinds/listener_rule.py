@@ -1,5 +1,6 @@
 """ALB mode: one listener rule per service on the ALB's listener, at its reserved priority, matching the
-header its integrations set (SERVICE_HEADER = the service's name) and forwarding to its target group.
+header its integrations set (SERVICE_HEADER = the service's name and its token, `slots.header_value`) and
+forwarding to its target group.
 
 A rule is portico's when its ARN is in the service's ledger, or when it sits at the service's reserved
 priority and is tagged as portico's for the service (a rule created by a pass that crashed before saving
@@ -16,16 +17,13 @@ from ..desired import DesiredService
 from ..errors import StepError, error_code, is_not_found
 from ..observed import Listener, Observed, Rule, read_tags
 from ..settings import SERVICE_HEADER
-from ..slots import rule_conditions
+from ..slots import header_value, rule_conditions
 from ..state import Conflict
 from ..steps import ApplyContext, Step
 
 
-def conditions(service: str) -> list[dict[str, Any]]:
-    return [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": SERVICE_HEADER, "Values": [service]}}]
-
-
-_wanted = rule_conditions
+def conditions(value: str) -> list[dict[str, Any]]:
+    return [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": SERVICE_HEADER, "Values": [value]}}]
 
 
 def _listener(obs: Observed, arn: str | None) -> Listener | None:
@@ -47,11 +45,14 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     if d.priority is None:
         return []
     rule, known = _ours(d.service, obs, _listener(obs, d.listener_arn), d.priority)
-    params = {"listenerArn": d.listener_arn, "priority": d.priority, "targetGroup": d.target_group_name}
+    header = header_value(d.service, obs.state.header_secret)
+    params = {"listenerArn": d.listener_arn, "priority": d.priority, "targetGroup": d.target_group_name,
+              "header": header}
     if rule is None:
         return [Step("create_rule", d.service, params)]
     tg = obs.target_groups.get(d.target_group_name)
-    if not known or tg is None or rule.target_group_arns != (tg.arn,) or rule.conditions != _wanted(d.service) \
+    wanted = rule_conditions(d.service, obs.state.header_secret)
+    if not known or tg is None or rule.target_group_arns != (tg.arn,) or rule.conditions != wanted \
             or rule.priority != d.priority:
         return [Step("modify_rule", d.service, {**params, "ruleArn": rule.arn, "known": known,
                                                 "move": rule.priority != d.priority})]
@@ -86,7 +87,7 @@ def create_rule(step: Step, ctx: ApplyContext) -> None:
     p = step.params
     try:
         rule = ctx.clients.elbv2.create_rule(
-            ListenerArn=p["listenerArn"], Priority=p["priority"], Conditions=conditions(step.service),
+            ListenerArn=p["listenerArn"], Priority=p["priority"], Conditions=conditions(p["header"]),
             Actions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service))["Rules"][0]
     except ClientError as exc:
         if error_code(exc) != "PriorityInUse":
@@ -102,7 +103,7 @@ def modify_rule(step: Step, ctx: ApplyContext) -> None:
     elbv2 = ctx.clients.elbv2
     if p.get("move"):
         elbv2.set_rule_priorities(RulePriorities=[{"RuleArn": p["ruleArn"], "Priority": p["priority"]}])
-    elbv2.modify_rule(RuleArn=p["ruleArn"], Conditions=conditions(step.service),
+    elbv2.modify_rule(RuleArn=p["ruleArn"], Conditions=conditions(p["header"]),
                       Actions=_forward(ctx, p["targetGroup"]))
     ctx.ledger(step.service).rule_arn = p["ruleArn"]
 

@@ -34,6 +34,8 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
             ecs_services: list[tuple[str, str]] = (), link_version: str | None = None) -> Observed:
     """`link_version`: the VPC links to plan with; default, the state table's choice, else the settings'."""
     snapshot = state.snapshot()
+    if settings.backend == "alb" and snapshot.header_secret is None:  # the first ALB pass of a stack makes it
+        snapshot.header_secret = state.header_secret()
     return Observed(
         state=snapshot,
         load_balancers=read_load_balancers(clients.elbv2, settings,

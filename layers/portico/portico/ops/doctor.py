@@ -20,6 +20,7 @@ from ..errors import error_message
 from ..observed import ecs_key, read_resources
 from ..registry import FLAPPING_FIX, Registry, ecs_repairs
 from ..settings import SERVICE_HEADER
+from ..slots import header_value
 from ..spec import ServiceSpec, SpecError, parse, route_paths
 from ..state import StateTable
 from . import domain, reach
@@ -105,7 +106,7 @@ class Doctor:
 
         checks.append(self._health(tg_arn, spec))
         checks.append(reach.security_groups(self.c, ecs, lb_arn, spec))
-        checks.append(self._api(service, spec, ledger, lb_arn, port, snap.link_version))
+        checks.append(self._api(service, spec, ledger, lb_arn, port, snap.link_version, snap.header_secret))
         checks.append(self._deployment(service, spec, snap))
         if self.s.domain(self.s.stage):
             checks.append(domain.check(self.c, self.s, self.s.stage))
@@ -163,8 +164,9 @@ class Doctor:
         return found[0] if found and found[0].get("status") != "INACTIVE" else None
 
     # -- API Gateway --------------------------------------------------------------------------------
-    def _api(self, service, spec, ledger, lb_arn, port, link_version=None) -> Check:
+    def _api(self, service, spec, ledger, lb_arn, port, link_version=None, secret=None) -> Check:
         link = "API resource, methods, VPC_LINK integration"
+        header = header_value(service, secret) if self.s.backend == "alb" and secret else None
         if not spec or not port:
             return Check(link, False, "no valid entry or port to compare with", "fix the links above first")
         resources = read_resources(self.c.apigateway, self.s.rest_api_id)
@@ -188,8 +190,9 @@ class Doctor:
                 elif integ.get("connectionId") and link_id and integ["connectionId"] != link_id:
                     problems.append(f"{verb} {path} uses VPC link {integ['connectionId']}, not {link_id}")
                 elif self.s.backend == "alb" and (integ.get("requestParameters") or {}).get(
-                        f"integration.request.header.{SERVICE_HEADER}") != f"'{service}'":
-                    problems.append(f"{verb} {path} does not set {SERVICE_HEADER}: {service} (the ALB rule's header)")
+                        f"integration.request.header.{SERVICE_HEADER}") != f"'{header}'":
+                    problems.append(f"{verb} {path} does not set {SERVICE_HEADER}: {service}.<token> (the ALB "
+                                    "rule's header)")
                 elif (integ.get("integrationTarget") or None) != target:
                     problems.append(f"{verb} {path} targets {integ.get('integrationTarget') or 'no load balancer'}"
                                     f" through its VPC link, not {target or 'the link own NLB (v1)'}")

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from ..desired import invoke_url
 from ..settings import SERVICE_HEADER
+from ..slots import header_value
 from ..spec import ServiceSpec
 
 
@@ -113,10 +114,12 @@ def alb_links(c, s, service: str, ledger, snap, checks: list[Check], fix: str) -
     except ClientError:
         rules, port = [], None
     rule = next((r for r in rules if ledger and r["RuleArn"] == ledger.rule_arn), None)
-    header = [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": SERVICE_HEADER, "Values": [service]}}]
+    header = [{"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": SERVICE_HEADER, "Values": [
+        header_value(service, snap.header_secret) if snap.header_secret else service]}}]
     ok = bool(rule and [{k: cond[k] for k in ("Field", "HttpHeaderConfig") if k in cond}
                         for cond in rule["Conditions"]] == header)
-    checks.append(Check("listener rule on the ALB", ok, f"priority {rule['Priority']}, {SERVICE_HEADER}: {service}"
+    checks.append(Check("listener rule on the ALB", ok,
+                        f"priority {rule['Priority']}, {SERVICE_HEADER}: {service}.<token>"
                         if ok else "the rule's condition is not the service's header" if rule
                         else "no rule portico created for the service on the ALB listener",
                         "" if ok else fix))

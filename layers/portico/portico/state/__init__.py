@@ -29,6 +29,7 @@ form are in `records`. The functions of those modules are bound to StateTable as
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +71,15 @@ class StateTable:
                 raise
             return False
 
+    def header_secret(self) -> str:
+        """ALB mode's per-stack secret (`slots.header_value`), made once by the first pass that needs it: a
+        conditional put, so two passes agree on one value. It never leaves the state table and the functions."""
+        value = secrets.token_hex(16)
+        if self._if(self.ddb.put_item, Item=to_item({"pk": "secret#header", "value": value}),
+                    ConditionExpression="attribute_not_exists(pk)"):
+            return value
+        return self._get("secret#header")["value"]
+
     # -- reads -------------------------------------------------------------------------------------
     def snapshot(self) -> StateSnapshot:
         snap = StateSnapshot()
@@ -100,6 +110,8 @@ class StateTable:
             snap.task_definitions[rest] = d
         elif kind == "link":
             snap.link_version = d["version"]
+        elif kind == "secret" and rest == "header":
+            snap.header_secret = d["value"]
 
     def claims(self, service: str, path: str) -> StateSnapshot:
         """The part of the snapshot that decides whether `service` may take `path`, in two BatchGetItems

@@ -107,3 +107,4 @@ class StateSnapshot:
     deploys: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> {at, pending, deploymentId}
     task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}
     link_version: str | None = None  # the VPC links integrations use, once `portico migrate-link` chose them
+    header_secret: str | None = None  # ALB mode: the stack's secret behind each service's header value
