@@ -43,6 +43,9 @@ class _Held:
     def add(self, old, new) -> None:
         self.records.append((old, new))
 
+    def __getattr__(self, name: str):  # a stream read meanwhile (DynamoDB Streams is not under LOCK) sees the shard
+        return getattr(self.shard, name)
+
 
 class _Journal:
     """What a transaction changed, item by item, to put back if it fails."""
