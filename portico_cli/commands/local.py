@@ -13,10 +13,11 @@ from ..output import Json, emit, progress, warn
 
 try:  # the emulator and the data plane come with the `local` extra (moto, uvicorn, httpx ...), not with `cli`
     from ..local_aws import bootstrap as local
+    from ..local_aws import certificates
     from ..local_aws import stack as local_stack
     from ..local_aws.dataplane import process as dataplane
 except ImportError as missing:  # pragma: no branch - tested in a venv without the extra
-    local = local_stack = dataplane = None
+    local = local_stack = dataplane = certificates = None
     _MISSING = missing.name
 
 app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto server on loopback).")
@@ -37,6 +38,13 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
                                                             "free one).")] = 0,
              backend: Annotated[str, typer.Option(help="nlb: the NLB pool (a listener port per service); alb: one ALB "
                                                        "on a VPC link v2 (a listener rule per service).")] = "nlb",
+             domains: Annotated[str, typer.Option(help="Custom domain names, stage=domain pairs (the template's "
+                                                       "DomainNames, e.g. prod=api.example.com,dev=api.dev.example.com)"
+                                                       ": a self-signed certificate for them goes into the local "
+                                                       "ACM, and the local gateway serves each by its Host header."
+                                                  )] = "",
+             header_route: Annotated[str, typer.Option(help="With --domains: header:glob=stage (the template's "
+                                                            "HeaderRoute), e.g. x-api-version:beta*=dev.")] = "",
              as_json: Json = False) -> None:
     """Start the local AWS (if not running), deploy template.yaml into it, write .portico/local.env.
 
@@ -44,6 +52,11 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
     local` updates it; the VPC and subnets it needs are made here, with ids that never change."""
     if backend not in ("nlb", "alb"):
         raise refused(f"--backend: {backend!r} is not a backend", "choose nlb or alb")
+    pairs = [pair.partition("=") for pair in domains.split(",") if pair.strip()]
+    if any(not (stage and sep and name) for stage, sep, name in pairs):
+        raise refused(f"--domains: {domains!r} is not stage=domain pairs", "e.g. --domains prod=api.example.com")
+    if header_route and not pairs:
+        raise refused("--header-route: routes requests of a custom domain", "give --domains too")
     pid, endpoint = _running()
     if pid is None:
         try:
@@ -60,6 +73,9 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
             name.unlink(missing_ok=True)
     parameters = {"Backend": "alb"} if backend == "alb" else \
         {"LoadBalancerCount": str(load_balancers)} if load_balancers > 1 else {}
+    if pairs:  # the template's rules and patterns check the values, as CloudFormation does
+        parameters.update(DomainNames=domains, HeaderRoute=header_route, CertificateArn=certificates.certificate_for(
+            endpoint, sorted({name for _, _, name in pairs})))
     try:
         s = local_stack.deploy(endpoint, parameters, cache=LOCAL_DIR / "templates")
     except local_stack.DeployFailed as exc:
@@ -68,6 +84,7 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
     # SAM CLI waits SAM_CLI_POLL_DELAY (5 s) before reading a stack's events; the local stack is settled at once.
     local.write_env(LOCAL_ENV, s, {dataplane.GATEWAY_URL_ENV: plane["url"], "SAM_CLI_POLL_DELAY": "0.5"})
     stage_urls = {stage: f"{plane['url']}/{stage}" for stage in s.stages}
+    hosts = dict(s.domains)
 
     def human() -> None:
         out.print(f"local AWS at [bold]{endpoint}[/] (pid {pid}); settings in {LOCAL_ENV}")
@@ -78,6 +95,9 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         out.print(f"local API Gateway (data plane, pid {plane['pid']}) serves every stage:")
         for stage, url in stage_urls.items():
             out.print(f"  {stage}: {url}  (e.g. curl {url}/orders)", highlight=False)
+            if stage in hosts:
+                out.print(f"  {stage} on {hosts[stage]}: curl -H 'Host: {hosts[stage]}' {plane['url']}/orders",
+                          highlight=False)
         out.print("a routed service answers once its target is healthy: HealthyThresholdCount × "
                   "HealthCheckIntervalSeconds of its target group (AWS's default: 5 × 30 s; docs/dataplane.md)",
                   highlight=False)
@@ -85,7 +105,7 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
     emit({"endpoint": endpoint, "pid": pid, "envFile": str(LOCAL_ENV), "restApiId": s.rest_api_id,
           "stages": list(s.stages), "loadBalancerArns": list(s.load_balancer_arns),
           "registryTable": s.registry_table, "stateTable": s.state_table, "stack": s.stack,
-          "gatewayUrl": plane["url"], "stageUrls": stage_urls}, human)
+          "gatewayUrl": plane["url"], "stageUrls": stage_urls, "domains": hosts}, human)
 
 
 @app.command("down")

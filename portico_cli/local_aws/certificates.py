@@ -34,3 +34,14 @@ def issued_certificate(endpoint: str, *names: str, region: str = REGION) -> str:
     body, key = self_signed(*names)
     acm = session(endpoint).client("acm", endpoint_url=endpoint, region_name=region)
     return acm.import_certificate(Certificate=body, PrivateKey=key)["CertificateArn"]
+
+
+def certificate_for(endpoint: str, names: list[str], region: str = REGION) -> str:
+    """An ISSUED certificate of the local ACM naming exactly `names` (a later run finds the same one, so a
+    stack update keeps its domains' certificate), imported when there is none."""
+    acm = session(endpoint).client("acm", endpoint_url=endpoint, region_name=region)
+    for summary in acm.list_certificates(CertificateStatuses=["ISSUED"]).get("CertificateSummaryList", []):
+        cert = acm.describe_certificate(CertificateArn=summary["CertificateArn"])["Certificate"]
+        if sorted(cert.get("SubjectAlternativeNames") or []) == sorted(names):
+            return cert["CertificateArn"]
+    return issued_certificate(endpoint, *names, region=region)
