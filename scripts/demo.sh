@@ -7,9 +7,9 @@ export COLUMNS=${COLUMNS:-200}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 trap '$P local down >/dev/null 2>&1 || true' EXIT
 
-step "start the local AWS and deploy template.yaml into it (the stack portico-local)"
+step "start the local AWS and deploy template.yaml into it (the stack portico-local), dev and prod on their own hostnames"
 $P local down >/dev/null 2>&1 || true
-$P local up
+$P local up --domains prod=api.example.com,dev=api.dev.example.com --header-route 'x-api-version:beta*=dev'
 
 step "the services to route: an ECS cluster with three services, as their team would create them"
 .venv/bin/python -m scripts.demo_calls services
@@ -53,6 +53,9 @@ $P graph -o .portico/routes.svg
 
 step "call each route through the local API Gateway → VPC link → NLB port → target group → task"
 .venv/bin/python -m scripts.demo_calls call
+
+step "the API on its own hostnames: each Host reaches its stage (prod was rolled back: no orders there), a header rule sends prod's beta callers to dev"
+.venv/bin/python -m scripts.demo_calls domains /orders/items/42 x-api-version:beta-1
 
 step "offboard users: portico removes exactly what it created"
 $P offboard users

@@ -8,7 +8,9 @@
                                      routed service has a healthy target (bounded);
 `python -m scripts.demo_calls call [PATH...]`  calls each route of the dev stage with httpx: without
                                      credentials, then with what its auth needs (x-api-key from
-                                     PORTICO_PROBE_API_KEY, SigV4); then each PATH as it is.
+                                     PORTICO_PROBE_API_KEY, SigV4); then each PATH as it is;
+`python -m scripts.demo_calls domains PATH [HEADER:VALUE]`  calls PATH on each stage's custom domain
+                                     (PORTICO_DOMAINS) by its Host header, then on each with the header.
 Reads .portico/local.env, as the CLI does.
 """
 
@@ -123,5 +125,21 @@ def call(*extra: str) -> int:
     return 0
 
 
+def domains(path: str, header: str = "") -> int:
+    """PATH on each custom domain, as a client of api.example.com reaches it: the gateway's address, the Host."""
+    _clients()
+    gateway = os.environ[GATEWAY_URL_ENV]
+    pairs = [p.split("=", 1) for p in os.environ.get("PORTICO_DOMAINS", "").split(",") if p]
+    name, _, value = header.partition(":")
+    with httpx.Client(trust_env=False, timeout=10) as http:
+        for stage, host in pairs:
+            print(f"https://{host}{path} (stage {stage}): curl -H 'Host: {host}' {gateway}{path}")
+            _show(f"GET {path}", http.get(f"{gateway}{path}", headers={"Host": host}))
+            if header:
+                _show(f"GET {path} with {name}: {value}", http.get(f"{gateway}{path}",
+                                                                  headers={"Host": host, name: value}))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit({"services": services, "wait": wait, "call": call}[sys.argv[1]](*sys.argv[2:]))
+    sys.exit({"services": services, "wait": wait, "call": call, "domains": domains}[sys.argv[1]](*sys.argv[2:]))

@@ -93,6 +93,17 @@ def test_with_the_default_endpoint_disabled_only_the_domains_serve(served):
     assert served.http.get(served.url("/orders")).status_code == 200
 
 
+def test_the_doctor_probes_the_stage_on_its_domain(served):
+    from portico.ops.doctor import Doctor
+
+    settings = served.settings.with_(domains=(("dev", DEV),))
+    checks = {c.link: c for c in Doctor(served.clients, settings).run("orders", probe=True,
+                                                                     probe_base=served.plane.url)}
+    assert checks[f"custom domain {DEV}"].ok, checks[f"custom domain {DEV}"]
+    probe = checks["HTTP probe"]
+    assert probe.ok and probe.detail == f"GET {served.plane.url}/orders (Host: {DEV}) → 200", probe
+
+
 # ------------------------------------------------------------------ the matching itself (pure)
 
 

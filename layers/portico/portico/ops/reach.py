@@ -84,6 +84,8 @@ def probe(clients, settings, spec: ServiceSpec | None, api_key: str | None, base
     if api_key:
         headers["x-api-key"] = api_key
     request = urllib.request.Request(url, method=verb, headers=headers)
+    if headers.get("Host"):
+        url = f"{url} (Host: {headers['Host']})"  # what the report names; the request keeps the bare URL
     try:
         with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - a URL portico built
             status, body = resp.status, resp.read(300).decode(errors="replace")
