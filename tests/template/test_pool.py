@@ -66,7 +66,8 @@ def test_members_are_alike_share_one_security_group_and_v1_members_have_their_ow
         if k > 1:
             assert lb["Condition"] == f"HasLoadBalancer{k}"
     v2 = resources["VpcLinkV2"]
-    assert v2["Type"] == LINK_V2 and v2["Properties"]["SubnetIds"] == {"Ref": "SubnetIds"}
+    assert v2["Type"] == LINK_V2 and v2["Properties"]["SubnetIds"] == {  # its own subnets only when given
+        "Fn::If": ["HasVpcLinkSubnets", {"Ref": "VpcLinkSubnetIds"}, {"Ref": "SubnetIds"}]}
     assert v2["Properties"]["SecurityGroupIds"] == [{"Ref": "VpcLinkSecurityGroup"}]
     for k, lb_id in enumerate(pool(template)[:max(V1_COUNTS)], start=1):
         lb = resources[lb_id]
