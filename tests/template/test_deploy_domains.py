@@ -87,3 +87,23 @@ def test_a_certificate_from_another_region_fails_the_deploy(world, domains):
               if (name, status) == ("Domain1", "CREATE_FAILED")]
     assert failed and failed[0].startswith(f"Invalid certificate ARN: {elsewhere}. Certificate must be in "
                                            f"'{local.REGION}'."), failed
+
+
+def test_a_stack_update_changes_the_header_rule_in_place(world, domains):
+    """HeaderRoute changed: the rules are updated with no interruption (the same ids, PutRoutingRule), not made
+    again beside the old ones (which would collide on their priority)."""
+    cfn, gw2 = world["clients"]["cloudformation"], world["clients"]["apigatewayv2"]
+    before = {r["Priority"]: r["RoutingRuleId"] for r in gw2.list_routing_rules(DomainName=PROD)["RoutingRules"]}
+    change = cfn.create_change_set(
+        StackName="portico-domains", ChangeSetName="canary-to-prod", ChangeSetType="UPDATE",
+        TemplateURL=TEMPLATE_URL, Capabilities=["CAPABILITY_IAM"],
+        Parameters=params(world, StageNames="dev,prod", DomainNames=f"prod={PROD},dev={DEV}",
+                          CertificateArn=domains["cert"], HostedZoneId=domains["zone"].split("/")[-1],
+                          HeaderRoute="x-canary:*=prod", DisableExecuteApiEndpoint="true"))["Id"]
+    cfn.execute_change_set(ChangeSetName=change)
+    assert wait_settled(cfn, "portico-domains")["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "portico-domains")
+    rules = gw2.list_routing_rules(DomainName=DEV)["RoutingRules"]
+    assert [(r["Priority"], r["Actions"][0]["InvokeApi"]["Stage"], r["Conditions"]) for r in rules] == [
+        (100, "prod", [{"MatchHeaders": {"AnyOf": [{"Header": "x-canary", "ValueGlob": "*"}]}}]), (1000, "dev", [])]
+    after = {r["Priority"]: r["RoutingRuleId"] for r in gw2.list_routing_rules(DomainName=PROD)["RoutingRules"]}
+    assert after == before

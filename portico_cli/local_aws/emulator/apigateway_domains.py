@@ -29,7 +29,8 @@ moto keeps a domain name with whatever certificate it is given, overwrites one t
   refuses the default endpoint of an API that turned it off.
 - CloudFormation: AWS::ApiGateway::DomainName (Ref: the name; GetAtt RegionalDomainName,
   RegionalHostedZoneId, DomainNameArn ...), AWS::ApiGatewayV2::RoutingRule (Ref: its ARN) and
-  AWS::ApiGateway::BasePathMapping, made through the APIs above. A name another stack made fails with
+  AWS::ApiGateway::BasePathMapping, made through the APIs above; a stack update changes a routing rule in
+  place (PutRoutingRule), as CloudFormation does, unless its domain changes. A name another stack made fails with
   CloudFormation's "{name} already exists in stack {stack id}" (as met in https://github.com/anomalyco/sst/issues/156).
 """
 
@@ -285,15 +286,35 @@ def _domain_create(p, name):
                     "DomainNameArn": out["domainNameArn"]}
 
 
+def _rule_fields(p) -> dict:
+    """A rule's CloudFormation properties as the API's arguments (CloudFormation hands booleans and numbers on
+    as strings)."""
+    from .cloudformation import _bool, _int
+
+    return {"Priority": _int(p["Priority"]), "Conditions": p.get("Conditions") or [],
+            "Actions": [{"InvokeApi": {**a["InvokeApi"], "StripBasePath": _bool(a["InvokeApi"].get("StripBasePath"))}}
+                        for a in p.get("Actions") or []]}
+
+
 def _rule_create(p, name):
-    from .cloudformation import _bool, _clients, _int
+    from .cloudformation import _clients
 
     domain = p["DomainNameArn"].split("/domainnames/", 1)[-1]
-    actions = [{"InvokeApi": {**a["InvokeApi"], "StripBasePath": _bool(a["InvokeApi"].get("StripBasePath"))}}
-               for a in p.get("Actions") or []]
-    rule = _clients("apigatewayv2").create_routing_rule(DomainName=domain, Priority=_int(p["Priority"]),
-                                                        Actions=actions, Conditions=p.get("Conditions") or [])
+    rule = _clients("apigatewayv2").create_routing_rule(DomainName=domain, **_rule_fields(p))
     return rule["RoutingRuleArn"], {"RoutingRuleArn": rule["RoutingRuleArn"], "RoutingRuleId": rule["RoutingRuleId"]}
+
+
+def _rule_update(physical, p, old):
+    """In place (PutRoutingRule): a rule's Actions, Conditions and Priority update with no interruption, its
+    DomainNameArn by replacement (aws-resource-apigatewayv2-routingrule.html)."""
+    from .cloudformation import _clients
+    from .stack_update import _Replace
+
+    if p["DomainNameArn"] != old["DomainNameArn"]:
+        raise _Replace
+    domain, _, rule_id = physical.split("/domainnames/", 1)[-1].partition("/routingrules/")
+    _clients("apigatewayv2").put_routing_rule(DomainName=domain, RoutingRuleId=rule_id, **_rule_fields(p))
+    return {"RoutingRuleArn": physical, "RoutingRuleId": rule_id}
 
 
 def _rule_delete(physical, p):
@@ -345,7 +366,7 @@ def install() -> None:
     from moto.apigatewayv2 import urls as v2_urls
     from moto.apigatewayv2.responses import ApiGatewayV2Response
 
-    from . import cloudformation
+    from . import cloudformation, stack_update
 
     wrap(APIGatewayResponse, "create_domain_name", _create_domain_name)
     wrap(DomainName, "to_json", _report)
@@ -366,3 +387,4 @@ def install() -> None:
         "AWS::ApiGatewayV2::RoutingRule": (_rule_create, _rule_delete),
         "AWS::ApiGateway::BasePathMapping": (_mapping_create, _mapping_delete),
     })
+    stack_update.UPDATERS["AWS::ApiGatewayV2::RoutingRule"] = _rule_update
