@@ -79,8 +79,7 @@ def test_a_pass_out_of_time_takes_no_new_work_and_leaves_its_entries_pending(wor
 
     injector.on_call = tick
     short = world.reconciler(clients=portico_clients, clock=lambda: now[0])
-    short.deadline = now[0] + 60  # a dozen calls
-    outcome = short.run()
+    outcome = short.run(deadline=now[0] + 60)  # a dozen calls
     assert set(outcome.retry) == {"orders", "users"}
     assert {i["status"] for i in world.items().values()} == {"PENDING"}
     assert "ran out of time" in world.items()["orders"]["statusMessage"]

@@ -72,7 +72,7 @@ class Reconciler:
         self.registry = Registry(clients.dynamodb, settings.registry_table, clock=clock)
         self.state = StateTable(clients.dynamodb, settings.state_table, clock=clock)
         self.link_version: str | None = None  # plan with these VPC links (migrate-link), not the recorded ones
-        self.deadline: float | None = None  # (self.clock) past it, a pass takes no new work: a Lambda's time is up
+        self.deadline: float | None = None  # the running pass's (run's `deadline`)
 
     # -- reading -------------------------------------------------------------------------------------
     def read(self, keys: Iterable[str] | None) -> tuple[dict[str, dict], dict[str, ServiceSpec], dict[str, str]]:
@@ -125,21 +125,23 @@ class Reconciler:
         key = ecs_key(cluster, service)
         return sorted(s for s, led in self.state.snapshot().ledgers.items() if led.ecs == key)
 
-    def sweep(self) -> Outcome:
+    def sweep(self, deadline: float | None = None) -> Outcome:
         """One scheduled sweep: the services (registry entries and ledgers) in shards of ≤ SHARD_SIZE by a
         stable hash of the name, one shard per sweep in turn (the sweep's number, a counter in the state
         table: any schedule, rate or cron, reaches every shard in `shards` sweeps), so a
         sweep's time and ECS reads stay bounded however many services there are, and every service is
         re-read (a rotating audit of ECS attachments) once every `shards` sweeps. Stream records and ECS
         events reconcile a service at once, whatever its shard."""
-        return self.run(ALL, shard=True)
+        return self.run(ALL, shard=True, deadline=deadline)
 
-    def run(self, keys: Iterable[str] | None = ALL, *, dry_run: bool = False, shard: bool = False) -> Outcome:
+    def run(self, keys: Iterable[str] | None = ALL, *, dry_run: bool = False, shard: bool = False,
+            deadline: float | None = None) -> Outcome:
         """One pass. Several may run at once (stream, sweeper, provider, CLI): a service another pass is
         changing, or changed since this one read it, is re-read and re-planned (up to MAX_ROUNDS); a
         port taken meanwhile is chosen again. Such lost races are never FAILED: what is still contended
-        after the last round is retried (the other pass writes its status, the trigger delivers again)."""
-        started = self.clock()
+        after the last round is retried (the other pass writes its status, the trigger delivers again).
+        `deadline` (self.clock): past it the pass starts no new step (a Lambda whose time runs short)."""
+        started, self.deadline = self.clock(), deadline
         keys = None if keys is None else list(dict.fromkeys(keys))
         items, specs, invalid = self.read(keys)
         scope = None if keys is None else set(keys)

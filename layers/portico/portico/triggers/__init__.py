@@ -26,12 +26,10 @@ def default_reconciler() -> Reconciler:
 MARGIN_SECONDS = 60  # of a Lambda's time, kept to write the statuses and let go of the claims
 
 
-def for_invocation(context: Any) -> Reconciler:
-    """The container's reconciler, told when this invocation must stop taking new work (Lambda's remaining time
-    less MARGIN_SECONDS): a pass cut by the timeout would hold its services until their claims run out.
+def deadline(reconciler: Reconciler, context: Any) -> float | None:
+    """When this invocation's pass must stop taking new work (on the reconciler's clock): Lambda's remaining time
+    less MARGIN_SECONDS, as a pass cut by the timeout would hold its services until their claims run out.
     get_remaining_time_in_millis: "the number of milliseconds left before the execution times out"
     (https://docs.aws.amazon.com/lambda/latest/dg/python-context.html)."""
-    reconciler = default_reconciler()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    reconciler.deadline = reconciler.clock() + remaining() / 1000 - MARGIN_SECONDS if remaining else None
-    return reconciler
+    return reconciler.clock() + remaining() / 1000 - MARGIN_SECONDS if remaining else None

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from ..reconcile import Reconciler
 from ..spec import spec_view
-from . import for_invocation
+from . import deadline, default_reconciler
 
 logger = Logger(service="portico", child=False)
 # Every record failing (a whole pass hit a transient error) is reported as batchItemFailures too, not raised:
@@ -49,7 +49,7 @@ def handle(event: dict[str, Any], context: Any, reconciler: Reconciler) -> dict[
     retry: dict[str, str] = {}
     if keys:
         try:
-            outcome = reconciler.run(keys)
+            outcome = reconciler.run(keys, deadline=deadline(reconciler, context))
             retry = outcome.retry
             logger.info("reconciled", extra={"services": keys, **outcome.summary()})
         except Exception as exc:  # the whole pass failed (e.g. a table unreachable): retry every record
@@ -67,4 +67,4 @@ def handle(event: dict[str, Any], context: Any, reconciler: Reconciler) -> dict[
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context, for_invocation(context))
+    return handle(event, context, default_reconciler())

@@ -8,21 +8,22 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from . import for_invocation
+from . import deadline, default_reconciler
 
 logger = Logger(service="portico", child=False)
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    reconciler = for_invocation(context)
+    reconciler = default_reconciler()
+    until = deadline(reconciler, context)
     if event.get("source") == "aws.ecs":  # an ECS service changed outside portico: reconcile its entries now
         params = (event.get("detail") or {}).get("requestParameters") or {}
         keys = reconciler.services_on_ecs(str(params.get("cluster") or "default"), str(params.get("service") or ""))
-        summary = reconciler.run(keys).summary() if keys else {"steps": 0, "statuses": {}}
+        summary = reconciler.run(keys, deadline=until).summary() if keys else {"steps": 0, "statuses": {}}
         logger.info("ecs change", extra={"ecs": params.get("service"), "services": keys, **summary})
         return summary
-    outcome = reconciler.sweep()
+    outcome = reconciler.sweep(until)
     summary = outcome.summary()
     logger.info("sweep", extra=summary)
     return summary
