@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from botocore.exceptions import ClientError
 from .tasks import Task, command_for, free_port, launch, wait_listening
 
 MAX_TASKS = 3
+# A task that exits is started again after a back-off doubling from 1 s to MAX_BACKOFF s while it keeps exiting
+# within STABLE_SECONDS of its start (ECS throttles restarts of a service whose tasks keep stopping, too).
+MAX_BACKOFF, STABLE_SECONDS = 60.0, 30.0
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +39,7 @@ class Agent:
         self.errors: dict[str, str] = {}  # "cluster/service" -> why it has no task
         self._starting: list[Task] = []
         self._arns: dict[str, str] = {}  # "cluster/service" -> service ARN
+        self._backoff: dict[str, tuple[int, float]] = {}  # "cluster/service" -> (exits in a row, no start before)
 
     @property
     def addresses(self) -> dict[tuple[str, int], int]:
@@ -59,19 +64,39 @@ class Agent:
         for key, svc in services.items():
             tasks = self.tasks.setdefault(key, [])
             for t in [t for t in tasks if not t.alive()]:
+                self._exited(key, t)
                 self._stop(key, [t])
             want = min(int(svc.get("desiredCount") or 0), MAX_TASKS)
             while len(tasks) > want:
                 self._stop(key, [tasks[-1]])
-            if len(tasks) < want:
+            if len(tasks) < want and time.monotonic() >= self._backoff.get(key, (0, 0.0))[1]:
                 self._starting += self._start(key, svc, want - len(tasks))
-        for t in wait_listening(self._starting):
-            self.tasks[t.service].append(t)
+        ready = wait_listening(self._starting)
+        for t in self._starting:
+            if t in ready:
+                self.tasks[t.service].append(t)
+            else:  # exited, or never listened (stopped): a crash all the same
+                self._exited(t.service, t)
         for key, svc in services.items():
             self._register(svc, self.tasks.get(key, []))
             self._arns[key] = svc["serviceArn"]
             if svc.get("runningCount") != len(self.tasks.get(key, [])):
                 self.report_running(svc["serviceArn"], len(self.tasks.get(key, [])))
+
+    def _exited(self, key: str, t: Task) -> None:
+        """A task's process ended on its own: say so in the data plane's log (with its exit code and log file) and
+        back off its restart while it keeps crashing."""
+        ran = time.monotonic() - t.started
+        exits = self._backoff.get(key, (0, 0.0))[0] + 1 if ran < STABLE_SECONDS else 1
+        wait = min(2.0 ** (exits - 1), MAX_BACKOFF)
+        self._backoff[key] = (exits, time.monotonic() + wait)
+        where = f"; its output: {self._log(key, t.slot)}" if self.logs else ""
+        log.warning(f"task {t.id} of ECS service {key} exited with code {t.proc.returncode} after {ran:.1f} s "
+                    f"(exit {exits} in a row); starting it again in {wait:.0f} s{where}")
+
+    def _log(self, key: str, slot: int) -> Path | None:
+        """One log file per task slot of a service, appended to by each task that fills the slot."""
+        return self.logs / f"task-{key.replace('/', '-')}-{slot}.log" if self.logs else None
 
     def _container(self, svc: dict) -> dict:
         arn = svc["taskDefinition"]
@@ -92,17 +117,18 @@ class Agent:
             self.errors[key] = str(exc)
             return []
         started: list[Task] = []
+        free = (i for i in itertools.count()  # the lowest slots no task of the service holds
+                if i not in {t.slot for t in [*self.tasks.get(key, []), *self._starting, *started] if t.service == key})
         for _ in range(count):
-            task_id = f"{next(self._ids):08x}"
+            task_id, slot = f"{next(self._ids):08x}", next(free)
             host_port = free_port()
             try:
                 argv, env = command_for(container, svc["serviceName"], host_port, task_id)
             except ValueError as exc:
                 self.errors[key] = str(exc)
                 return started
-            log_file = self.logs / f"task-{key.replace('/', '-')}-{task_id}.log" if self.logs else None
             started.append(Task(task_id, key, self._address(svc, [*self._starting, *started]), port, host_port,
-                                launch(argv, env, log_file)))
+                                launch(argv, env, self._log(key, slot)), slot=slot))
         self.errors.pop(key, None)
         return started
 

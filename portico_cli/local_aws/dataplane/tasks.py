@@ -7,6 +7,7 @@ image runs the stand-in (`standin.py`), which answers with the service's name an
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -50,6 +51,8 @@ class Task:
     host_port: int
     proc: subprocess.Popen
     registered: set[str] = field(default_factory=set)  # target group ARNs
+    slot: int = 0  # which of the service's tasks it is (0 … desiredCount-1): its log file is the slot's
+    started: float = field(default_factory=time.monotonic)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -64,11 +67,19 @@ class Task:
                 self.proc.wait(5)
 
 
+def _die_with_the_data_plane() -> None:
+    """In the task's process before it runs (Linux): the kernel sends it SIGKILL when the data plane's thread that
+    started it ends, however the data plane dies (its own session keeps the data plane's signals from reaching
+    it). prctl(2), PR_SET_PDEATHSIG (1): https://man7.org/linux/man-pages/man2/prctl.2.html"""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def launch(argv: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child process
     try:
         return subprocess.Popen(argv, env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_the_data_plane if sys.platform == "linux" else None)
     finally:
         if log:
             out.close()
