@@ -132,3 +132,26 @@ def test_fifty_rules_per_domain(world, monkeypatch):
     rule(world, 1, "dev")
     rule(world, 2, "prod")
     refused(lambda: rule(world, 3, "prod"), "LimitExceededException", "api.example.com has 2")
+
+
+def test_update_domain_name_changes_what_aws_lets_change_and_checks_it_again(world):
+    create(world)
+    gw, endpoint = world["gw"], world["endpoint"]
+
+    def update(**ops):
+        return gw.update_domain_name(domainName="api.example.com", patchOperations=[
+            {"op": "replace", "path": path.replace("__", "/"), "value": value} for path, value in ops.items()])
+
+    renewed = issued_certificate(endpoint, "api.example.com")
+    out = update(**{"/regionalCertificateArn": renewed, "/routingMode": "ROUTING_RULE_THEN_BASE_PATH_MAPPING"})
+    assert (out["regionalCertificateArn"], out["routingMode"]) == (renewed, "ROUTING_RULE_THEN_BASE_PATH_MAPPING")
+    other = issued_certificate(endpoint, "shop.example.org")
+    refused(lambda: update(**{"/regionalCertificateArn": other}), "BadRequestException", "does not cover")
+    refused(lambda: update(**{"/securityPolicy": "SecurityPolicy_TLS13_1_3_2025_09"}), "BadRequestException",
+            "endpointAccessMode")
+    out = update(**{"/securityPolicy": "SecurityPolicy_TLS13_1_3_2025_09", "/endpointAccessMode": "STRICT",
+                    "/endpointConfiguration/ipAddressType": "dualstack"})
+    assert (out["securityPolicy"], out["endpointAccessMode"], out["endpointConfiguration"]["ipAddressType"]) == (
+        "SecurityPolicy_TLS13_1_3_2025_09", "STRICT", "dualstack")
+    refused(lambda: update(**{"/domainName": "x.example.com"}), "BadRequestException", "Invalid patch path")
+    assert gw.get_domain_name(domainName="api.example.com")["regionalCertificateArn"] == renewed

@@ -89,16 +89,18 @@ def test_a_certificate_from_another_region_fails_the_deploy(world, domains):
                                            f"'{local.REGION}'."), failed
 
 
-def test_a_stack_update_changes_the_header_rule_in_place(world, domains):
-    """HeaderRoute changed: the rules are updated with no interruption (the same ids, PutRoutingRule), not made
-    again beside the old ones (which would collide on their priority)."""
+def test_a_stack_update_changes_the_header_rule_and_the_certificate_in_place(world, domains):
+    """HeaderRoute and CertificateArn changed: the rules and the domains are updated with no interruption (the
+    same rule ids, PutRoutingRule; UpdateDomainName), not made again beside the old ones (which would collide
+    on their priority and name)."""
     cfn, gw2 = world["clients"]["cloudformation"], world["clients"]["apigatewayv2"]
     before = {r["Priority"]: r["RoutingRuleId"] for r in gw2.list_routing_rules(DomainName=PROD)["RoutingRules"]}
+    renewed = issued_certificate(world["endpoint"], "*.example.com", "*.dev.example.com")  # a certificate rotated
     change = cfn.create_change_set(
         StackName="portico-domains", ChangeSetName="canary-to-prod", ChangeSetType="UPDATE",
         TemplateURL=TEMPLATE_URL, Capabilities=["CAPABILITY_IAM"],
         Parameters=params(world, StageNames="dev,prod", DomainNames=f"prod={PROD},dev={DEV}",
-                          CertificateArn=domains["cert"], HostedZoneId=domains["zone"].split("/")[-1],
+                          CertificateArn=renewed, HostedZoneId=domains["zone"].split("/")[-1],
                           HeaderRoute="x-canary:*=prod", DisableExecuteApiEndpoint="true"))["Id"]
     cfn.execute_change_set(ChangeSetName=change)
     assert wait_settled(cfn, "portico-domains")["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "portico-domains")
@@ -107,3 +109,4 @@ def test_a_stack_update_changes_the_header_rule_in_place(world, domains):
         (100, "prod", [{"MatchHeaders": {"AnyOf": [{"Header": "x-canary", "ValueGlob": "*"}]}}]), (1000, "dev", [])]
     after = {r["Priority"]: r["RoutingRuleId"] for r in gw2.list_routing_rules(DomainName=PROD)["RoutingRules"]}
     assert after == before
+    assert world["clients"]["apigateway"].get_domain_name(domainName=PROD)["regionalCertificateArn"] == renewed

@@ -36,7 +36,8 @@ PATCHES = (
     "dataplane",
     "cloudwatch",
     "awslambda",
-    "apigateway_domains",  # before cloudformation: it adds resource types to cloudformation.HANDLERS
+    "apigateway_domains",
+    "apigateway_domains_cfn",  # before cloudformation: it adds resource types to cloudformation.HANDLERS
     "changeset",  # before cloudformation too (AWS::S3::BucketPolicy)
     "cloudformation",
     "vpclink",

@@ -24,14 +24,11 @@ moto keeps a domain name with whatever certificate it is given, overwrites one t
   InvokeApi action on a stage that exists; 50 rules per domain (adjustable: api-gateway-execution-service-
   limits-table.html), PORTICO_EMULATOR_ROUTING_RULES_PER_DOMAIN, LimitExceededException past it.
 - CreateBasePathMapping on a ROUTING_RULE_ONLY domain is refused ("you can't create an API mapping").
-- AWS::ApiGateway::RestApi keeps DisableExecuteApiEndpoint (moto's handler drops it), and UpdateRestApi's
-  `/disableExecuteApiEndpoint` "False" turns it off (moto took any string for true), so the local gateway
-  refuses the default endpoint of an API that turned it off.
-- CloudFormation: AWS::ApiGateway::DomainName (Ref: the name; GetAtt RegionalDomainName,
-  RegionalHostedZoneId, DomainNameArn ...), AWS::ApiGatewayV2::RoutingRule (Ref: its ARN) and
-  AWS::ApiGateway::BasePathMapping, made through the APIs above; a stack update changes a routing rule in
-  place (PutRoutingRule), as CloudFormation does, unless its domain changes. A name another stack made fails with
-  CloudFormation's "{name} already exists in stack {stack id}" (as met in https://github.com/anomalyco/sst/issues/156).
+- UpdateDomainName (moto has none): replace /regionalCertificateArn (checked as on create), /securityPolicy,
+  /endpointAccessMode, /routingMode, /endpointConfiguration/ipAddressType.
+- UpdateRestApi's `/disableExecuteApiEndpoint` "False" turns it off (moto took any string for true).
+
+The CloudFormation types are apigateway_domains_cfn.py's.
 """
 
 from __future__ import annotations
@@ -90,25 +87,32 @@ def _check_certificate(account: str, region: str, arn: str | None, domain: str) 
                    "request one for this name or a wildcard of its parent")
 
 
+def _check(account: str, region: str, name: str, types: list[str], mode: str, policy: str, access: str | None,
+           certificate: str | None) -> None:
+    """CreateDomainName's and UpdateDomainName's rules for a domain's settings as they would be."""
+    if mode not in ROUTING_MODES:
+        raise _bad(f"Invalid routingMode '{mode}': must be one of {', '.join(ROUTING_MODES)}")
+    if policy.startswith("SecurityPolicy_") and access not in ("BASIC", "STRICT"):
+        raise _bad(f"securityPolicy {policy} is an enhanced security policy: endpointAccessMode must be "
+                   "BASIC or STRICT")
+    if access and access not in ("BASIC", "STRICT"):
+        raise _bad(f"Invalid endpointAccessMode '{access}': must be BASIC or STRICT")
+    if "REGIONAL" in types:
+        if policy.endswith("_EDGE"):
+            raise _bad(f"securityPolicy {policy} is for edge-optimized domain names, not REGIONAL")
+        _check_certificate(account, region, certificate, name)
+
+
 def _create_domain_name(create):  # APIGatewayResponse.create_domain_name
     def wrapper(self):
         name = self._get_param("domainName") or ""
-        types = (self._get_param("endpointConfiguration") or {}).get("types") or ["EDGE"]
         mode = self._get_param("routingMode") or "BASE_PATH_MAPPING_ONLY"
-        policy, access = self._get_param("securityPolicy") or "", self._get_param("endpointAccessMode")
+        access = self._get_param("endpointAccessMode")
         if name in self.backend.domain_names:
             raise _bad("The domain name resource already exists.", "ConflictException", 409)
-        if mode not in ROUTING_MODES:
-            raise _bad(f"Invalid routingMode '{mode}': must be one of {', '.join(ROUTING_MODES)}")
-        if policy.startswith("SecurityPolicy_") and access not in ("BASIC", "STRICT"):
-            raise _bad(f"securityPolicy {policy} is an enhanced security policy: endpointAccessMode must be "
-                       "BASIC or STRICT")
-        if access and access not in ("BASIC", "STRICT"):
-            raise _bad(f"Invalid endpointAccessMode '{access}': must be BASIC or STRICT")
-        if "REGIONAL" in types:
-            if policy.endswith("_EDGE"):
-                raise _bad(f"securityPolicy {policy} is for edge-optimized domain names, not REGIONAL")
-            _check_certificate(self.current_account, self.region, self._get_param("regionalCertificateArn"), name)
+        _check(self.current_account, self.region, name,
+               (self._get_param("endpointConfiguration") or {}).get("types") or ["EDGE"], mode,
+               self._get_param("securityPolicy") or "", access, self._get_param("regionalCertificateArn"))
         status, headers, _ = create(self)
         domain = self.backend.domain_names[name]
         domain.routing_mode, domain.endpoint_access_mode = mode, access
@@ -116,6 +120,36 @@ def _create_domain_name(create):  # APIGatewayResponse.create_domain_name
 
     wrapper.portico = True
     return wrapper
+
+
+UPDATABLE = {"/regionalCertificateArn": "regional_certificate_arn", "/securityPolicy": "security_policy",
+             "/endpointAccessMode": "endpoint_access_mode", "/routingMode": "routing_mode"}
+
+
+def _update_domain_name(self):  # bound as APIGatewayResponse.update_domain_name
+    from moto.apigateway.exceptions import DomainNameNotFound
+
+    name = self.path.split("/")[2]
+    domain = self.backend.domain_names.get(name)
+    if domain is None:
+        raise DomainNameNotFound()
+    values = {attr: getattr(domain, attr, None) for attr in UPDATABLE.values()}
+    config = dict(domain.endpoint_configuration or {"types": ["EDGE"]})
+    for op in self._get_param("patchOperations") or []:
+        path = op.get("path")
+        if op.get("op") != "replace" or (path not in UPDATABLE and path != "/endpointConfiguration/ipAddressType"):
+            raise _bad(f"Invalid patch path '{path}' specified for op '{op.get('op')}'")
+        if path in UPDATABLE:
+            values[UPDATABLE[path]] = op.get("value")
+        else:
+            config["ipAddressType"] = op.get("value")
+    _check(self.current_account, self.region, name, config.get("types") or ["EDGE"],
+           values["routing_mode"] or "BASE_PATH_MAPPING_ONLY", values["security_policy"] or "",
+           values["endpoint_access_mode"], values["regional_certificate_arn"])
+    for attr, value in values.items():
+        setattr(domain, attr, value)
+    domain.endpoint_configuration = config
+    return 200, {}, json.dumps(domain.to_json())
 
 
 def _report(to_json):  # DomainName.to_json
@@ -244,114 +278,6 @@ def _list_rules(self):  # bound as ApiGatewayV2Response.list_routing_rules (one 
     return 200, {}, json.dumps({"routingRules": ordered})
 
 
-# ------------------------------------------------------------------ CloudFormation resource types
-
-
-def _stack_owning(name: str) -> str | None:
-    """The stack id of a (live) stack that made the domain name `name`, if any."""
-    from moto.cloudformation import cloudformation_backends
-
-    for regions in cloudformation_backends.values():
-        for backend in regions.values():
-            for stack in backend.stacks.values():
-                for resource in stack.resource_map._parsed_resources.values():
-                    if getattr(resource, "cf_resource_type", "") == "AWS::ApiGateway::DomainName" and \
-                            getattr(resource, "physical_resource_id", None) == name:
-                        return stack.stack_id
-    return None
-
-
-def _domain_create(p, name):
-    from .cloudformation import ResourceFailure, _clients
-
-    apigw, domain = _clients("apigateway"), p["DomainName"]
-    owner = _stack_owning(domain)
-    if owner:
-        raise ResourceFailure(f"{domain} already exists in stack {owner}")
-    kwargs = {"domainName": domain, "tags": {t["Key"]: str(t["Value"]) for t in p.get("Tags") or []}}
-    for key, wire in (("RegionalCertificateArn", "regionalCertificateArn"), ("CertificateArn", "certificateArn"),
-                      ("SecurityPolicy", "securityPolicy"), ("EndpointAccessMode", "endpointAccessMode"),
-                      ("RoutingMode", "routingMode")):
-        if p.get(key):
-            kwargs[wire] = p[key]
-    if p.get("EndpointConfiguration"):
-        kwargs["endpointConfiguration"] = {"types": p["EndpointConfiguration"].get("Types") or ["EDGE"],
-                                           **({"ipAddressType": p["EndpointConfiguration"]["IpAddressType"]}
-                                              if p["EndpointConfiguration"].get("IpAddressType") else {})}
-    out = apigw.create_domain_name(**kwargs)
-    return domain, {"RegionalDomainName": out.get("regionalDomainName", ""),
-                    "RegionalHostedZoneId": out.get("regionalHostedZoneId", ""),
-                    "DistributionDomainName": out.get("distributionDomainName", ""),
-                    "DistributionHostedZoneId": out.get("distributionHostedZoneId", ""),
-                    "DomainNameArn": out["domainNameArn"]}
-
-
-def _rule_fields(p) -> dict:
-    """A rule's CloudFormation properties as the API's arguments (CloudFormation hands booleans and numbers on
-    as strings)."""
-    from .cloudformation import _bool, _int
-
-    return {"Priority": _int(p["Priority"]), "Conditions": p.get("Conditions") or [],
-            "Actions": [{"InvokeApi": {**a["InvokeApi"], "StripBasePath": _bool(a["InvokeApi"].get("StripBasePath"))}}
-                        for a in p.get("Actions") or []]}
-
-
-def _rule_create(p, name):
-    from .cloudformation import _clients
-
-    domain = p["DomainNameArn"].split("/domainnames/", 1)[-1]
-    rule = _clients("apigatewayv2").create_routing_rule(DomainName=domain, **_rule_fields(p))
-    return rule["RoutingRuleArn"], {"RoutingRuleArn": rule["RoutingRuleArn"], "RoutingRuleId": rule["RoutingRuleId"]}
-
-
-def _rule_update(physical, p, old):
-    """In place (PutRoutingRule): a rule's Actions, Conditions and Priority update with no interruption, its
-    DomainNameArn by replacement (aws-resource-apigatewayv2-routingrule.html)."""
-    from .cloudformation import _clients
-    from .stack_update import _Replace
-
-    if p["DomainNameArn"] != old["DomainNameArn"]:
-        raise _Replace
-    domain, _, rule_id = physical.split("/domainnames/", 1)[-1].partition("/routingrules/")
-    _clients("apigatewayv2").put_routing_rule(DomainName=domain, RoutingRuleId=rule_id, **_rule_fields(p))
-    return {"RoutingRuleArn": physical, "RoutingRuleId": rule_id}
-
-
-def _rule_delete(physical, p):
-    from .cloudformation import _clients
-
-    domain, _, rule_id = physical.split("/domainnames/", 1)[-1].partition("/routingrules/")
-    _clients("apigatewayv2").delete_routing_rule(DomainName=domain, RoutingRuleId=rule_id)
-
-
-def _mapping_create(p, name):
-    from .cloudformation import _clients
-
-    out = _clients("apigateway").create_base_path_mapping(domainName=p["DomainName"], restApiId=p["RestApiId"],
-                                                          basePath=p.get("BasePath") or "", stage=p.get("Stage", ""))
-    return f"{p['DomainName']}/{out['basePath']}", {}
-
-
-def _mapping_delete(physical, p):
-    from .cloudformation import _clients
-
-    domain, _, base = physical.partition("/")
-    _clients("apigateway").delete_base_path_mapping(domainName=domain, basePath=base)
-
-
-def _endpoint_switch(create):  # RestAPI.create_from_cloudformation_json
-    """AWS::ApiGateway::RestApi's DisableExecuteApiEndpoint, which moto's handler drops: "Specifies whether
-    clients can invoke your API by using the default execute-api endpoint" (aws-resource-apigateway-restapi.html)."""
-
-    def wrapper(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        api = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        props = cloudformation_json.get("Properties") or {}
-        api.disableExecuteApiEndpoint = str(props.get("DisableExecuteApiEndpoint", "")).lower() == "true"
-        return api
-
-    return classmethod(wrapper)
-
-
 def _endpoint_patch(apply):  # RestAPI.apply_patch_operations: moto reads "False" as true (bool of a string)
     def wrapper(self, patch_operations):
         return apply(self, [{**op, "value": str(op.get("value")).lower() == "true"}
@@ -366,13 +292,11 @@ def install() -> None:
     from moto.apigatewayv2 import urls as v2_urls
     from moto.apigatewayv2.responses import ApiGatewayV2Response
 
-    from . import cloudformation, stack_update
-
     wrap(APIGatewayResponse, "create_domain_name", _create_domain_name)
     wrap(DomainName, "to_json", _report)
     wrap(APIGatewayBackend, "create_base_path_mapping", _mapping_mode)
-    wrap(RestAPI, "create_from_cloudformation_json", _endpoint_switch)
     wrap(RestAPI, "apply_patch_operations", _endpoint_patch)
+    add(APIGatewayResponse, "update_domain_name", _update_domain_name)
     for op, fn in (("create_routing_rule", _create_rule), ("get_routing_rule", _get_rule),
                    ("put_routing_rule", _put_rule), ("delete_routing_rule", _delete_rule),
                    ("list_routing_rules", _list_rules)):
@@ -380,11 +304,3 @@ def install() -> None:
     for pattern in ("{0}/v2/domainnames/(?P<domain_name>[^/]+)/routingrules$",
                     "{0}/v2/domainnames/(?P<domain_name>[^/]+)/routingrules/(?P<routing_rule_id>[^/]+)$"):
         route(v2_urls.url_paths, pattern, ApiGatewayV2Response.dispatch, new=True)
-    # Made through the APIs above; registered before the cloudformation patch builds its models.
-    cloudformation.HANDLERS.update({
-        "AWS::ApiGateway::DomainName": (_domain_create, lambda physical, p: cloudformation._clients(
-            "apigateway").delete_domain_name(domainName=physical)),
-        "AWS::ApiGatewayV2::RoutingRule": (_rule_create, _rule_delete),
-        "AWS::ApiGateway::BasePathMapping": (_mapping_create, _mapping_delete),
-    })
-    stack_update.UPDATERS["AWS::ApiGatewayV2::RoutingRule"] = _rule_update
