@@ -12,6 +12,7 @@ listener of the integration's uri. Errors answer with the default gateway respon
 from __future__ import annotations
 
 import fnmatch
+import re
 import secrets
 import time
 import uuid
@@ -31,6 +32,16 @@ from .controlplane import Method, Plan, Snapshot, Stage
 ACCOUNT_RATE, ACCOUNT_BURST = 10000.0, 5000  # account-level throttle when nothing narrower is set
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length"}
+# Headers on a proxy integration, as recorded on AWS for HTTP and HTTP_PROXY integrations (LocalStack's
+# tests/aws/services/apigateway/test_apigateway_integrations.snapshot.json, TestApiGatewayHeaderRemapping,
+# 2024-12-11): these request headers do not reach the backend, which gets X-Amzn-Apigateway-Api-Id instead;
+# these response headers of the backend reach the client renamed x-amzn-Remapped-<name> (API Gateway sends its
+# own Date, Content-Length, Connection and x-amzn-RequestId; test_apigateway_http.snapshot.json has a backend's
+# x-amzn-RequestId remapped too), Transfer-Encoding and Keep-Alive not at all.
+NOT_FORWARDED = {"content-md5", "expect", "max-forwards", "server", "via", "www-authenticate"}
+REMAPPED = {"authorization", "connection", "content-length", "content-md5", "date", "expect", "host", "max-forwards",
+            "proxy-authenticate", "server", "trailer", "upgrade", "user-agent", "www-authenticate", "x-amzn-requestid"}
+NOT_RETURNED = {"transfer-encoding", "keep-alive", "content-encoding"}  # content-encoding: the body comes decoded
 CACHE_MAX_BYTES = 1_048_576  # the largest response API Gateway caches
 PAYLOAD_MAX_BYTES = 10 * 1024 * 1024  # REST API payload quota
 MISSING_TOKEN = Denied(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -68,7 +79,8 @@ def setting_key(resource_path: str, verb: str) -> str:
 
 def match(routes: dict[str, dict[str, Method]], path: str) -> tuple[str, dict[str, str]] | None:
     """The deployed resource a request path selects, and its path parameters."""
-    segs = [s for s in path.split("/") if s]
+    spans = [(m.start(), m.group()) for m in re.finditer(r"[^/]+", path)]
+    segs = [s for _, s in spans]
     best: tuple[tuple[int, ...], str, dict[str, str]] | None = None
     for rpath in routes:
         rsegs = [s for s in rpath.split("/") if s]
@@ -78,7 +90,9 @@ def match(routes: dict[str, dict[str, Method]], path: str) -> tuple[str, dict[st
             if rs.startswith("{") and rs.endswith("+}"):
                 if i >= len(segs) or i != len(rsegs) - 1:
                     break
-                params[rs[1:-2]] = "/".join(segs[i:])
+                # the rest of the path as sent, empty segments kept (a//b), as a recording on AWS shows
+                # ("proxy-value//double-slash": LocalStack's test_apigateway_lambda.snapshot.json)
+                params[rs[1:-2]] = path[spans[i][0]:]
                 score.append(0)
                 break
             if i >= len(segs) or not (rs.startswith("{") or rs == segs[i]):
@@ -130,8 +144,9 @@ class Gateway:
         request_id, extended_id = str(uuid.uuid4()), secrets.token_urlsafe(12)[:16]
         trace = request.headers.get("x-amzn-trace-id") or f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
         response, sample = await self.handle(request, trace)
-        response.headers.update({"x-amzn-RequestId": request_id, "x-amz-apigw-id": extended_id,
-                                 "X-Amzn-Trace-Id": trace})
+        response.headers.update({"x-amzn-RequestId": request_id, "x-amz-apigw-id": extended_id})
+        if "x-amzn-errortype" not in response.headers:  # a gateway error carries no X-Amzn-Trace-Id (recorded)
+            response.headers["X-Amzn-Trace-Id"] = trace
         if sample is not None:
             sample.latency_ms = (time.perf_counter() - started) * 1000
             self.samples.append(sample)
@@ -271,7 +286,8 @@ class Gateway:
             host, _, path = rest.partition("/")
             uri = f"{scheme}://{host}/{stage}/{path}"
         url = httpx.URL(uri)
-        headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP and k != "x-forwarded-for"]
+        headers = [(k, v) for k, v in request.headers.items()
+                   if k not in HOP_BY_HOP and k not in NOT_FORWARDED and k != "x-forwarded-for"]
         for target, source in (integ.get("requestParameters") or {}).items():  # header mappings
             if target.startswith("integration.request.header."):
                 name = target.rsplit(".", 1)[-1].lower()
@@ -288,6 +304,7 @@ class Gateway:
         client = request.client.host if request.client else "127.0.0.1"
         forwarded = ", ".join(filter(None, [request.headers.get("x-forwarded-for"), client]))
         headers += [("host", f"{url.host}:{url.port}" if url.port else url.host), ("x-forwarded-for", forwarded),
+                    ("x-amzn-apigateway-api-id", self.snapshot.api_id),
                     ("x-forwarded-proto", request.url.scheme), ("x-forwarded-port", str(request.url.port or 80)),
                     ("x-amzn-trace-id", trace)]
         verb = integ.get("httpMethod") or request.method
@@ -301,8 +318,9 @@ class Gateway:
             return _error(TIMEOUT)
         except httpx.HTTPError:
             return _error(FAILURE)
-        out = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP
-               and k.lower() != "content-encoding"]
+        out = [(f"x-amzn-Remapped-{k}" if k.lower() in REMAPPED else k, v)
+               for k, v in ((k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.headers.raw)
+               if k.lower() not in NOT_RETURNED]
         return Response(upstream.content, status_code=upstream.status_code, headers=dict(out))
 
     def _connect(self, integ: dict, url: httpx.URL, headers: list[tuple[str, str]]) -> int | Response | None:
