@@ -63,3 +63,28 @@ def test_a_shared_parent_counts_once_and_a_service_that_fits_is_not_held_back(mo
     outcome = world.reconciler().run(ALL)
     assert sorted(s for s, v in outcome.statuses.items() if v.status == "READY") == ["svc-a", "svc-b", "svc-d"]
     assert "svc-c needs 3 more" in outcome.statuses["svc-c"].message
+
+
+def test_a_setting_above_the_api_quota_costs_one_import_not_a_bisection(moto_endpoint, monkeypatch):
+    """ResourcesPerApi set higher than the API's real quota: AWS refuses the import with its quota error; that
+    refusal is the whole batch's (no route is at fault), so every service is FAILED with it after one
+    PutRestApi, naming the setting. Set right, the next pass refuses by count before any call."""
+    world = World(moto_endpoint, make_clients(moto_endpoint))
+    world.fresh(services={n: 8080 for n in NAMES})
+    quota = len(world.resources()) + 2 * 10
+    with_quota(world, monkeypatch, quota)
+    world.settings = dataclasses.replace(world.settings, resources_per_api=quota + 1000)  # set wrong
+    for name in NAMES:
+        world.put(name, auth="NONE")
+    inj = Injector()
+    outcome = world.reconciler(inj).run(ALL)
+    assert {v.status for v in outcome.statuses.values()} == {"FAILED"}
+    message = outcome.statuses[NAMES[0]].message
+    assert "LimitExceededException" in message and f"ResourcesPerApi ({quota + 1000})" in message
+    assert [op for _, op in inj.calls()].count("PutRestApi") == 1
+
+    with_quota(world, monkeypatch, quota)  # the setting put right
+    inj = Injector()
+    outcome = world.reconciler(inj).run(ALL)
+    assert sum(v.status == "READY" for v in outcome.statuses.values()) == 10
+    assert [op for _, op in inj.calls()].count("PutRestApi") == 1

@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..desired import MethodSpec
-from ..errors import error_text, is_transient
+from ..errors import QUOTA_CODES, error_code, error_text, is_transient
 from ..observed import Observed, read_resources
 from ..settings import Settings
 from ..spec import PROXY
@@ -137,6 +137,7 @@ def _invalid(routes: list[dict[str, Any]], settings: Settings) -> str | None:
 class _Importer:
     def __init__(self, ctx: ApplyContext, title: str):
         self.ctx, self.title, self.last = ctx, title, None
+        self.refused: str | None = None  # a quota's answer: every later document of the pass would get it too
 
     def put(self, services: dict[str, list[dict[str, Any]]]) -> None:
         ctx = self.ctx
@@ -154,6 +155,9 @@ class _Importer:
         """Import `services`; those AWS refuses end FAILED with its message. Returns the ones imported."""
         if not services:
             return set()
+        if self.refused:
+            self.ctx.result.failed.update(dict.fromkeys(services, self.refused))
+            return set()
         try:
             self.put(services)
             return set(services)
@@ -161,6 +165,11 @@ class _Importer:
             if is_transient(exc):
                 for s in services:
                     self.ctx.result.retry[s] = f"import routes failed: {error_text(exc)}"
+                return set()
+            if error_code(exc) in QUOTA_CODES:  # not a bad route: bisecting would only ask again and again
+                self.refused = (f"import routes failed: {error_text(exc)}; the planner counted room for them under "
+                                f"ResourcesPerApi ({self.ctx.settings.resources_per_api}): set it to the API's quota")
+                self.ctx.result.failed.update(dict.fromkeys(services, self.refused))
                 return set()
             named = set(NAMED_PATH.findall(exc.response["Error"].get("Message", ""))) \
                 if isinstance(exc, ClientError) else set()
