@@ -6,6 +6,8 @@ import pytest
 
 from portico.reconcile import ALL
 from portico.registry import Registry
+from portico.state import StateTable
+from portico.steps import TOKEN_TAG, token
 from tests.conftest import spec_item
 
 
@@ -55,7 +57,9 @@ def test_onboard_three_services(clients, stack, reconciler, meter):
         assert got[port]["DefaultActions"][0]["TargetGroupArn"] == tg_arn
         tags = {t["Key"]: t["Value"] for t in clients.elbv2.describe_tags(
             ResourceArns=[tg_arn, got[port]["ListenerArn"]])["TagDescriptions"][0]["Tags"]}
-        assert tags == {"portico:stack": "portico", "portico:service": service}
+        nonce = StateTable(clients.dynamodb, stack.state_table).snapshot().ledgers[service].nonce
+        tg_name = tg_arn.split("/")[-2]
+        assert tags == {"portico:stack": "portico", "portico:service": service, TOKEN_TAG: token(nonce, tg_name)}
         for path, proxy in ((item["path"], False), (item["path"] + "/{proxy+}", True)):
             methods = api[path]["resourceMethods"]
             assert set(methods) == ({"GET", "POST"} if service == "catalog" else {"ANY"})

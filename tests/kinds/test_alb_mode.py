@@ -8,11 +8,13 @@ from __future__ import annotations
 import pytest
 
 from portico.clients import Clients
+from portico.kinds import listener_rule
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico.settings import SERVICE_HEADER
 from portico.slots import header_value
 from portico.state import StateTable
+from portico.steps import TOKEN_TAG, token
 from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.emulator.elbv2 import RULES
 from tests.conftest import spec_item
@@ -69,7 +71,8 @@ def test_services_get_a_rule_and_target_group_each_no_port(alb):
         assert header_of(rule, raw=True) == [header_value(name, secret)] and len(header_value(name, secret)) == len(name) + 33
         tags = {t["Key"]: t["Value"] for t in
                 clients.elbv2.describe_tags(ResourceArns=[rule["RuleArn"]])["TagDescriptions"][0]["Tags"]}
-        assert tags == {"portico:stack": s.stack, "portico:service": name}
+        assert tags == {"portico:stack": s.stack, "portico:service": name,
+                        TOKEN_TAG: token(state.ledgers[name].nonce, listener_rule.RULE)}  # only its ledger knows
         tg_arn = rule["Actions"][0]["TargetGroupArn"]
         tg = clients.elbv2.describe_target_groups(TargetGroupArns=[tg_arn])["TargetGroups"][0]
         assert (tg["Protocol"], tg["TargetType"], tg["HealthCheckProtocol"]) == ("HTTP", "ip", "HTTP")

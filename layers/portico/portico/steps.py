@@ -6,6 +6,8 @@ ARNs that do not exist yet; `apply` resolves identities to ARNs and ids as it go
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -15,7 +17,7 @@ from typing import Any
 
 from .clients import Clients
 from .desired import DesiredService
-from .observed import Observed
+from .observed import Observed, read_tags
 from .settings import Settings
 from .spec import route_paths
 from .state import Conflict, Ledger, StateTable
@@ -221,5 +223,29 @@ class ApplyContext:
             self.state.mark_deploy_pending(self.settings.stage)
             self.api_touched = True
 
-    def tags(self, service: str) -> list[dict[str, str]]:
-        return [{"Key": "portico:stack", "Value": self.settings.stack}, {"Key": "portico:service", "Value": service}]
+    def tags(self, service: str, identity: str) -> list[dict[str, str]]:
+        """The tags of an object portico creates for `service`: stack, service, and the object's token (TOKEN_TAG),
+        which only the ledger's nonce yields. A ledger from before nonces gets one first (saved: held by this pass)."""
+        ledger = self.ledger(service)
+        if not ledger.nonce:
+            ledger.nonce = uuid.uuid4().hex
+            self.write_ahead(service)
+        return [{"Key": "portico:stack", "Value": self.settings.stack}, {"Key": "portico:service", "Value": service},
+                {"Key": TOKEN_TAG, "Value": token(ledger.nonce, identity)}]
+
+    def made_by_portico(self, service: str, arn: str, identity: str) -> bool:
+        """Whether the object at `arn`, which the ledger names by identity only (its create may have crashed before
+        the ARN was saved), is the one portico created: it carries the token of the ledger's nonce. Tags alone
+        never make an object portico's: a look-alike copying them cannot know the nonce."""
+        nonce = self.ledger(service).nonce
+        return bool(nonce) and read_tags(self.clients.elbv2, arn).get(TOKEN_TAG) == token(nonce, identity)
+
+
+TOKEN_TAG = "portico:token"
+
+
+def token(nonce: str, identity: str) -> str:
+    """The tag value that proves an object was created by the pass holding the ledger: a keyed hash of the
+    object's identity (target group name, lb:port, listener:priority), so one object's tag says nothing of
+    another's and the nonce never leaves the state table."""
+    return hmac.new(nonce.encode(), identity.encode(), hashlib.sha256).hexdigest()[:32]

@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 
 from ..desired import DesiredService
 from ..errors import StepError, error_code, is_not_found
-from ..observed import Observed, read_tags
+from ..observed import Observed
 from ..state import Conflict
 from ..steps import ApplyContext, Step
 
@@ -20,7 +20,9 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     if listener is None:
         return [Step("create_listener", d.service, {"loadBalancer": d.load_balancer, "port": d.port,
                                                     "targetGroup": d.target_group_name})]
-    if tg is None or listener.target_group_arns != (tg.arn,):
+    ledger = obs.state.ledgers.get(d.service)
+    known = ledger is not None and listener.arn == ledger.listener_arn
+    if tg is None or listener.target_group_arns != (tg.arn,) or not known:  # an unknown one: adopted if it is ours
         return [Step("modify_listener", d.service, {"listenerArn": listener.arn, "port": d.port,
                                                     "targetGroup": d.target_group_name})]
     return []
@@ -28,14 +30,20 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
 
 def plan_removal(service: str, obs: Observed) -> list[Step]:
     """The listener on the ledger's port, when it is portico's: the one it created, or one that forwards only
-    to the service's target groups."""
+    to the service's target groups and carries the ledger's token (`verify`: a create cut short)."""
     ledger = obs.state.ledgers[service]
     lb = obs.load_balancers.get(ledger.load_balancer or "")
     listener = lb.listeners.get(ledger.port) if lb and ledger.port else None
     tgs = {arn for arn in obs.ledger_target_groups(ledger).values() if arn}
-    if listener and (listener.arn == ledger.listener_arn or set(listener.target_group_arns) <= tgs):
+    if listener and listener.arn == ledger.listener_arn:
         return [Step("delete_listener", service, {"listenerArn": listener.arn, "port": ledger.port})]
+    if listener and set(listener.target_group_arns) <= tgs:
+        return [Step("delete_listener", service, {"listenerArn": listener.arn, "port": ledger.port, "verify": True})]
     return []
+
+
+def _identity(port: int) -> str:
+    return f"listener port {port}"
 
 
 def _forward(ctx: ApplyContext, target_group: str) -> list[dict[str, str]]:
@@ -47,7 +55,8 @@ def create_listener(step: Step, ctx: ApplyContext) -> None:
     try:
         li = ctx.clients.elbv2.create_listener(
             LoadBalancerArn=p["loadBalancer"], Protocol="TCP", Port=p["port"],
-            DefaultActions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service))["Listeners"][0]
+            DefaultActions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service, _identity(p["port"])))
+        li = li["Listeners"][0]
     except ClientError as exc:
         if error_code(exc) != "DuplicateListener":
             raise
@@ -59,14 +68,18 @@ def create_listener(step: Step, ctx: ApplyContext) -> None:
 def modify_listener(step: Step, ctx: ApplyContext) -> None:
     p = step.params
     if ctx.ledger(step.service).listener_arn != p["listenerArn"] and \
-            read_tags(ctx.clients.elbv2, p["listenerArn"]).get("portico:stack") != ctx.settings.stack:
-        raise StepError(f"port {p['port']} on the load balancer has a listener portico did not create; "
-                        "remove it or let portico pick another port by re-writing the entry")
+            not ctx.made_by_portico(step.service, p["listenerArn"], _identity(p["port"])):
+        raise StepError(f"port {p['port']} on the load balancer has a listener portico did not create "
+                        f"({p['listenerArn']}; its state table has no record of it, whatever its tags); remove that "
+                        "listener, then re-write the entry")
     ctx.clients.elbv2.modify_listener(ListenerArn=p["listenerArn"], DefaultActions=_forward(ctx, p["targetGroup"]))
     ctx.ledger(step.service).listener_arn = p["listenerArn"]
 
 
 def delete_listener(step: Step, ctx: ApplyContext) -> None:
+    if step.params.get("verify") and not ctx.made_by_portico(step.service, step.params["listenerArn"],
+                                                             _identity(step.params["port"])):
+        return  # not portico's: left alone
     try:
         ctx.clients.elbv2.delete_listener(ListenerArn=step.params["listenerArn"])
     except ClientError as exc:

@@ -3,8 +3,9 @@ header its integrations set (SERVICE_HEADER = the service's name and its token, 
 forwarding to its target group.
 
 A rule is portico's when its ARN is in the service's ledger, or when it sits at the service's reserved
-priority and is tagged as portico's for the service (a rule created by a pass that crashed before saving
-its ledger). Any other rule, and any other listener, is never touched.
+priority and carries the token of the ledger's nonce (a rule created by a pass that crashed before saving
+its ledger; tags alone, which anyone can copy, never make a rule portico's). Any other rule, and any other
+listener, is never touched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from ..desired import DesiredService
 from ..errors import StepError, error_code, is_not_found
-from ..observed import Listener, Observed, Rule, read_tags
+from ..observed import Listener, Observed, Rule
 from ..settings import SERVICE_HEADER
 from ..slots import header_value, rule_conditions
 from ..state import Conflict
@@ -70,13 +71,16 @@ def plan_removal(service: str, obs: Observed) -> list[Step]:
     return [Step("delete_rule", service, {"ruleArn": rule.arn, "priority": rule.priority, "known": known})]
 
 
+RULE = "listener rule"  # the identity of the service's one rule in its token (its priority may move)
+
+
 def _check_tags(step: Step, ctx: ApplyContext) -> None:
     if step.params.get("known"):
         return
-    tags = read_tags(ctx.clients.elbv2, step.params["ruleArn"])
-    if tags.get("portico:stack") != ctx.settings.stack or tags.get("portico:service") != step.service:
+    if not ctx.made_by_portico(step.service, step.params["ruleArn"], RULE):  # its token, not its tags
         raise StepError(f"rule priority {step.params['priority']} on the ALB listener has a rule portico did not "
-                        "create; remove it, or re-write the entry so that portico picks another priority")
+                        f"create ({step.params['ruleArn']}; its state table has no record of it, whatever its tags); "
+                        "remove it, or re-write the entry so that portico picks another priority")
 
 
 def _forward(ctx: ApplyContext, target_group: str) -> list[dict[str, str]]:
@@ -88,7 +92,7 @@ def create_rule(step: Step, ctx: ApplyContext) -> None:
     try:
         rule = ctx.clients.elbv2.create_rule(
             ListenerArn=p["listenerArn"], Priority=p["priority"], Conditions=conditions(p["header"]),
-            Actions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service))["Rules"][0]
+            Actions=_forward(ctx, p["targetGroup"]), Tags=ctx.tags(step.service, RULE))["Rules"][0]
     except ClientError as exc:
         if error_code(exc) != "PriorityInUse":
             raise

@@ -3,6 +3,8 @@ state table, and its ledger."""
 
 from __future__ import annotations
 
+import uuid
+
 from ..desired import DesiredService, ancestors_of
 from ..observed import Observed
 from ..spec import route_paths
@@ -82,8 +84,10 @@ def _intent(step: Step, ctx: ApplyContext) -> tuple:
         tgs.setdefault(p["targetGroup"], "")
     number = p["priority"] if p.get("listener") else p["port"]
     giver = (p["from"], ctx.holder, p.get("fromDrop") or []) if p.get("from") else None
+    # the ledger's nonce too: the token of every object the pass creates for the service derives from it
     return (step.service, p["loadBalancer"], number, p["path"], p["ancestors"],
-            {"targetGroups": tgs, "ecs": p.get("ecsService") or ledger.ecs}, p.get("listener"), giver)
+            {"targetGroups": tgs, "ecs": p.get("ecsService") or ledger.ecs, "nonce": ledger.nonce or uuid.uuid4().hex},
+            p.get("listener"), giver)
 
 
 def _reserved(step: Step, ctx: ApplyContext, args: tuple) -> None:
@@ -93,7 +97,7 @@ def _reserved(step: Step, ctx: ApplyContext, args: tuple) -> None:
         ledger.priority = args[2]
     else:
         ledger.port = args[2]
-    ledger.target_groups, ledger.ecs = args[5]["targetGroups"], args[5]["ecs"]
+    ledger.target_groups, ledger.ecs, ledger.nonce = args[5]["targetGroups"], args[5]["ecs"], args[5]["nonce"]
     if step.params.get("from"):  # the route's API resources come with the path
         giver = ctx.ledger(step.params["from"])
         for path in route_paths(args[3]):

@@ -8,7 +8,8 @@ from botocore.exceptions import ClientError
 
 from ..desired import DesiredService
 from ..errors import StepError, error_code, is_not_found
-from ..observed import Observed, read_tags
+from ..observed import Observed
+from ..state import Ledger
 from ..steps import ApplyContext, Step
 
 
@@ -24,20 +25,27 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     if tg is None:
         steps.append(Step("create_target_group", s, params))
     else:
-        if not ledger or tg.arn not in ledger.target_groups.values():
+        if not ledger or tg.arn not in ledger.target_groups.values():  # whose it is is checked when applied
             steps.append(Step("adopt_target_group", s, {"name": tg.name, "arn": tg.arn}))
         if tg.health_protocol != hc_protocol or (hc_path and tg.health_path != hc_path):
             steps.append(Step("modify_target_group", s, params))
     for name, arn in sorted(obs.ledger_target_groups(ledger).items()):
         if name != d.target_group_name and arn:  # replaced (port or target type changed)
-            steps.append(Step("delete_target_group", s, {"name": name, "arn": arn}))
+            steps.append(_delete(s, name, arn, ledger))
     return steps
 
 
 def plan_removal(service: str, obs: Observed) -> list[Step]:
-    return [Step("delete_target_group", service, {"name": name, "arn": arn})
-            for name, arn in sorted(obs.ledger_target_groups(obs.state.ledgers[service]).items())
+    ledger = obs.state.ledgers[service]
+    return [_delete(service, name, arn, ledger) for name, arn in sorted(obs.ledger_target_groups(ledger).items())
             if arn and name in obs.target_groups]
+
+
+def _delete(service: str, name: str, arn: str, ledger: Ledger) -> Step:
+    """Delete a target group of the ledger; one it names without an ARN (a create cut short) only once its token
+    shows portico made it (`verify`): a look-alike of the same name is left alone."""
+    unknown = arn not in ledger.target_groups.values()
+    return Step("delete_target_group", service, {"name": name, "arn": arn, **({"verify": True} if unknown else {})})
 
 
 def _health(p: dict[str, Any]) -> dict[str, Any]:
@@ -48,12 +56,14 @@ def _health(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def adopt_target_group(step: Step, ctx: ApplyContext) -> None:
-    arn = step.params["arn"]
-    tags = read_tags(ctx.clients.elbv2, arn)
-    if tags.get("portico:stack") != ctx.settings.stack or tags.get("portico:service") != step.service:
-        raise StepError(f"target group {step.params['name']} exists but is not tagged as portico's for "
-                        f"{step.service}; delete or rename it")
-    ctx.ledger(step.service).target_groups[step.params["name"]] = arn
+    """A target group of the service's name that the ledger has no ARN for: portico's only when the ledger
+    recorded the name before creating it and the group carries the ledger's token (a create cut short by a
+    crash). Anything else (a look-alike, with copied tags or not) is refused and never modified or deleted."""
+    arn, name = step.params["arn"], step.params["name"]
+    if name not in ctx.ledger(step.service).target_groups or not ctx.made_by_portico(step.service, arn, name):
+        raise StepError(f"target group {name} ({arn}) exists but portico did not create it (its state table has no "
+                        f"record of it); delete or rename that target group, then re-write the entry")
+    ctx.ledger(step.service).target_groups[name] = arn
 
 
 def create_target_group(step: Step, ctx: ApplyContext) -> None:
@@ -65,7 +75,7 @@ def create_target_group(step: Step, ctx: ApplyContext) -> None:
     tg = ctx.clients.elbv2.create_target_group(
         Name=p["name"], Protocol=p.get("protocol", "TCP"), Port=p["port"], VpcId=ctx.settings.vpc_id,
         TargetType=p["targetType"],
-        Tags=ctx.tags(step.service), **_health(p))["TargetGroups"][0]
+        Tags=ctx.tags(step.service, p["name"]), **_health(p))["TargetGroups"][0]
     ctx.tg_arns[p["name"]] = tg["TargetGroupArn"]
     ctx.ledger(step.service).target_groups[p["name"]] = tg["TargetGroupArn"]
 
@@ -76,6 +86,9 @@ def modify_target_group(step: Step, ctx: ApplyContext) -> None:
 
 def delete_target_group(step: Step, ctx: ApplyContext) -> None:
     arn = step.params["arn"]
+    if step.params.get("verify") and not ctx.made_by_portico(step.service, arn, step.params["name"]):
+        ctx.ledger(step.service).target_groups.pop(step.params["name"], None)  # never created: forget the intent
+        return
     for attempt in range(6):  # the listener or ECS detach that used it may still be settling
         try:
             ctx.clients.elbv2.delete_target_group(TargetGroupArn=arn)

@@ -70,6 +70,7 @@ class Ledger:
     version: int | None = None  # bumped by every pass that changed the service: a pass planned on an older one is stale
     holder: str | None = None  # the pass changing the service now (a lease, until `held_until`)
     held_until: int | None = None
+    nonce: str | None = None  # secret of the ledger: each object portico creates carries a token of it (steps.token)
 
     def to_dict(self) -> dict[str, Any]:
         return {"service": self.service, "loadBalancer": self.load_balancer,
@@ -77,7 +78,7 @@ class Ledger:
                 "listenerArn": self.listener_arn, "resources": self.resources or None, "ecs": self.ecs,
                 "alarms": self.alarms or None, "priority": self.priority, "ruleArn": self.rule_arn,
                 "version": self.version, "holder": self.holder,
-                "heldUntil": self.held_until}
+                "heldUntil": self.held_until, "nonce": self.nonce}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Ledger:
@@ -87,7 +88,8 @@ class Ledger:
                    target_groups=dict(d.get("targetGroups") or {}), listener_arn=d.get("listenerArn"),
                    resources=dict(d.get("resources") or {}), ecs=d.get("ecs"), alarms=list(d.get("alarms") or []),
                    priority=num("priority"), rule_arn=d.get("ruleArn"),
-                   version=num("version"), holder=d.get("holder"), held_until=num("heldUntil"))
+                   version=num("version"), holder=d.get("holder"), held_until=num("heldUntil"),
+                   nonce=d.get("nonce"))
 
     def empty(self) -> bool:
         """Holds nothing in AWS or the table (a claim that never got to its first step)."""
