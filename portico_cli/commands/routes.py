@@ -132,10 +132,24 @@ Services = Annotated[list[str] | None, typer.Option("--service", metavar="SERVIC
                                                     help="Only this service; repeatable (default: all).")]
 
 
+def known(r, services: list[str] | None) -> list[str] | None:
+    """The services named with --service, once each is known: it has a registry entry, or a ledger (it is being
+    offboarded). An unknown one is refused (exit 4) before anything is read or changed for the others."""
+    if not services:
+        return services
+    entries = r.registry.get_many(services)
+    unknown = [s for s in dict.fromkeys(services) if s not in entries and not r.state.has_ledger(s)]
+    if unknown:
+        raise refused(f"unknown service {', '.join(repr(s) for s in unknown)}: no registry entry and nothing of "
+                      "it to offboard", "check the name with `portico ls`")
+    return services
+
+
 @app.command()
 def plan(service: Services = None, as_json: Json = False) -> None:
-    """What a reconcile would change now (read-only)."""
-    result = reconciler().run(service or ALL, dry_run=True).plan
+    """What a reconcile would change now (read-only). An unknown --service exits 4."""
+    r = reconciler()
+    result = r.run(known(r, service) or ALL, dry_run=True).plan
 
     def human() -> None:
         if not result.steps:
@@ -185,10 +199,12 @@ def migrate_link_cmd(to: Annotated[str, typer.Option("--to", help="v2 (one VPC l
 def reconcile_cmd(service: Services = None, as_json: Json = False) -> None:
     """Converge AWS with the registry now (all services, or the ones named) and write statuses.
 
-    Exits 1 when an entry ends FAILED or must be retried, or a shared step failed.
+    Exits 1 when an entry ends FAILED or must be retried (held by another pass: `retry`), or a shared step
+    failed; 4 for an unknown --service.
     """
     with progress("reconciling") as advance:
-        outcome = reconciler(on_step=advance).run(service or ALL)
+        r = reconciler(on_step=advance)
+        outcome = r.run(known(r, service) or ALL)
     summary = outcome.summary()
     services = [{"service": name, "status": st.status, "message": st.message, "listenerPort": st.listener_port,
                  "invokeUrl": st.invoke_url} for name, st in sorted(outcome.statuses.items())]

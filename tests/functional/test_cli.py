@@ -283,3 +283,14 @@ def test_local_up_refuses_a_port_that_is_taken(tmp_path):
         code, _, err = portico("local", "up", "--port", str(port), env=bare_env(), cwd=tmp_path)
     assert code == 4 and f"--port: {port} cannot be used on 127.0.0.1" in one_line(err)
     assert not (tmp_path / ".portico" / "moto.pid").exists()
+
+
+def test_plan_and_reconcile_refuse_an_unknown_service(cli):
+    """No entry and nothing being offboarded: exit 4 naming it, nothing reconciled (docs/cli.md)."""
+    assert cli(*ORDERS)[0] == 0
+    for command in ("plan", "reconcile"):
+        code, out, err = cli(command, "--service", "orders", "--service", "nosuch")
+        assert code == 4 and out == "" and "unknown service 'nosuch'" in one_line(err), (command, err)
+        code, out, _ = cli(command, "--service", "nosuch", "--json")
+        assert "nosuch" in error_doc(out, 4, "refused")["message"]
+    assert cli("reconcile", "--service", "orders")[0] == 0
