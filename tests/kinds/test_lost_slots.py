@@ -91,3 +91,21 @@ def test_a_rule_priority_lost_to_a_foreign_rule_is_chosen_again(aws):
     assert sorted(rules) == [1, 2] and rules[1]["Actions"][0]["Type"] == "fixed-response"
     assert StateTable(clients.dynamodb, s.state_table).snapshot().priorities == {(s.alb_listener_arn, 2): "orders"}
     assert reconciler.run(ALL).plan.steps == []
+
+
+def test_alb_mode_two_services_swapping_paths_converge_in_one_pass(aws):
+    s, clients, reg, reconciler = setup(aws, vpc_links="v2", backend="alb")
+    reg.put_spec(spec_item("orders", path="/a"))
+    reg.put_spec(spec_item("users", path="/b"))
+    reconciler.run(ALL)
+    reg.put_spec(spec_item("orders", path="/b"))
+    reg.put_spec(spec_item("users", path="/a"))
+    outcome = reconciler.run(["orders", "users"])
+    assert {n: st.status for n, st in outcome.statuses.items()} == {"orders": "READY", "users": "READY"}, outcome
+    items = clients.apigateway.get_resources(restApiId=s.rest_api_id, embed=["methods"], limit=500)["items"]
+    headers = {r["path"]: {v for m in r["resourceMethods"].values()
+                           for k, v in (m["methodIntegration"].get("requestParameters") or {}).items()
+                           if k.startswith("integration.request.header.")} for r in items if r.get("resourceMethods")}
+    assert headers["/a"] and headers["/b"], headers
+    assert all("users" in v for v in headers["/a"]) and all("orders" in v for v in headers["/b"]), headers
+    assert reconciler.run(ALL).plan.steps == []
