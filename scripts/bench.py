@@ -248,7 +248,7 @@ def table(rows: list[dict]) -> str:
                          f"{run.count('CreateDeployment')} | {sim:.1f} s | {run.seconds:.1f} s |")
         noop = r["noop"]
         lines.append(f"| {n} | no-op sweep | {noop.writes()} | 0 | {noop.reads()} (target ≤ 20) | "
-                     f"{noop.writes(('cloudwatch',))} | {noop.ddb(True)} / {noop.ddb(False)} | 0 | "
+                     f"{noop.writes(('cloudwatch',))} | {noop.ddb(True)} / {noop.ddb(False)} | 1 (the sweep counter) | "
                      f"{noop.count('CreateDeployment')} | | {noop.seconds:.2f} s |")
     return "\n".join(lines)
 
