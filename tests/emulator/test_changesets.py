@@ -139,6 +139,12 @@ def test_a_change_set_with_nothing_to_change_fails_and_a_bad_parameter_is_refuse
         cfn.create_change_set(StackName="sized", ChangeSetName="cs", ChangeSetType="CREATE", TemplateBody=body,
                               Parameters=[{"ParameterKey": "Size", "ParameterValue": "xl"}])
     assert refused.value.response["Error"]["Message"] == "Parameter 'Size' must be one of AllowedValues"
+    with pytest.raises(ClientError) as exists:
+        cfn.create_change_set(StackName="things", ChangeSetName="again", ChangeSetType="CREATE",
+                              TemplateURL=f"{endpoint}/{BUCKET}/one.json")
+    assert exists.value.response["Error"]["Message"] == (
+        "Stack [things] already exists and cannot be created again with the changeSet [again].")
+    assert [s["StackName"] for s in cfn.describe_stacks()["Stacks"]] == ["things"]
 
 
 def test_the_sam_transform_runs_at_create_change_set(aws_clients):

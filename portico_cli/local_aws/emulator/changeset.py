@@ -81,8 +81,19 @@ def _managed_policies() -> dict[str, str]:
 
 def _create_change_set(create_change_set):  # CloudFormationBackend.create_change_set
     def wrapper(self, stack_name, change_set_name, template, parameters, *args, **kwargs):
+        from moto.cloudformation.exceptions import ValidationError
         from moto.cloudformation.models import Stack
         from moto.cloudformation.parsing import ResourceMap
+
+        if kwargs.get("change_set_type", "CREATE") == "CREATE":
+            # A CREATE change set is for a stack that does not exist yet, or that only waits for review: "Stack
+            # [X] already exists and cannot be created again with the changeSet [Y]" (ValidationError, recorded in
+            # https://github.com/compose-x/ecs_composex/issues/785). moto made a second stack of the same name.
+            for stack in [st for st in self.stacks.values() if st.name == stack_name]:
+                if stack.status != "REVIEW_IN_PROGRESS":
+                    raise ValidationError(message=f"Stack [{stack_name}] already exists and cannot be created again "
+                                                  f"with the changeSet [{change_set_name}].")
+                del self.stacks[stack.stack_id]  # the placeholder of an earlier CREATE change set
 
         parsed = Stack.parse_template(template) if template else None
         if parsed and _declares_sam(parsed):
