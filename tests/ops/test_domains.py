@@ -97,3 +97,20 @@ def test_the_doctor_checks_the_domain_its_certificate_and_its_rule(clients, doma
         CertificateArn=domains["cert"])
     gone = domain_check.check(clients, settings, "dev")
     assert not gone.ok and gone.detail.startswith(f"certificate {domains['cert']}") and "CertificateArn" in gone.fix
+
+
+def test_promote_moves_the_deployment_and_leaves_the_domains(clients, domains):
+    """A domain follows its stage: after dev → prod, prod's domain routes to prod as before and serves what
+    prod now runs; no rule or domain was touched."""
+    from portico.ops.stages import Stages
+
+    settings = domains["settings"]
+    Registry(clients.dynamodb, settings.registry_table).put_spec(spec_item("orders"))
+    Reconciler(clients, settings.with_(stages=("dev", "qa", "prod")), sleep=lambda s: None).run()
+    rules = domain_check.routing_rules(domains["gw2"], PROD)
+    before = {k: v for k, v in clients.apigateway.get_domain_name(domainName=PROD).items() if k != "ResponseMetadata"}
+    Stages(clients.apigateway, clients.dynamodb, settings.with_(stages=("dev", "qa", "prod"))).promote("dev", "prod")
+    assert domain_check.routing_rules(domains["gw2"], PROD) == rules
+    assert {k: v for k, v in clients.apigateway.get_domain_name(domainName=PROD).items()
+            if k != "ResponseMetadata"} == before
+    assert domain_check.check(clients, settings, "prod").ok

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from portico.ops.domain import routing_rules
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -41,7 +43,7 @@ def read(apigateway, apigatewayv2) -> dict[str, Domain]:
     for d in apigateway.get_paginator("get_domain_names").paginate().build_full_result().get("items", []):
         domain = Domain(d["domainName"].lower(), d.get("routingMode") or "BASE_PATH_MAPPING_ONLY")
         if domain.mode != "BASE_PATH_MAPPING_ONLY":
-            for r in apigatewayv2.list_routing_rules(DomainName=d["domainName"]).get("RoutingRules", []):
+            for r in routing_rules(apigatewayv2, d["domainName"]):
                 conditions = r.get("Conditions") or []
                 headers = tuple(tuple((h["Header"].lower(), h["ValueGlob"]) for h in c["MatchHeaders"]["AnyOf"])
                                 for c in conditions if c.get("MatchHeaders"))
@@ -49,7 +51,6 @@ def read(apigateway, apigatewayv2) -> dict[str, Domain]:
                 invoke = r["Actions"][0]["InvokeApi"]
                 domain.rules.append(Rule(int(r["Priority"]), headers, paths[0] if paths else None, invoke["ApiId"],
                                          invoke["Stage"], bool(invoke.get("StripBasePath"))))
-            domain.rules.sort(key=lambda rule: rule.priority)
         if domain.mode != "ROUTING_RULE_ONLY":
             for m in apigateway.get_base_path_mappings(domainName=d["domainName"]).get("items", []):
                 domain.mappings[m.get("basePath") or "(none)"] = (m["restApiId"], m.get("stage", ""))

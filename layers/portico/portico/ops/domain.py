@@ -43,14 +43,24 @@ def _certificate(acm, region: str, arn: str | None, domain: str) -> str | None:
     return None
 
 
+def routing_rules(apigatewayv2, name: str) -> list[dict]:
+    """Every routing rule of domain `name`, lowest priority first (ListRoutingRules pages; botocore has no
+    paginator for it)."""
+    rules, token = [], ""
+    while True:
+        page = apigatewayv2.list_routing_rules(DomainName=name, **({"NextToken": token} if token else {}))
+        rules += page.get("RoutingRules", [])
+        token = page.get("NextToken")
+        if not token:
+            return sorted(rules, key=lambda r: r["Priority"])
+
+
 def _target(apigateway, apigatewayv2, domain: dict) -> tuple[str, str, str] | None:
     """(API id, stage, how) a request without conditions reaches: the first catch-all rule, else the (none)
     mapping, as the domain's routing mode allows."""
     name, mode = domain["domainName"], domain.get("routingMode") or "BASE_PATH_MAPPING_ONLY"
     if mode != "BASE_PATH_MAPPING_ONLY":
-        rules = sorted(apigatewayv2.list_routing_rules(DomainName=name).get("RoutingRules", []),
-                       key=lambda r: r["Priority"])
-        for rule in rules:
+        for rule in routing_rules(apigatewayv2, name):
             if not rule.get("Conditions"):
                 invoke = rule["Actions"][0]["InvokeApi"]
                 return invoke["ApiId"], invoke["Stage"], f"routing rule {rule['Priority']}"
