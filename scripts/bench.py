@@ -149,7 +149,10 @@ def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance, *,
     return onboard, Run(list(inj.ops), time.perf_counter() - t)
 
 
-def run_bad_route(endpoint: str, base, portico, inj: Injector, n: int = 100) -> tuple[int, dict[str, str]]:
+BAD_ROUTE_BATCH = 100
+
+
+def run_bad_route(endpoint: str, base, portico, inj: Injector, n: int = BAD_ROUTE_BATCH) -> tuple[int, dict[str, str]]:
     """One route of a batch of n refused by AWS (the answer injected, in AWS's words: docs/import.md)."""
     routes_import.CREATE_RESOURCE_BURST = 5
     w = world_for(endpoint, base, n)
@@ -289,20 +292,21 @@ def extras(imports: dict[str, float], sizes: dict[str, int]) -> str:
 
 
 def write(text: str) -> Path:
-    """Into README.md between the markers; PORTICO_BENCH_OUT=path writes that file instead."""
-    readme = Path(os.environ["PORTICO_BENCH_OUT"]) if os.environ.get("PORTICO_BENCH_OUT") else ROOT / "README.md"
-    if not readme.is_absolute():
-        readme = ROOT / readme
-    body = readme.read_text() if readme.exists() else ""
-    if START in body and END in body:
-        before, rest = body.split(START, 1)
-        after = rest.split(END, 1)[1]
-        readme.write_text(f"{before}{START}\n{text}\n{END}{after}")
-        return readme
-    doc = ROOT / "docs" / "bench.md"
-    doc.parent.mkdir(exist_ok=True)
-    doc.write_text(f"# `make bench` results\n\n{START}\n{text}\n{END}\n")
-    return doc
+    """Between the markers of README.md, else of docs/bench.md; PORTICO_BENCH_OUT=path writes that file instead
+    (made with the markers when it has none). The text around the markers is kept."""
+    out = os.environ.get("PORTICO_BENCH_OUT")
+    candidates = [Path(out) if Path(out).is_absolute() else ROOT / out] if out else [ROOT / "README.md",
+                                                                                      ROOT / "docs" / "bench.md"]
+    for path in candidates:
+        body = path.read_text() if path.exists() else ""
+        if START in body and END in body:
+            before, rest = body.split(START, 1)
+            path.write_text(f"{before}{START}\n{text}\n{END}{rest.split(END, 1)[1]}")
+            return path
+    path = candidates[-1]
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f"# `make bench` results\n\n{START}\n{text}\n{END}\n")
+    return path
 
 
 def main() -> int:
@@ -315,7 +319,7 @@ def main() -> int:
     # 300 services are 600 resources: past API Gateway's default of 300 per API, which the emulator enforces.
     # An account at that size raises it in Service Quotas ("Resources per API", adjustable:
     # https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html); the bench runs as that account.
-    os.environ[RESOURCES] = str(2 * max(SIZES) + 10)
+    os.environ[RESOURCES] = str(2 * max(*SIZES, BAD_ROUTE_BATCH) + 10)
     install()  # the local AWS portico's tests use: moto with the emulator patch
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
