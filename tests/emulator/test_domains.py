@@ -97,6 +97,10 @@ def test_routing_rules_are_listed_in_priority_order_and_checked(world):
     listed = world["gw2"].list_routing_rules(DomainName="api.example.com")["RoutingRules"]
     assert [(r["Priority"], r["Actions"][0]["InvokeApi"]["Stage"]) for r in listed] == [(100, "dev"), (1000, "prod")]
     assert listed[0]["Conditions"] == [header]
+    first = world["gw2"].list_routing_rules(DomainName="api.example.com", MaxResults=1)
+    second = world["gw2"].list_routing_rules(DomainName="api.example.com", MaxResults=1, NextToken=first["NextToken"])
+    assert [r["Priority"] for r in first["RoutingRules"] + second["RoutingRules"]] == [100, 1000]
+    assert "NextToken" not in second
     refused(lambda: rule(world, 1000, "dev"), "ConflictException", "priority 1000")
     loose = boto3.client("apigatewayv2", endpoint_url=world["endpoint"], region_name=local.REGION,
                          config=Config(parameter_validation=False))  # botocore checks the range too

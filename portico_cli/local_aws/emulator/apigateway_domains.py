@@ -272,10 +272,14 @@ def _delete_rule(self):  # bound as ApiGatewayV2Response.delete_routing_rule
     return 204, {"status": 204}, ""
 
 
-def _list_rules(self):  # bound as ApiGatewayV2Response.list_routing_rules (one page: at most 50 rules)
+def _list_rules(self):  # bound as ApiGatewayV2Response.list_routing_rules
+    """In priority order, `maxResults` (1-100; AWS documents no default, here all) to a page."""
     _, domain = _domain(self)
     ordered = sorted(_rules(self, domain).values(), key=lambda r: r["priority"])
-    return 200, {}, json.dumps({"routingRules": ordered})
+    start, size = int(self.querystring.get("nextToken", ["0"])[0]), int(self.querystring.get("maxResults", [0])[0])
+    page = ordered[start:start + size] if size else ordered[start:]
+    more = {"nextToken": str(start + size)} if size and start + size < len(ordered) else {}
+    return 200, {}, json.dumps({"routingRules": page, **more})
 
 
 def _endpoint_patch(apply):  # RestAPI.apply_patch_operations: moto reads "False" as true (bool of a string)
