@@ -126,6 +126,21 @@ def test_a_resource_updated_in_place_is_updated_back_by_the_rollback(aws_clients
         ("Other", "Update", "2", "1"), ("Other", "Update", "1", "2")]  # same physical id: updated back
 
 
+def test_a_change_set_lists_the_resources_a_parameter_change_modifies(aws_clients):
+    endpoint, s3, cfn = aws_clients
+    body = json.dumps({"Parameters": {"Name": {"Type": "String"}}, "Resources": {
+        "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Ref": "Name"}}},
+        "T": {"Type": "AWS::SNS::Topic"}}})
+    cfn.create_change_set(StackName="p", ChangeSetName="one", ChangeSetType="CREATE", TemplateBody=body,
+                          Parameters=[{"ParameterKey": "Name", "ParameterValue": "a"}])
+    cfn.execute_change_set(ChangeSetName="one", StackName="p")
+    cfn.create_change_set(StackName="p", ChangeSetName="two", ChangeSetType="UPDATE", TemplateBody=body,
+                          Parameters=[{"ParameterKey": "Name", "ParameterValue": "b"}])
+    changes = cfn.describe_change_set(ChangeSetName="two", StackName="p")["Changes"]
+    assert [(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"]) for c in changes] == [
+        ("Modify", "Q")]
+
+
 def test_a_change_set_with_nothing_to_change_fails_and_a_bad_parameter_is_refused_at_creation(aws_clients):
     endpoint, s3, cfn = aws_clients
     run(cfn, s3, endpoint, template("a", "x"), "CREATE", "one")

@@ -190,6 +190,27 @@ def _parse_change_set_template(self) -> None:  # bound as ChangeSet._parse_templ
     self.template_dict = Stack.parse_template(self.template)
 
 
+def _diff(self) -> list:  # bound as ChangeSet.diff
+    """The change set's Changes: a resource whose definition changed or that names a parameter whose value
+    changed (moto lists template edits only, so a parameter-only update showed no change although it applies
+    one; and it counted the empty Properties it adds to a created resource as an edit)."""
+    from moto.cloudformation.models import Change
+
+    from .cloudformation import references
+
+    new, old = self.template_dict.get("Resources") or {}, self.stack.resource_map._resource_json_map
+    given = self.stack.resource_map.input_parameters
+    changed = {name for name, value in (self.parameters or {}).items() if given.get(name) != value}
+
+    def same(a: dict, b: dict) -> bool:
+        return {**a, "Properties": a.get("Properties") or {}} == {**b, "Properties": b.get("Properties") or {}}
+
+    actions = {"Add": [n for n in new if n not in old], "Remove": [n for n in old if n not in new],
+               "Modify": [n for n in new if n in old and (not same(new[n], old[n]) or references(new[n]) & changed)]}
+    return [Change(action=action, logical_resource_id=name, resource_type=(new.get(name) or old[name])["Type"])
+            for action, names in actions.items() for name in names]
+
+
 # ------------------------------------------------------------------ AWS::S3::BucketPolicy
 
 
@@ -241,6 +262,7 @@ def install() -> None:
     wrap(CloudFormationBackend, "create_change_set", _create_change_set)
     wrap(Stack, "parse_template", _json_first)
     replace(ChangeSet, "_parse_template", _parse_change_set_template)
+    replace(ChangeSet, "diff", _diff)
     replace(CloudFormationBackend, "execute_change_set", _execute_change_set)
     replace(CloudFormationResponse, "_get_stack_from_s3_url", _template_from_s3)
     wrap(IAMPolicyStatement, "is_action_permitted", _conditional_statement)
