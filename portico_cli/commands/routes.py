@@ -171,14 +171,17 @@ def migrate_link_cmd(to: Annotated[str, typer.Option("--to", help="v2 (one VPC l
     The choice is recorded first: a migration cut short is finished by the next reconcile or sweep, and
     running it again changes nothing. The stack needs both kinds of link (VpcLinkVersion v1+v2).
     """
-    from portico.ops.links import migrate_link
+    from portico.ops.links import migrate_link, next_steps, stages_behind
 
+    r = reconciler()
     try:
-        outcome = migrate_link(reconciler(), to, dry_run=dry_run)
+        outcome = migrate_link(r, to, dry_run=dry_run)
     except ValueError as exc:
         raise refused(str(exc)) from None
     moved = [st for st in outcome.plan.steps if st.action == "put_integration"]
     summary = outcome.summary() if not dry_run else {"steps": len(outcome.plan.steps)}
+    behind = stages_behind(r, to)
+    then = next_steps(r.settings, behind, to)
 
     def human() -> None:
         verb = "would move" if dry_run else "moved"
@@ -187,8 +190,14 @@ def migrate_link_cmd(to: Annotated[str, typer.Option("--to", help="v2 (one VPC l
         if dry_run:
             for step in outcome.plan.steps:
                 out.print(str(step), markup=False, highlight=False)
+        for stage, deployment in behind.items():
+            out.print(f"stage {stage} still serves deployment {deployment}, which uses the other VPC link(s)",
+                      highlight=False)
+        out.print("then, in order:", highlight=False)
+        for step in then:
+            out.print(f"  {step}", markup=False, highlight=False)
 
-    emit({"to": to, "integrations": len(moved), **summary}, human)
+    emit({"to": to, "integrations": len(moved), **summary, "stagesBehind": behind, "nextSteps": then}, human)
     if not dry_run and outcome.errors:
         for e in outcome.errors:
             warn(e)

@@ -12,8 +12,8 @@ from portico.reconcile import ALL, Reconciler
 from portico.registry import FLAPPING_SWEEPS, Registry
 
 LINKS = ["entry valid", "port reserved", "listener on the NLB", "target group", "ECS service has the target group",
-         "targets healthy", "task security group admits the NLB", "API resource, methods, VPC_LINK integration",
-         "stage dev deployment contains them"]
+         "targets healthy", "task security group admits the NLB", "VPC link",
+         "API resource, methods, VPC_LINK integration", "stage dev deployment contains them"]
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_a_healthy_route_passes_every_link(clients, stack, routed, cli):
 def test_a_closed_security_group_and_no_targets_fail_with_the_fix(clients, stack, routed, cli):
     code, out, err = cli("doctor", "orders", "--json")
     doc = json.loads(out)
-    assert code == 1 and doc["service"] == "orders" and doc["ok"] is False and "2 of 9 link(s) broken" in err
+    assert code == 1 and doc["service"] == "orders" and doc["ok"] is False and "2 of 10 link(s) broken" in err
     assert [c["link"] for c in doc["checks"]] == LINKS and set(doc["checks"][0]) == {"link", "ok", "detail", "fix"}
     assert [c["link"] for c in doc["checks"] if not c["ok"]] == LINKS[5:7]  # targets, security group
     code, out, err = cli("doctor", "orders")
@@ -136,3 +136,26 @@ def test_a_tool_stripping_the_target_group_every_sweep_is_reported_on_the_entry_
     iac_apply()
     Reconciler(clients, stack, clock=lambda: later).run(ALL)  # a repair after the quiet spell counts from 1
     assert reg.get("orders")["ecsRepairs"] == 1
+
+
+def test_the_vpc_link_line_reports_the_links_status(clients, stack, routed):
+    link = next(c for c in Doctor(clients, stack).run("orders") if c.link == "VPC link")
+    assert link.ok and link.detail == f"{stack.vpc_link_ids[0]} (v1) AVAILABLE"
+
+
+@pytest.mark.parametrize("status, ok, fix", [("AVAILABLE", True, ""), ("INACTIVE", False, "60 days"),
+                                             ("FAILED", False, "Replacing the VPC link"), ("PENDING", False, "wait")])
+def test_a_v2_link_that_is_not_available_fails_with_what_to_do(status, ok, fix):
+    """One branch, with a stand-in for GetVpcLink: the emulator's links are always AVAILABLE, while AWS makes a
+    VPC link V2 INACTIVE after 60 days without traffic."""
+    from types import SimpleNamespace
+
+    from portico.settings import Settings
+
+    class Links:
+        def get_vpc_link(self, VpcLinkId):  # noqa: N803 - boto3's parameter name
+            return {"VpcLinkId": VpcLinkId, "VpcLinkStatus": status, "VpcLinkStatusMessage": ""}
+
+    settings = Settings(load_balancer_arns=("arn:nlb",), vpc_link_v2_id="v2link", vpc_link_version="v2")
+    check = Doctor(SimpleNamespace(apigatewayv2=Links()), settings)._link("arn:nlb", "v2")
+    assert (check.ok, check.detail) == (ok, f"v2link (v2) {status}") and fix in check.fix

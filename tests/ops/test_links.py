@@ -81,3 +81,54 @@ def test_the_command_refuses_a_stack_without_a_v2_link_and_plans_on_one_that_has
     assert code == 4 and "PORTICO_VPC_LINK_V2_ID is empty" in out + err
     code, out, err = cli("migrate-link", "--to", "v3", "--plan")
     assert code == 4 and "expected v1 or v2" in out + err
+
+
+def test_every_stage_serving_the_old_links_is_named_with_what_to_run_first(both):
+    """The migration deploys to dev; qa, promoted before it, still serves a deployment through the v1 links, and
+    the stack update that deletes them would fail (AWS refuses to delete a VPC link in use). The command names
+    qa and the steps in order; once qa is promoted, only the stack update is left. prod serves the template's
+    first deployment, which routes no service."""
+    from portico.ops.links import next_steps, stages_behind
+    from portico.ops.stages import Stages
+
+    s, clients = both
+    stages = Stages(clients.apigateway, clients.dynamodb, s)
+    stages.promote("dev", "qa")
+    reconciler = Reconciler(clients, s, sleep=lambda _: None)
+    assert stages_behind(reconciler, "v2") == {"qa": stages.stage("qa")["deploymentId"]}  # before: on v1 too
+    migrate_link(reconciler, "v2")
+    qa = stages.stage("qa")["deploymentId"]
+    assert stages_behind(reconciler, "v2") == {"qa": qa}
+    assert next_steps(s, {"qa": qa}, "v2") == [
+        "portico promote --from dev --to qa", "update the stack with VpcLinkVersion=v2, passed explicitly "
+        "(docs/modes.md)"]
+    stages.promote("dev", "qa")
+    assert stages_behind(reconciler, "v2") == {}
+    assert next_steps(s, {}, "v2") == ["update the stack with VpcLinkVersion=v2, passed explicitly (docs/modes.md)"]
+
+
+def test_a_replaced_v2_link_is_taken_up_by_migrate_link_which_names_the_stages_to_promote(aws):
+    """A v2 link is immutable: new subnets or security groups replace it. With the new id in the settings (the
+    stack's output after the update), migrate-link --to v2 re-points every integration in one pass; the stages
+    promoted before still route through the old link until promoted."""
+    import dataclasses
+
+    from portico.ops.links import next_steps, stages_behind
+    from portico.ops.stages import Stages
+
+    s = local.bootstrap(aws, load_balancers=1, vpc_links="v2")
+    clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
+    Registry(clients.dynamodb, s.registry_table).put_spec(spec_item("orders"))
+    assert Reconciler(clients, s, sleep=lambda _: None).run(ALL).statuses["orders"].status == "READY"
+    stages = Stages(clients.apigateway, clients.dynamodb, s)
+    stages.promote("dev", "qa")
+    v2 = local.session(aws).client("apigatewayv2", endpoint_url=aws)
+    new = v2.create_vpc_link(Name="portico-pool-2", SubnetIds=s.extra["subnets"].split(","))["VpcLinkId"]
+    s = dataclasses.replace(s, vpc_link_v2_id=new)
+    reconciler = Reconciler(clients, s, sleep=lambda _: None)
+    outcome = migrate_link(reconciler, "v2")
+    assert not outcome.errors and {link for link, _ in links(clients, s).values()} == {new}
+    qa = Stages(clients.apigateway, clients.dynamodb, s).stage("qa")["deploymentId"]
+    assert stages_behind(reconciler, "v2") == {"qa": qa}
+    assert next_steps(s, stages_behind(reconciler, "v2"), "v2")[0] == "portico promote --from dev --to qa"
+    assert migrate_link(reconciler, "v2").plan.steps == []  # again: nothing left to move

@@ -99,6 +99,8 @@ class Reconciler:
         spec = self.parse(item)
         c = self.clients
         claims = self.state.claims(spec.service, spec.path)
+        if self.settings.backend == "alb":  # the header its rule will match (slots.header_value)
+            claims.header_secret = self.state.header_secret()
         observed = Observed(
             state=claims,
             load_balancers=read_load_balancers(c.elbv2, self.settings, link_version=self.state.link_version()),

@@ -38,7 +38,7 @@ def deploy(step: Step, ctx: ApplyContext) -> None:
         ctx.result.errors.append(f"deploy to {stage} failed: {error_text(exc)}; the next reconcile retries it")
         return
     ctx.result.deployment_id = dep["id"]
-    pool = dict(zip(ctx.settings.load_balancer_arns, ctx.settings.vpc_link_ids, strict=False))
+    pool = {arn: lb.vpc_link for arn, lb in ctx.observed.load_balancers.items()}  # the links this pass planned on
     ledgers = {**ctx.observed.state.ledgers, **ctx.ledgers}  # this pass's (None: offboarded) win
     links = sorted({pool[ledger.load_balancer] for ledger in ledgers.values()
                     if ledger and ledger.path and ledger.load_balancer in pool})

@@ -106,6 +106,7 @@ class Doctor:
 
         checks.append(self._health(tg_arn, spec))
         checks.append(reach.security_groups(self.c, ecs, lb_arn, spec))
+        checks.append(self._link(lb_arn, snap.link_version))
         checks.append(self._api(service, spec, ledger, lb_arn, port, snap.link_version, snap.header_secret))
         checks.append(self._deployment(service, spec, snap))
         if self.s.domain(self.s.stage):
@@ -164,6 +165,36 @@ class Doctor:
         return found[0] if found and found[0].get("status") != "INACTIVE" else None
 
     # -- API Gateway --------------------------------------------------------------------------------
+    def _link(self, lb_arn, link_version=None) -> Check:
+        """The VPC link the service's integrations go through, by its status. A VPC link V2 that carries no
+        traffic for 60 days becomes INACTIVE: API Gateway deletes its network interfaces, requests fail, and the
+        first requests after that make it provision them again, which takes a few minutes ("If no traffic is
+        sent over the VPC link for 60 days, it becomes INACTIVE",
+        https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-vpc-links-v2.html)."""
+        name = "VPC link"
+        link_id, _ = self.s.links(link_version).get(lb_arn, (None, None))
+        if not link_id:
+            return Check(name, False, "no VPC link for the service's load balancer in the settings",
+                         "check PORTICO_VPC_LINK_IDS / PORTICO_VPC_LINK_V2_ID against the stack's outputs")
+        v2 = link_id == self.s.vpc_link_v2_id
+        try:
+            if v2:
+                got = self.c.apigatewayv2.get_vpc_link(VpcLinkId=link_id)
+                status, message = got.get("VpcLinkStatus", ""), got.get("VpcLinkStatusMessage", "")
+            else:
+                got = self.c.apigateway.get_vpc_link(vpcLinkId=link_id)
+                status, message = got.get("status", ""), got.get("statusMessage", "")
+        except ClientError as exc:
+            return Check(name, False, f"{link_id}: {error_message(exc)}",
+                         "the link in the settings does not exist: check them against the stack's outputs")
+        detail = f"{link_id} ({'v2' if v2 else 'v1'}) {status}" + (f": {message}" if message else "")
+        fix = {"INACTIVE": "no traffic for 60 days: the next requests reactivate it, and fail until its network "
+                           "interfaces are back (a few minutes); send a request now (portico doctor --probe)",
+               "PENDING": "being created or reactivated: wait a few minutes",
+               "FAILED": "replace the link (docs/deploy.md, \"Replacing the VPC link\"); its statusMessage says why",
+               "DELETING": "the link is being deleted: the stack's links are not what the settings name"}
+        return Check(name, status == "AVAILABLE", detail, "" if status == "AVAILABLE" else fix.get(status, ""))
+
     def _api(self, service, spec, ledger, lb_arn, port, link_version=None, secret=None) -> Check:
         link = "API resource, methods, VPC_LINK integration"
         header = header_value(service, secret) if self.s.backend == "alb" and secret else None

@@ -168,7 +168,7 @@ class Stages:
 
     def prune(self) -> list[str]:
         """Delete the deployments no stage can return to (module docstring); returns their ids."""
-        pool = set(self.settings.vpc_link_ids)
+        pool = {*self.settings.vpc_link_ids, self.settings.vpc_link_v2_id} - {""}  # the links the stack still has
         gone = {d for d, links in self.state.deployment_links(self.settings.stage).items() if not set(links) <= pool}
         serving = {stage: self.stage(stage).get("deploymentId") for stage in self.settings.stages}
         keep = {d for d in serving.values() if d}

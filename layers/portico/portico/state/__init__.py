@@ -74,6 +74,8 @@ class StateTable:
     def header_secret(self) -> str:
         """ALB mode's per-stack secret (`slots.header_value`), made once by the first pass that needs it: a
         conditional put, so two passes agree on one value. It never leaves the state table and the functions."""
+        if held := self._get("secret#header"):
+            return held["value"]
         value = secrets.token_hex(16)
         if self._if(self.ddb.put_item, Item=to_item({"pk": "secret#header", "value": value}),
                     ConditionExpression="attribute_not_exists(pk)"):
