@@ -6,6 +6,9 @@ import time
 from typing import Annotated
 
 import typer
+from dotenv import dotenv_values
+
+from portico.settings import BACKEND
 
 from ..context import LOCAL_DIR, LOCAL_ENV, LOCAL_PID, out, reconciler
 from ..errors import CliError, Code, refused
@@ -58,6 +61,11 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
     if header_route and not pairs:
         raise refused("--header-route: routes requests of a custom domain", "give --domains too")
     pid, endpoint = _running()
+    running = dotenv_values(LOCAL_ENV).get(BACKEND) if pid is not None and LOCAL_ENV.exists() else None
+    if running and running != backend:  # a redeploy would swap the load balancers under the routed services
+        raise refused(f"--backend: the local stack of this folder runs the {running} backend, not {backend}",
+                      f"run `portico local down` first (it forgets the stack's services), or `portico local up "
+                      f"--backend {running}`")
     if pid is None:
         try:
             port = local.free_port(port)

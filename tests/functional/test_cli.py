@@ -264,8 +264,12 @@ def test_local_up_in_alb_mode_routes_through_a_listener_rule(tmp_path):
         local_env = (tmp_path / ".portico" / "local.env").read_text()
         assert "PORTICO_BACKEND=alb" in local_env and "PORTICO_VPC_LINK_VERSION=v2" in local_env
         assert len(up["loadBalancerArns"]) == 1 and ":loadbalancer/app/" in up["loadBalancerArns"][0]
+        code, _, err = portico("local", "up", "--backend", "nlb", env=env, cwd=tmp_path)  # not over a running ALB stack
+        assert code == 4 and "runs the alb backend" in one_line(err) and "portico local down" in err, err
+        assert (tmp_path / ".portico" / "local.env").read_text() == local_env
         demo_services(up["endpoint"])
-        assert portico(*ORDERS, env=env, cwd=tmp_path)[0] == 0
+        code, _, err = portico(*ORDERS, env=env, cwd=tmp_path)
+        assert code == 0, err
         code, out, err = portico("local", "stream", "--once", "--json", env=env, cwd=tmp_path)
         assert code == 0 and json.loads(out) == {"delivered": 1, "failed": 0}, err
         (row,) = json.loads(portico("ls", "--json", env=env, cwd=tmp_path)[1])
