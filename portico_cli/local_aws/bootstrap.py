@@ -1,8 +1,10 @@
-"""The embedded local AWS: a moto server on loopback and the shared infrastructure bootstrapped in it.
+"""The embedded local AWS: a moto server on loopback, and the tests' hand-made shared infrastructure.
 
-`bootstrap` creates what `template.yaml` creates in a real account (VPC, subnets, internal NLBs with a
-VPC link each, REST API and stages, usage-plan tiers, the two tables) plus a demo ECS cluster.
-It is idempotent: it finds what exists by name and creates only what is missing.
+`portico local up` deploys template.yaml itself (stack.py). `bootstrap` is the fixture of the unit and
+functional tests: in a few calls it makes the parts of that stack a test needs (VPC, subnets, internal NLBs
+with their VPC links, REST API and stages, usage-plan tiers, the two tables) plus a demo ECS cluster, where a
+template deployment per test would cost seconds; tests/template deploys the template itself. It is
+idempotent: it finds what exists by name and creates only what is missing.
 """
 
 from __future__ import annotations
