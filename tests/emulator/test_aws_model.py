@@ -1,0 +1,163 @@
+"""The emulator's AWS model (aws_model.py): switched on, every call takes its latency and every modeled API answers
+within its documented rate, refusing beyond it with the service's own throttling error, which botocore's
+`standard` retry mode (portico's clients) rides through.
+
+Buckets are made small with their variables where AWS's would take many calls to empty; PutMetricAlarm's is
+AWS's own (3 per second).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from portico.clients import DEFAULT_CONFIG
+from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws.emulator import aws_model
+
+ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1})  # one attempt: AWS's answer itself
+
+
+@pytest.fixture
+def model(aws, monkeypatch):
+    """The model on, with no latency unless a test sets one, and full buckets."""
+    monkeypatch.setenv(aws_model.SWITCH, "1")
+    monkeypatch.setenv(aws_model.LATENCY, "0")
+    aws_model.reset()
+    yield monkeypatch
+    aws_model.reset()
+
+
+def client(endpoint: str, name: str, config: Config = ONCE):
+    return local.session(endpoint).client(name, endpoint_url=endpoint, config=config)
+
+
+def alarm(cloudwatch, name: str) -> None:
+    cloudwatch.put_metric_alarm(AlarmName=name, MetricName="Latency", Namespace="AWS/ApiGateway", Statistic="Average",
+                                Period=60, EvaluationPeriods=1, Threshold=1.0,
+                                ComparisonOperator="GreaterThanThreshold")
+
+
+def answer(call, **kwargs) -> tuple[int, str, str]:
+    with pytest.raises(ClientError) as exc:
+        call(**kwargs)
+    r = exc.value.response
+    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
+
+
+def test_put_metric_alarm_beyond_three_per_second_is_refused_with_cloudwatch_throttling(aws, model):
+    cloudwatch = client(aws, "cloudwatch")
+    for i in range(3):  # AWS's burst
+        alarm(cloudwatch, f"a{i}")
+    assert answer(alarm, cloudwatch=cloudwatch, name="a3") == (400, "Throttling", "Rate exceeded")
+    time.sleep(0.4)  # a token back after 1/3 s
+    alarm(cloudwatch, "a3")
+    assert aws_model.refusals() == {("cloudwatch", "PutMetricAlarm"): 1}
+    assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 4  # the refused call made nothing
+
+
+def test_each_service_refuses_with_its_own_throttling_error(aws, model):
+    for bucket in ("ELBV2_DESCRIBE", "ECS_READ", "APIGATEWAY"):
+        model.setenv(aws_model.RATE + bucket, "2/0.01")
+    elbv2, ecs, apigateway = (client(aws, n) for n in ("elbv2", "ecs", "apigateway"))
+    for call, expected in ((elbv2.describe_load_balancers, (400, "Throttling", "Rate exceeded")),
+                           (ecs.list_clusters, (400, "ThrottlingException", "Rate exceeded")),
+                           (apigateway.get_rest_apis, (429, "TooManyRequestsException", "Too Many Requests"))):
+        call(), call()
+        assert answer(call) == expected
+    with pytest.raises(ClientError) as exc:
+        apigateway.get_rest_apis()
+    assert int(exc.value.response["ResponseMetadata"]["HTTPHeaders"]["retry-after"]) >= 1
+    # other buckets are untouched: ELBv2's mutating calls and CloudWatch's reads
+    elbv2.create_target_group(Name="tg", Protocol="TCP", Port=80, VpcId=local.session(aws).client(
+        "ec2", endpoint_url=aws).describe_vpcs()["Vpcs"][0]["VpcId"], TargetType="ip")
+
+
+def test_api_gateway_calls_draw_on_the_account_bucket_and_their_own(aws, model):
+    model.setenv(aws_model.RATE + "APIGATEWAY_GETRESOURCES", "1/0.01")
+    apigateway = client(aws, "apigateway")
+    api = apigateway.create_rest_api(name="a")["id"]
+    apigateway.get_resources(restApiId=api)
+    assert answer(apigateway.get_resources, restApiId=api)[1] == "TooManyRequestsException"
+    apigateway.get_rest_api(restApiId=api)  # the account's bucket still has tokens
+    model.setenv(aws_model.RATE + "APIGATEWAY", "0/0.01")  # a changed rate applies to the next call
+    assert answer(apigateway.get_rest_api, restApiId=api)[1] == "TooManyRequestsException"
+
+
+def test_botocore_standard_retries_ride_through_the_rate(aws, model):
+    """Nine alarms at once from three threads against AWS's 3 per second: some calls are refused and retried by
+    portico's client configuration, and every alarm is made."""
+    cloudwatch = client(aws, "cloudwatch", DEFAULT_CONFIG)
+    errors = []
+
+    def make(k):
+        try:
+            for i in range(3):
+                alarm(cloudwatch, f"t{k}-{i}")
+        except ClientError as exc:  # pragma: no cover - what the test fails on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=make, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert aws_model.refusals()[("cloudwatch", "PutMetricAlarm")] > 0
+    assert len(client(aws, "cloudwatch").describe_alarms()["MetricAlarms"]) == 9
+
+
+def test_concurrent_calls_share_one_bucket_exactly(aws, model):
+    model.setenv(aws_model.RATE + "ELBV2_DESCRIBE", "10/0.001")
+    elbv2 = client(aws, "elbv2")
+    outcomes = []
+
+    def call():
+        try:
+            elbv2.describe_load_balancers()
+            outcomes.append("ok")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=call) for _ in range(25)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes).count("ok") == 10 and outcomes.count("Throttling") == 15
+
+
+def test_every_call_takes_the_latency_and_concurrent_calls_overlap(aws, model):
+    ecs = client(aws, "ecs")
+    ecs.list_clusters()  # a warm connection
+    model.setenv(aws_model.LATENCY, "300")
+    t = time.perf_counter()
+    ecs.list_clusters()
+    assert time.perf_counter() - t >= 0.3
+    threads = [threading.Thread(target=ecs.list_clusters) for _ in range(4)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert time.perf_counter() - t < 4 * 0.3  # the latency is not a lock: AWS answers calls in parallel
+
+
+def test_off_by_default(aws, monkeypatch):
+    monkeypatch.delenv(aws_model.SWITCH, raising=False)
+    aws_model.reset()
+    cloudwatch = client(aws, "cloudwatch")
+    for i in range(6):  # twice AWS's burst, at once
+        alarm(cloudwatch, f"o{i}")
+    assert aws_model.refusals() == {}
+
+
+def test_a_malformed_rate_names_its_variable():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(aws_model.RATE + "ECS_READ", "fast")
+        with pytest.raises(ValueError, match="PORTICO_EMULATOR_RATE_ECS_READ='fast': expected burst/rate"):
+            aws_model.rate("ECS_READ")
