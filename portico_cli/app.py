@@ -30,6 +30,9 @@ class Portico(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # exit codes and usage errors (2) as they are
             raise
+        except BrokenPipeError:  # the reader of stdout went away (`portico ls --json | head -1`): not an error
+            _quiet_stdout()
+            raise typer.Exit(0) from None
         except Exception as exc:
             raise typer.Exit(output.report(explain(exc, current_settings()))) from exc
 
@@ -65,4 +68,10 @@ def main() -> None:
     try:
         app()
     except BrokenPipeError:  # `portico ls | head`
+        _quiet_stdout()
         sys.exit(0)
+
+
+def _quiet_stdout() -> None:
+    """What is still buffered for a closed pipe goes nowhere, so the exit prints no second error."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

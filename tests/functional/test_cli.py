@@ -298,3 +298,14 @@ def test_plan_and_reconcile_refuse_an_unknown_service(cli):
         code, out, _ = cli(command, "--service", "nosuch", "--json")
         assert "nosuch" in error_doc(out, 4, "refused")["message"]
     assert cli("reconcile", "--service", "orders")[0] == 0
+
+
+def test_output_into_a_pipe_closed_early_is_not_an_error(cli, stack, tmp_path):
+    """`portico ls --json | head -1`: the reader goes away before portico writes; portico stops quietly."""
+    assert cli(*ORDERS)[0] == 0 and cli("reconcile")[0] == 0
+    env = {**os.environ, **stack.to_env()}
+    proc = subprocess.Popen([sys.executable, "-m", "portico_cli", "ls", "--json"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before portico has read the registry: its first write meets a closed pipe
+    err = proc.stderr.read()
+    assert (proc.wait(120), err) == (0, "")
