@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from portico.kinds.alarms import alarm_names
 from portico.observed import dashboard_name
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
@@ -22,7 +21,7 @@ def dashboard(clients):
     return json.loads(clients.cloudwatch.get_dashboard(DashboardName=dashboard_name("portico"))["DashboardBody"])
 
 
-def test_alarms_are_created_with_the_service_and_recorded_in_the_ledger(clients, stack):
+def test_the_routing_pass_makes_one_alarm_per_api_and_per_load_balancer_naming_each_contributor(clients, stack):
     rec = Reconciler(clients, stack.with_(alarm_topic_arn=TOPIC), sleep=lambda s: None)
     reg = Registry(clients.dynamodb, stack.registry_table)
     reg.put_spec(spec_item("orders"))
@@ -31,29 +30,36 @@ def test_alarms_are_created_with_the_service_and_recorded_in_the_ledger(clients,
     assert {s: st.status for s, st in outcome.statuses.items()} == {"orders": "READY", "users": "READY"}
 
     got = alarms(clients)
-    names = alarm_names("portico", "orders")
-    assert names == ["portico-svc-orders-5xx-rate", "portico-svc-orders-p99-latency", "portico-svc-orders-unhealthy"]
-    assert set(got) == set(names) | set(alarm_names("portico", "users"))
-    for name in got:
-        assert got[name]["AlarmActions"] == [TOPIC] and got[name]["OKActions"] == [TOPIC]
-    # 5XX rate: metric math over the service's per-method ApiGateway metrics
-    five = got["portico-svc-users-5xx-rate"]
-    queries = {q["Id"]: q for q in five["Metrics"]}
-    assert queries["rate"]["Expression"] == "100 * (e0 + e1 + e2 + e3) / (c0 + c1 + c2 + c3)"
-    dims = {d["Name"]: d["Value"] for d in queries["e3"]["MetricStat"]["Metric"]["Dimensions"]}
-    # on the last stage, the one users call (the reconciled stage is the first)
+    ledgers = StateTable(clients.dynamodb, stack.state_table).snapshot().ledgers
+    lbs = sorted({ledgers[s].load_balancer.split("/")[-2] for s in ("orders", "users")})
+    assert set(got) == {"portico-svc-_5xx-rate", *(f"portico-svc-_unhealthy-{lb}" for lb in lbs)}
+    for alarm in got.values():
+        assert alarm["AlarmActions"] == [TOPIC] and alarm["OKActions"] == [TOPIC]
+        [query] = alarm["Metrics"]
+        assert query["ReturnData"] is True and query["Period"] == 60 and query["Expression"].startswith("SELECT ")
+    # one query for the API's last stage (the one users call; the reconciled stage is the first), a contributor
+    # per resource: each service is named by its paths
+    assert got["portico-svc-_5xx-rate"]["Metrics"][0]["Expression"] == (
+        'SELECT AVG("5XXError") FROM SCHEMA("AWS/ApiGateway", ApiName, Method, Resource, Stage) '
+        "WHERE ApiName = 'portico' AND Stage = 'prod' GROUP BY Resource ORDER BY AVG() DESC LIMIT 500")
+    assert got["portico-svc-_5xx-rate"]["Threshold"] == 0.05
+    # one query per load balancer, a contributor per target group: the service's
+    lb_dim = ledgers["orders"].load_balancer.split(":loadbalancer/")[1]
+    unhealthy = got[f"portico-svc-_unhealthy-{lb_dim.split('/')[1]}"]["Metrics"][0]["Expression"]
+    assert unhealthy == ('SELECT MAX(UnHealthyHostCount) FROM SCHEMA("AWS/NetworkELB", LoadBalancer, TargetGroup) '
+                         f"WHERE LoadBalancer = '{lb_dim}' GROUP BY TargetGroup")
+
+    # p99 latency (no Metrics Insights function) is per service, written by the next pass, off onboarding's path
+    steps = rec.run(ALL, dry_run=True).plan.steps
+    assert [(s.action, s.params["routes"]) for s in steps] == [
+        ("put_alarms", [{"service": s, "path": f"/{s}", "methods": m,
+                         "targetGroup": next(iter(ledgers[s].target_groups)), "loadBalancer": ledgers[s].load_balancer}
+                        for s, m in (("orders", ["ANY"]), ("users", ["GET", "POST"]))])]
+    rec.run(ALL)
+    p99 = alarms(clients)["portico-svc-users-p99-latency"]
+    assert [q["MetricStat"]["Stat"] for q in p99["Metrics"] if "MetricStat" in q] == ["p99"] * 4
+    dims = {d["Name"]: d["Value"] for d in p99["Metrics"][3]["MetricStat"]["Metric"]["Dimensions"]}
     assert dims == {"ApiName": "portico", "Stage": "prod", "Resource": "/users/{proxy+}", "Method": "POST"}
-    assert got["portico-svc-orders-p99-latency"]["Metrics"][0]["MetricStat"]["Stat"] == "p99"
-    # NLB unhealthy targets of the service's target group
-    unhealthy = got["portico-svc-orders-unhealthy"]
-    tg = reg.get("orders")["targetGroupArn"]
-    assert unhealthy["Namespace"] == "AWS/NetworkELB" and unhealthy["MetricName"] == "UnHealthyHostCount"
-    dims = {d["Name"]: d["Value"] for d in unhealthy["Dimensions"]}
-    # the ARN's tail (`net/name/id` on AWS; moto's NLB ARNs say `app/`)
-    assert dims["TargetGroup"] == tg.split(":")[-1]
-    assert dims["LoadBalancer"] == stack.load_balancer_arns[0].split(":loadbalancer/")[1]
-    ledger = StateTable(clients.dynamodb, stack.state_table).snapshot().ledgers["orders"]
-    assert sorted(ledger.alarms) == sorted(names)
     assert rec.run(ALL, dry_run=True).plan.steps == []
 
 
@@ -64,31 +70,47 @@ def test_the_local_stack_sends_alarms_to_its_topic(clients, stack, reconciler):
     assert {a["AlarmActions"][0] for a in alarms(clients).values()} == {stack.alarm_topic_arn}
 
 
-def test_alarms_are_deleted_when_the_service_is_offboarded(clients, stack, reconciler):
+def test_offboarding_deletes_the_services_alarm_and_a_group_left_without_services(clients, stack, reconciler):
     reg = Registry(clients.dynamodb, stack.registry_table)
     reg.put_spec(spec_item("orders"))
     reg.put_spec(spec_item("users"))
     reconciler.run(ALL)
+    reconciler.run(ALL)  # the p99 alarms
     clients.cloudwatch.put_metric_alarm(AlarmName="portico-svc-foreign", MetricName="x", Namespace="y",
                                         Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
                                         ComparisonOperator="GreaterThanThreshold")
+    groups = {n for n in alarms(clients) if n.startswith("portico-svc-_")}
     reg.delete("orders")
     plan = reconciler.run(ALL, dry_run=True).plan
-    assert [s.params["names"] for s in plan.steps if s.action == "delete_alarms"] == [alarm_names("portico", "orders")]
+    assert [(s.service, s.params["names"]) for s in plan.steps if s.action == "delete_alarms"] == [
+        ("orders", ["portico-svc-orders-p99-latency"])]
     reconciler.run(ALL)
-    assert set(alarms(clients)) == set(alarm_names("portico", "users")) | {"portico-svc-foreign"}
+    assert set(alarms(clients)) == groups | {"portico-svc-users-p99-latency", "portico-svc-foreign"}
+    reg.delete("users")  # the last service: the API's and its load balancer's alarms go with it
+    reconciler.run(ALL)
+    assert set(alarms(clients)) == {"portico-svc-foreign"}
 
 
-def test_a_changed_alarm_definition_is_rewritten(clients, stack, reconciler):
+def test_a_changed_alarm_and_an_earlier_versions_alarms_are_rewritten_and_deleted(clients, stack, reconciler):
     Registry(clients.dynamodb, stack.registry_table).put_spec(spec_item("orders"))
     reconciler.run(ALL)
-    clients.cloudwatch.put_metric_alarm(AlarmName="portico-svc-orders-unhealthy", MetricName="UnHealthyHostCount",
-                                        Namespace="AWS/NetworkELB", Statistic="Maximum", Period=60,
-                                        EvaluationPeriods=1, Threshold=99, ComparisonOperator="GreaterThanThreshold")
-    steps = reconciler.run(ALL, dry_run=True).plan.steps
-    assert [(s.action, s.service) for s in steps] == [("put_alarms", "orders")]
     reconciler.run(ALL)
-    assert alarms(clients)["portico-svc-orders-unhealthy"]["Threshold"] == 0.0
+    clients.cloudwatch.put_metric_alarm(AlarmName="portico-svc-_5xx-rate", EvaluationPeriods=1, Threshold=99,
+                                        ComparisonOperator="GreaterThanThreshold", Metrics=[{
+                                            "Id": "q", "ReturnData": True, "Period": 60,
+                                            "Expression": 'SELECT SUM("5XXError") FROM "AWS/ApiGateway"'}])
+    for legacy in ("portico-svc-orders-5xx-rate", "portico-svc-orders-unhealthy"):  # three per service before
+        clients.cloudwatch.put_metric_alarm(AlarmName=legacy, MetricName="UnHealthyHostCount",
+                                            Namespace="AWS/NetworkELB", Statistic="Maximum", Period=60,
+                                            EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+    steps = reconciler.run(ALL, dry_run=True).plan.steps
+    assert [(s.action, s.service) for s in steps] == [("put_alarms", "*"), ("delete_alarms", "*")]
+    assert steps[0].params["api"] and steps[1].params["names"] == ["portico-svc-orders-5xx-rate",
+                                                                   "portico-svc-orders-unhealthy"]
+    reconciler.run(ALL)
+    assert alarms(clients)["portico-svc-_5xx-rate"]["Threshold"] == 0.05
+    assert not {"portico-svc-orders-5xx-rate", "portico-svc-orders-unhealthy"} & set(alarms(clients))
+    assert reconciler.run(ALL, dry_run=True).plan.steps == []
 
 
 def test_dashboard_has_one_row_per_service_and_follows_offboarding(clients, stack, reconciler):
@@ -107,4 +129,4 @@ def test_dashboard_has_one_row_per_service_and_follows_offboarding(clients, stac
     reconciler.run(["users"])  # scoped: the dashboard still lists every routed service
     titles = [w["properties"]["title"] for w in dashboard(clients)["widgets"] if w["type"] == "metric"]
     assert sorted({t.split(" ")[0].rstrip(":") for t in titles}) == ["catalog", "orders"]
-    assert reconciler.run(ALL, dry_run=True).plan.steps == []
+    assert [s for s in reconciler.run(ALL, dry_run=True).plan.steps if "dashboard" in s.action] == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from portico.desired import target_group_name
-from portico.kinds.alarms import alarm_names, alarm_requests
+from portico.kinds.alarms import group_requests, latency_request
 from portico.kinds.dashboard import dashboard_body
 from portico.kinds.stage import ANY_VERBS, service_settings
 from portico.observed import (
@@ -60,9 +60,8 @@ def method(proxy: bool, cached: bool = False) -> Method:
 def converged(settings_for=None, cache=False) -> Observed:
     """orders routed and converged, its alarms, dashboard and stage settings as portico leaves them."""
     route = Route("orders", "/orders", ("ANY",), TG, LB)
-    names = alarm_names("portico", "orders")
-    alarms = {r["AlarmName"]: r for r in alarm_requests(route, stack="portico", api_name="portico", stage="dev",
-                                                        topic=S.alarm_topic_arn, target_group_arn=TG_ARN)}
+    alarms = {r["AlarmName"]: r for r in [*group_requests([route], S, "portico"), latency_request(
+        route, stack="portico", api_name="portico", stage="dev", topic=S.alarm_topic_arn)]}
     settings = service_settings(["/orders", "/orders/{proxy+}"], ("ANY",), *(settings_for or (None, None, None)),
                                 (10000.0, 5000))
     names_of = {"metrics/enabled": "metricsEnabled", "throttling/rateLimit": "throttlingRateLimit",
@@ -75,7 +74,7 @@ def converged(settings_for=None, cache=False) -> Observed:
                                                                       target_group_arns={TG: TG_ARN}))
     state = StateSnapshot()
     state.ledgers["orders"] = Ledger("orders", LB, 10000, "/orders", {TG: TG_ARN}, "arn:listener/1",
-                                     {"/orders": "r1", "/orders/{proxy+}": "r2"}, "demo/orders", names)
+                                     {"/orders": "r1", "/orders/{proxy+}": "r2"}, "demo/orders")
     state.ports[(LB, 10000)] = "orders"
     state.paths["/orders"] = "orders"
     lb = LoadBalancer(LB, DNS, "vl1", {10000: Listener("arn:listener/1", 10000, "TCP", (TG_ARN,))})
@@ -121,8 +120,11 @@ def test_offboarding_plans_alarm_deletion_settings_removal_and_the_dashboard_row
     actions = [s.action for s in steps]
     assert actions.index("delete_alarms") < actions.index("release") < actions.index("deploy") < \
         actions.index("update_stage") < actions.index("put_dashboard")
+    by = {(s.action, s.service): s for s in steps}
+    assert by["delete_alarms", "orders"].params["names"] == ["portico-svc-orders-p99-latency"]
+    # the API's and the load balancer's alarms go with the last route
+    assert by["delete_alarms", "*"].params["names"] == ["portico-svc-_5xx-rate", "portico-svc-_unhealthy-portico-nlb-1"]
     by = {s.action: s for s in steps}
-    assert by["delete_alarms"].params["names"] == sorted(alarm_names("portico", "orders"))
     assert by["update_stage"].params["patch"] == [
         {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"},
         *({"op": "remove", "path": f"/{path}/{verb}"} for path in ("~1orders", "~1orders~1{proxy+}")
@@ -137,14 +139,16 @@ def test_an_out_of_scope_service_keeps_its_settings_cache_and_row():
 
 def test_an_edited_alarm_is_rewritten_and_a_new_target_group_waits_for_its_arn():
     obs = converged()
-    obs.product.alarms["portico-svc-orders-unhealthy"]["AlarmDescription"] = "edited by hand"
-    assert [s.action for s in plan({"orders": spec()}, obs).steps] == ["put_alarms"]
+    obs.product.alarms["portico-svc-_unhealthy-portico-nlb-1"]["AlarmDescription"] = "edited by hand"
+    steps = plan({"orders": spec()}, obs).steps
+    assert [(s.action, s.params) for s in steps] == [("put_alarms", {"api": False, "loadBalancers": [LB],
+                                                                     "routes": []})]
     obs = converged()
     obs.product = ProductObserved(api_name="portico", stage=obs.product.stage, alarms={}, dashboard=None)
     steps = plan({"orders": spec()}, obs).steps
     assert [s.action for s in steps] == ["put_alarms", "put_dashboard"]
-    assert steps[0].params["route"] == {"service": "orders", "path": "/orders", "methods": ["ANY"],
-                                        "targetGroup": TG, "loadBalancer": LB}
+    assert steps[0].params == {"api": True, "loadBalancers": [LB], "routes": [{
+        "service": "orders", "path": "/orders", "methods": ["ANY"], "targetGroup": TG, "loadBalancer": LB}]}
 
 
 def test_no_product_state_means_no_product_steps():
