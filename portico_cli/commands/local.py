@@ -66,6 +66,13 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         raise refused(f"--backend: the local stack of this folder runs the {running} backend, not {backend}",
                       f"run `portico local down` first (it forgets the stack's services), or `portico local up "
                       f"--backend {running}`")
+    plane_now = dataplane.running(LOCAL_DIR)
+    if gateway_port and not (plane_now and str(plane_now.get("url", "")).endswith(f":{gateway_port}")):
+        try:  # checked before anything starts, as --port is
+            local.free_port(gateway_port)
+        except OSError as exc:
+            raise refused(f"--gateway-port: {gateway_port} cannot be used on 127.0.0.1 ({exc.strerror})",
+                          "choose another port, or leave --gateway-port out for a free one") from None
     if pid is None:
         try:
             port = local.free_port(port)
@@ -88,7 +95,11 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         s = local_stack.deploy(endpoint, parameters, cache=LOCAL_DIR / "templates")
     except local_stack.DeployFailed as exc:
         raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
-    plane = dataplane.start(endpoint, s.rest_api_id, LOCAL_DIR, gateway_port)
+    try:
+        plane = dataplane.start(endpoint, s.rest_api_id, LOCAL_DIR, gateway_port)
+    except RuntimeError as exc:
+        raise CliError(Code.FAILED, str(exc), "`portico local down` stops the local AWS; then `portico local up` "
+                                              "again") from None
     # SAM CLI waits SAM_CLI_POLL_DELAY (5 s) before reading a stack's events; the local stack is settled at once.
     local.write_env(LOCAL_ENV, s, {dataplane.GATEWAY_URL_ENV: plane["url"], "SAM_CLI_POLL_DELAY": "0.5"})
     stage_urls = {stage: f"{plane['url']}/{stage}" for stage in s.stages}

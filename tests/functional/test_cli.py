@@ -289,6 +289,16 @@ def test_local_up_refuses_a_port_that_is_taken(tmp_path):
     assert not (tmp_path / ".portico" / "moto.pid").exists()
 
 
+def test_local_up_refuses_a_gateway_port_that_is_taken_before_starting_anything(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = portico("local", "up", "--gateway-port", str(port), env=bare_env(), cwd=tmp_path)
+    assert code == 4 and f"--gateway-port: {port} cannot be used on 127.0.0.1" in one_line(err), err
+    assert not (tmp_path / ".portico" / "moto.pid").exists()  # no local AWS left running
+
+
 def test_plan_and_reconcile_refuse_an_unknown_service(cli):
     """No entry and nothing being offboarded: exit 4 naming it, nothing reconciled (docs/cli.md)."""
     assert cli(*ORDERS)[0] == 0
