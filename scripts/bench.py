@@ -1,6 +1,7 @@
 """`make bench`: what onboarding N services costs, for portico and for a naive baseline, on the local AWS.
 
-For N = 1, 20, 100, 300 (override: PORTICO_BENCH_SIZES=1,20):
+For N = 1, 20, 100, 300, 1000 (override: PORTICO_BENCH_SIZES=1,20; the side-by-side runs, per resource and
+baseline, stop at PORTICO_BENCH_COMPARE_MAX=300):
 - AWS calls to onboard N services in one pass, counted by botocore hooks on real clients pointed at a moto
   server (mutating ELB/ECS/API Gateway calls, reads, DynamoDB writes separately), and deployments made;
 - the same with portico's per-resource API path only (no batched route import), side by side;
@@ -13,6 +14,10 @@ For N = 1, 20, 100, 300 (override: PORTICO_BENCH_SIZES=1,20):
   replaying each run's calls in order on a fake clock;
 - one route of a batch of 100 refused by AWS: how many services end READY and what the FAILED one says;
 - wall time on the local moto server;
+- modeled time: the wall time of the same pass with the emulator's AWS model on (30 ms a call, each API's
+  documented rate as a token bucket refusing with AWS's throttling error: emulator/aws_model.py), portico's own
+  pacing sleeping for real, and the throttling errors AWS would have answered; the pool's load balancers are
+  made before the pass (load-balancer provisioning is not in it);
 - cold import time of each handler, and unzipped artifact sizes when `.aws-sam/build` exists.
 
 The table is printed and written into README.md between `<!-- bench:start -->` and `<!-- bench:end -->`
@@ -30,6 +35,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -43,11 +49,12 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from portico.kinds import routes_import  # noqa: E402
 from portico.reconcile import Reconciler  # noqa: E402
 from portico_cli.local_aws import bootstrap as local  # noqa: E402
-from portico_cli.local_aws.emulator import install  # noqa: E402
+from portico_cli.local_aws.emulator import aws_model, install  # noqa: E402
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL, RESOURCES  # noqa: E402
 from portico_cli.output import progress  # noqa: E402
 
-SIZES = tuple(int(n) for n in os.environ.get("PORTICO_BENCH_SIZES", "1,20,100,300").split(","))
+SIZES = tuple(int(n) for n in os.environ.get("PORTICO_BENCH_SIZES", "1,20,100,300,1000").split(","))
+COMPARE_MAX = int(os.environ.get("PORTICO_BENCH_COMPARE_MAX", "300"))  # per resource and baseline: up to this N
 HANDLERS = ("portico.triggers.stream", "portico.triggers.sweeper", "portico.triggers.provider")
 WIRED = ("elbv2", "ecs", "apigateway")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -96,6 +103,9 @@ def simulate(ops: list[tuple[str, str]], latency: float = 0.0) -> float:
 class Run:
     ops: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    refused: Counter = field(default_factory=Counter)  # (service, operation): calls the AWS model refused for their
+    # rate, which botocore retried
+    not_ready: int = 0  # services not READY at the end of a modeled pass
 
     def writes(self, services=WIRED) -> int:
         return sum(1 for s, o in self.ops if s in services and is_mutating(o))
@@ -127,20 +137,37 @@ def world_for(endpoint: str, clients, n: int) -> World:
     return w
 
 
+@contextmanager
+def modeled_aws():
+    """The emulator's AWS model on, with full buckets; the bench runs the emulator in its own process."""
+    os.environ[aws_model.SWITCH] = "1"
+    aws_model.reset()
+    try:
+        yield
+    finally:
+        os.environ.pop(aws_model.SWITCH, None)
+
+
 def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance, *,
-                batched: bool = True) -> tuple[Run, Run]:
-    """Onboard n services in one pass, then a no-op pass. `batched=False`: the per-resource path only."""
+                batched: bool = True, modeled: bool = False) -> tuple[Run, Run | None]:
+    """Onboard n services in one pass, then a no-op pass. `batched=False`: the per-resource path only.
+    `modeled`: the pass alone under the AWS model, portico's pacing sleeping for real, and no sweep after it."""
     routes_import.CREATE_RESOURCE_BURST = 5 if batched else math.inf
-    w = world_for(endpoint, base, n)
+    w = world_for(endpoint, base, n)  # the pool's load balancers included: made before the timed pass
     names = [f"svc-{i:03d}" for i in range(n)]
     for name in names:
         w.put(name)
-    reconciler = Reconciler(portico, w.settings, sleep=lambda s: None, on_step=advance)
+    reconciler = Reconciler(portico, w.settings, sleep=time.sleep if modeled else (lambda s: None), on_step=advance)
     inj.reset_counts()
-    t = time.perf_counter()
-    outcome = reconciler.run(names)
-    onboard = Run(list(inj.ops), time.perf_counter() - t)
+    with modeled_aws() if modeled else nullcontext():
+        t = time.perf_counter()
+        outcome = reconciler.run(names)
+        seconds = time.perf_counter() - t
+        onboard = Run(list(inj.ops), seconds, refused=aws_model.refusals() if modeled else Counter())
     bad = {k: v.message for k, v in outcome.statuses.items() if v.status != "READY"}
+    if modeled:
+        onboard.not_ready = len(bad)
+        return onboard, None
     if bad:
         raise SystemExit(f"portico did not onboard every service: {list(bad.items())[:3]}")
     inj.reset_counts()
@@ -238,27 +265,38 @@ def artifact_sizes() -> dict[str, int]:
 def table(rows: list[dict]) -> str:
     head = ["N", "", "mutating ELB/ECS/API GW calls", "target ≤ 3N+5", "reads", "CloudWatch writes",
             "DynamoDB writes / reads", "target writes ≤ 2N+5", "deployments", "quota-simulated time",
-            "wall time (moto)"]
+            "wall time (moto)", "modeled time (AWS model)", "throttling errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        n = r["n"]
+        n, modeled = r["n"], r["modeled"]
         for label, run, sim, target in (("portico", r["portico"], r["sim_portico"], True),
                                         ("per resource", r["per_resource"], r["sim_per_resource"], False),
                                         ("baseline", r["baseline"], r["sim_baseline"], False)):
+            if run is None:  # N above PORTICO_BENCH_COMPARE_MAX
+                continue
             ddb = f"{run.ddb(True)} / {run.ddb(False)}" if label != "baseline" else "0 / 0"
+            model = (f"{modeled.seconds:.1f} s" + (f" ({modeled.not_ready} not READY)" if modeled.not_ready else "")
+                     + f" | {modeled.refused.total()}") if target else " | "
             lines.append(f"| {n} | {label} | {run.writes()} | {3 * n + 5 if target else ''} | {run.reads()} | "
                          f"{run.writes(('cloudwatch',))} | {ddb} | {2 * n + 5 if target else ''} | "
-                         f"{run.count('CreateDeployment')} | {sim:.1f} s | {run.seconds:.1f} s |")
+                         f"{run.count('CreateDeployment')} | {sim:.1f} s | {run.seconds:.1f} s | {model} |")
         noop = r["noop"]
         lines.append(f"| {n} | no-op sweep | {noop.writes()} | 0 | {noop.reads()} (target ≤ 20) | "
                      f"{noop.writes(('cloudwatch',))} | {noop.ddb(True)} / {noop.ddb(False)} | 1 (the sweep counter) | "
-                     f"{noop.count('CreateDeployment')} | | {noop.seconds:.2f} s |")
+                     f"{noop.count('CreateDeployment')} | | {noop.seconds:.2f} s | | |")
     return "\n".join(lines)
 
 
 def bad_route_line(ready: int, failed: dict[str, str], n: int = 100) -> str:
     named = "; ".join(f"{s}: {m}" for s, m in sorted(failed.items()))
     return f"\nOne route of a batch of {n} refused by AWS: {ready} READY, {len(failed)} FAILED ({named}).\n"
+
+
+def refused_line(rows: list[dict]) -> str:
+    """Which calls the AWS model refused in each modeled pass (botocore retried them)."""
+    def named(run: Run) -> str:
+        return ", ".join(f"{op} {k}" for (_, op), k in run.refused.most_common()) or "none"
+    return "".join(f"\nThrottling errors under the AWS model, N={r['n']}: {named(r['modeled'])}." for r in rows)
 
 
 def peak_mib() -> float:
@@ -333,21 +371,27 @@ def main() -> int:
             with progress(f"N={n}: portico") as advance:  # a bar on a terminal only
                 onboard, noop = run_portico(endpoint, base, portico, inj, n, advance)
             peak = peak_mib()
-            with progress(f"N={n}: per resource") as advance:
-                per_resource, _ = run_portico(endpoint, base, portico, inj, n, advance, batched=False)
-            with progress(f"N={n}: baseline") as advance:
-                baseline = run_baseline(endpoint, base, portico, inj, n, advance)
-            rows.append({"n": n, "portico": onboard, "noop": noop, "baseline": baseline,
+            with progress(f"N={n}: portico, AWS model") as advance:
+                modeled, _ = run_portico(endpoint, base, portico, inj, n, advance, modeled=True)
+            per_resource = baseline = None
+            if n <= COMPARE_MAX:
+                with progress(f"N={n}: per resource") as advance:
+                    per_resource, _ = run_portico(endpoint, base, portico, inj, n, advance, batched=False)
+                with progress(f"N={n}: baseline") as advance:
+                    baseline = run_baseline(endpoint, base, portico, inj, n, advance)
+            rows.append({"n": n, "portico": onboard, "noop": noop, "baseline": baseline, "modeled": modeled,
                          "per_resource": per_resource, "sim_portico": simulate(onboard.ops), "peak_mib": peak,
-                         "sim_per_resource": simulate(per_resource.ops), "sim_baseline": simulate(baseline.ops)})
-            print(f"N={n}: portico {onboard.writes()} writes in {onboard.seconds:.1f} s, baseline "
-                  f"{baseline.writes()} writes in {baseline.seconds:.1f} s", file=sys.stderr)
+                         "sim_per_resource": simulate(per_resource.ops) if per_resource else 0.0,
+                         "sim_baseline": simulate(baseline.ops) if baseline else 0.0})
+            print(f"N={n}: portico {onboard.writes()} writes in {onboard.seconds:.1f} s; under the AWS model "
+                  f"{modeled.seconds:.1f} s, {modeled.not_ready} not READY;{refused_line(rows[-1:])}", file=sys.stderr)
             print(f"  portico calls: {dict(Counter(o for _, o in onboard.ops).most_common())}", file=sys.stderr)
         ready, failed = run_bad_route(endpoint, base, portico, inj)
     finally:
         server.stop()
     memory = ", ".join(f"{r['n']}: {r['peak_mib']:,.0f} MiB" for r in rows)
     text = (table(rows) + "\n" + bad_route_line(ready, failed)
+            + refused_line(rows)
             + f"\nPeak memory of the bench process, the emulator included, after each N's portico pass: {memory}."
             + f"\nSplitting 2,000 services' routes into import documents: {chunk_seconds():.2f} s of CPU.\n"
             + extras(import_times(), artifact_sizes()))
