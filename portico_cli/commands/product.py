@@ -235,13 +235,15 @@ def doctor(service: Annotated[str, typer.Argument(metavar="SERVICE")],
            as_json: Json = False) -> None:
     """Walk the chain entry → port → listener → target group → ECS → health → security group → API → stage.
 
-    Exits 1 when a link is broken; each broken link comes with its fix.
+    Exits 1 when a link is broken; each broken link comes with its fix; 4 for an unknown service.
     """
     from portico.ops.doctor import Doctor
 
     from ..local_aws.dataplane.process import GATEWAY_URL_ENV
+    from .routes import known
 
     rec = reconciler()
+    known(rec, [service])
     checks = Doctor(rec.clients, rec.settings).run(service, probe=probe, api_key=api_key,
                                                    probe_base=os.environ.get(GATEWAY_URL_ENV))
     bad = sum(1 for c in checks if not c.ok)

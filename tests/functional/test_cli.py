@@ -308,6 +308,8 @@ def test_plan_and_reconcile_refuse_an_unknown_service(cli):
         code, out, _ = cli(command, "--service", "nosuch", "--json")
         assert "nosuch" in error_doc(out, 4, "refused")["message"]
     assert cli("reconcile", "--service", "orders")[0] == 0
+    code, out, err = cli("doctor", "nosuch")
+    assert code == 4 and out == "" and "unknown service 'nosuch'" in one_line(err), err
 
 
 def test_output_into_a_pipe_closed_early_is_not_an_error(cli, stack, tmp_path):

@@ -89,8 +89,8 @@ def test_an_invalid_or_missing_entry_fails_the_first_link(clients, stack, cli):
                                                                "containerPort": 8080, "path": "orders"})
     code, out, _ = cli("doctor", "bad")
     assert code == 1 and out.startswith("✗ entry valid: path: must start with '/'")
-    code, out, _ = cli("doctor", "ghost")
-    assert code == 1 and "no entry for 'ghost'" in out
+    code, out, err = cli("doctor", "ghost")  # no entry and nothing to offboard: unknown (docs/cli.md)
+    assert code == 4 and out == "" and "unknown service 'ghost'" in err
 
 
 def test_probe_on_the_local_stack_says_why_it_was_not_sent(clients, stack, routed, cli):
