@@ -113,20 +113,26 @@ def test_a_changed_alarm_and_an_earlier_versions_alarms_are_rewritten_and_delete
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
 
 
-def test_dashboard_has_one_row_per_service_and_follows_offboarding(clients, stack, reconciler):
+def test_the_dashboard_is_one_page_of_metrics_insights_graphs_written_when_a_load_balancer_comes_or_goes(
+        clients, stack, reconciler):
     reg = Registry(clients.dynamodb, stack.registry_table)
     for s in ("orders", "users", "catalog"):
         reg.put_spec(spec_item(s))
     reconciler.run(ALL)
     body = dashboard(clients)
-    titles = [w["properties"].get("title", "") for w in body["widgets"] if w["type"] == "metric"]
-    assert [t.split(" ")[0].rstrip(":") for t in titles[::3]] == ["catalog", "orders", "users"]
-    assert len(titles) == 9
-    nlb = [w for w in body["widgets"] if "NLB targets" in w["properties"].get("title", "")]
-    assert all(w["properties"]["metrics"][1][1] == "UnHealthyHostCount" for w in nlb)
+    graphs = [w["properties"] for w in body["widgets"] if w["type"] == "metric"]
+    ledgers = StateTable(clients.dynamodb, stack.state_table).snapshot().ledgers
+    lbs = {ledger.load_balancer for ledger in ledgers.values()}
+    assert len(graphs) == 4 + 2 * len(lbs)
+    queries = [g["metrics"][0][0]["expression"] for g in graphs]
+    assert queries[0] == (
+        'SELECT AVG("5XXError") FROM SCHEMA("AWS/ApiGateway", ApiName, Method, Resource, Stage) '
+        "WHERE ApiName = 'portico' AND Stage = 'prod' GROUP BY Resource ORDER BY AVG() DESC LIMIT 100")
+    assert {q.split("WHERE LoadBalancer = ")[1].split("'")[1] for q in queries[4:]} == {
+        lb.split(":loadbalancer/")[1] for lb in lbs}
 
+    reg.put_spec(spec_item("more", ecsService="orders", path="/more"))
     reg.delete("users")
-    reconciler.run(["users"])  # scoped: the dashboard still lists every routed service
-    titles = [w["properties"]["title"] for w in dashboard(clients)["widgets"] if w["type"] == "metric"]
-    assert sorted({t.split(" ")[0].rstrip(":") for t in titles}) == ["catalog", "orders"]
+    reconciler.run(["users", "more"])  # a service on a load balancer that has routes, one leaving another
+    assert dashboard(clients) == body  # no write: the graphs follow the services by themselves
     assert [s for s in reconciler.run(ALL, dry_run=True).plan.steps if "dashboard" in s.action] == []

@@ -37,7 +37,7 @@ ALLOWANCE: dict[str, str] = {
     "elasticloadbalancing:ModifyListener": "apply.modify_listener: only when a listener's default action drifted",
     "elasticloadbalancing:DescribeTags": "apply: ownership re-check before modifying/deleting an ELB object",
     "iam:PassRole": "Custom::ApiGatewayAccount's UpdateAccount passes the CloudWatch role to API Gateway",
-    "cloudwatch:DeleteDashboards": "kinds/dashboard: only when the fleet shrinks below a dashboard page (165 services)",
+    "cloudwatch:DeleteDashboards": "kinds/dashboard: only to delete the pages an earlier version split the dashboard into",
     "elasticloadbalancing:ModifyRule": "kinds/listener_rule (ALB mode): only when a rule's action or condition drifted",
     "elasticloadbalancing:SetRulePriorities": "kinds/listener_rule (ALB mode): only when a rule's priority was changed",
 }

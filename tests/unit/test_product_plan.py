@@ -69,9 +69,8 @@ def converged(settings_for=None, cache=False) -> Observed:
                 "caching/ttlInSeconds": "cacheTtlInSeconds"}
     method_settings = {k: {names_of[f]: v for f, v in fields.items()} for k, fields in settings.items()}
     product = ProductObserved(api_name="portico", stage=StageState("dev", "d1", method_settings, cache),
-                              alarms=alarms, dashboard=dashboard_body([route], api_name="portico", stage="dev",
-                                                                      region="us-east-1",
-                                                                      target_group_arns={TG: TG_ARN}))
+                              alarms=alarms, dashboard=dashboard_body([LB], api_name="portico", stage="dev",
+                                                                      region="us-east-1"))
     state = StateSnapshot()
     state.ledgers["orders"] = Ledger("orders", LB, 10000, "/orders", {TG: TG_ARN}, "arn:listener/1",
                                      {"/orders": "r1", "/orders/{proxy+}": "r2"}, "demo/orders")
@@ -129,7 +128,7 @@ def test_offboarding_plans_alarm_deletion_settings_removal_and_the_dashboard_row
         {"op": "replace", "path": "/cacheClusterEnabled", "value": "false"},
         *({"op": "remove", "path": f"/{path}/{verb}"} for path in ("~1orders", "~1orders~1{proxy+}")
           for verb in sorted(ANY_VERBS))]
-    assert by["put_dashboard"].params["routes"] == []
+    assert by["put_dashboard"].params["loadBalancers"] == []  # the load balancer's graphs go with its last route
 
 
 def test_an_out_of_scope_service_keeps_its_settings_cache_and_row():

@@ -1,7 +1,17 @@
-"""The services dashboard: one row per routed service, kept in step with the routes by every pass.
+"""The services dashboard: one page whose size does not grow with the services, kept in step by every pass.
 
-A CloudWatch dashboard holds at most 500 widgets (header + 3 per service), so past 165 services it is split
-into pages `<stack>-services`, `-services-2`, …; the first page's header says how many there are."""
+Its graphs are Metrics Insights queries over the watched stage (the last of PORTICO_STAGES), each naming the
+resources or target groups it draws, the top 100 of each (GROUP BY ... ORDER BY ... LIMIT 100): the API's 5XX and
+4XX rates, calls and average latency by resource, and per load balancer its unhealthy and healthy targets by target
+group. A row per service made a dashboard past its limits (500 widgets, 2,500 metrics across its widgets, 500 per
+widget: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html) and a dashboard write
+per onboarding; this one is 5 + 2 per load balancer widgets, one query each (a GetMetricData, and so a widget, runs
+one Metrics Insights query:
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-limits.html), and is
+written when a load balancer gains its first route or loses its last. Percentiles are not Metrics Insights
+functions: a service's p99 is its p99 alarm's graph and `portico metrics SERVICE`.
+
+Earlier versions split the rows into pages `<stack>-services-2`, …; those pages are deleted."""
 
 from __future__ import annotations
 
@@ -10,85 +20,69 @@ from typing import Any
 
 from ..observed import Observed, dashboard_name
 from ..settings import Settings
-from ..steps import ApplyContext, Plan, Route, Step, routes
+from ..steps import ApplyContext, Plan, Step, routes
 from .alarms import elb_dimension, watched_stage
 
-PER_PAGE = 165  # 1 + 3 × 165 = 496 widgets ≤ 500, CloudWatch's limit per dashboard
+TOP = 100  # series per graph: the worst (or busiest) 100
 
 
-def dashboard_body(routes: list[Route], *, api_name: str, stage: str, region: str,
-                   target_group_arns: dict[str, str], page: int = 1, pages: int = 1) -> dict[str, Any]:
-    """One row per service: calls and errors, p50/p99 latency, NLB healthy/unhealthy targets."""
-    of = f" (page {page} of {pages})" if pages > 1 else ""
-    widgets: list[dict[str, Any]] = [{
-        "type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
-        "properties": {"markdown": f"## portico — {api_name} / {stage}{of}\n"
-                                   f"{len(routes)} service(s); one row each, kept in step by the reconciler."}}]
-    for i, route in enumerate(sorted(routes, key=lambda r: r.service)):
-        y = 2 + 6 * i
-        pairs = route.method_pairs()
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-        def series(metric: str, stat: str, label: str, pairs=pairs) -> list[list[Any]]:
-            return [["AWS/ApiGateway", metric, "ApiName", api_name, "Stage", stage, "Resource", r, "Method", m,
-                     {"stat": stat, "label": f"{label} {m} {r}"}] for r, m in pairs]
 
-        def widget(x: int, title: str, metrics: list[list[Any]], y=y) -> dict[str, Any]:
-            return {"type": "metric", "x": x, "y": y, "width": 8, "height": 6, "properties": {
-                "title": title, "region": region, "view": "timeSeries", "stacked": False, "period": 60,
-                "metrics": metrics}}
+def _graph(x: int, y: int, title: str, query: str, label: str, region: str) -> dict[str, Any]:
+    return {"type": "metric", "x": x, "y": y, "width": 12, "height": 6, "properties": {
+        "title": title, "region": region, "view": "timeSeries", "stacked": False, "period": 60,
+        "metrics": [[{"expression": query, "label": label, "id": "q"}]]}}
 
-        widgets.append(widget(0, f"{route.service} {route.path}: calls, 4XX, 5XX",
-                              series("Count", "Sum", "calls") + series("4XXError", "Sum", "4XX")
-                              + series("5XXError", "Sum", "5XX")))
-        widgets.append(widget(8, f"{route.service}: latency p50 / p99 (ms)",
-                              series("Latency", "p50", "p50") + series("Latency", "p99", "p99")))
-        tg = target_group_arns.get(route.target_group or "")
-        if tg and route.load_balancer:
-            dims = ["TargetGroup", elb_dimension(tg), "LoadBalancer", elb_dimension(route.load_balancer)]
-            nlb = [["AWS/NetworkELB", "HealthyHostCount", *dims, {"stat": "Minimum", "label": "healthy"}],
-                   ["AWS/NetworkELB", "UnHealthyHostCount", *dims, {"stat": "Maximum", "label": "unhealthy"}]]
-            widgets.append(widget(16, f"{route.service}: NLB targets ({route.target_group})", nlb))
-        else:
-            widgets.append({"type": "text", "x": 16, "y": y, "width": 8, "height": 6, "properties": {
-                "markdown": f"{route.service}: no target group yet"}})
-    return {"widgets": widgets}
+
+def dashboard_body(load_balancers: list[str], *, api_name: str, stage: str, region: str,
+                   backend: str = "nlb") -> dict[str, Any]:
+    """The API's graphs by resource, then two graphs per load balancer by target group."""
+    api = (f'FROM SCHEMA("AWS/ApiGateway", ApiName, Method, Resource, Stage) '
+           f"WHERE ApiName = {_quoted(api_name)} AND Stage = {_quoted(stage)} GROUP BY Resource")
+    graphs = [
+        ("5XX rate by resource (worst 100)", f'SELECT AVG("5XXError") {api} ORDER BY AVG() DESC LIMIT {TOP}', "5XX"),
+        ("4XX rate by resource (worst 100)", f'SELECT AVG("4XXError") {api} ORDER BY AVG() DESC LIMIT {TOP}', "4XX"),
+        ("calls by resource (busiest 100)", f'SELECT SUM("Count") {api} ORDER BY SUM() DESC LIMIT {TOP}', "calls"),
+        ("average latency by resource, ms (slowest 100)",
+         f"SELECT AVG(Latency) {api} ORDER BY AVG() DESC LIMIT {TOP}", "latency")]
+    namespace = "AWS/ApplicationELB" if backend == "alb" else "AWS/NetworkELB"
+    for lb in load_balancers:
+        where = (f'FROM SCHEMA("{namespace}", LoadBalancer, TargetGroup) '
+                 f"WHERE LoadBalancer = {_quoted(elb_dimension(lb))} GROUP BY TargetGroup")
+        graphs += [(f"unhealthy targets by target group: {elb_dimension(lb)}",
+                    f"SELECT MAX(UnHealthyHostCount) {where} ORDER BY MAX() DESC LIMIT {TOP}", "unhealthy"),
+                   (f"healthy targets by target group: {elb_dimension(lb)}",
+                    f"SELECT MIN(HealthyHostCount) {where} ORDER BY MIN() ASC LIMIT {TOP}", "healthy")]
+    header = {"type": "text", "x": 0, "y": 0, "width": 24, "height": 2, "properties": {"markdown": (
+        f"## portico — {api_name} / {stage}\nEvery routed service, by resource (its path and {{proxy+}}) and by "
+        f"target group; {len(load_balancers)} load balancer(s). A service's p99: its p99 alarm.")}}
+    return {"widgets": [header, *(_graph(12 * (i % 2), 2 + 6 * (i // 2), title, query, label, region)
+                                  for i, (title, query, label) in enumerate(graphs))]}
 
 
 def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
     product = obs.product
     if product is None:  # not read (a pure planner test without AWS): no product steps
         return []
-    everything = routes(plan, obs)
-    chunks = [everything[i:i + PER_PAGE] for i in range(0, len(everything), PER_PAGE)] or [[]]
-    tgs = {name: tg.arn for name, tg in obs.target_groups.items()}
-    # A target group created or replaced in this pass changes its row; the body is built at apply with its ARN.
-    new_arns = {Route.of(plan.desired[s.service]).target_group for s in plan.steps
-                if s.action in ("create_target_group", "delete_target_group") and s.service in plan.desired}
+    lbs = sorted({r.load_balancer for r in routes(plan, obs) if r.load_balancer})
     steps = []
-    for page, chunk in enumerate(chunks, 1):
-        body = dashboard_body(chunk, api_name=product.api_name, stage=watched_stage(settings), region=region,
-                              target_group_arns=tgs, page=page, pages=len(chunks))
-        have = product.dashboard if page == 1 else product.pages.get(dashboard_name(settings.stack, page))
-        fresh = any(r.target_group in new_arns for r in chunk)
-        if (body == have and not fresh) or not (chunk or have is not None):  # none before a route
-            continue
-        steps.append(Step("put_dashboard", "*", {"name": dashboard_name(settings.stack, page), "rows": len(chunk),
-                                                 "page": page, "pages": len(chunks),
-                                                 "routes": [r.to_json() for r in chunk]}))
-    stale = sorted(set(product.pages) - {dashboard_name(settings.stack, p) for p in range(2, len(chunks) + 1)})
-    if stale:
-        steps.append(Step("delete_dashboards", "*", {"names": stale}))
+    if lbs or product.dashboard is not None:  # none before a route
+        body = dashboard_body(lbs, api_name=product.api_name, stage=watched_stage(settings), region=region,
+                              backend=settings.backend)
+        if body != product.dashboard:
+            steps.append(Step("put_dashboard", "*", {"name": dashboard_name(settings.stack), "loadBalancers": lbs}))
+    if product.pages:  # an earlier version's pages 2..K
+        steps.append(Step("delete_dashboards", "*", {"names": sorted(product.pages)}))
     return steps
 
 
 def put_dashboard(step: Step, ctx: ApplyContext) -> None:
     product = ctx.observed.product
-    p = step.params
-    body = dashboard_body([Route.from_json(r) for r in p["routes"]],
-                          api_name=product.api_name if product else "", stage=watched_stage(ctx.settings),
-                          region=ctx.clients.region, target_group_arns=ctx.tg_arns, page=p.get("page", 1),
-                          pages=p.get("pages", 1))
-    ctx.clients.cloudwatch.put_dashboard(DashboardName=p["name"], DashboardBody=json.dumps(body))
+    body = dashboard_body(step.params["loadBalancers"], api_name=product.api_name if product else "",
+                          stage=watched_stage(ctx.settings), region=ctx.clients.region, backend=ctx.settings.backend)
+    ctx.clients.cloudwatch.put_dashboard(DashboardName=step.params["name"], DashboardBody=json.dumps(body))
 
 
 def delete_dashboards(step: Step, ctx: ApplyContext) -> None:
