@@ -110,3 +110,17 @@ def test_a_stack_update_changes_the_header_rule_and_the_certificate_in_place(wor
     after = {r["Priority"]: r["RoutingRuleId"] for r in gw2.list_routing_rules(DomainName=PROD)["RoutingRules"]}
     assert after == before
     assert world["clients"]["apigateway"].get_domain_name(domainName=PROD)["regionalCertificateArn"] == renewed
+
+
+def test_a_domain_for_a_stage_the_stack_lacks_is_refused_before_any_domain_is_made(world, domains):
+    """The stack's first function to run (the account check) reads the settings as every function does, and
+    refuses a DomainNames pair naming a stage StageNames lacks: the deploy fails naming both, and rolls back."""
+    cfn = world["clients"]["cloudformation"]
+    description = create(world, "portico-nostage", DomainNames="staging=staging.example.com",
+                         CertificateArn=domains["cert"])
+    assert description["StackStatus"] == "ROLLBACK_COMPLETE"
+    reasons = [reason for _, status, reason in events(cfn, "portico-nostage") if status == "CREATE_FAILED"]
+    assert any("PORTICO_DOMAINS: stage 'staging' must be one of PORTICO_STAGES=dev,prod (the template's "
+               "DomainNames names stages of StageNames)" in r for r in reasons), reasons
+    assert "staging.example.com" not in [d["domainName"] for d in world["clients"]["apigateway"].get_domain_names()
+                                         ["items"]]

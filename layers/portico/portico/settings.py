@@ -187,7 +187,8 @@ class Settings:
             raise ValueError(f"{STAGE}={self.stage!r} must be one of {STAGES}={','.join(self.stages)}")
         for stage, _ in self.domains:
             if stage not in self.stages:
-                raise ValueError(f"{DOMAINS}: stage {stage!r} must be one of {STAGES}={','.join(self.stages)}")
+                raise ValueError(f"{DOMAINS}: stage {stage!r} must be one of {STAGES}={','.join(self.stages)} "
+                                 "(the template's DomainNames names stages of StageNames)")
         return self
 
     def domain(self, stage: str) -> str | None:
