@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -321,3 +323,29 @@ def test_output_into_a_pipe_closed_early_is_not_an_error(cli, stack, tmp_path):
     proc.stdout.close()  # before portico has read the registry: its first write meets a closed pipe
     err = proc.stderr.read()
     assert (proc.wait(120), err) == (0, "")
+
+
+def test_local_down_leaves_no_task_running_after_the_local_aws_died(tmp_path):
+    """The emulator and then the data plane are killed (SIGKILL: no chance to stop their tasks, which run in their
+    own session); `local up` starts a new local AWS, then `local down`: no task process of the first data plane is
+    left running."""
+    env = bare_env()
+    code, out, err = portico("local", "up", "--json", env=env, cwd=tmp_path)
+    assert code == 0, err
+    up = json.loads(out)
+    state = tmp_path / ".portico" / "dataplane.json"
+    try:
+        demo_services(up["endpoint"])
+        deadline = time.monotonic() + 60
+        while not (ports := [t["hostPort"] for ts in json.loads(state.read_text()).get("tasks", {}).values()
+                             for t in ts]) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert ports, "the data plane started no task"
+        os.kill(up["pid"], signal.SIGKILL)
+        os.kill(json.loads(state.read_text())["pid"], signal.SIGKILL)
+        assert portico("local", "up", env=env, cwd=tmp_path)[0] == 0
+    finally:
+        assert portico("local", "down", env=env, cwd=tmp_path)[0] == 0
+    for port in ports:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
