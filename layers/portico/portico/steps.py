@@ -200,7 +200,8 @@ class ApplyContext:
         after every wait), so a live pass keeps its services however long it runs and a dead one's claims
         run out within CLAIM_SECONDS. A claim lost meanwhile (it ran out, another pass took the service)
         stops the service here: the other pass converges it."""
-        held = sorted(self.claimed)  # a stopped service's too: its ledger is saved at the end of the pass
+        # a stopped service's too (its ledger is saved at the end of the pass), not an offboarded one's (deleted)
+        held = sorted(s for s in self.claimed if not (s in self.ledgers and self.ledgers[s] is None))
         if not held or self.clock() - self.renewed_at < self.state.RENEW_SECONDS:
             return
         until, lost = self.state.renew(held, self.holder)
