@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+from portico.kinds.alarms import write_latency_alarms
 from portico.observed import dashboard_name
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico.state import StateTable
+from portico.triggers import sweeper
 from tests.conftest import spec_item
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:portico-alarms"
@@ -21,7 +23,8 @@ def dashboard(clients):
     return json.loads(clients.cloudwatch.get_dashboard(DashboardName=dashboard_name("portico"))["DashboardBody"])
 
 
-def test_the_routing_pass_makes_one_alarm_per_api_and_per_load_balancer_naming_each_contributor(clients, stack):
+def test_the_routing_pass_makes_one_alarm_per_api_and_per_load_balancer_naming_each_contributor(clients, stack,
+                                                                                               monkeypatch):
     rec = Reconciler(clients, stack.with_(alarm_topic_arn=TOPIC), sleep=lambda s: None)
     reg = Registry(clients.dynamodb, stack.registry_table)
     reg.put_spec(spec_item("orders"))
@@ -49,18 +52,26 @@ def test_the_routing_pass_makes_one_alarm_per_api_and_per_load_balancer_naming_e
     assert unhealthy == ('SELECT MAX(UnHealthyHostCount) FROM SCHEMA("AWS/NetworkELB", LoadBalancer, TargetGroup) '
                          f"WHERE LoadBalancer = '{lb_dim}' GROUP BY TargetGroup")
 
-    # p99 latency (no Metrics Insights function) is per service, written by the next pass, off onboarding's path
-    steps = rec.run(ALL, dry_run=True).plan.steps
-    assert [(s.action, s.params["routes"]) for s in steps] == [
-        ("put_alarms", [{"service": s, "path": f"/{s}", "methods": m,
-                         "targetGroup": next(iter(ledgers[s].target_groups)), "loadBalancer": ledgers[s].load_balancer}
-                        for s, m in (("orders", ["ANY"]), ("users", ["GET", "POST"]))])]
-    rec.run(ALL)
+    # p99 latency (no Metrics Insights function) is per service, written by the sweeper, off the routing pass
+    assert rec.run(ALL, dry_run=True).plan.steps == []
+    paces: list[float] = []
+    rec.sleep = paces.append
+    monkeypatch.setattr(sweeper, "default_reconciler", lambda: rec)
+    assert sweeper.handler({}, Context())["latencyAlarms"] == 2  # one shard: both services
+    assert paces == [1 / 3]  # PutMetricAlarm: 3 a second
     p99 = alarms(clients)["portico-svc-users-p99-latency"]
     assert [q["MetricStat"]["Stat"] for q in p99["Metrics"] if "MetricStat" in q] == ["p99"] * 4
     dims = {d["Name"]: d["Value"] for d in p99["Metrics"][3]["MetricStat"]["Metric"]["Dimensions"]}
     assert dims == {"ApiName": "portico", "Stage": "prod", "Resource": "/users/{proxy+}", "Method": "POST"}
+    assert sweeper.handler({}, Context())["latencyAlarms"] == 0  # written once; the routing pass keeps them
     assert rec.run(ALL, dry_run=True).plan.steps == []
+
+
+class Context:
+    function_name, memory_limit_in_mb, invoked_function_arn, aws_request_id = "sweeper", 512, "arn", "r1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
 
 
 def test_the_local_stack_sends_alarms_to_its_topic(clients, stack, reconciler):
@@ -74,8 +85,8 @@ def test_offboarding_deletes_the_services_alarm_and_a_group_left_without_service
     reg = Registry(clients.dynamodb, stack.registry_table)
     reg.put_spec(spec_item("orders"))
     reg.put_spec(spec_item("users"))
-    reconciler.run(ALL)
-    reconciler.run(ALL)  # the p99 alarms
+    outcome = reconciler.run(ALL)
+    write_latency_alarms(outcome.plan, {"orders", "users"}, clients, stack, sleep=lambda s: None)  # the sweeper's
     clients.cloudwatch.put_metric_alarm(AlarmName="portico-svc-foreign", MetricName="x", Namespace="y",
                                         Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
                                         ComparisonOperator="GreaterThanThreshold")
@@ -93,7 +104,6 @@ def test_offboarding_deletes_the_services_alarm_and_a_group_left_without_service
 
 def test_a_changed_alarm_and_an_earlier_versions_alarms_are_rewritten_and_deleted(clients, stack, reconciler):
     Registry(clients.dynamodb, stack.registry_table).put_spec(spec_item("orders"))
-    reconciler.run(ALL)
     reconciler.run(ALL)
     clients.cloudwatch.put_metric_alarm(AlarmName="portico-svc-_5xx-rate", EvaluationPeriods=1, Threshold=99,
                                         ComparisonOperator="GreaterThanThreshold", Metrics=[{

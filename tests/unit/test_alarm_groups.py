@@ -1,5 +1,5 @@
 """Alarms grow per load balancer, not per service: the routing pass of N services writes 1 + N/50 alarms (NLB mode:
-50 listeners per NLB), and the per-service p99 alarms come LATENCY_PER_PASS a pass once a service is routed."""
+50 listeners per NLB); the per-service p99 alarms are the sweeper's, LATENCY_PER_SWEEP after a sweep."""
 
 from __future__ import annotations
 
@@ -43,19 +43,49 @@ def onboard(n: int, *, routed_before: bool, have: dict | None = None) -> list:
 def test_onboarding_n_services_writes_one_alarm_for_the_api_and_one_per_load_balancer(n):
     [step] = onboard(n, routed_before=False)
     assert (step.action, step.service) == ("put_alarms", "*")
-    assert step.params["api"] and step.params["routes"] == []  # no p99 alarm in the pass that onboards
+    assert step.params == {"api": True, "loadBalancers": sorted({lb(i) for i in range(n)})}  # and no p99 alarm
     assert len(step.params["loadBalancers"]) == -(-n // 50)  # 1000 services: 20 NLBs, 21 PutMetricAlarm
 
 
-def test_routed_services_get_their_p99_alarms_a_bounded_number_a_pass_and_a_converged_pass_writes_none():
-    [step] = onboard(1000, routed_before=True)
-    assert len(step.params["routes"]) == alarms.LATENCY_PER_PASS
-    assert [r["service"] for r in step.params["routes"]] == [f"s{i:04d}" for i in range(alarms.LATENCY_PER_PASS)]
-    routes = [Route.of(desired(i)) for i in range(1000)]
-    have = {r["AlarmName"]: r for r in alarms.group_requests(routes, SETTINGS, "portico")}
+class FakeCloudWatch:
+    """The sweeper's two CloudWatch calls, recorded (a unit test of the budget and the pacing)."""
+
+    def __init__(self, have):
+        self.have, self.put = have, []
+
+    def describe_alarms(self, AlarmNames, AlarmTypes):  # noqa: N803 (boto3's keyword names)
+        assert len(AlarmNames) <= 100 and AlarmTypes == ["MetricAlarm"]
+        return {"MetricAlarms": [self.have[n] for n in AlarmNames if n in self.have]}
+
+    def put_metric_alarm(self, **request):
+        self.put.append(request["AlarmName"])
+
+
+class FakeApiGateway:
+    def get_rest_api(self, restApiId):  # noqa: N803
+        return {"name": "portico"}
+
+
+def test_the_sweeper_writes_missing_p99_alarms_a_bounded_number_at_three_a_second_and_then_none():
+    plan = Plan(desired={f"s{i:04d}": desired(i) for i in range(50)})  # a shard
+    have = {}
+    clients = type("Clients", (), {"cloudwatch": FakeCloudWatch(have), "apigateway": FakeApiGateway()})()
+    sleeps = []
+    written = alarms.write_latency_alarms(plan, set(plan.desired) - {"s0000"}, clients, SETTINGS, sleep=sleeps.append)
+    assert written == [f"portico-svc-s{i:04d}-p99-latency" for i in range(1, 1 + alarms.LATENCY_PER_SWEEP)]
+    assert clients.cloudwatch.put == written and sleeps == [1 / 3] * (alarms.LATENCY_PER_SWEEP - 1)
     have.update({r["AlarmName"]: r for r in (alarms.latency_request(
-        route, stack="portico", api_name="portico", stage="dev", topic="") for route in routes)})
-    assert onboard(1000, routed_before=True, have=have) == []
+        Route.of(desired(i)), stack="portico", api_name="portico", stage="dev", topic="") for i in range(50))})
+    assert alarms.write_latency_alarms(plan, set(plan.desired), clients, SETTINGS, sleep=sleeps.append) == []
+
+
+def test_the_routing_pass_keeps_routed_services_p99_alarms_and_deletes_orphans_and_earlier_versions():
+    have = {alarms.latency_alarm_name("portico", s): {"AlarmName": "x"} for s in ("s0000", "gone")}
+    have["portico-svc-s0001-unhealthy"] = {}
+    have["portico-svc-hand-made"] = {}  # not a name portico gives
+    steps = onboard(2, routed_before=True, have=have)
+    assert [(s.action, s.service, s.params.get("names")) for s in steps if s.action == "delete_alarms"] == [
+        ("delete_alarms", "*", ["portico-svc-gone-p99-latency", "portico-svc-s0001-unhealthy"])]
 
 
 def test_each_group_query_names_what_it_covers_and_an_empty_load_balancer_loses_its_alarm():

@@ -140,14 +140,12 @@ def test_an_edited_alarm_is_rewritten_and_a_new_target_group_waits_for_its_arn()
     obs = converged()
     obs.product.alarms["portico-svc-_unhealthy-portico-nlb-1"]["AlarmDescription"] = "edited by hand"
     steps = plan({"orders": spec()}, obs).steps
-    assert [(s.action, s.params) for s in steps] == [("put_alarms", {"api": False, "loadBalancers": [LB],
-                                                                     "routes": []})]
+    assert [(s.action, s.params) for s in steps] == [("put_alarms", {"api": False, "loadBalancers": [LB]})]
     obs = converged()
     obs.product = ProductObserved(api_name="portico", stage=obs.product.stage, alarms={}, dashboard=None)
     steps = plan({"orders": spec()}, obs).steps
     assert [s.action for s in steps] == ["put_alarms", "put_dashboard"]
-    assert steps[0].params == {"api": True, "loadBalancers": [LB], "routes": [{
-        "service": "orders", "path": "/orders", "methods": ["ANY"], "targetGroup": TG, "loadBalancer": LB}]}
+    assert steps[0].params == {"api": True, "loadBalancers": [LB]}  # the p99 alarm is the sweeper's
 
 
 def test_no_product_state_means_no_product_steps():

@@ -22,8 +22,9 @@ an alarm lists ≤ 100 contributors in ALARM (https://docs.aws.amazon.com/Amazon
 The 5XX query orders by AVG() descending, so past 500 resources (250 services) the 500 worst are the ones evaluated.
 
 A percentile is none of those functions, so the p99 latency stays one classic alarm per service,
-`<stack>-svc-<service>-p99-latency`, off the critical path: planned only for services routed by an earlier pass
-(never in the pass that onboards them), at most LATENCY_PER_PASS in a pass, sent 3 a second.
+`<stack>-svc-<service>-p99-latency`, off the routing pass: the sweeper writes them after its pass
+(`write_latency_alarms`) for the READY services of its shard that lack theirs, at most LATENCY_PER_SWEEP a sweep,
+3 a second; the routing pass only deletes them, with their service.
 
 Each alarm's description carries a hash of its definition, so a re-run compares hashes and rewrites only an alarm
 whose definition changed; a converged pass makes no CloudWatch call.
@@ -34,10 +35,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..clients import Clients
 from ..errors import is_not_found
 from ..observed import Observed, alarm_prefix
 from ..settings import Settings
@@ -48,7 +51,7 @@ FIVE_XX_RATE = 0.05  # alarm when more than 5% of a resource's calls fail with 5
 P99_LATENCY_MS = 5000.0  # ... or a service's p99 latency is above 5 s (the integration timeout is 29 s) ...
 PERIOD, EVALUATION_PERIODS, DATAPOINTS = 60, 5, 3  # ... in 3 of the last 5 minutes
 MAX_LATENCY_METRICS = 9  # an alarm's metric math reads ≤ 10 metrics: 9 (method, resource) pairs and MAX of them
-LATENCY_PER_PASS = 30  # p99 alarms written in one pass: 10 s at PutMetricAlarm's 3 TPS
+LATENCY_PER_SWEEP = 30  # p99 alarms written after one sweep: 10 s at PutMetricAlarm's 3 TPS
 CALL_INTERVAL = 1 / 3  # seconds between two PutMetricAlarm (or DeleteAlarms) calls: 3 TPS per Region
 LEGACY = ("-5xx-rate", "-unhealthy")  # per-service alarms of earlier versions, deleted in passing
 
@@ -183,17 +186,12 @@ def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> lis
     stack, have = settings.stack, product.alarms
     everything = routes(plan, obs)
     groups = group_requests(everything, settings, product.api_name)
-    routed_before = [Route.of(d) for s, d in sorted(plan.desired.items())
-                     if (ledger := obs.state.ledgers.get(s)) and ledger.path == d.spec.path]
-    latency = [r for r in routed_before if _stale(_latency(r, settings, product.api_name), have)]
     steps = []
     todo = {g["AlarmName"] for g in groups if _stale(g, have)}
     lbs = sorted({r.load_balancer for r in everything if r.load_balancer})
-    if todo or latency:
-        steps.append(Step("put_alarms", "*", {
-            "api": group_name(stack, "5xx-rate") in todo,
-            "loadBalancers": [lb for lb in lbs if _lb_alarm(lb, settings) in todo],
-            "routes": [r.to_json() for r in latency[:LATENCY_PER_PASS]]}))
+    if todo:
+        steps.append(Step("put_alarms", "*", {"api": group_name(stack, "5xx-rate") in todo,
+                                              "loadBalancers": [lb for lb in lbs if _lb_alarm(lb, settings) in todo]}))
     for service in plan.removed:  # the ledger's names and the service's names that exist
         ledger = obs.state.ledgers[service]
         names = sorted(set(ledger.alarms) | {n for n in alarm_names(stack, service) if n in have})
@@ -225,11 +223,11 @@ def _latency(route: Route, settings: Settings, api_name: str) -> dict[str, Any]:
                            topic=settings.alarm_topic_arn)
 
 
-def _paced(ctx: ApplyContext, calls: list) -> None:
+def _paced(sleep, calls: list) -> None:
     """Make the calls CALL_INTERVAL apart: PutMetricAlarm and DeleteAlarms allow 3 a second."""
     for i, call in enumerate(calls):
         if i:
-            ctx.sleep(CALL_INTERVAL)
+            sleep(CALL_INTERVAL)
         call()
 
 
@@ -239,9 +237,8 @@ def put_alarms(step: Step, ctx: ApplyContext) -> None:
     p = step.params
     requests = [_api_alarm(ctx.settings, api_name)] if p["api"] else []
     requests += [_unhealthy(lb, ctx.settings) for lb in p["loadBalancers"]]
-    requests += [_latency(Route.from_json(r), ctx.settings, api_name) for r in p["routes"]]
     cw = ctx.clients.cloudwatch
-    _paced(ctx, [lambda r=r: cw.put_metric_alarm(**r) for r in requests])
+    _paced(ctx.sleep, [lambda r=r: cw.put_metric_alarm(**r) for r in requests])
 
 
 def delete_alarms(step: Step, ctx: ApplyContext) -> None:
@@ -254,10 +251,26 @@ def delete_alarms(step: Step, ctx: ApplyContext) -> None:
             if not is_not_found(exc):
                 raise
 
-    _paced(ctx, [lambda i=i: delete(names[i:i + 100]) for i in range(0, len(names), 100)])  # 100 names a call
+    _paced(ctx.sleep, [lambda i=i: delete(names[i:i + 100]) for i in range(0, len(names), 100)])  # 100 a call
     if step.service != "*":
         ledger = ctx.ledger(step.service)
         ledger.alarms = [n for n in ledger.alarms if n not in names]
+
+
+def write_latency_alarms(plan: Plan, ready: set[str], clients: Clients, settings: Settings, *, sleep=time.sleep,
+                         budget: int = LATENCY_PER_SWEEP) -> list[str]:
+    """After a sweep: the p99 alarms of its READY services that lack theirs or hold an older definition, ≤ budget,
+    3 a second. One DescribeAlarms (≤ 100 names: a shard is ≤ 50) and a GetRestApi; nothing to write, no write."""
+    wanted = [Route.of(d) for s, d in sorted(plan.desired.items()) if s in ready]
+    if not wanted or clients.cloudwatch is None:
+        return []
+    api_name = clients.apigateway.get_rest_api(restApiId=settings.rest_api_id).get("name", "")
+    names = [latency_alarm_name(settings.stack, r.service) for r in wanted]
+    have = {a["AlarmName"]: a for i in range(0, len(names), 100) for a in clients.cloudwatch.describe_alarms(
+        AlarmNames=names[i:i + 100], AlarmTypes=["MetricAlarm"])["MetricAlarms"]}
+    todo = [req for r in wanted if _stale(req := _latency(r, settings, api_name), have)][:budget]
+    _paced(sleep, [lambda r=r: clients.cloudwatch.put_metric_alarm(**r) for r in todo])
+    return [r["AlarmName"] for r in todo]
 
 
 APPLY = {"put_alarms": put_alarms, "delete_alarms": delete_alarms}

@@ -1,6 +1,7 @@
 """Schedule → a sweep (one shard of the services per run, in turn): repairs drift and removes what portico
 created for entries that are gone. An ECS service event (EventBridge, from CloudTrail: UpdateService,
-DeleteService by anyone but portico) → reconcile the entries routed to that ECS service at once."""
+DeleteService by anyone but portico) → reconcile the entries routed to that ECS service at once. After a sweep, the
+p99 latency alarms of its shard's READY services that lack theirs, ≤ 30, 3 a second (kinds.alarms)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from ..kinds.alarms import write_latency_alarms
 from . import deadline, default_reconciler
 
 logger = Logger(service="portico", child=False)
@@ -25,5 +27,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return summary
     outcome = reconciler.sweep(until)
     summary = outcome.summary()
+    if until is None or reconciler.clock() < until:  # the p99 alarms, off the routing pass (kinds.alarms)
+        ready = {s for s, st in outcome.statuses.items() if st.status == "READY"}
+        summary["latencyAlarms"] = len(write_latency_alarms(outcome.plan, ready, reconciler.clients,
+                                                            reconciler.settings, sleep=reconciler.sleep))
     logger.info("sweep", extra=summary)
     return summary
