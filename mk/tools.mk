@@ -18,6 +18,10 @@ _TOOLS_MK_SAVED_GOAL := $(.DEFAULT_GOAL)
 TOOLS_DIR     ?= .tools
 TOOLS_PYTHON  ?= python3
 
+# uv comes from the project's .venv (requirements/bootstrap.txt); set here too for `make -f mk/tools.mk`.
+UV            ?= .venv/bin/uv
+export UV_NATIVE_TLS := 1
+
 SAM_VENV      := $(TOOLS_DIR)/sam
 CHECKOV_VENV  := $(TOOLS_DIR)/checkov
 STAMPS        := $(TOOLS_DIR)/stamps

@@ -24,7 +24,8 @@ def crashing_service(clients: Clients, subnets: list[str], groups: list[str]) ->
         "name": "app", "image": "local", "essential": True, "memory": 128, "portMappings": [{"containerPort": 8080}],
         "command": [sys.executable, "-c", "import sys; print('starting', flush=True); sys.exit(3)"]}])
     ecs.create_service(cluster="demo", serviceName="crashy", taskDefinition="crashy", desiredCount=1,
-                       launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": groups}})
+                       launchType="FARGATE",
+                       networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": groups}})
 
 
 def test_a_crash_looping_task_backs_off_and_keeps_one_log_per_slot(stack, tmp_path, caplog):

@@ -68,7 +68,8 @@ def test_services_get_a_rule_and_target_group_each_no_port(alb):
     assert not state.ports and sorted(state.priorities.values()) == sorted(SERVICES)
     for name, rule in by_service.items():
         assert [c["HttpHeaderConfig"]["HttpHeaderName"] for c in rule["Conditions"]] == [SERVICE_HEADER]
-        assert header_of(rule, raw=True) == [header_value(name, secret)] and len(header_value(name, secret)) == len(name) + 33
+        value = header_value(name, secret)
+        assert header_of(rule, raw=True) == [value] and len(value) == len(name) + 33
         tags = {t["Key"]: t["Value"] for t in
                 clients.elbv2.describe_tags(ResourceArns=[rule["RuleArn"]])["TagDescriptions"][0]["Tags"]}
         assert tags == {"portico:stack": s.stack, "portico:service": name,

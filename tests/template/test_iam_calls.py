@@ -37,7 +37,8 @@ ALLOWANCE: dict[str, str] = {
     "elasticloadbalancing:ModifyListener": "apply.modify_listener: only when a listener's default action drifted",
     "elasticloadbalancing:DescribeTags": "apply: ownership re-check before modifying/deleting an ELB object",
     "iam:PassRole": "Custom::ApiGatewayAccount's UpdateAccount passes the CloudWatch role to API Gateway",
-    "cloudwatch:DeleteDashboards": "kinds/dashboard: only to delete the pages an earlier version split the dashboard into",
+    "cloudwatch:DeleteDashboards": "kinds/dashboard: only to delete the pages an earlier version split the "
+                                   "dashboard into",
     "elasticloadbalancing:ModifyRule": "kinds/listener_rule (ALB mode): only when a rule's action or condition drifted",
     "elasticloadbalancing:SetRulePriorities": "kinds/listener_rule (ALB mode): only when a rule's priority was changed",
 }
