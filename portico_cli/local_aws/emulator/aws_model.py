@@ -121,13 +121,11 @@ class Buckets:
         self._lock = threading.Lock()
         self._state: dict[str, tuple[float, float, float, float]] = {}  # bucket: (burst, rate, tokens, at)
         self.refused: Counter[tuple[str, str]] = Counter()
-        self.calls: Counter[tuple[str, str]] = Counter()
 
     def take(self, service: str, action: str, names: list[str], now: float) -> float | None:
         """Take one token from each of `names` and return None, or take none and return the seconds until the
         emptiest bucket has one again (all or nothing, so a refused call costs no bucket a token)."""
         with self._lock:
-            self.calls[(service, action)] += 1
             filled = {}
             for name in names:
                 burst, per_second = rate(name)
@@ -149,7 +147,6 @@ class Buckets:
         with self._lock:
             self._state.clear()
             self.refused.clear()
-            self.calls.clear()
 
 
 BUCKETS = Buckets()
