@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -92,7 +93,9 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         parameters.update(DomainNames=domains, HeaderRoute=header_route, CertificateArn=certificates.certificate_for(
             endpoint, sorted({name for _, _, name in pairs})))
     try:
-        s = local_stack.deploy(endpoint, parameters, cache=LOCAL_DIR / "templates")
+        # the project in this folder (its template.yaml, functions and layer), else the one portico comes from
+        root = Path.cwd() if (Path.cwd() / "template.yaml").is_file() else local_stack.ROOT
+        s = local_stack.deploy(endpoint, parameters, root=root, cache=LOCAL_DIR / "templates")
     except local_stack.DeployFailed as exc:
         raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
     try:
