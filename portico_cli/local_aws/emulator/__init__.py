@@ -22,6 +22,7 @@ in a few calls instead of hundreds:
 | `PORTICO_EMULATOR_STAGE_PATCH_OPERATIONS` | 80 | API Gateway "Update size too large" |
 | `PORTICO_EMULATOR_DEPLOY_INTERVAL_SECONDS` | 5 | API Gateway `TooManyRequestsException` |
 | `PORTICO_EMULATOR_ROUTING_RULES_PER_DOMAIN` | 50 | API Gateway `LimitExceededException` (routing rules) |
+| `PORTICO_EMULATOR_METRICS_INSIGHTS_ALARMS` | 200 | CloudWatch `LimitExceeded` (Metrics Insights alarms per Region) |
 
 An AWS model (call latency and each API's request rate, refusing with the service's throttling error) is off
 unless `PORTICO_EMULATOR_AWS_MODEL=1`: aws_model.py.
