@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from botocore.exceptions import ClientError
+
 from portico.kinds.alarms import write_latency_alarms
 from portico.observed import dashboard_name
 from portico.reconcile import ALL, Reconciler
@@ -146,3 +148,20 @@ def test_the_dashboard_is_one_page_of_metrics_insights_graphs_written_when_a_loa
     reconciler.run(["users", "more"])  # a service on a load balancer that has routes, one leaving another
     assert dashboard(clients) == body  # no write: the graphs follow the services by themselves
     assert [s for s in reconciler.run(ALL, dry_run=True).plan.steps if "dashboard" in s.action] == []
+
+
+def test_a_sweep_whose_p99_alarms_are_refused_reports_it_and_the_next_sweep_writes_them(clients, stack, reconciler,
+                                                                                        monkeypatch):
+    Registry(clients.dynamodb, stack.registry_table).put_spec(spec_item("orders"))
+    reconciler.run(ALL)
+    monkeypatch.setattr(sweeper, "default_reconciler", lambda: reconciler)
+    real = clients.cloudwatch.put_metric_alarm
+
+    def throttled(**kw):  # one branch: CloudWatch refusing past botocore's retries
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "PutMetricAlarm")
+
+    monkeypatch.setattr(clients.cloudwatch, "put_metric_alarm", throttled)
+    summary = sweeper.handler({}, Context())
+    assert "latencyAlarms" not in summary and summary["errors"] == ["p99 latency alarms: Throttling: Rate exceeded"]
+    monkeypatch.setattr(clients.cloudwatch, "put_metric_alarm", real)
+    assert sweeper.handler({}, Context())["latencyAlarms"] == 1

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
+from ..errors import error_text
 from ..kinds.alarms import write_latency_alarms
 from . import deadline, default_reconciler
 
@@ -29,7 +31,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     summary = outcome.summary()
     if until is None or reconciler.clock() < until:  # the p99 alarms, off the routing pass (kinds.alarms)
         ready = {s for s, st in outcome.statuses.items() if st.status == "READY"}
-        summary["latencyAlarms"] = len(write_latency_alarms(outcome.plan, ready, reconciler.clients,
-                                                            reconciler.settings, sleep=reconciler.sleep))
+        try:
+            summary["latencyAlarms"] = len(write_latency_alarms(outcome.plan, ready, reconciler.clients,
+                                                                reconciler.settings, sleep=reconciler.sleep))
+        except (ClientError, BotoCoreError) as exc:  # the sweep is done; the next one of this shard retries
+            summary["errors"] = [*summary["errors"], f"p99 latency alarms: {error_text(exc)}"]
     logger.info("sweep", extra=summary)
     return summary
