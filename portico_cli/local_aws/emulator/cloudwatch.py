@@ -11,10 +11,11 @@
   is ≤ 2048 characters (the API's MetricExpression shape); a Metrics Insights query (`SELECT ...`) follows the
   documented grammar, `SELECT AVG|COUNT|MAX|MIN|SUM(metric) FROM namespace | SCHEMA(namespace, label, ...)
   [WHERE label = | != 'value' [AND ...]] [GROUP BY label, ...] [ORDER BY FUNCTION() [ASC|DESC]] [LIMIT ≤ 500]`
-  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-querylanguage.html),
-  with a period of whole minutes (Metrics Insights has no high-resolution data), refused with
-  `InvalidParameterValue` naming the query and the rule; and an account holds 200 Metrics Insights alarms per
-  Region (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-limits.html),
+  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-querylanguage.html;
+  its WHERE operators as the copy in awsdocs/amazon-cloudwatch-user-guide lists them: if AWS now takes more, this
+  refuses more than AWS, never less), with a period of whole minutes (Metrics Insights has no high-resolution
+  data), refused with `InvalidParameterValue` naming the query and the rule; and an account holds 200 Metrics
+  Insights alarms per Region (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-limits.html),
   `LimitExceeded` beyond (`PORTICO_EMULATOR_METRICS_INSIGHTS_ALARMS` lowers it for a test). AWS documents no
   error code for a bad query; InvalidParameterValue is PutMetricAlarm's documented one for "a bad or
   out-of-range" input.

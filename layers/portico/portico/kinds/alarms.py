@@ -14,8 +14,9 @@ pass keeps, sent to the stack's alarm topic (PORTICO_ALARM_TOPIC_ARN), on the la
                                    groups behind an NLB (50 listeners), ≤ 100 behind an ALB
 
 Metrics Insights aggregates with AVG, COUNT, MAX, MIN and SUM only, and its WHERE takes `=`, `!=` and `AND`
-(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-querylanguage.html; no
-list of values, so a query selects by API and stage or by load balancer, never by a list of services). A query
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-querylanguage.html, its
+"Supported operators" as kept in awsdocs/amazon-cloudwatch-user-guide; no source read names OR, IN or LIKE), so a
+query selects by API and stage or by load balancer, never by a list of services. A query
 returns ≤ 500 time series and processes ≤ 10,000 metrics; an account has 200 Metrics Insights alarms per Region
 by default (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-limits.html);
 an alarm lists ≤ 100 contributors in ALARM (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html).
