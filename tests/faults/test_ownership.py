@@ -29,10 +29,18 @@ def test_a_look_alike_target_group_is_refused_and_never_deleted(world):
     st = world.reconciler().run(ALL).statuses["orders"]
     assert st.status == "FAILED" and name in st.message and "portico did not create it" in st.message, st
     assert not world.ecs_services()["demo/orders"].get("loadBalancers")  # not attached to the ECS service
+    theirs = world.add_foreign_listener(10500)  # its owner routes it and attaches it to the ECS service
+    world.clients.elbv2.modify_listener(ListenerArn=theirs,
+                                        DefaultActions=[{"Type": "forward", "TargetGroupArn": fake}])
+    world.foreign_listeners[theirs]["tg"] = fake
+    world.clients.ecs.update_service(cluster="demo", service="orders", loadBalancers=[
+        {"targetGroupArn": fake, "containerName": "app", "containerPort": 8080}])
     world.registry.delete("orders")
     world.reconciler().run(ALL)
     world.reconciler().run(ALL)
     assert fake in world.target_groups()  # never deleted
+    attached = world.ecs_services()["demo/orders"]["loadBalancers"]
+    assert [lb["targetGroupArn"] for lb in attached] == [fake]  # nor detached
     assert "orders" not in world.state.snapshot().ledgers
 
 

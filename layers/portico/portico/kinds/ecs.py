@@ -34,9 +34,13 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
 
 def plan_removal(service: str, obs: Observed) -> list[Step]:
     ledger = obs.state.ledgers[service]
-    arns = sorted(arn for arn in obs.ledger_target_groups(ledger).values() if arn)
-    return [Step("detach_ecs", service, {"ecsService": ledger.ecs, "targetGroups": arns})] if ledger.ecs and arns \
-        else []
+    found = obs.ledger_target_groups(ledger)
+    arns = sorted(arn for arn in found.values() if arn)
+    # a group the ledger names without an ARN (a create cut short) is detached only once its token proves it
+    # portico's: a look-alike of the same name that someone attached stays attached
+    unknown = {arn: name for name, arn in found.items() if arn and arn not in ledger.target_groups.values()}
+    params = {"ecsService": ledger.ecs, "targetGroups": arns, **({"verify": unknown} if unknown else {})}
+    return [Step("detach_ecs", service, params)] if ledger.ecs and arns else []
 
 
 def _update_load_balancers(ctx: ApplyContext, key: str, change, described: dict | None = None) -> None:
@@ -123,7 +127,9 @@ def attach_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
 
 
 def detach_ecs(step: Step, ctx: ApplyContext) -> None:
-    drop = set(step.params["targetGroups"])
+    verify = step.params.get("verify") or {}
+    drop = {arn for arn in step.params["targetGroups"]
+            if arn not in verify or ctx.made_by_portico(step.service, arn, verify[arn])}
     try:
         _update_load_balancers(ctx, step.params["ecsService"],
                                lambda lbs: [lb for lb in lbs if lb.get("targetGroupArn") not in drop])
