@@ -208,7 +208,7 @@ def test_a_failing_reconcile_answers_failed_with_the_status_message(cfn, stack, 
     item = registry(stack, clients).get("orders")
     assert item["status"] == "FAILED"
     assert answer["Reason"] == item["statusMessage"]
-    assert "is not tagged as portico's" in answer["Reason"]
+    assert "portico did not create it" in answer["Reason"]
     assert answer["PhysicalResourceId"] == "orders"  # the rollback's Delete removes the entry
     assert cfn("Delete", ORDERS, physical="orders")["Status"] == "SUCCESS"
     assert registry(stack, clients).get("orders") is None
@@ -306,7 +306,7 @@ def test_a_replacement_that_fails_in_the_reconcile_removes_what_it_wrote(cfn, st
     clients.elbv2.create_target_group(Name=name, Protocol="TCP", Port=8080, VpcId=stack.vpc_id, TargetType="ip")
     new = {**ORDERS, "Service": "orders-api", "Path": "/orders-api"}
     answer = cfn("Update", new, physical="orders", old=ORDERS)
-    assert answer["Status"] == "FAILED" and "is not tagged as portico's" in answer["Reason"]
+    assert answer["Status"] == "FAILED" and "portico did not create it" in answer["Reason"]
     assert answer["PhysicalResourceId"] == "orders"
     reg = registry(stack, clients)
     assert set(reg.scan()) == {"orders"} and reg.get("orders")["status"] == "READY"
