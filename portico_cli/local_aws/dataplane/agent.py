@@ -23,7 +23,7 @@ from .tasks import Task, command_for, free_port, launch, wait_listening
 
 MAX_TASKS = 3
 # A task that exits is started again after a back-off doubling from 1 s to MAX_BACKOFF s while it keeps exiting
-# within STABLE_SECONDS of its start (ECS throttles restarts of a service whose tasks keep stopping, too).
+# within STABLE_SECONDS of its start: the local agent's own rule (ECS's restart pacing is not reproduced).
 MAX_BACKOFF, STABLE_SECONDS = 60.0, 30.0
 log = logging.getLogger(__name__)
 
