@@ -61,6 +61,8 @@ def create_listener(step: Step, ctx: ApplyContext) -> None:
         if error_code(exc) != "DuplicateListener":
             raise
         # Someone made a listener on the reserved port since the plan: a lost slot, re-planned on another port.
+        # (DuplicateListener, HTTP 400: an error of CreateListener in botocore's elbv2 model; the emulator enforces
+        # it, portico_cli/local_aws/emulator/elbv2.py.)
         raise Conflict("port", f"port {p['port']}", "a listener made since the plan") from None
     ctx.ledger(step.service).listener_arn = li["ListenerArn"]
 

@@ -97,6 +97,9 @@ def create_rule(step: Step, ctx: ApplyContext) -> None:
         if error_code(exc) != "PriorityInUse":
             raise
         # A rule made at the reserved priority since the plan: a lost slot, re-planned on another priority.
+        # (PriorityInUse, HTTP 400: an error of CreateRule in botocore's elbv2 model; AWS's API reference lists
+        # it with "The specified priority is in use." for SetRulePriorities: https://docs.aws.amazon.com/
+        # elasticloadbalancing/latest/APIReference/API_SetRulePriorities.html; moto raises it too.)
         raise Conflict("priority", f"rule priority {p['priority']}", "a rule made since the plan") from None
     ctx.ledger(step.service).rule_arn = rule["RuleArn"]
 

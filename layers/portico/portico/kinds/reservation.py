@@ -115,7 +115,8 @@ def reserve_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
     """Top-level paths' reservations, 25 services per transaction (4 items each, disjoint keys); the steps it
     leaves (nested paths share ancestor items; a cancelled transaction) go one by one."""
     # a path handed over goes alone too: its transaction checks the giver's ledger, which the giver's own
-    # reservation writes (one transaction may not touch an item twice)
+    # reservation writes ("no two actions can target the same item. For example, you cannot both ConditionCheck
+    # and Update the same item": https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html)
     alone = [st for st in steps if st.params["ancestors"] or st.params.get("from")]
     batch = [st for st in steps if not (st.params["ancestors"] or st.params.get("from"))]
     for i in range(0, len(batch) if len(batch) > 1 else 0, 25):
