@@ -33,6 +33,7 @@ EVERY_CONDITION_ON = {
     "HeaderRoute": "x-api-version:beta=qa",
     "DomainSecurityPolicy": "SecurityPolicy_TLS13_1_3_2025_09",
     "DisableExecuteApiEndpoint": '"true"',
+    "VpcLinkSubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
 }
 # ALB mode (on the v2 link, as its rule requires): the ALB, its listener and AlbRulesPolicy, and no NLB even
 # with LoadBalancerCount=6.
