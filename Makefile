@@ -37,11 +37,16 @@ lint: install
 	$(BIN)/lint-imports
 
 # Tools and the SAM build first (stamped), so the parallel test workers never race to make them.
+# `make test` (CI) runs every test but the `slow` ones, which `make test-slow` runs: the crash-at-every-call,
+# stateful and real-process race suites and the literal sam build/deploy/delete loop (README, "Tests").
 test: install lint tools sam-build
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m "not slow"
+
+test-slow: install tools sam-build
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m slow
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow" -x
+	$(BIN)/python -m pytest -q -m "not slow and not tools" -x
 
 bench: install
 	$(BIN)/python -m scripts.bench
