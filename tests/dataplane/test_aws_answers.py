@@ -5,9 +5,12 @@ and answers with a Date, a Server and headers API Gateway renames."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -136,3 +139,36 @@ def test_a_signature_older_or_newer_than_5_minutes_is_refused_as_aws_says(echo):
     ahead = echo.http.get(url, headers=_signed(url, datetime.now(UTC) + timedelta(minutes=8)))
     assert ahead.status_code == 403 and ahead.json()["message"].startswith("Signature not yet current: ")
     assert ahead.json()["message"].endswith(" + 5 min.)")
+
+
+def test_a_url_past_the_regional_quota_is_refused_in_api_gateways_json_shape(echo):
+    # "Length, in characters, of the URL for a regional API: 10240" (Quotas for configuring and running a REST
+    # API); at the limit the request routes, one character past it is refused, and 100,000 never reaches httpx.
+    # http.client, not httpx: httpx itself refuses a URL of 65,536 characters and more.
+    base = urlsplit(echo.url("/echo/"))
+
+    def get(length: int):
+        conn = http.client.HTTPConnection(base.hostname, base.port, timeout=30)
+        conn.request("GET", base.path + "a" * (length - len(base.path)))
+        answer = conn.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+
+    status, _, body = get(10240)
+    assert status == 200 and json.loads(body)["target"].endswith("a")
+    for length in (10241, 65_000, 100_000):
+        status, headers, body = get(length)
+        assert status == 414, length
+        assert json.loads(body) == {"message": "Request URI too long"}
+        assert headers["x-amzn-errortype"] == "RequestUriTooLongException"
+
+
+def test_an_unexpected_failure_is_api_gateways_json_500(echo, monkeypatch):
+    gateway = echo.plane.gateway
+
+    async def broken(request, trace):
+        raise RuntimeError("a bug in the local gateway")
+
+    monkeypatch.setattr(gateway, "handle", broken)
+    answer = echo.http.get(echo.url("/echo/x"))
+    assert answer.status_code == 500 and answer.json() == {"message": "Internal server error"}
+    assert answer.headers["x-amzn-errortype"] == "InternalServerErrorException"

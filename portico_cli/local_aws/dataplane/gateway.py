@@ -12,6 +12,7 @@ listener of the integration's uri. Errors answer with the default gateway respon
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 import secrets
 import time
@@ -52,6 +53,13 @@ FAILURE = Denied(504, "InternalServerErrorException", "Internal server error")  
 TIMEOUT = Denied(504, "InternalServerErrorException", "Endpoint request timed out")  # INTEGRATION_TIMEOUT
 TOO_LARGE = Denied(413, "RequestTooLargeException", "Request Too Long")  # REQUEST_TOO_LARGE
 CONFIG_ERROR = Denied(500, "InternalServerErrorException", "Internal server error")  # API_CONFIGURATION_ERROR
+# "Length, in characters, of the URL for a regional API: 10240", not adjustable (API Gateway's "Quotas for
+# configuring and running a REST API"). AWS documents no status for a longer URL; its limits page answers
+# "414 Request URI too long" where an authorized method's ARN outgrows 1,600 bytes, so a URL past the quota
+# gets that status here, in API Gateway's JSON error shape.
+URL_MAX_CHARS = 10240
+log = logging.getLogger(__name__)
+URI_TOO_LONG = Denied(414, "RequestUriTooLongException", "Request URI too long")
 
 
 class Bucket:
@@ -143,7 +151,16 @@ class Gateway:
         started = time.perf_counter()
         request_id, extended_id = str(uuid.uuid4()), secrets.token_urlsafe(12)[:16]
         trace = request.headers.get("x-amzn-trace-id") or f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-        response, sample = await self.handle(request, trace)
+        raw = request.scope.get("raw_path", b"") + (b"?" + request.scope["query_string"]
+                                                      if request.scope.get("query_string") else b"")
+        if len(raw) > URL_MAX_CHARS:
+            response, sample = _error(URI_TOO_LONG), None
+        else:
+            try:
+                response, sample = await self.handle(request, trace)
+            except Exception:  # never a plain-text 500: API Gateway answers its JSON 500 whatever failed
+                log.exception("local gateway: %s %s failed", request.method, request.url.path[:200])
+                response, sample = _error(CONFIG_ERROR), None
         response.headers.update({"x-amzn-RequestId": request_id, "x-amz-apigw-id": extended_id})
         if "x-amzn-errortype" not in response.headers:  # a gateway error carries no X-Amzn-Trace-Id (recorded)
             response.headers["X-Amzn-Trace-Id"] = trace
