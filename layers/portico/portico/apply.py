@@ -11,31 +11,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .clients import Clients
 from .errors import StepError, error_text, is_transient
-from .kinds import (
-    alarms,
-    api,
-    dashboard,
-    deployment,
-    ecs,
-    listener,
-    listener_rule,
-    reservation,
-    routes_import,
-    stage,
-    target_group,
-)
+from .kinds import APPLY, BATCH
 from .observed import Observed
 from .settings import Settings
 from .state import Conflict, StateTable
 from .steps import API_ACTIONS, ApplyContext, ApplyResult, Plan, Step
 
 log = logging.getLogger("portico.apply")
-KINDS = (reservation, target_group, listener, listener_rule, api, routes_import, ecs, alarms, deployment, stage,
-         dashboard)
-APPLY = {action: function for kind in KINDS for action, function in kind.APPLY.items()}  # action -> f(step, ctx)
-# action -> f(steps, ctx) -> the steps it left: a run of one action done at once where a kind can (one
-# transaction for many reservations, for many ECS leases); what it leaves goes one by one.
-BATCH = {action: function for kind in KINDS for action, function in getattr(kind, "BATCH", {}).items()}
 
 
 class Applier:

@@ -11,28 +11,11 @@ import copy
 import dataclasses
 
 from .desired import DesiredService, desire
-from .kinds import (
-    alarms,
-    api,
-    dashboard,
-    deployment,
-    ecs,
-    listener,
-    listener_rule,
-    reservation,
-    routes_import,
-    stage,
-    target_group,
-)
+from .kinds import PASS_KINDS, SERVICE_KINDS, fit_quota
 from .observed import Observed
 from .settings import Settings
 from .spec import ServiceSpec, SpecError
 from .steps import Plan, Step
-
-# plan(d, obs), plan_removal(service, obs); listener in NLB mode, listener_rule in ALB mode
-SERVICE_KINDS = (reservation, target_group, listener, listener_rule, api, ecs)
-# plan_pass(plan, obs, settings, region), in order; routes_import first: it folds the API steps of new routes
-PASS_KINDS = (routes_import, api, deployment, alarms, stage, dashboard)
 
 
 def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Settings, region: str,
@@ -58,7 +41,7 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
     for service in sorted(candidates - present):
         plan.removed.append(service)
         plan.steps += [step for kind in SERVICE_KINDS for step in kind.plan_removal(service, obs)]
-    api.fit_quota(plan, obs, settings)  # the services the API's resources quota leaves no room for are FAILED
+    fit_quota(plan, obs, settings)  # the services the API's resources quota leaves no room for are FAILED
     for kind in PASS_KINDS:
         plan.steps += kind.plan_pass(plan, obs, settings, region)
     return plan.sort()
