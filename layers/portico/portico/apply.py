@@ -10,12 +10,13 @@ from collections.abc import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .clients import Clients
+from .context import ApplyContext, ApplyResult
 from .errors import StepError, error_text, is_transient
 from .kinds import APPLY, BATCH
 from .observed import Observed
 from .settings import Settings
 from .state import Conflict, StateTable
-from .steps import API_ACTIONS, ApplyContext, ApplyResult, Plan, Step
+from .steps import API_ACTIONS, Plan, Step
 
 log = logging.getLogger("portico.apply")
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from ..context import ApplyContext
 from ..desired import DesiredService
 from ..observed import Observed
 from ..settings import Settings
-from ..steps import ApplyContext, Plan, Step
+from ..steps import Plan, Step
 from . import (
     alarms,
     api,

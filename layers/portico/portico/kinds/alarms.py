@@ -42,11 +42,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..clients import Clients
+from ..context import ApplyContext
 from ..errors import is_not_found
 from ..observed import Observed, alarm_prefix
 from ..settings import Settings
 from ..spec import SERVICE_RE
-from ..steps import ApplyContext, Plan, Route, Step, routes
+from ..steps import Plan, Route, Step, routes
 
 FIVE_XX_RATE = 0.05  # alarm when more than 5% of a resource's calls fail with 5XX ...
 P99_LATENCY_MS = 5000.0  # ... or a service's p99 latency is above 5 s (the integration timeout is 29 s) ...

@@ -8,13 +8,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..context import ApplyContext
 from ..desired import DesiredService, MethodSpec
 from ..errors import error_code, is_not_found
 from ..observed import Observed, read_resources
 from ..settings import RESOURCES_PER_API, Settings
 from ..spec import PROXY, proxy_path
 from ..state import Conflict, Ledger
-from ..steps import ApplyContext, Plan, Step
+from ..steps import Plan, Step
 
 log = logging.getLogger("portico.apply")
 

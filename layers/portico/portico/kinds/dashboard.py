@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..context import ApplyContext
 from ..observed import Observed, dashboard_name
 from ..settings import Settings
-from ..steps import ApplyContext, Plan, Step, routes
+from ..steps import Plan, Step, routes
 from .alarms import elb_dimension, watched_stage
 
 TOP = 100  # series per graph: the worst (or busiest) 100

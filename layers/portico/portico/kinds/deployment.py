@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from ..context import ApplyContext
 from ..errors import error_text
 from ..observed import Observed
 from ..settings import Settings
-from ..steps import API_ACTIONS, ApplyContext, Plan, Step
+from ..steps import API_ACTIONS, Plan, Step
 
 
 def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from ..context import ApplyContext
 from ..desired import DesiredService
 from ..errors import Busy, StepError, is_not_found
 from ..observed import Observed
-from ..steps import ApplyContext, Step
+from ..steps import Step
 
 
 def plan(d: DesiredService, obs: Observed) -> list[Step]:

@@ -14,13 +14,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..context import ApplyContext
 from ..desired import DesiredService
 from ..errors import StepError, error_code, is_not_found
 from ..observed import Listener, Observed, Rule
 from ..settings import SERVICE_HEADER
 from ..slots import header_value, rule_conditions
 from ..state import Conflict
-from ..steps import ApplyContext, Step
+from ..steps import Step
 
 
 def conditions(value: str) -> list[dict[str, Any]]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+from ..context import ApplyContext
 from ..desired import DesiredService, ancestors_of
 from ..observed import Observed
 from ..spec import route_paths
-from ..steps import ApplyContext, Step
+from ..steps import Step
 
 
 def plan(d: DesiredService, obs: Observed) -> list[Step]:

@@ -23,12 +23,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..context import ApplyContext
 from ..desired import MethodSpec
 from ..errors import QUOTA_CODES, error_code, error_text, is_transient
 from ..observed import Observed, read_resources
 from ..settings import Settings
 from ..spec import PROXY
-from ..steps import ApplyContext, Plan, Step
+from ..steps import Plan, Step
 from .api import _integration_differs
 
 FOLDED = {"create_resource", "put_method", "put_integration"}

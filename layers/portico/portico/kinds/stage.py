@@ -44,11 +44,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..context import ApplyContext
 from ..errors import error_text, is_transient
 from ..observed import Observed
 from ..settings import Settings
 from ..spec import route_paths
-from ..steps import ApplyContext, Plan, Step, routes
+from ..steps import Plan, Step, routes
 
 # The account-level defaults API Gateway applies when neither the stage nor the method sets a throttle.
 ACCOUNT_RATE, ACCOUNT_BURST = 10000.0, 5000

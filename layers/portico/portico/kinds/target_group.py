@@ -6,11 +6,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..context import ApplyContext
 from ..desired import DesiredService
 from ..errors import StepError, error_code, is_not_found
 from ..observed import Observed
 from ..state import Ledger
-from ..steps import ApplyContext, Step
+from ..steps import Step
 
 
 def plan(d: DesiredService, obs: Observed) -> list[Step]:
