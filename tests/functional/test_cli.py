@@ -256,6 +256,7 @@ def test_local_up_stream_down(tmp_path):
     assert portico("ls", env=env, cwd=tmp_path)[0] == 3  # its settings went with it
 
 
+@pytest.mark.slow  # a whole local stack of its own (~40 s): make test-slow
 def test_local_up_in_alb_mode_routes_through_a_listener_rule(tmp_path):
     env = bare_env()
     assert portico("local", "up", "--backend", "tcp", env=env, cwd=tmp_path)[0] == 4
@@ -325,6 +326,7 @@ def test_output_into_a_pipe_closed_early_is_not_an_error(cli, stack, tmp_path):
     assert (proc.wait(120), err) == (0, "")
 
 
+@pytest.mark.slow  # a whole local stack of its own (~40 s): make test-slow
 def test_local_down_leaves_no_task_running_after_the_local_aws_died(tmp_path):
     """The emulator and then the data plane are killed (SIGKILL: no chance to stop their tasks, which run in their
     own session); `local up` starts a new local AWS, then `local down`: no task process of the first data plane is

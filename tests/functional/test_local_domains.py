@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import requests
 
 from tests.functional.test_cli import ORDERS, bare_env, demo_services, one_line, portico
@@ -27,6 +28,7 @@ def until_routed(gateway: str, host: str, timeout: float = 20.0, **headers) -> r
         time.sleep(0.5)
 
 
+@pytest.mark.slow  # a whole local stack of its own (~30 s): make test-slow
 def test_local_up_with_domains_serves_each_stage_on_its_host(tmp_path):
     env = bare_env()
     code, _, err = portico("local", "up", "--domains", "api.example.com", env=env, cwd=tmp_path)
