@@ -215,7 +215,6 @@ def _unique_child(create_resource):
             raise ConflictException(f"Another resource with the same parent already has this name: {path_part}")
         return create_resource(self, function_id, parent_resource_id, path_part)
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -227,7 +226,6 @@ def _cascade(delete_resource):
             wrapper(self, function_id, child)
         return delete_resource(self, function_id, resource_id)
 
-    wrapper.portico = True
     return wrapper
 
 

@@ -22,7 +22,6 @@ def _keep_cache_keys(handler):
         integration.cache_key_parameters = list(self._get_param("cacheKeyParameters") or [])
         return status, headers, json.dumps(integration.to_json())
 
-    wrapper.portico_cache_keys = True
     return wrapper
 
 

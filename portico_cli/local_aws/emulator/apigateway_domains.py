@@ -118,7 +118,6 @@ def _create_domain_name(create):  # APIGatewayResponse.create_domain_name
         domain.routing_mode, domain.endpoint_access_mode = mode, access
         return status, headers, json.dumps(domain.to_json())
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -162,7 +161,6 @@ def _report(to_json):  # DomainName.to_json
             out["endpointAccessMode"] = self.endpoint_access_mode
         return out
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -174,7 +172,6 @@ def _mapping_mode(create):  # APIGatewayBackend.create_base_path_mapping
                        "not base path mappings")
         return create(self, domain_name, rest_api_id, base_path, stage)
 
-    wrapper.portico = True
     return wrapper
 
 

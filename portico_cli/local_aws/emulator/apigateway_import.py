@@ -184,7 +184,6 @@ def _merge(put_rest_api):
         api.import_warnings = warnings
         return api
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -200,7 +199,6 @@ def _put_rest_api_response(handler):
             api.import_warnings = None
         return status, headers, body
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -213,7 +211,6 @@ def _keep_connection_id(handler):
         integration.connection_id = self._get_param("connectionId")
         return status, headers, json.dumps(integration.to_json())
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -224,7 +221,6 @@ def _integration_json(to_json):
             out["connectionId"] = self.connection_id
         return out
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -243,9 +239,6 @@ def _paged_resources(self):  # bound as APIGatewayResponse.get_resources
     if start + limit < len(resources):
         out["position"] = ids[start + limit]
     return json.dumps(out)
-
-
-_paged_resources.portico = True
 
 
 def install() -> None:

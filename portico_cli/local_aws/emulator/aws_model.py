@@ -206,7 +206,6 @@ def _modeled(call_action):  # BaseResponse.call_action: every call of every serv
             setattr(self, camelcase_to_underscores(action), refuse)
         return call_action(self)
 
-    wrapper.portico = True
     return wrapper
 
 

@@ -106,9 +106,6 @@ def _invoke_lambda(self, event=None):  # bound as moto's LambdaFunction._invoke_
     return run(self, event if isinstance(event, dict) else json.loads(event or "{}"), endpoint())
 
 
-_invoke_lambda.portico = True
-
-
 def _keep_stream_records(add):
     def wrapper(self, old, new):
         mappings, self.table.lambda_event_source_mappings = self.table.lambda_event_source_mappings, {}
@@ -117,7 +114,6 @@ def _keep_stream_records(add):
         finally:
             self.table.lambda_event_source_mappings = mappings
 
-    wrapper.portico = True
     return wrapper
 
 

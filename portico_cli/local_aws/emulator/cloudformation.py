@@ -277,7 +277,6 @@ def _group_egress(create):  # SecurityGroup.create_from_cloudformation_json
             ec2.authorize_security_group_egress(GroupId=group.id, IpPermissions=[_egress_permission(r) for r in rules])
         return group
 
-    wrapper.portico = True
     return classmethod(wrapper)
 
 
@@ -459,7 +458,6 @@ def _load_parameters(load):
                 self.resolved_parameters[name] = [_as_text(v) for v in value]
         self._parsed_resources.update(self.resolved_parameters)
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -470,7 +468,6 @@ def _drop_no_value(clean_json):
             return [v for v in out if v is not None]
         return out
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -484,7 +481,6 @@ def _known_types_only(resource_class_from_type):
             raise ValidationError(message=f"Template format error: Unrecognized resource types: [{resource_type}]")
         return cls
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -668,7 +664,6 @@ def _tag_failure(parse_and_create):
                 exc.portico_logical_id = logical_id
             raise
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -700,7 +695,6 @@ def _create_or_roll_back(create_resources):
             self.status = "ROLLBACK_COMPLETE"
             self._add_stack_event("ROLLBACK_COMPLETE")
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -729,9 +723,6 @@ def _create_stack(self, name, template, parameters, notification_arns=None, tags
     return stack
 
 
-_create_stack.portico = True
-
-
 SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
 
 
@@ -740,7 +731,6 @@ def _only_when_settled(prop, otherwise=None):
     def getter(self):
         return prop.fget(self) if self.status in SETTLED else otherwise
 
-    getter.portico = True
     return property(getter)
 
 
@@ -758,9 +748,6 @@ def _made_resources(self):  # bound as Stack.stack_resources: what exists, never
     return [r for r in self.resource_map._parsed_resources.values() if hasattr(r, "cf_resource_type")]
 
 
-_made_resources.portico = True
-
-
 def _delete_keeping(self) -> None:  # bound as Stack.delete
     self._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
     try:
@@ -771,9 +758,6 @@ def _delete_keeping(self) -> None:  # bound as Stack.delete
         raise
     self._add_stack_event("DELETE_COMPLETE")
     self.status = "DELETE_COMPLETE"
-
-
-_delete_keeping.portico = True
 
 
 def _delete_stack(delete_stack):  # CloudFormationBackend.delete_stack
@@ -788,7 +772,6 @@ def _delete_stack(delete_stack):  # CloudFormationBackend.delete_stack
             self.stacks[stack.stack_id] = stack
             self.deleted_stacks.pop(stack.stack_id, None)
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -803,7 +786,6 @@ def _bounded_body(action):
                                           f"{TEMPLATE_BODY_MAX_BYTES}")
         return action(self)
 
-    wrapper.portico = True
     return wrapper
 
 

@@ -48,7 +48,6 @@ def _with_percentiles(get_statistics_for_type):
         maxima = [float(s.max) for s in self.metric_aggregated_list]
         return max(maxima) if maxima else None
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -217,7 +216,6 @@ def _checked(put_metric_alarm):
                                               f"been reached: {quota} Metrics Insights alarms per Region")
         return put_metric_alarm(self, name, *args, metric_data_queries=metric_data_queries, **kwargs)
 
-    wrapper.portico = True
     return wrapper
 
 

@@ -33,7 +33,6 @@ def _snapshot(create_deployment):
             for res in self.resources.values() if res.resource_methods}
         return deployment
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -46,7 +45,6 @@ def _get_deployment(get_deployment):
             body["apiSummary"] = getattr(deployment, "api_summary", {})
         return json.dumps(body)
 
-    wrapper.portico = True
     return wrapper
 
 
@@ -61,7 +59,6 @@ def _measured(health_for):
         return FakeHealthStatus(status.instance_id, status.port, status.health_check_port, measured["State"],
                                 measured.get("Reason"), measured.get("Description"))
 
-    wrapper.portico = True
     return wrapper
 
 

@@ -104,7 +104,6 @@ def _keep_target(handler):
         integration.integration_target = target
         return status, headers, json.dumps(integration.to_json())
 
-    wrapper.portico_target = True
     return wrapper
 
 
@@ -115,7 +114,6 @@ def _report_target(to_json):
             out["integrationTarget"] = self.integration_target
         return out
 
-    wrapper.portico_target = True
     return wrapper
 
 
