@@ -11,8 +11,6 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 LOCKS := requirements/bootstrap.txt requirements/dev.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCKS) | sha1sum | cut -c1-12)
-# uv reads the system's CA store (the machine's proxy CA, as pip does via its cert setting).
-export UV_NATIVE_TLS := 1
 
 .PHONY: install demo test test-fast test-slow lint bench clean lock upgrade
 

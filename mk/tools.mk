@@ -19,6 +19,7 @@ TOOLS_DIR     ?= .tools
 TOOLS_PYTHON  ?= python3
 
 # uv comes from the project's .venv (requirements/bootstrap.txt); set here too for `make -f mk/tools.mk`.
+# It reads the system's CA store (the machine's proxy CA, as pip does through its cert setting).
 UV            ?= .venv/bin/uv
 export UV_NATIVE_TLS := 1
 

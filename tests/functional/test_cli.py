@@ -282,23 +282,14 @@ def test_local_up_in_alb_mode_routes_through_a_listener_rule(tmp_path):
     assert code == 0
 
 
-def test_local_up_refuses_a_port_that_is_taken(tmp_path):
+@pytest.mark.parametrize("option", ["--port", "--gateway-port"])
+def test_local_up_refuses_a_port_that_is_taken_before_starting_anything(tmp_path, option):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, _, err = portico("local", "up", "--port", str(port), env=bare_env(), cwd=tmp_path)
-    assert code == 4 and f"--port: {port} cannot be used on 127.0.0.1" in one_line(err)
-    assert not (tmp_path / ".portico" / "moto.pid").exists()
-
-
-def test_local_up_refuses_a_gateway_port_that_is_taken_before_starting_anything(tmp_path):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        code, _, err = portico("local", "up", "--gateway-port", str(port), env=bare_env(), cwd=tmp_path)
-    assert code == 4 and f"--gateway-port: {port} cannot be used on 127.0.0.1" in one_line(err), err
+        code, _, err = portico("local", "up", option, str(port), env=bare_env(), cwd=tmp_path)
+    assert code == 4 and f"{option}: {port} cannot be used on 127.0.0.1" in one_line(err), err
     assert not (tmp_path / ".portico" / "moto.pid").exists()  # no local AWS left running
 
 
