@@ -150,46 +150,11 @@ def parse(item: dict[str, Any], *, default_auth: str = "API_KEY", allow_unauthen
     item = plain(item)
     if len(json.dumps(item, default=str)) > MAX_ITEM_BYTES:
         raise SpecError("item", f"is larger than {MAX_ITEM_BYTES} bytes; a service entry is a few hundred")
-
-    service = _str(item, "service", required=True)
-    if not SERVICE_RE.fullmatch(service):
-        raise SpecError("service", f"{_show(service)} must match ^[a-z][a-z0-9-]{{1,27}}$ "
-                                   "(2-28 chars: lower-case letter first, then lower-case letters, digits, '-')")
-    cluster = _str(item, "cluster", required=True)
-    if not re.fullmatch(r"(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?[A-Za-z0-9_-]{1,255}", cluster):
-        raise SpecError("cluster", f"{_show(cluster)} is not an ECS cluster name or cluster ARN")
-    short = cluster.rsplit("/", 1)[-1]
-    if allowed_clusters and cluster not in allowed_clusters and short not in allowed_clusters:
-        raise SpecError("cluster", f"{_show(cluster)} is not one of the clusters this portico may change "
-                                   f"({', '.join(allowed_clusters)})")
-    ecs_service = _str(item, "ecsService", default=service)
-    if not re.fullmatch(r"(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:service/)?[A-Za-z0-9/_-]{1,255}", ecs_service):
-        raise SpecError("ecsService", f"{_show(ecs_service)} is not an ECS service name or ARN")
-    container_name = _str(item, "containerName")
-    if container_name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", container_name):
-        raise SpecError("containerName", f"{_show(container_name)} is not a valid container name")
+    service, cluster, ecs_service, container_name = _identity(item, allowed_clusters)
     container_port = _int(item, "containerPort", 1, 65535, required=True)
     path = canonical_path(_str(item, "path", required=True))
-
-    raw_methods = item.get("methods", ["ANY"])
-    if isinstance(raw_methods, set):
-        raw_methods = sorted(raw_methods)
-    if not isinstance(raw_methods, list) or not raw_methods or not all(isinstance(m, str) for m in raw_methods):
-        raise SpecError("methods", f"must be a non-empty list (L) or string set (SS) of strings, "
-                                   f"got {_kind(raw_methods)}")
-    unknown = [m for m in raw_methods if m not in METHODS]
-    if unknown:
-        raise SpecError("methods", f"unknown method {_show(unknown[0])}; allowed: {' '.join(METHODS)}")
-    methods = tuple(sorted(set(raw_methods), key=METHODS.index))
-    if "ANY" in methods and len(methods) > 1:
-        raise SpecError("methods", "ANY already covers every method; give ANY alone or a list without it")
-
-    auth = _str(item, "auth", default=default_auth)
-    if auth not in AUTH_TYPES:
-        raise SpecError("auth", f"unknown auth {_show(auth)}; allowed: {' '.join(AUTH_TYPES)}")
-    if auth == "NONE" and not allow_unauthenticated:
-        raise SpecError("auth", "NONE is not allowed by this portico stack (AllowUnauthenticated=false); "
-                                "use API_KEY, IAM or COGNITO")
+    methods = _methods(item)
+    auth = _auth(item, default_auth, allow_unauthenticated)
 
     health = _str(item, "healthCheckPath")
     if health is not None and not re.fullmatch(r"/[A-Za-z0-9._~/?=&-]{0,1023}", health):
@@ -208,6 +173,54 @@ def parse(item: dict[str, Any], *, default_auth: str = "API_KEY", allow_unauthen
         throttle_rate=float(rate) if rate is not None else None, throttle_burst=burst, cache_ttl_seconds=ttl,
         owner=item.get("owner") if isinstance(item.get("owner"), str) else None,
     )
+
+
+def _identity(item: dict[str, Any], allowed_clusters: tuple[str, ...]) -> tuple[str, str, str, str | None]:
+    """service, cluster, ecsService and containerName: who the entry routes to."""
+    service = _str(item, "service", required=True)
+    if not SERVICE_RE.fullmatch(service):
+        raise SpecError("service", f"{_show(service)} must match ^[a-z][a-z0-9-]{{1,27}}$ "
+                                   "(2-28 chars: lower-case letter first, then lower-case letters, digits, '-')")
+    cluster = _str(item, "cluster", required=True)
+    if not re.fullmatch(r"(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/)?[A-Za-z0-9_-]{1,255}", cluster):
+        raise SpecError("cluster", f"{_show(cluster)} is not an ECS cluster name or cluster ARN")
+    short = cluster.rsplit("/", 1)[-1]
+    if allowed_clusters and cluster not in allowed_clusters and short not in allowed_clusters:
+        raise SpecError("cluster", f"{_show(cluster)} is not one of the clusters this portico may change "
+                                   f"({', '.join(allowed_clusters)})")
+    ecs_service = _str(item, "ecsService", default=service)
+    if not re.fullmatch(r"(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:service/)?[A-Za-z0-9/_-]{1,255}", ecs_service):
+        raise SpecError("ecsService", f"{_show(ecs_service)} is not an ECS service name or ARN")
+    container_name = _str(item, "containerName")
+    if container_name is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", container_name):
+        raise SpecError("containerName", f"{_show(container_name)} is not a valid container name")
+    return service, cluster, ecs_service, container_name
+
+
+def _methods(item: dict[str, Any]) -> tuple[str, ...]:
+    raw_methods = item.get("methods", ["ANY"])
+    if isinstance(raw_methods, set):
+        raw_methods = sorted(raw_methods)
+    if not isinstance(raw_methods, list) or not raw_methods or not all(isinstance(m, str) for m in raw_methods):
+        raise SpecError("methods", f"must be a non-empty list (L) or string set (SS) of strings, "
+                                   f"got {_kind(raw_methods)}")
+    unknown = [m for m in raw_methods if m not in METHODS]
+    if unknown:
+        raise SpecError("methods", f"unknown method {_show(unknown[0])}; allowed: {' '.join(METHODS)}")
+    methods = tuple(sorted(set(raw_methods), key=METHODS.index))
+    if "ANY" in methods and len(methods) > 1:
+        raise SpecError("methods", "ANY already covers every method; give ANY alone or a list without it")
+    return methods
+
+
+def _auth(item: dict[str, Any], default_auth: str, allow_unauthenticated: bool) -> str:
+    auth = _str(item, "auth", default=default_auth)
+    if auth not in AUTH_TYPES:
+        raise SpecError("auth", f"unknown auth {_show(auth)}; allowed: {' '.join(AUTH_TYPES)}")
+    if auth == "NONE" and not allow_unauthenticated:
+        raise SpecError("auth", "NONE is not allowed by this portico stack (AllowUnauthenticated=false); "
+                                "use API_KEY, IAM or COGNITO")
+    return auth
 
 
 def overlap(a: str, b: str) -> bool:
