@@ -22,6 +22,14 @@ def test_strings_from_cloudformation_become_numbers_lists_and_booleans():
     assert spec.container_port == 8080 and spec.throttle_rate == 2.5 and spec.cluster == "123"
 
 
+def test_health_check_properties_become_the_registry_numbers():
+    item = route_item({"Service": "orders", "Cluster": "c", "ContainerPort": "80", "Path": "/orders",
+                       "HealthCheckIntervalSeconds": "10", "HealthCheckTimeoutSeconds": "5",
+                       "HealthyThresholdCount": "3", "UnhealthyThresholdCount": "4"})
+    check = parse(item).health_check
+    assert (check.interval, check.timeout, check.healthy, check.unhealthy) == (10, 5, 3, 4)
+
+
 def test_every_registry_attribute_has_a_property():
     props = {a[:1].upper() + a[1:]: "x" for a in SPEC_ATTRIBUTES}
     assert set(route_item(props)) == set(SPEC_ATTRIBUTES)

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from portico.spec import ServiceSpec, SpecError, canonical_path, overlap, parse
+from portico.spec import HealthCheck, ServiceSpec, SpecError, canonical_path, overlap, parse
 
 BASE = {"service": "orders", "cluster": "demo", "containerPort": Decimal(8080), "path": "/orders"}
 
@@ -66,6 +66,15 @@ BAD = [
     (with_(cacheTtlSeconds=Decimal(4000)), "cacheTtlSeconds", "from 0 to 3600"),
     (with_(containerName="bad name"), "containerName", "not a valid container name"),
     (with_(description="x" * 20_000), "item", "larger than"),
+    (with_(healthCheckIntervalSeconds=Decimal(4)), "healthCheckIntervalSeconds", "from 5 to 300"),
+    (with_(healthCheckIntervalSeconds=Decimal(301)), "healthCheckIntervalSeconds", "from 5 to 300"),
+    (with_(healthCheckTimeoutSeconds=Decimal(1)), "healthCheckTimeoutSeconds", "from 2 to 120"),
+    (with_(healthyThresholdCount=Decimal(1)), "healthyThresholdCount", "from 2 to 10"),
+    (with_(unhealthyThresholdCount=Decimal(11)), "unhealthyThresholdCount", "from 2 to 10"),
+    (with_(healthyThresholdCount="3"), "healthyThresholdCount", "must be a number"),
+    (with_(healthCheckTimeoutSeconds=Decimal(5)), "healthCheckTimeoutSeconds", "less than its interval (5 s)"),
+    (with_(healthCheckIntervalSeconds=Decimal(10), healthCheckTimeoutSeconds=Decimal(10)),
+     "healthCheckTimeoutSeconds", "less than its interval (10 s)"),
 ]
 
 
@@ -102,3 +111,17 @@ def test_overlap(a, b, expected):
 
 def test_canonical_path_accepts_the_contract():
     assert canonical_path("/team-1/orders.v2/x_y") == "/team-1/orders.v2/x_y"
+
+
+def test_health_check_defaults_to_the_quickest_aws_allows_and_each_setting_overrides():
+    assert parse(BASE).health_check == HealthCheck(interval=5, timeout=4, healthy=2, unhealthy=2)
+    assert parse(BASE).health_check.first_healthy_seconds == 10
+    spec = parse(with_(healthCheckIntervalSeconds=Decimal(30), healthyThresholdCount=Decimal(3)))
+    assert spec.health_check == HealthCheck(interval=30, timeout=4, healthy=3, unhealthy=2)
+    assert spec.health_check.first_healthy_seconds == 90
+
+
+def test_the_default_health_check_keeps_the_digest_entries_had_before_it_was_settable():
+    assert parse(BASE).digest() == "c3b796d8496e4f05"  # BASE's digest before health checks were settable
+    assert parse(with_(healthyThresholdCount=Decimal(2))).digest() == parse(BASE).digest()  # the default, given
+    assert parse(with_(healthyThresholdCount=Decimal(3))).digest() != parse(BASE).digest()

@@ -27,10 +27,37 @@ MAX_ITEM_BYTES = 16_384  # far above any honest spec, far below DynamoDB's 400 K
 SPEC_ATTRIBUTES = (
     "service", "cluster", "ecsService", "containerName", "containerPort", "path", "methods", "auth",
     "healthCheckPath", "throttleRate", "throttleBurst", "cacheTtlSeconds",
+    "healthCheckIntervalSeconds", "healthCheckTimeoutSeconds", "healthyThresholdCount", "unhealthyThresholdCount",
 )
 # Status attributes (status, statusMessage, listenerPort, invokeUrl, targetGroupArn, specHash, reconciledAt,
 # passStartedAt) are written by `registry.Registry.write_status` only.
 _deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A target group's health check timing. portico's default is the quickest AWS allows: a check every 5 s
+    (the least interval), healthy after 2 passes and unhealthy after 2 failures (the least thresholds), each
+    check waiting 4 s (an HTTP check's timeout must be less than its interval). Ranges and AWS's defaults (30 s,
+    5 and 2): https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"""
+
+    interval: int = 5
+    timeout: int = 4
+    healthy: int = 2
+    unhealthy: int = 2
+
+    @property
+    def first_healthy_seconds(self) -> int:
+        """How long after a target's registration its health checks can first call it healthy."""
+        return self.interval * self.healthy
+
+
+# registry attribute -> (HealthCheck field, AWS's range). Every ELBv2 target group (NLB TCP/HTTP, ALB HTTP)
+# takes the same ranges since NLBs took configurable ones in November 2022.
+HEALTH_CHECK_ATTRIBUTES = {
+    "healthCheckIntervalSeconds": ("interval", 5, 300), "healthCheckTimeoutSeconds": ("timeout", 2, 120),
+    "healthyThresholdCount": ("healthy", 2, 10), "unhealthyThresholdCount": ("unhealthy", 2, 10),
+}
 
 
 class SpecError(ValueError):
@@ -55,6 +82,7 @@ class ServiceSpec:
     throttle_rate: float | None = None
     throttle_burst: int | None = None
     cache_ttl_seconds: int | None = None
+    health_check: HealthCheck = HealthCheck()
     owner: str | None = field(default=None, compare=False)  # e.g. a CloudFormation stack id
 
     @property
@@ -63,7 +91,9 @@ class ServiceSpec:
 
     def digest(self) -> str:
         """Stable hash of the spec; written back as `specHash` so a status says which spec it is for."""
-        body = json.dumps({k: v for k, v in asdict(self).items() if k != "owner"}, sort_keys=True)
+        # portico's default health check hashes as nothing: entries written before it was settable keep their hash
+        body = json.dumps({k: v for k, v in asdict(self).items() if k != "owner"
+                           and not (k == "health_check" and self.health_check == HealthCheck())}, sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -168,11 +198,26 @@ def parse(item: dict[str, Any], *, default_auth: str = "API_KEY", allow_unauthen
     ttl = _int(item, "cacheTtlSeconds", 0, 3600)
 
     return ServiceSpec(
+        health_check=_health_check(item),
         service=service, cluster=cluster, ecs_service=ecs_service, container_port=container_port, path=path,
         methods=methods, auth=auth, container_name=container_name, health_check_path=health,
         throttle_rate=float(rate) if rate is not None else None, throttle_burst=burst, cache_ttl_seconds=ttl,
         owner=item.get("owner") if isinstance(item.get("owner"), str) else None,
     )
+
+
+def _health_check(item: dict[str, Any]) -> HealthCheck:
+    given = {name: _int(item, attr, lo, hi) for attr, (name, lo, hi) in HEALTH_CHECK_ATTRIBUTES.items()}
+    check = HealthCheck(**{k: v for k, v in given.items() if v is not None})
+    if check.timeout >= check.interval:
+        # AWS refuses a timeout not less than the interval with ValidationError ("Health check interval must be
+        # greater than the timeout", github.com/terraform-linters/tflint-ruleset-aws/issues/404; "Health check
+        # timeout '10' must be smaller than the interval '10'", github.com/hashicorp/terraform-provider-aws/
+        # issues/2366); its API reference states only the ranges. portico asks it of every check.
+        raise SpecError("healthCheckTimeoutSeconds", f"the health check's timeout ({check.timeout} s) must be "
+                        f"less than its interval ({check.interval} s); portico's defaults are "
+                        f"{HealthCheck().timeout} and {HealthCheck().interval} s")
+    return check
 
 
 def _identity(item: dict[str, Any], allowed_clusters: tuple[str, ...]) -> tuple[str, str, str, str | None]:
