@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from .observed import EcsService, Observed, ecs_key
+from .observed import EcsService, LoadBalancer, Observed, ecs_key
 from .settings import SERVICE_HEADER, Settings
 from .slots import alb_listener, choose_port, choose_priority, header_value
 from .spec import ServiceSpec, SpecError, overlap, route_paths
@@ -144,8 +144,31 @@ def _container(spec: ServiceSpec, svc: EcsService) -> str:
 
 def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: str) -> DesiredService:
     """The DesiredService for `spec`, or SpecError naming what in AWS stops it from being served."""
-    # Path ownership: a resource portico does not own, or equal or nested paths of another service. The
-    # foreign resource is checked first: it does not depend on which services this pass planned before.
+    _check_path(spec, observed)
+    key, container, target_type = _ecs_service(spec, observed)
+    alb = settings.backend == "alb"
+    tg_name = target_group_name(settings.stack, spec.service, spec.container_port, target_type,
+                                "HTTP" if alb else "TCP")
+    _check_target_groups(spec, observed, key, tg_name)
+    priority = listener_arn = None
+    if alb:  # a rule on the ALB's listener (its port in the URI), no port of its own
+        lb_obs, listener = alb_listener(observed, settings)
+        lb_arn, port, listener_arn = lb_obs.arn, listener.port, listener.arn
+        priority = choose_priority(spec.service, observed, settings)
+    else:
+        lb_arn, port = choose_port(spec.service, observed, settings)
+    lb = observed.load_balancers[lb_arn]
+    header = header_value(spec.service, observed.state.header_secret) if alb else None
+    return DesiredService(spec=spec, load_balancer=lb_arn, dns=lb.dns, vpc_link=lb.vpc_link, port=port,
+                          target_group_name=tg_name, target_type=target_type, container_name=container,
+                          ecs_key=key, ancestors=ancestors_of(spec.path),
+                          resources=_resources(spec, observed, lb, port, header),
+                          priority=priority, listener_arn=listener_arn)
+
+
+def _check_path(spec: ServiceSpec, observed: Observed) -> None:
+    """Path ownership: a resource portico does not own, or equal or nested paths of another service. The
+    foreign resource is checked first: it does not depend on which services this pass planned before."""
     ledger = observed.state.ledgers.get(spec.service)
     mine = set(ledger.resources.values()) if ledger else set()
     existing = observed.resources.get(spec.path)
@@ -157,6 +180,9 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
             relation = "is" if path == spec.path else "overlaps"
             raise SpecError("path", f"{spec.path} {relation} {path}, which is owned by service {owner!r}")
 
+
+def _ecs_service(spec: ServiceSpec, observed: Observed) -> tuple[str, str, str]:
+    """(ECS key, container, target type) of the spec's ECS service, which must exist on the ECS controller."""
     key = ecs_key(spec.cluster, spec.ecs_service)
     svc = observed.ecs.get(key)
     if svc is None:
@@ -165,39 +191,31 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
     if svc.controller != "ECS":
         raise SpecError("ecsService", f"{key} uses the {svc.controller} deployment controller; portico can attach "
                                       "target groups only to services on the rolling (ECS) controller")
-    container = _container(spec, svc)
-    target_type = "ip" if svc.network_mode == "awsvpc" else "instance"
-    alb = settings.backend == "alb"
-    tg_name = target_group_name(settings.stack, spec.service, spec.container_port, target_type,
-                                "HTTP" if alb else "TCP")
+    return key, _container(spec, svc), "ip" if svc.network_mode == "awsvpc" else "instance"
+
+
+def _check_target_groups(spec: ServiceSpec, observed: Observed, key: str, tg_name: str) -> None:
+    """The ECS service has room for the service's target group (those portico made for it do not count)."""
+    ledger = observed.state.ledgers.get(spec.service)
     ours = set(ledger.target_groups.values()) if ledger else set()
     tg = observed.target_groups.get(tg_name)
     if tg:
         ours.add(tg.arn)
-    foreign = [lb for lb in svc.load_balancers if lb.get("targetGroupArn") not in ours]
+    foreign = [lb for lb in observed.ecs[key].load_balancers if lb.get("targetGroupArn") not in ours]
     if len(foreign) >= MAX_TARGET_GROUPS_PER_ECS_SERVICE:
         raise SpecError("ecsService", f"{key} already has {len(foreign)} target groups, the ECS maximum; "
                                       "detach one before routing it through portico")
 
-    priority = listener_arn = None
-    if alb:  # a rule on the ALB's listener (its port in the URI), no port of its own
-        lb_obs, listener = alb_listener(observed, settings)
-        lb_arn, port, listener_arn = lb_obs.arn, listener.port, listener.arn
-        priority = choose_priority(spec.service, observed, settings)
-    else:
-        lb_arn, port = choose_port(spec.service, observed, settings)
-    lb = observed.load_balancers[lb_arn]
+
+def _resources(spec: ServiceSpec, observed: Observed, lb: LoadBalancer, port: int,
+               header: str | None) -> dict[str, dict[str, MethodSpec]]:
+    """The route and its {proxy+} child, each verb's method integrated with the service's slot on `lb`."""
     authorization, key_required, authorizer = _authorization(spec, observed)
     base = f"http://{lb.dns}:{port}"
     resources = {}
     for path, proxy in zip(route_paths(spec.path), (False, True), strict=True):
         uri = f"{base}/{{proxy}}" if proxy or lb.integration_target else f"{base}/"
         resources[path] = {verb: MethodSpec(authorization, key_required, authorizer, uri, lb.vpc_link, proxy,
-                                            lb.integration_target, bool(spec.cache_ttl_seconds),
-                                            header_value(spec.service, observed.state.header_secret) if alb
-                                            else None)
+                                            lb.integration_target, bool(spec.cache_ttl_seconds), header)
                            for verb in spec.methods}
-    return DesiredService(spec=spec, load_balancer=lb_arn, dns=lb.dns, vpc_link=lb.vpc_link, port=port,
-                          target_group_name=tg_name, target_type=target_type, container_name=container,
-                          ecs_key=key, ancestors=ancestors_of(spec.path), resources=resources,
-                          priority=priority, listener_arn=listener_arn)
+    return resources
