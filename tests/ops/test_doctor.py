@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 
 from portico.ops.doctor import Doctor
 from portico.reconcile import ALL, Reconciler
 from portico.registry import FLAPPING_SWEEPS, Registry
+from portico_cli.local_aws.emulator.dataplane import HEALTH_URL
 
 LINKS = ["entry valid", "port reserved", "listener on the NLB", "target group", "ECS service has the target group",
          "targets healthy", "task security group admits the NLB", "VPC link",
@@ -57,6 +59,26 @@ def test_a_closed_security_group_and_no_targets_fail_with_the_fix(clients, stack
     assert lines[sg + 1].strip().startswith(f"fix: aws ec2 authorize-security-group-ingress --group-id "
                                             f"{stack.extra['securityGroup']} --protocol tcp --port 8080")
     assert any(line.startswith("✗ targets healthy: no targets registered") for line in lines)
+
+
+def report_health(stack, item, state: str, reason: str, description: str) -> None:
+    """What the local data plane tells the emulator it measured, so DescribeTargetHealth answers it."""
+    httpx.post(stack.endpoint_url + HEALTH_URL, json={"targetGroupArn": item["targetGroupArn"], "targets": [
+        {"Id": "10.42.1.10", "Port": 8080, "State": state, "Reason": reason, "Description": description}]})
+
+
+def test_targets_still_registering_are_told_from_unhealthy_ones_and_only_those_blame_the_container(
+        clients, stack, routed):
+    make_healthy(clients, stack, routed)
+    report_health(stack, routed, "initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+    health = next(c for c in Doctor(clients, stack).run("orders") if c.link == "targets healthy")
+    assert not health.ok and "0/1 healthy, 1 registering, first check in " in health.detail, health
+    assert "every 5 s, healthy after 2" in health.detail
+    assert health.fix.startswith("wait ") and "container" not in health.fix
+    report_health(stack, routed, "unhealthy", "Target.FailedHealthChecks", "Health checks failed")
+    health = next(c for c in Doctor(clients, stack).run("orders") if c.link == "targets healthy")
+    assert not health.ok and "unhealthy: Target.FailedHealthChecks Health checks failed" in health.detail, health
+    assert "container listens on containerPort" in health.fix
 
 
 def test_a_deleted_listener_breaks_its_links(clients, stack, routed):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from portico.plan import make_plan
 from portico.registry import FAILED, PENDING, READY
-from portico.status import Pass, status_of
+from portico.status import FRESH_TARGETS, REGISTERING, Pass, status_of
 from tests.unit.test_plan_golden import SETTINGS, empty, spec
 
 WHERE = {"rest_api_id": "api123", "region": "us-east-1", "stage": "dev", "sweep_seconds": 300}
@@ -23,7 +23,9 @@ def test_a_planned_service_is_ready_with_its_port_url_and_target_group():
     p = ended(target_groups={d.target_group_name: "arn:tg/x" for d in planned().desired.values()})
     st = status_of(p, "orders", now=0, **WHERE)
     assert (st.status, st.listener_port, st.target_group_arn) == (READY, 10000, "arn:tg/x")
-    assert st.message == "routed /orders to port 10000 and ECS service demo/orders"
+    assert st.message == ("routed /orders to port 10000 and ECS service demo/orders; no target is healthy yet: a "
+                          "task takes requests once 2 health checks 5 s apart pass, about 10 s after ECS registers "
+                          "it; an NLB can take a few minutes more to register a target")
     assert st.invoke_url == "https://api123.execute-api.us-east-1.amazonaws.com/dev/orders"
     assert st.spec_hash == spec("orders").digest()
 
@@ -41,3 +43,13 @@ def test_a_retry_is_pending_and_beats_a_failure():
     assert (st.status, st.message) == (PENDING, "will retry: lost a race")
     st = status_of(ended(failed={"orders": "boom"}), "orders", now=0, **WHERE)
     assert (st.status, st.message) == (FAILED, "boom")
+
+
+def test_only_a_pass_that_gives_the_service_fresh_targets_says_they_are_registering():
+    routed = ended(routed={"orders"})  # routed before, but this plan creates its target group: fresh targets
+    assert REGISTERING in status_of(routed, "orders", now=0, **WHERE).message
+    plan = planned()
+    plan.steps = [s for s in plan.steps if s.action not in FRESH_TARGETS]  # a pass that only touches the API
+    st = status_of(Pass({"orders": {"service": "orders"}}, {"orders": spec("orders")}, plan, routed={"orders"}),
+                   "orders", now=0, **WHERE)
+    assert st.message == "routed /orders to port 10000 and ECS service demo/orders"

@@ -10,8 +10,11 @@ from typing import Any
 
 from .desired import invoke_url
 from .registry import FAILED, PENDING, READY, Status, ecs_repairs, flapping
-from .spec import ServiceSpec
+from .spec import HealthCheck, ServiceSpec
 from .steps import Plan
+
+REGISTERING = "no target is healthy yet"  # how a READY entry's message starts saying its targets are registering
+FRESH_TARGETS = ("create_target_group", "attach_ecs")  # a new target group, or ECS rolling tasks into it
 
 
 @dataclass
@@ -56,7 +59,19 @@ def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: st
     message = f"routed {d.spec.path} to {via} and ECS service {d.ecs_key}"
     if flaps:
         message += "; " + flapping(repairs, d.ecs_key)
+    if service not in p.routed or any(s.action in FRESH_TARGETS and s.service == service for s in p.plan.steps):
+        message += "; " + registering(d.spec.health_check, nlb=d.priority is None)
     return Status(READY, message, listener_port=d.port if d.priority is None else None,
                   invoke_url=invoke_url(rest_api_id, region, stage, d.spec.path, domain),
                   target_group_arn=p.target_groups.get(d.target_group_name), spec_hash=digest,
                   ecs_repairs=repairs, ecs_repaired_at=repaired_at)
+
+
+def registering(check: HealthCheck, *, nlb: bool) -> str:
+    """What READY does not promise yet: computed from the health check's settings, never read (a pass makes no
+    DescribeTargetHealth). AWS: a target takes requests once registered and past the initial health checks, and
+    an NLB "can take a few minutes" to register a target and start checking it
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-health-checks.html)."""
+    return (f"{REGISTERING}: a task takes requests once {check.healthy} health checks {check.interval} s apart "
+            f"pass, about {check.first_healthy_seconds} s after ECS registers it"
+            + ("; an NLB can take a few minutes more to register a target" if nlb else ""))

@@ -10,6 +10,7 @@ from ..context import ApplyContext
 from ..desired import DesiredService
 from ..errors import StepError, error_code, is_not_found
 from ..observed import Observed
+from ..spec import HEALTH_CHECK_ATTRIBUTES
 from ..state import Ledger
 from ..steps import Step
 
@@ -19,8 +20,11 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     ledger = obs.state.ledgers.get(s)
     tg = obs.target_groups.get(d.target_group_name)
     hc_protocol, hc_path = d.health
+    hc = d.spec.health_check
+    timing = {"healthCheckIntervalSeconds": hc.interval, "healthCheckTimeoutSeconds": hc.timeout,
+              "healthyThresholdCount": hc.healthy, "unhealthyThresholdCount": hc.unhealthy}
     params = {"name": d.target_group_name, "port": d.spec.container_port, "targetType": d.target_type,
-              "healthCheckProtocol": hc_protocol, "healthCheckPath": hc_path}
+              "healthCheckProtocol": hc_protocol, "healthCheckPath": hc_path, **timing}
     if d.priority is not None:
         params["protocol"] = "HTTP"  # ALB mode: an ALB forwards HTTP to its target groups
     if tg is None:
@@ -28,7 +32,8 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     else:
         if not ledger or tg.arn not in ledger.target_groups.values():  # whose it is is checked when applied
             steps.append(Step("adopt_target_group", s, {"name": tg.name, "arn": tg.arn}))
-        if tg.health_protocol != hc_protocol or (hc_path and tg.health_path != hc_path):
+        if tg.health_protocol != hc_protocol or (hc_path and tg.health_path != hc_path) or (
+                tg.health_timing is not None and tg.health_timing != tuple(timing.values())):
             steps.append(Step("modify_target_group", s, params))
     for name, arn in sorted(obs.ledger_target_groups(ledger).items()):
         if name != d.target_group_name and arn:  # replaced (port or target type changed)
@@ -50,7 +55,9 @@ def _delete(service: str, name: str, arn: str, ledger: Ledger) -> Step:
 
 
 def _health(p: dict[str, Any]) -> dict[str, Any]:
-    args: dict[str, Any] = {"HealthCheckProtocol": p["healthCheckProtocol"], "HealthCheckEnabled": True}
+    """The health check's arguments; its timing params are named as AWS's with a lower-case first letter."""
+    args: dict[str, Any] = {"HealthCheckProtocol": p["healthCheckProtocol"], "HealthCheckEnabled": True,
+                            **{k[:1].upper() + k[1:]: p[k] for k in HEALTH_CHECK_ATTRIBUTES}}
     if p.get("healthCheckPath"):
         args["HealthCheckPath"] = p["healthCheckPath"]
     return args

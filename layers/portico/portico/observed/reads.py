@@ -99,8 +99,15 @@ def read_target_groups(elbv2) -> dict[str, TargetGroup]:
             out[tg["TargetGroupName"]] = TargetGroup(
                 arn=tg["TargetGroupArn"], name=tg["TargetGroupName"], port=tg.get("Port", 0),
                 protocol=tg.get("Protocol", ""), target_type=tg.get("TargetType", ""),
-                health_protocol=tg.get("HealthCheckProtocol", ""), health_path=tg.get("HealthCheckPath"))
+                health_protocol=tg.get("HealthCheckProtocol", ""), health_path=tg.get("HealthCheckPath"),
+                health_timing=_timing(tg))
     return out
+
+
+def _timing(tg: dict[str, Any]) -> tuple[int, int, int, int] | None:
+    keys = ("HealthCheckIntervalSeconds", "HealthCheckTimeoutSeconds", "HealthyThresholdCount",
+            "UnhealthyThresholdCount")
+    return tuple(int(tg[k]) for k in keys) if all(k in tg for k in keys) else None  # type: ignore[return-value]
 
 
 def read_resources(apigateway, rest_api_id: str) -> dict[str, Resource]:

@@ -47,6 +47,8 @@ class TargetGroup:
     target_type: str
     health_protocol: str
     health_path: str | None
+    # (interval, timeout, healthy threshold, unhealthy threshold); None when the description did not say
+    health_timing: tuple[int, int, int, int] | None = None
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ..observed import ecs_key, read_resources
 from ..registry import FLAPPING_FIX, Registry, ecs_repairs
 from ..settings import SERVICE_HEADER
 from ..slots import header_value
-from ..spec import ServiceSpec, SpecError, parse, route_paths
+from ..spec import HealthCheck, ServiceSpec, SpecError, parse, route_paths
 from ..state import StateTable
 from . import domain, reach
 from .reach import Check
@@ -104,7 +104,7 @@ class Doctor:
                                 "" if attached else _reconcile(service) + "; the ECS service must use the rolling "
                                 "(ECS) deployment controller"))
 
-        checks.append(self._health(tg_arn, spec))
+        checks.append(self._health(tg_arn, spec, item))
         checks.append(reach.security_groups(self.c, ecs, lb_arn, spec))
         checks.append(self._link(lb_arn, snap.link_version))
         checks.append(self._api(service, spec, ledger, lb_arn, port, snap.link_version, snap.header_secret))
@@ -132,22 +132,26 @@ class Doctor:
         mine = set(ledger.target_groups.values())
         return next((a for a in forwards if a in mine), None)
 
-    def _health(self, tg_arn: str | None, spec: ServiceSpec | None) -> Check:
+    def _health(self, tg_arn: str | None, spec: ServiceSpec | None, item: dict[str, Any] | None) -> Check:
         link = "targets healthy"
         if not tg_arn:
             return Check(link, False, "no target group to look at", "fix the target group first")
         states = [d["TargetHealth"] for d in
                   self.c.elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]]
         healthy = sum(1 for st in states if st.get("State") == "healthy")
-        hc = f"health check {'HTTP ' + spec.health_check_path if spec and spec.health_check_path else 'TCP'}"
+        check = spec.health_check if spec else HealthCheck()
+        hc = (f"health check {'HTTP ' + spec.health_check_path if spec and spec.health_check_path else 'TCP'} "
+              f"every {check.interval} s, healthy after {check.healthy}")
         if states and healthy == len(states):
             return Check(link, True, f"{healthy}/{len(states)} healthy ({hc})")
         if not states:
             return Check(link, False, f"no targets registered ({hc})",
                          "ECS registers running tasks: check the service's tasks start "
                          "(`aws ecs describe-services`, stopped-task reasons)")
-        bad = sorted({f"{st.get('State')}: {st.get('Reason', '')}".rstrip(": ") for st in states
-                      if st.get("State") != "healthy"})
+        if all(st.get("State") in ("healthy", "initial") for st in states):
+            return _registering(link, healthy, len(states), hc, check, item)
+        bad = sorted({f"{st.get('State')}: {st.get('Reason', '')} {st.get('Description', '')}".strip(": ")
+                      for st in states if st.get("State") not in ("healthy", "initial")})
         return Check(link, False, f"{healthy}/{len(states)} healthy ({hc}); {', '.join(bad)}",
                      "check the container listens on containerPort and answers the health check; set "
                      "healthCheckPath to a path that returns 200")
@@ -263,6 +267,24 @@ class Doctor:
         if summary:
             return Check(link, True, f"deployment {dep_id} serves {spec.path}")
         return Check(link, True, f"deployment {dep_id} is portico's latest, made after the route's API changes")
+
+def _registering(link: str, healthy: int, total: int, hc: str, check: HealthCheck,
+                 item: dict[str, Any] | None) -> Check:
+    """Targets still `initial`: the load balancer is registering them or running their first checks. Nothing
+    says the container is wrong yet; the entry's last status change (`reconciledAt`) dates the registration."""
+    since = time.time() - float((item or {}).get("reconciledAt") or time.time())
+    left = int(check.first_healthy_seconds - since)
+    if left > 0:
+        detail = f"registering, first check in {left} s"
+        fix = f"wait {left} s and run doctor again: the load balancer is checking the new targets"
+    else:
+        detail = f"registering for {int(since)} s, past the {check.first_healthy_seconds} s the health check needs"
+        fix = ("wait: an NLB can take a few minutes to register a target "
+               "(https://docs.aws.amazon.com/elasticloadbalancing/latest/network/target-group-health-checks.html); "
+               "once a target is `unhealthy`, doctor names AWS's reason")
+    return Check(link, healthy > 0, f"{healthy}/{total} healthy, {total - healthy} {detail} ({hc})",
+                 "" if healthy else fix)
+
 
 def _short(arn: str | None) -> str:
     if not arn:
