@@ -48,6 +48,7 @@ PATCHES = (
     "apigateway_cache",
     "ecs",
     "elbv2",
+    "elbv2_health",
     "dynamodb",
     "aws_model",  # last: it wraps the dispatch every patched operation is reached through
 )
