@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 log = logging.getLogger("portico.provider")
 
 SUCCESS, FAILED = "SUCCESS", "FAILED"
-MAX_RESPONSE_BYTES = 4096  # CloudFormation's limit for a custom resource response
+# CloudFormation's limit for a custom resource response:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html
+MAX_RESPONSE_BYTES = 4096
 MAX_REASON = 1000
 ANSWER_MARGIN_SECONDS = 30.0  # stop waiting this long before the Lambda timeout: one answer always fits
 
