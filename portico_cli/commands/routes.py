@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from decimal import Decimal
 from typing import Annotated
 
@@ -12,7 +14,8 @@ from rich.table import Table
 from portico.desired import invoke_url
 from portico.reconcile import ALL
 from portico.registry import FAILED, READY
-from portico.spec import SpecError
+from portico.spec import SpecError, health_check
+from portico.status import REGISTERING
 
 from ..context import out, reconciler
 from ..errors import Code, refused
@@ -88,20 +91,26 @@ def offboard(service: Annotated[str, typer.Argument(metavar="SERVICE", help="The
 def list_services(stage: Annotated[str | None, typer.Option(
         help="Show each route's URL on this stage (its custom domain when it has one); default: the entry's "
              "invokeUrl, on the stage reconciles deploy to.")] = None,
+                  health: Annotated[bool, typer.Option(
+        "--health", help="Read each READY route's target health (one DescribeTargetHealth per route).")] = False,
                   as_json: Json = False) -> None:
-    """The route table: service, path, NLB port, target group, ECS service, status, invoke URL."""
+    """The route table: service, path, NLB port, target group, ECS service, status, invoke URL. A route routed
+    moments ago says its targets are registering and when the first health check passes (computed from its
+    health check, no read); --health reads the targets' health instead."""
     rec = reconciler()
     s = rec.settings
     if stage is not None and stage not in s.stages:
         raise refused(f"--stage: {stage!r} is not a stage of this API (PORTICO_STAGES={','.join(s.stages)})",
                       f"one of {', '.join(s.stages)}")
-    rows = []
+    rows, now = [], time.time()
     for name, item in sorted(rec.registry.scan().items()):
         tg = str(item.get("targetGroupArn") or "")
         rows.append({"service": name, "path": item.get("path"), "port": _int(item.get("listenerPort")),
                      "targetGroup": tg.split("/")[1] if tg.count("/") >= 2 else None,
                      "ecsService": f"{str(item.get('cluster', '')).rsplit('/', 1)[-1]}/{item.get('ecsService', name)}",
                      "status": item.get("status", "PENDING"), "message": item.get("statusMessage"),
+                     "health": _targets(rec.clients.elbv2, tg) if health and item.get("status") == READY and tg
+                     else _registering(item, now),
                      "invokeUrl": item.get("invokeUrl") if stage is None or not item.get("invokeUrl") else
                      invoke_url(s.rest_api_id, rec.clients.region, stage, str(item.get("path")), s.domain(stage))})
 
@@ -113,11 +122,32 @@ def list_services(stage: Annotated[str | None, typer.Option(
             status = _status(r["status"])
             if r["status"] != READY and r["message"]:
                 status += f"\n{escape(r['message'])}"
+            elif r["health"]:
+                status += f"\n{escape(r['health'])}"
             table.add_row(r["service"], str(r["path"] or ""), str(r["port"] or "—"), r["targetGroup"] or "—",
                           r["ecsService"], status, r["invokeUrl"] or "—")
         out.print(table)
 
     emit(rows, human)
+
+
+def _registering(item: dict, now: float) -> str | None:
+    """While the pass that routed the entry said its targets are registering and their first health check
+    cannot have passed yet: how long until it can."""
+    if item.get("status") != READY or REGISTERING not in str(item.get("statusMessage") or ""):
+        return None
+    try:
+        left = health_check(item).first_healthy_seconds - (now - float(item.get("reconciledAt") or 0))
+    except SpecError:
+        return None
+    return f"registering: first health check passes in ~{math.ceil(left)} s" if left > 0 else None
+
+
+def _targets(elbv2, arn: str) -> str:
+    states = [d["TargetHealth"]["State"] for d in
+              elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
+    counts = {s: states.count(s) for s in dict.fromkeys(states)}
+    return f"targets: {', '.join(f'{n} {s}' for s, n in counts.items())}" if states else "targets: none registered"
 
 
 def _int(v) -> int | None:

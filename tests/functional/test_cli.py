@@ -62,8 +62,11 @@ def test_onboard_plan_reconcile_ls_offboard(cli, clients, stack):
 
     code, out, _ = cli("ls", "--json")
     (row,) = json.loads(out)
-    assert set(row) == {"service", "path", "port", "targetGroup", "ecsService", "status", "message", "invokeUrl"}
+    assert set(row) == {"service", "path", "port", "targetGroup", "ecsService", "status", "message", "invokeUrl",
+                        "health"}
     assert row["status"] == "READY" and row["port"] == 10000 and row["invokeUrl"].endswith("/dev/orders")
+    (row,) = json.loads(cli("ls", "--health", "--json")[1])
+    assert row["health"] == "targets: none registered"  # read from the target group: no task registered
     assert json.loads(cli("plan", "--json")[1]) == {"steps": [], "failed": []}
 
     code, out, _ = cli("offboard", "orders", "--json")

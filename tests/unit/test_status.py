@@ -53,3 +53,14 @@ def test_only_a_pass_that_gives_the_service_fresh_targets_says_they_are_register
     st = status_of(Pass({"orders": {"service": "orders"}}, {"orders": spec("orders")}, plan, routed={"orders"}),
                    "orders", now=0, **WHERE)
     assert st.message == "routed /orders to port 10000 and ECS service demo/orders"
+
+
+def test_ls_says_registering_only_within_the_health_checks_window_of_the_pass_that_said_so():
+    from portico_cli.commands.routes import _registering
+
+    item = {"service": "orders", "status": READY, "reconciledAt": 1000, "healthyThresholdCount": 3,
+            "statusMessage": f"routed /orders to port 10000 and ECS service demo/orders; {REGISTERING}: ..."}
+    assert _registering(item, now=1004) == "registering: first health check passes in ~11 s"  # 3 × 5 s - 4 s
+    assert _registering(item, now=1015) is None  # past the window: ls cannot know without reading (--health)
+    assert _registering({**item, "statusMessage": "routed /orders"}, now=1004) is None
+    assert _registering({**item, "status": PENDING}, now=1004) is None

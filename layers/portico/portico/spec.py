@@ -198,7 +198,7 @@ def parse(item: dict[str, Any], *, default_auth: str = "API_KEY", allow_unauthen
     ttl = _int(item, "cacheTtlSeconds", 0, 3600)
 
     return ServiceSpec(
-        health_check=_health_check(item),
+        health_check=health_check(item),
         service=service, cluster=cluster, ecs_service=ecs_service, container_port=container_port, path=path,
         methods=methods, auth=auth, container_name=container_name, health_check_path=health,
         throttle_rate=float(rate) if rate is not None else None, throttle_burst=burst, cache_ttl_seconds=ttl,
@@ -206,7 +206,8 @@ def parse(item: dict[str, Any], *, default_auth: str = "API_KEY", allow_unauthen
     )
 
 
-def _health_check(item: dict[str, Any]) -> HealthCheck:
+def health_check(item: dict[str, Any]) -> HealthCheck:
+    """The entry's health check: its own settings over portico's defaults."""
     given = {name: _int(item, attr, lo, hi) for attr, (name, lo, hi) in HEALTH_CHECK_ATTRIBUTES.items()}
     check = HealthCheck(**{k: v for k, v in given.items() if v is not None})
     if check.timeout >= check.interval:
