@@ -12,7 +12,7 @@ from typing import Any
 from .clients import Clients
 from .observed import Observed, read_tags
 from .settings import Settings
-from .state import Conflict, Ledger, StateTable
+from .state import Conflict, ConflictKind, Ledger, StateTable
 from .steps import TOKEN_TAG, token
 
 
@@ -91,7 +91,8 @@ class ApplyContext:
             if service in lost:
                 self.claimed.discard(service)
                 if service not in self.result.stopped():
-                    self.result.conflicts[service] = Conflict("stale", f"service {service}", "another reconcile")
+                    self.result.conflicts[service] = Conflict(ConflictKind.STALE, f"service {service}",
+                                                              "another reconcile")
             elif self.ledgers.get(service) is not None:
                 self.ledgers[service].held_until = until  # a later save of the ledger keeps the new end
 

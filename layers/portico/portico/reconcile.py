@@ -8,6 +8,7 @@ AWS + ledger ────────────────► observed ─┘
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 from .apply import Applier
 from .clients import Clients
+from .context import ApplyResult
 from .desired import desire
 from .observed import (
     Observed,
@@ -32,8 +34,9 @@ from .observed import (
 from .plan import make_plan
 from .registry import PENDING, Registry, Status
 from .settings import Settings
+from .slots import Waiting
 from .spec import ServiceSpec, SpecError, parse, spec_view
-from .state import Conflict, StateTable
+from .state import Conflict, ConflictKind, StateTable
 from .status import Pass, status_of
 from .steps import Plan
 
@@ -41,6 +44,7 @@ log = logging.getLogger("portico.reconcile")
 ALL = None
 MAX_ROUNDS = 3  # a lost port race re-plans the service with fresh reservations
 SHARD_SIZE = 50  # services per sweep: a bounded share of the 900 s Lambda, ≤ 5 DescribeServices (10 each)
+CHOSEN_FIELD = {ConflictKind.PORT: "listenerPort", ConflictKind.PRIORITY: "listenerRule"}  # where a lost one shows
 
 
 def shard_of(service: str, shards: int) -> int:
@@ -48,13 +52,89 @@ def shard_of(service: str, shards: int) -> int:
 
 
 @dataclass
+class Entries:
+    """Registry entries as the pass last read them: the items, the specs of the valid ones, why the others are not."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    specs: dict[str, ServiceSpec] = field(default_factory=dict)
+    invalid: dict[str, str] = field(default_factory=dict)
+
+    def within(self, scope: set[str]) -> Entries:
+        return Entries(*({s: v for s, v in d.items() if s in scope} for d in (self.items, self.specs, self.invalid)))
+
+    def replace(self, services: Iterable[str], fresh: Entries) -> None:
+        """These services as read again: one gone, or invalid now, loses what the earlier read said of it."""
+        for mine, theirs in ((self.items, fresh.items), (self.specs, fresh.specs), (self.invalid, fresh.invalid)):
+            for service in services:
+                mine.pop(service, None)
+            mine.update(theirs)
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round plans: these specs, within `scope` (None: every service), `present` the ones with an entry
+    (a ledgered service in scope without one is offboarded)."""
+
+    specs: dict[str, ServiceSpec]
+    scope: set[str] | None
+    present: set[str]
+
+
+@dataclass
 class Outcome:
-    plan: Plan
+    """A pass: its rounds' plans merged into one, what applying them did, and each entry's status."""
+
+    plan: Plan = field(default_factory=Plan)
     statuses: dict[str, Status] = field(default_factory=dict)
     retry: dict[str, str] = field(default_factory=dict)  # service -> transient error: deliver again
-    removed: list[str] = field(default_factory=list)
     deployment_id: str | None = None
     errors: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # planning or a step failed it (not: its entry is invalid)
+    target_groups: dict[str, str] = field(default_factory=dict)  # name -> ARN, after the pass
+    routed: set[str] = field(default_factory=set)  # services with a ledger before the pass
+    # their routes before the pass, kept on the entry while it is not READY: (port or None, path, target group ARN)
+    routes: dict[str, tuple[int | None, str, str | None]] = field(default_factory=dict)
+
+    @property
+    def removed(self) -> list[str]:
+        return self.plan.removed
+
+    def saw(self, observed: Observed) -> None:
+        """The ledgers as a round read them: a service's route is the one its first read found."""
+        self.routed |= set(observed.state.ledgers)
+        for service, led in observed.state.ledgers.items():
+            if led.path and service not in self.routes:
+                self.routes[service] = (led.port if led.priority is None else None, led.path,
+                                        next((arn for arn in led.target_groups.values() if arn), None))
+
+    def merge(self, plan: Plan, result: ApplyResult) -> dict[str, Conflict]:
+        """One round's plan and what applying it did. Returns the services that lost a race, to plan again; a path
+        another service holds fails its service."""
+        self.plan.steps += plan.steps
+        self.plan.desired.update(plan.desired)
+        self.plan.removed += [s for s in plan.removed if s not in self.plan.removed]
+        self.failed.update(plan.failed)
+        self.failed.update(result.failed)
+        self.retry.update(result.retry)
+        self.errors += result.errors
+        self.target_groups.update(result.target_groups)
+        self.deployment_id = result.deployment_id or self.deployment_id
+        raced = {s: c for s, c in result.conflicts.items() if c.kind.retried}
+        self.failed.update({s: f"path: {c.key.removeprefix('path ')} is owned by service {c.owner!r}"
+                            for s, c in result.conflicts.items() if s not in raced})
+        return raced
+
+    def give_up(self, raced: dict[str, Conflict]) -> None:
+        """Services still contended after the last round: retried (the trigger delivers again), never FAILED."""
+        for service, conflict in raced.items():
+            self.plan.desired.pop(service, None)
+            self.retry[service] = f"{CHOSEN_FIELD[conflict.kind]}: lost the race for a free {conflict.kind} " \
+                "three times" if conflict.kind.chosen else f"another reconcile is changing it ({conflict})"
+
+    def ended(self, entries: Entries) -> Pass:
+        self.plan.failed = {**self.failed, **entries.invalid}
+        return Pass(entries.items, entries.specs, self.plan, entries.invalid, self.failed, self.retry, self.routed,
+                    self.target_groups, self.routes)
 
     def summary(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -75,21 +155,20 @@ class Reconciler:
         self.deadline: float | None = None  # the running pass's (run's `deadline`)
 
     # -- reading -------------------------------------------------------------------------------------
-    def read(self, keys: Iterable[str] | None) -> tuple[dict[str, dict], dict[str, ServiceSpec], dict[str, str]]:
+    def read(self, keys: Iterable[str] | None) -> Entries:
         items = self.registry.scan() if keys is None else self.registry.get_many(list(keys))
-        items = dict(sorted(items.items())) if keys is None else {k: items[k] for k in keys if k in items}
-        specs, invalid = {}, {}
-        for service, item in items.items():
+        entries = Entries(dict(sorted(items.items())) if keys is None else {k: items[k] for k in keys if k in items})
+        for service, item in entries.items.items():
             try:
-                specs[service] = self.parse(item)
+                entries.specs[service] = self.parse(item)
             except SpecError as exc:
-                invalid[service] = f"invalid entry: {exc}"
-        return items, specs, invalid
+                entries.invalid[service] = f"invalid entry: {exc}"
+        return entries
 
     def parse(self, item: dict[str, Any]) -> ServiceSpec:
-        s = self.settings
-        return parse(item, default_auth=s.default_auth, allow_unauthenticated=s.allow_unauthenticated,
-                     allowed_clusters=s.allowed_clusters)
+        settings = self.settings
+        return parse(item, default_auth=settings.default_auth, allow_unauthenticated=settings.allow_unauthenticated,
+                     allowed_clusters=settings.allowed_clusters)
 
     def preflight(self, item: dict[str, Any]) -> ServiceSpec:
         """What `run` would refuse this item for, checked before it is written. Reads only what the checks
@@ -108,7 +187,8 @@ class Reconciler:
             resources=read_resources(c.apigateway, self.settings.rest_api_id),
             ecs=read_ecs(c.ecs, [(spec.cluster, spec.ecs_service)]),
             cognito_authorizer=read_cognito_authorizer(c.apigateway, self.settings.rest_api_id))
-        desire(spec, observed, self.settings, self.clients.region)
+        with contextlib.suppress(Waiting):  # no room on the pool yet: the pass adds a load balancer to it
+            desire(spec, observed, self.settings, self.clients.region)
         return spec
 
     def observe(self, specs: dict[str, ServiceSpec]) -> Observed:
@@ -145,102 +225,82 @@ class Reconciler:
         `deadline` (self.clock): past it the pass starts no new step (a Lambda whose time runs short)."""
         started, self.deadline = self.clock(), deadline
         keys = None if keys is None else list(dict.fromkeys(keys))
-        items, specs, invalid = self.read(keys)
+        entries = self.read(keys)
         scope = None if keys is None else set(keys)
         if shard and keys is None:
-            shards = max(1, math.ceil(len(items) / SHARD_SIZE))
-            turn = self.state.next_sweep() % shards
-            mine = [s for s in self.state.snapshot().ledgers if shard_of(s, shards) == turn]
-            # and every entry still waiting (PENDING or no status: a crashed or blocked pass's), whatever its shard
-            waiting = {s for s, i in items.items() if i.get("status") in (None, PENDING)}
-            scope = {s for s in items if shard_of(s, shards) == turn} | set(mine) | waiting
-            items = {s: i for s, i in items.items() if s in scope}
-            specs = {s: sp for s, sp in specs.items() if s in scope}
-            invalid = {s: m for s, m in invalid.items() if s in scope}
-        present = set(items)
-        outcome: Outcome | None = None
-        todo = dict(specs)
-        failed: dict[str, str] = {}
-        merged_plan = Plan()
-        routed: set[str] = set()
-        routes: dict[str, tuple[int | None, str, str | None]] = {}
-        target_groups: dict[str, str] = {}
-        raced: dict[str, Conflict] = {}
-
-        def verify(services: list[str]) -> dict[str, Conflict]:  # after the claims: are the entries as planned?
-            now = self.registry.get_many(services)
-            return {s: Conflict("stale", f"entry {s}", "a newer write of the entry") for s in services
-                    if (spec_view(now[s]) if s in now else None) != (spec_view(items[s]) if s in items else None)}
-
+            scope = self.shard(entries.items)
+            entries = entries.within(scope)
+        todo, outcome, raced = Round(dict(entries.specs), scope, set(entries.items)), Outcome(), {}
         for round_no in range(MAX_ROUNDS):
-            observed = self.observe(todo)
-            leavers = self.leaving_owners(todo, observed, scope) if round_no == 0 and scope is not None else []
-            if leavers:  # settled with this batch: they leave paths it wants (plan._hand_over)
-                more_items, more_specs, more_invalid = self.read(leavers)
-                items.update(more_items), specs.update(more_specs), invalid.update(more_invalid)
-                todo.update(more_specs)
-                scope, present = scope | set(leavers), present | set(more_items)
-                observed = self.observe(todo)
-            fresh = {arn: td for arn, td in observed.state.task_definitions.items() if td.pop("fresh", False)}
-            if fresh and not dry_run:
-                self.state.cache_task_definitions(fresh)
-            routed |= set(observed.state.ledgers)
-            for s, led in observed.state.ledgers.items():
-                if led.path and s not in routes:
-                    routes[s] = (led.port if led.priority is None else None, led.path,
-                                 next((arn for arn in led.target_groups.values() if arn), None))
-            plan = self.plan(todo, observed, scope, present)
-            if dry_run:
-                plan.failed.update(invalid)
-                return Outcome(plan=plan)
-            applier = Applier(self.clients, self.settings, self.state, observed, sleep=self.sleep,
-                              clock=self.clock, on_step=self.on_step, deadline=self.deadline)
-            applier.ctx.verify = verify
-            result = applier.run(plan)
-            merged_plan.steps += plan.steps
-            merged_plan.desired.update(plan.desired)
-            merged_plan.removed += [s for s in plan.removed if s not in merged_plan.removed]
-            failed.update(plan.failed)
-            failed.update(result.failed)
-            outcome = outcome or Outcome(plan=merged_plan)
-            outcome.removed += [s for s in plan.removed if s not in outcome.removed]
-            outcome.errors += result.errors
-            outcome.retry.update(result.retry)
-            target_groups.update(result.target_groups)
-            outcome.deployment_id = result.deployment_id or outcome.deployment_id
-            raced = {}
-            for service, conflict in result.conflicts.items():
-                if conflict.kind == "path":
-                    failed[service] = f"path: {conflict.key.removeprefix('path ')} is owned by service " \
-                                      f"{conflict.owner!r}"
-                else:
-                    raced[service] = conflict
+            todo, observed = self.observe_round(todo, entries, first=round_no == 0, dry_run=dry_run)
+            plan = self.plan(todo.specs, observed, todo.scope, todo.present)
+            if dry_run:  # the first round's plan, applied nowhere
+                plan.failed.update(entries.invalid)
+                return Outcome(plan)
+            raced = self.apply_round(plan, observed, entries, outcome)
             if not raced or (self.deadline is not None and self.clock() >= self.deadline):
                 break
-            self.wait_unclaimed([s for s, c in raced.items() if c.kind == "busy"])
-            if any(c.kind == "retiring" for c in raced.values()):
-                self.sleep(1.0)  # the other pass deletes the parent in a call or two; then this one creates it
-            # The other pass may have updated or offboarded them: read their entries again.
-            again = sorted(raced)
-            fresh_items, fresh_specs, fresh_invalid = self.read(again)
-            for service in again:
-                items.pop(service, None), specs.pop(service, None), invalid.pop(service, None)
-                merged_plan.desired.pop(service, None)
-            items.update(fresh_items), specs.update(fresh_specs), invalid.update(fresh_invalid)
-            todo = {s: specs[s] for s in again if s in specs}
-            scope, present = set(again), set(fresh_items)
-        for service, conflict in raced.items():  # still contended after the last round
-            merged_plan.desired.pop(service, None)
-            outcome.retry[service] = f"{'listenerPort' if conflict.kind == 'port' else 'listenerRule'}: lost the " \
-                f"race for a free {conflict.kind} three times" if conflict.kind in ("port", "priority") \
-                else f"another reconcile is changing it ({conflict})"
-        assert outcome is not None
-        merged_plan.failed = {**failed, **invalid}
-        ended = Pass(items, specs, merged_plan, invalid, failed, outcome.retry, routed, target_groups, routes)
-        outcome.statuses = self.write_statuses(ended, started, held={s for s, c in raced.items()
-                                                                     if c.kind not in ("port", "priority")})
+            self.wait_out(raced)
+            todo = self.read_again(sorted(raced), entries, outcome)
+        outcome.give_up(raced)
+        held = {s for s, c in raced.items() if not c.kind.chosen}
+        outcome.statuses = self.write_statuses(outcome.ended(entries), started, held=held)
         log.info("reconciled", extra=outcome.summary())
         return outcome
+
+    def shard(self, items: dict[str, dict[str, Any]]) -> set[str]:
+        """This sweep's services (see `sweep`): the entries and ledgers of its shard, and every entry still waiting
+        (PENDING or no status: a crashed or blocked pass's), whatever its shard."""
+        shards = max(1, math.ceil(len(items) / SHARD_SIZE))
+        turn = self.state.next_sweep() % shards
+        mine = {s for s in self.state.snapshot().ledgers if shard_of(s, shards) == turn}
+        waiting = {s for s, item in items.items() if item.get("status") in (None, PENDING)}
+        return {s for s in items if shard_of(s, shards) == turn} | mine | waiting
+
+    def observe_round(self, todo: Round, entries: Entries, *, first: bool, dry_run: bool) -> tuple[Round, Observed]:
+        """AWS and the ledger for one round. The first takes in the services outside the pass that leave a path it
+        wants: they are settled with this batch (plan._hand_over)."""
+        observed = self.observe(todo.specs)
+        leavers = self.leaving_owners(todo.specs, observed, todo.scope) if first and todo.scope is not None else []
+        if leavers:
+            more = self.read(leavers)
+            entries.replace(leavers, more)
+            todo = Round({**todo.specs, **more.specs}, todo.scope | set(leavers), todo.present | set(more.items))
+            observed = self.observe(todo.specs)
+        fresh = {arn: td for arn, td in observed.state.task_definitions.items() if td.pop("fresh", False)}
+        if fresh and not dry_run:
+            self.state.cache_task_definitions(fresh)
+        return todo, observed
+
+    def apply_round(self, plan: Plan, observed: Observed, entries: Entries, outcome: Outcome) -> dict[str, Conflict]:
+        """Apply one round's plan, merged into `outcome`; the services that lost a race to another pass."""
+        applier = Applier(self.clients, self.settings, self.state, observed, sleep=self.sleep, clock=self.clock,
+                          on_step=self.on_step, deadline=self.deadline)
+        applier.ctx.verify = lambda services: self.changed_entries(services, entries.items)
+        outcome.saw(observed)
+        return outcome.merge(plan, applier.run(plan))
+
+    def changed_entries(self, services: list[str], read: dict[str, dict[str, Any]]) -> dict[str, Conflict]:
+        """After the claims: the services whose entry is no longer the one the pass read (and planned for)."""
+        now = self.registry.get_many(services)
+        return {s: Conflict(ConflictKind.STALE, f"entry {s}", "a newer write of the entry") for s in services
+                if (spec_view(now[s]) if s in now else None) != (spec_view(read[s]) if s in read else None)}
+
+    def wait_out(self, raced: dict[str, Conflict]) -> None:
+        """Before the next round reads them: until the passes holding these services let go, and a moment for a
+        pass deleting a parent resource (it does so in a call or two; then this one creates it again)."""
+        self.wait_unclaimed([s for s, c in raced.items() if c.kind is ConflictKind.BUSY])
+        if any(c.kind is ConflictKind.RETIRING for c in raced.values()):
+            self.sleep(1.0)
+
+    def read_again(self, services: list[str], entries: Entries, outcome: Outcome) -> Round:
+        """The next round: these services as their entries are now (the other pass may have updated or offboarded
+        them)."""
+        fresh = self.read(services)
+        entries.replace(services, fresh)
+        for service in services:
+            outcome.plan.desired.pop(service, None)
+        return Round(fresh.specs, set(services), set(fresh.items))
 
     def leaving_owners(self, specs: dict[str, ServiceSpec], observed: Observed, scope: set[str]) -> list[str]:
         """The services outside this pass that hold a path it wants and are leaving it: their entry is gone

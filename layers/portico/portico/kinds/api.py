@@ -14,7 +14,7 @@ from ..errors import error_code, is_not_found
 from ..observed import Observed, read_resources
 from ..settings import RESOURCES_PER_API, Settings
 from ..spec import PROXY, proxy_path
-from ..state import Conflict, Ledger
+from ..state import Conflict, ConflictKind, Ledger
 from ..steps import Plan, Step
 
 log = logging.getLogger("portico.apply")
@@ -207,7 +207,7 @@ def _api_call(call, **kwargs):
         return call(**kwargs)
     except ClientError as exc:
         if is_not_found(exc):
-            raise Conflict("stale", f"API resource {kwargs.get('resourceId') or kwargs.get('parentId')}",
+            raise Conflict(ConflictKind.STALE, f"API resource {kwargs.get('resourceId') or kwargs.get('parentId')}",
                            "another reconcile") from None
         raise
 

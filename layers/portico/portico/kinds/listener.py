@@ -9,7 +9,7 @@ from ..context import ApplyContext
 from ..desired import DesiredService
 from ..errors import StepError, error_code, is_not_found
 from ..observed import Observed
-from ..state import Conflict
+from ..state import Conflict, ConflictKind
 from ..steps import Step
 
 
@@ -64,7 +64,7 @@ def create_listener(step: Step, ctx: ApplyContext) -> None:
         # Someone made a listener on the reserved port since the plan: a lost slot, re-planned on another port.
         # (DuplicateListener, HTTP 400: an error of CreateListener in botocore's elbv2 model; the emulator enforces
         # it, portico_cli/local_aws/emulator/elbv2.py.)
-        raise Conflict("port", f"port {p['port']}", "a listener made since the plan") from None
+        raise Conflict(ConflictKind.PORT, f"port {p['port']}", "a listener made since the plan") from None
     ctx.ledger(step.service).listener_arn = li["ListenerArn"]
 
 

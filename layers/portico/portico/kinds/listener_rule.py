@@ -20,7 +20,7 @@ from ..errors import StepError, error_code, is_not_found
 from ..observed import Listener, Observed, Rule
 from ..settings import SERVICE_HEADER
 from ..slots import header_value, rule_conditions
-from ..state import Conflict
+from ..state import Conflict, ConflictKind
 from ..steps import Step
 
 
@@ -101,7 +101,7 @@ def create_rule(step: Step, ctx: ApplyContext) -> None:
         # (PriorityInUse, HTTP 400: an error of CreateRule in botocore's elbv2 model; AWS's API reference lists
         # it with "The specified priority is in use." for SetRulePriorities: https://docs.aws.amazon.com/
         # elasticloadbalancing/latest/APIReference/API_SetRulePriorities.html; moto raises it too.)
-        raise Conflict("priority", f"rule priority {p['priority']}", "a rule made since the plan") from None
+        raise Conflict(ConflictKind.PRIORITY, f"rule priority {p['priority']}", "a rule made since the plan") from None
     ctx.ledger(step.service).rule_arn = rule["RuleArn"]
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..errors import CANCELLED, CONDITION_FAILED, error_code
-from .records import Conflict, Ledger, to_item
+from .records import Conflict, ConflictKind, Ledger, to_item
 
 if TYPE_CHECKING:
     from . import StateTable
@@ -58,8 +58,8 @@ def claim(t: StateTable, service: str, holder: str, version: int | None) -> None
         got = t.get_many([f"svc#{service}"])
         held = got and got[0].get("holder") not in (None, holder) and int(got[0].get("heldUntil") or 0) >= now
         if held:
-            raise Conflict("busy", f"service {service}", holder_text(got[0])) from None
-        raise Conflict("stale", f"service {service}", "another reconcile") from None
+            raise Conflict(ConflictKind.BUSY, f"service {service}", holder_text(got[0])) from None
+        raise Conflict(ConflictKind.STALE, f"service {service}", "another reconcile") from None
 
 
 def holder_text(ledger: dict[str, Any]) -> str:
@@ -124,7 +124,7 @@ def save_ledger(t: StateTable, ledger: Ledger) -> None:
     except ClientError as e:
         if error_code(e) != CONDITION_FAILED:
             raise
-        raise Conflict("stale", f"service {ledger.service}", "another reconcile") from None
+        raise Conflict(ConflictKind.STALE, f"service {ledger.service}", "another reconcile") from None
 
 
 def _release(t: StateTable, ledger: Ledger, holder: str) -> tuple[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -43,15 +44,35 @@ def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str
     return out
 
 
-class Conflict(Exception):
-    """A reservation lost to another owner. `kind` is "port", "priority" (an ALB rule's) or "path"; `owner` who
-    holds it. Also "busy"
-    (another reconcile holds the service's ledger right now) and "stale" (the ledger or the entry changed
-    since this pass read it): both are lost races, re-planned on fresh reads, never the user's to fix."""
+class ConflictKind(StrEnum):
+    """What a write lost, and to whom. Every kind but PATH is a lost race, never the user's to fix: the reconcile
+    re-reads the service and plans it again (reconcile.MAX_ROUNDS rounds), then leaves it to be retried."""
 
-    def __init__(self, kind: str, key: str, owner: str | None):
-        super().__init__(f"{kind} {key} is held by {owner or 'another reconcile'}")
-        self.kind, self.key, self.owner = kind, key, owner
+    PORT = "port"  # a listener port on the load balancer, taken meanwhile: the next round chooses another
+    PRIORITY = "priority"  # ALB mode: a listener rule's priority on the listener, likewise
+    PATH = "path"  # the API path, an ancestor or a path below it is another service's: the service is FAILED
+    BUSY = "busy"  # another pass holds the service's ledger now: wait until it lets go, then plan again
+    STALE = "stale"  # the ledger or the entry changed since this pass read it: plan again on fresh reads
+    RETIRING = "retiring"  # another pass is deleting an ancestor's API resource: plan again once it is gone
+
+    @property
+    def retried(self) -> bool:
+        return self is not ConflictKind.PATH
+
+    @property
+    def chosen(self) -> bool:
+        """A number the pass chooses itself (port, rule priority): lost, it chooses another and writes the status.
+        The service of any other lost race is another pass's to converge and report."""
+        return self in (ConflictKind.PORT, ConflictKind.PRIORITY)
+
+
+class Conflict(Exception):
+    """A write lost to another owner or another pass: `kind` what was contended (a ConflictKind; a plain string of
+    one is taken too), `key` the object, `owner` who holds it."""
+
+    def __init__(self, kind: ConflictKind | str, key: str, owner: str | None):
+        self.kind, self.key, self.owner = ConflictKind(kind), key, owner
+        super().__init__(f"{self.kind} {key} is held by {owner or 'another reconcile'}")
 
 
 @dataclass
@@ -110,3 +131,4 @@ class StateSnapshot:
     task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}
     link_version: str | None = None  # the VPC links integrations use, once `portico migrate-link` chose them
     header_secret: str | None = None  # ALB mode: the stack's secret behind each service's header value
+    pool: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> a load balancer portico added to the pool

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..errors import CANCELLED, error_code
-from .records import Conflict, owned_by, to_item
+from .records import Conflict, ConflictKind, owned_by, to_item
 
 if TYPE_CHECKING:
     from . import StateTable
@@ -138,12 +138,12 @@ def reserve(t: StateTable, service: str, lb: str, port: int, path: str, ancestor
 
 def _giver_busy(giver: str) -> Conflict:
     """The service leaving the path is no longer held by this pass (another pass took it): re-planned."""
-    return Conflict("busy", f"service {giver}", "another reconcile")
+    return Conflict(ConflictKind.BUSY, f"service {giver}", "another reconcile")
 
 
 def _retiring(path: str) -> Conflict:
     """A lost race, re-planned: once the other pass has deleted the resource, this one creates it again."""
-    return Conflict("retiring", f"API resource {path}", "a reconcile that is deleting it")
+    return Conflict(ConflictKind.RETIRING, f"API resource {path}", "a reconcile that is deleting it")
 
 def reserve_many(t: StateTable, reservations: list[tuple]) -> bool:
     """Several services' reservations (`reserve`'s arguments each) in one transaction: all are taken or
@@ -206,7 +206,7 @@ def reserve_port(t: StateTable, owner: str, lb: str, port: int) -> None:
     """
     if not t._if(t.ddb.put_item, Item=to_item({"pk": f"port#{lb}#{port}", "owner": owner}),
                     **owned_by(owner)):
-        raise Conflict("port", f"port {port}", _owner(t, f"port#{lb}#{port}"))
+        raise Conflict(ConflictKind.PORT, f"port {port}", _owner(t, f"port#{lb}#{port}"))
 
 def _owner(t: StateTable, pk: str) -> str | None:
     return (t._get(pk) or {}).get("owner")
