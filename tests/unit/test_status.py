@@ -23,9 +23,9 @@ def test_a_planned_service_is_ready_with_its_port_url_and_target_group():
     p = ended(target_groups={d.target_group_name: "arn:tg/x" for d in planned().desired.values()})
     st = status_of(p, "orders", now=0, **WHERE)
     assert (st.status, st.listener_port, st.target_group_arn) == (READY, 10000, "arn:tg/x")
-    assert st.message == ("routed /orders to port 10000 and ECS service demo/orders; no target is healthy yet: a "
-                          "task takes requests once 2 health checks 5 s apart pass, about 10 s after ECS registers "
-                          "it; an NLB can take a few minutes more to register a target")
+    assert st.message == ("routed /orders to port 10000 and ECS service demo/orders; routed before any target is "
+                          "healthy: a task takes requests once 2 health checks 5 s apart pass, about 10 s after ECS "
+                          "registers it; an NLB can take a few minutes more to register a target")
     assert st.invoke_url == "https://api123.execute-api.us-east-1.amazonaws.com/dev/orders"
     assert st.spec_hash == spec("orders").digest()
 
@@ -53,6 +53,10 @@ def test_only_a_pass_that_gives_the_service_fresh_targets_says_they_are_register
     st = status_of(Pass({"orders": {"service": "orders"}}, {"orders": spec("orders")}, plan, routed={"orders"}),
                    "orders", now=0, **WHERE)
     assert st.message == "routed /orders to port 10000 and ECS service demo/orders"
+    said = {"service": "orders", "status": READY, "specHash": spec("orders").digest(), "statusMessage": "…; "
+            + REGISTERING}  # a pass after the one that said it keeps saying it: it writes nothing
+    assert status_of(Pass({"orders": said}, {"orders": spec("orders")}, plan, routed={"orders"}), "orders", now=0,
+                     **WHERE).message.endswith("an NLB can take a few minutes more to register a target")
 
 
 def test_ls_says_registering_only_within_the_health_checks_window_of_the_pass_that_said_so():

@@ -13,7 +13,7 @@ from .registry import FAILED, PENDING, READY, Status, ecs_repairs, flapping
 from .spec import HealthCheck, ServiceSpec
 from .steps import Plan
 
-REGISTERING = "no target is healthy yet"  # how a READY entry's message starts saying its targets are registering
+REGISTERING = "routed before any target is healthy"  # a READY message's note that its targets were registering
 FRESH_TARGETS = ("create_target_group", "attach_ecs")  # a new target group, or ECS rolling tasks into it
 
 
@@ -59,7 +59,12 @@ def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: st
     message = f"routed {d.spec.path} to {via} and ECS service {d.ecs_key}"
     if flaps:
         message += "; " + flapping(repairs, d.ecs_key)
-    if service not in p.routed or any(s.action in FRESH_TARGETS and s.service == service for s in p.plan.steps):
+    # Said by the pass that gave the service fresh targets, and kept while the entry stays READY on the same spec,
+    # so the passes after it write nothing (`portico ls` dates it by `reconciledAt`)
+    said = item.get("status") == READY and item.get("specHash") == digest and REGISTERING in str(
+        item.get("statusMessage") or "")
+    if said or service not in p.routed or any(s.action in FRESH_TARGETS and s.service == service
+                                              for s in p.plan.steps):
         message += "; " + registering(d.spec.health_check, nlb=d.priority is None)
     return Status(READY, message, listener_port=d.port if d.priority is None else None,
                   invoke_url=invoke_url(rest_api_id, region, stage, d.spec.path, domain),
