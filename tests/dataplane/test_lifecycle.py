@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -62,6 +63,18 @@ def test_a_user_task_definition_with_a_local_command_gets_that_process(running):
     running.onboard(spec_item("files", containerPort=9000))
     resp = running.wait_for("/files")
     assert resp.status_code == 200 and "Directory listing" in resp.text
+
+
+def test_a_route_onboarded_while_the_plane_runs_serves_within_30_s_of_ready(running):
+    """portico's default health check (5 s, healthy after 2) makes a running task routable seconds after READY;
+    until then the route is READY with its targets registering, and says so."""
+    running.registry.put_spec(spec_item("catalog"))
+    status = running.reconciler.run(ALL).statuses["catalog"]
+    ready = time.monotonic()
+    assert status.status == "READY" and "routed before any target is healthy" in status.message, status
+    resp = running.wait_for("/catalog", timeout=30)
+    took = time.monotonic() - ready
+    assert resp.status_code == 200 and took < 30, (resp.status_code, took)  # measured: 5.7 s
 
 
 def test_a_cognito_route_takes_an_id_token_of_the_user_pool(running):
