@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -58,6 +58,41 @@ def ecs_repairs(item: dict[str, Any], repaired: bool, now: float, sweep_seconds:
         recent = True
     count = None if count is None else int(count)
     return count, None if at is None else int(at), bool(recent and count and count >= FLAPPING)
+
+
+@dataclass
+class _Update:
+    """One UpdateItem's expressions, built clause by clause; `ref` names a clause's placeholders (#ref, :ref)."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    sets: list[str] = field(default_factory=list)
+    removes: list[str] = field(default_factory=list)
+    conds: list[str] = field(default_factory=list)
+
+    def assign(self, ref: str, attribute: str, value: Any) -> None:
+        """SET `attribute` to `value`; None REMOVEs it."""
+        self.names[f"#{ref}"] = attribute
+        if value is None:
+            self.removes.append(f"#{ref}")
+        else:
+            self.values[f":{ref}"] = value
+            self.sets.append(f"#{ref} = :{ref}")
+
+    def expect(self, ref: str, attribute: str, value: Any, *, exists: bool) -> None:
+        """Condition: `attribute` still equals `value`, or is still absent when not `exists`."""
+        self.names[f"#{ref}"] = attribute
+        if exists:
+            self.values[f":{ref}"] = value
+            self.conds.append(f"#{ref} = :{ref}")
+        else:
+            self.conds.append(f"attribute_not_exists(#{ref})")
+
+    def request(self) -> dict[str, Any]:
+        removes = " REMOVE " + ", ".join(self.removes) if self.removes else ""
+        return {"UpdateExpression": "SET " + ", ".join(self.sets) + removes,
+                "ConditionExpression": " AND ".join(self.conds),
+                "ExpressionAttributeNames": self.names, "ExpressionAttributeValues": to_item(self.values)}
 
 
 class Registry:
@@ -118,42 +153,20 @@ class Registry:
         wanted = status.attributes()
         if all(item.get(k) == v for k, v in wanted.items()):
             return False
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        sets, removes, conds = [], [], []
+        update = _Update()
         for i, (k, v) in enumerate(wanted.items()):
-            names[f"#a{i}"] = k
-            if v is None:
-                removes.append(f"#a{i}")
-            else:
-                values[f":a{i}"] = v
-                sets.append(f"#a{i} = :a{i}")
-        names["#at"] = "reconciledAt"
-        values[":at"] = int(self.clock())
-        sets.append("#at = :at")
+            update.assign(f"a{i}", k, v)
+        update.assign("at", "reconciledAt", int(self.clock()))
         if held:
-            names["#ps"] = "passStartedAt"
-            if item.get("passStartedAt") is None:
-                conds.append("attribute_not_exists(#ps)")
-            else:
-                values[":ps"] = item["passStartedAt"]
-                conds.append("#ps = :ps")
+            update.expect("ps", "passStartedAt", item.get("passStartedAt"),
+                          exists=item.get("passStartedAt") is not None)
         elif started is not None:
-            names["#ps"], values[":ps"] = "passStartedAt", int(started * 1000)
-            sets.append("#ps = :ps")
-            conds.append("(attribute_not_exists(#ps) OR #ps <= :ps)")
+            update.assign("ps", "passStartedAt", int(started * 1000))
+            update.conds.append("(attribute_not_exists(#ps) OR #ps <= :ps)")
         for i, k in enumerate(SPEC_ATTRIBUTES):
-            names[f"#c{i}"] = k
-            if k in item:
-                values[f":c{i}"] = item[k]
-                conds.append(f"#c{i} = :c{i}")
-            else:
-                conds.append(f"attribute_not_exists(#c{i})")
-        expr = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+            update.expect(f"c{i}", k, item.get(k), exists=k in item)
         try:
-            self.ddb.update_item(TableName=self.table, Key={"service": {"S": item["service"]}},
-                                 UpdateExpression=expr, ConditionExpression=" AND ".join(conds),
-                                 ExpressionAttributeNames=names, ExpressionAttributeValues=to_item(values))
+            self.ddb.update_item(TableName=self.table, Key={"service": {"S": item["service"]}}, **update.request())
             return True
         except ClientError as e:
             if error_code(e) == CONDITION_FAILED:

@@ -60,6 +60,44 @@ def served(path: str, verb: str, summary: dict[str, dict[str, Any]] | None) -> b
     return summary is None or verb in (summary.get(path) or {})
 
 
+def _operation(service: str, verb: str, oas_path: str, proxy: bool, auth: str, item: dict[str, Any],
+               used: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One method's operation; `used` collects the security scheme it names."""
+    op: dict[str, Any] = {
+        "tags": [service], "operationId": f"{service}{'Proxy' if proxy else ''}{verb.title()}",
+        "summary": f"{service}: {verb} {oas_path}",
+        "responses": {"default": {"description": f"the response of ECS service {service}"}},
+    }
+    if proxy:
+        op["parameters"] = [{"name": "proxy", "in": "path", "required": True,
+                             "description": "the rest of the path, passed to the service",
+                             "schema": {"type": "string"}}]
+    if auth in SCHEMES:
+        name, scheme = SCHEMES[auth]
+        used[name] = scheme
+        op["security"] = [{name: []}]
+    else:
+        op["security"] = []
+    extras = {k: item[k] for k in ("throttleRate", "throttleBurst", "cacheTtlSeconds") if k in item}
+    if extras:
+        op["x-portico"] = {k: float(v) if k == "throttleRate" else int(v) for k, v in extras.items()}
+    return op
+
+
+def _path_item(service: str, api_path: str, proxy: bool, methods: dict[str, Any], item: dict[str, Any],
+               summary: dict[str, dict[str, Any]] | None, used: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The operations of one routed path that the stage serves; API Gateway's ANY becomes one per verb."""
+    oas_path = api_path.replace(PROXY, "{proxy}")  # OpenAPI has no greedy variable
+    ops: dict[str, Any] = {}
+    for verb, method in sorted(methods.items()):
+        if not served(api_path, verb, summary):  # routed now, not yet promoted to this stage
+            continue
+        op = _operation(service, verb, oas_path, proxy, _auth_of(method), item, used)
+        for v in (VERBS if verb == "ANY" else (verb.lower(),)):
+            ops[v] = {**op, "operationId": f"{service}{'Proxy' if proxy else ''}{v.title()}"}
+    return ops
+
+
 def document(clients, settings, stage: str) -> dict[str, Any]:
     check_stage(settings, stage)
     registry = Registry(clients.dynamodb, settings.registry_table).scan()
@@ -73,38 +111,10 @@ def document(clients, settings, stage: str) -> dict[str, Any]:
             continue
         item = registry.get(service) or {}
         for api_path, proxy in zip(route_paths(ledger.path), (False, True), strict=True):
-            oas_path = api_path.replace(PROXY, "{proxy}")  # OpenAPI has no greedy variable
             res = resources.get(api_path)
-            if res is None:
-                continue
-            ops: dict[str, Any] = {}
-            for verb, method in sorted(res.methods.items()):
-                if not served(api_path, verb, summary):  # routed now, not yet promoted to this stage
-                    continue
-                auth = _auth_of(method)
-                op: dict[str, Any] = {
-                    "tags": [service], "operationId": f"{service}{'Proxy' if proxy else ''}{verb.title()}",
-                    "summary": f"{service}: {verb} {oas_path}",
-                    "responses": {"default": {"description": f"the response of ECS service {service}"}},
-                }
-                if proxy:
-                    op["parameters"] = [{"name": "proxy", "in": "path", "required": True,
-                                         "description": "the rest of the path, passed to the service",
-                                         "schema": {"type": "string"}}]
-                if auth in SCHEMES:
-                    name, scheme = SCHEMES[auth]
-                    used[name] = scheme
-                    op["security"] = [{name: []}]
-                else:
-                    op["security"] = []
-                extras = {k: item[k] for k in ("throttleRate", "throttleBurst", "cacheTtlSeconds") if k in item}
-                if extras:
-                    op["x-portico"] = {k: float(v) if k == "throttleRate" else int(v) for k, v in extras.items()}
-                for v in (VERBS if verb == "ANY" else (verb.lower(),)):
-                    ops[v] = {**op, "operationId": op["operationId"] if verb != "ANY" else
-                              f"{service}{'Proxy' if proxy else ''}{v.title()}"}
+            ops = _path_item(service, api_path, proxy, res.methods, item, summary, used) if res is not None else {}
             if ops:
-                paths[oas_path] = ops
+                paths[api_path.replace(PROXY, "{proxy}")] = ops
     return {
         "openapi": "3.0.3",
         "info": {"title": f"{settings.stack} ({stage})", "version": stage,

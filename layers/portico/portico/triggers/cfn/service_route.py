@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -17,13 +18,30 @@ from ...errors import CONDITION_FAILED, error_code
 from ...reconcile import Reconciler
 from ...registry import FAILED as ENTRY_FAILED
 from ...registry import READY
-from ...spec import SERVICE_RE, SpecError, overlap, spec_view
+from ...spec import SERVICE_RE, ServiceSpec, SpecError, overlap, spec_view
 from .answer import ANSWER_MARGIN_SECONDS, Failure, Reply, remaining
 from .properties import route_item, route_service, spec_failure
 
 log = logging.getLogger("portico.provider")
 
 MAX_WAIT_BETWEEN_PASSES = 20.0
+
+
+def registry_rules(check: Callable[[dict[str, Any]], Any], item: dict[str, Any]) -> Any:
+    """`check(item)` (the registry's parse or preflight), its SpecError a FAILED answer naming the property."""
+    try:
+        return check(item)
+    except SpecError as exc:
+        raise spec_failure(exc) from None
+
+
+def refuse_foreign(service: str, before: dict[str, Any] | None, owner: str) -> None:
+    """A ServiceRoute writes only entries its own stack made."""
+    if before is not None and before.get("owner") != owner:
+        who = f"stack {before['owner']}" if before.get("owner") else "someone outside CloudFormation (no owner)"
+        raise Failure(f"service {service!r} is already in the portico registry, owned by {who}; a "
+                      "ServiceRoute never takes over an entry its stack did not create: choose another "
+                      "Service, or remove the entry where it was made")
 
 
 class ServiceRoutes:
@@ -77,51 +95,23 @@ class ServiceRoutes:
 
     # -- requests -------------------------------------------------------------------------------------
     def upsert(self, event: dict[str, Any], context: Any) -> tuple[str, dict[str, Any]]:
-        owner, logical = event["StackId"], event["LogicalResourceId"]
         previous = event.get("PhysicalResourceId") if event["RequestType"] == "Update" else None
         item = route_item(event.get("ResourceProperties") or {})
-        try:
-            spec = self.r.parse(item)
-        except SpecError as exc:
-            raise spec_failure(exc) from None
+        spec = registry_rules(self.r.parse, item)
         service = spec.service
         replacing = previous if previous and previous != service else None
         before = self.registry.get(service)
-        if before is not None and before.get("owner") != owner:
-            who = f"stack {before['owner']}" if before.get("owner") else "someone outside CloudFormation " \
-                                                                               "(no owner)"
-            raise Failure(f"service {service!r} is already in the portico registry, owned by {who}; a "
-                          "ServiceRoute never takes over an entry its stack did not create: choose another "
-                          "Service, or remove the entry where it was made")
+        refuse_foreign(service, before, event["StackId"])
         moved = None
         try:
             moved = self.move_out(replacing, spec.path, event, context) if replacing else None
-            self.clear_stale(service, spec.path, event, context)
-            try:
-                self.r.preflight(item)
-            except SpecError as exc:
-                raise spec_failure(exc) from None
-            if not self.answer.claim(service):  # from here on the entry may exist: a rollback must find it
-                raise Failure("the request was already answered (Lambda timeout); nothing was written")
-            if before is None or spec_view(before) != spec_view(item):
-                try:
-                    self.registry.put_spec(item, owner=owner, expect_owner=owner)
-                except ClientError as exc:
-                    if error_code(exc) != CONDITION_FAILED:
-                        raise
-                    raise Failure(f"service {service!r} was just written to the registry by someone else; "
-                                  "a ServiceRoute never takes over an entry its stack did not create") from None
-            extra = {"movedFrom": moved} if moved else {}
-            self.state.hold_route(service, owner, logical, **extra)
-            result = self.converge(service, context, digest=spec.digest())
-            if result.get("status") != READY:
-                raise Failure(result.get("statusMessage") or "portico could not route the service", service)
+            result = self.route(item, spec, before, moved, event, context)
         except Exception as exc:
-            reason = exc.reason if isinstance(exc, Failure) else f"{type(exc).__name__}: {exc}"
             if replacing:  # the update fails: CloudFormation keeps the old resource, so leave it as it was
                 self.undo(service, before, event, context)
                 if moved:
                     self.restore(moved, event, context)
+                reason = exc.reason if isinstance(exc, Failure) else f"{type(exc).__name__}: {exc}"
                 raise Failure(reason, replacing) from exc
             if isinstance(exc, Failure) and exc.physical_id is None and self.answer.PhysicalResourceId == service:
                 exc.physical_id = service
@@ -130,6 +120,29 @@ class ServiceRoutes:
         data = {"ListenerPort": int(port) if port is not None else None, "InvokeUrl": result.get("invokeUrl"),
                 "TargetGroupArn": result.get("targetGroupArn"), "Path": spec.path}
         return service, {k: v for k, v in data.items() if v is not None}
+
+    def route(self, item: dict[str, Any], spec: ServiceSpec, before: dict[str, Any] | None,
+              moved: dict[str, Any] | None, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Write the entry (the answer's physical id from then on) and reconcile it: its READY entry."""
+        service, owner = spec.service, event["StackId"]
+        self.clear_stale(service, spec.path, event, context)
+        registry_rules(self.r.preflight, item)
+        if not self.answer.claim(service):  # from here on the entry may exist: a rollback must find it
+            raise Failure("the request was already answered (Lambda timeout); nothing was written")
+        if before is None or spec_view(before) != spec_view(item):
+            try:
+                self.registry.put_spec(item, owner=owner, expect_owner=owner)
+            except ClientError as exc:
+                if error_code(exc) != CONDITION_FAILED:
+                    raise
+                raise Failure(f"service {service!r} was just written to the registry by someone else; "
+                              "a ServiceRoute never takes over an entry its stack did not create") from None
+        extra = {"movedFrom": moved} if moved else {}
+        self.state.hold_route(service, owner, event["LogicalResourceId"], **extra)
+        result = self.converge(service, context, digest=spec.digest())
+        if result.get("status") != READY:
+            raise Failure(result.get("statusMessage") or "portico could not route the service", service)
+        return result
 
     def move_out(self, old: str, path: str, event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         """A replacement that keeps (or nests) the path: paths are unique, so the old entry goes first.
