@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from portico.state import Conflict, StateTable
+from portico.state import Conflict, Reservation, StateTable
 from portico.state.reservations import RETIRE_SECONDS
 
 # Reading the state (allocation input), reserving, leases and ledgers, the ECS read-modify-write, reading the
@@ -197,29 +197,29 @@ def test_interleaved_reconciles(world, portico_clients, injector, scenario):
 def test_reserve_refuses_a_parent_of_another_services_route(world):
     """The reverse of the ancestor check, atomic in the same transaction: /team/users is taken, so /team is not."""
     state, lb = world.state, world.settings.load_balancer_arns[0]
-    state.reserve("users", lb, 10001, "/team/users", ["/team"])
+    state.reserve(Reservation("users", lb, 10001, "/team/users", ("/team",)))
     with pytest.raises(Conflict) as err:
-        state.reserve("orders", lb, 10000, "/team", [])
+        state.reserve(Reservation("orders", lb, 10000, "/team"))
     assert err.value.owner == "users" and err.value.kind == "path"
-    state.reserve("users", lb, 10001, "/team/users", ["/team"])  # idempotent for the owner
-    state.reserve("admin", lb, 10002, "/team/admin", ["/team"])  # a sibling is fine
+    state.reserve(Reservation("users", lb, 10001, "/team/users", ("/team",)))  # idempotent for the owner
+    state.reserve(Reservation("admin", lb, 10002, "/team/admin", ("/team",)))  # a sibling is fine
     state.release("users", lb, 10001, "/team/users")
     with pytest.raises(Conflict):
-        state.reserve("orders", lb, 10000, "/team", [])  # still the parent of /team/admin
+        state.reserve(Reservation("orders", lb, 10000, "/team"))  # still the parent of /team/admin
     state.release("admin", lb, 10002, "/team/admin")
-    state.reserve("orders", lb, 10000, "/team", [])  # nothing below it any more
+    state.reserve(Reservation("orders", lb, 10000, "/team"))  # nothing below it any more
 
 
 def test_a_lost_reservation_names_what_was_lost_and_who_holds_it(world):
     """AWS lists one cancellation reason per item of the transaction, in order: the conflict names the ancestor
     (or the port) another service holds, not its neighbour in the list."""
     state, lb = world.state, world.settings.load_balancer_arns[0]
-    state.reserve("team", lb, 10001, "/team", [])
+    state.reserve(Reservation("team", lb, 10001, "/team"))
     with pytest.raises(Conflict) as err:
-        state.reserve("orders", lb, 10002, "/team/a/orders", ["/team", "/team/a"])
+        state.reserve(Reservation("orders", lb, 10002, "/team/a/orders", ("/team", "/team/a")))
     assert (err.value.kind, err.value.key, err.value.owner) == ("path", "path /team", "team")
     with pytest.raises(Conflict) as err:
-        state.reserve("users", lb, 10001, "/users", [])
+        state.reserve(Reservation("users", lb, 10001, "/users"))
     assert (err.value.kind, err.value.owner) == ("port", "team") and err.value.key.startswith("port 10001 on ")
 
 
@@ -229,14 +229,14 @@ def test_no_reservation_below_a_parent_being_deleted_and_no_delete_above_a_new_r
     no service is routed below it (the leaving ones aside), and nothing reserves below it while it is marked."""
     state, lb = world.state, world.settings.load_balancer_arns[0]
     state.put_intermediate("/team", "r1")
-    state.reserve("leaver", lb, 10001, "/team/leaver", ["/team"])
+    state.reserve(Reservation("leaver", lb, 10001, "/team/leaver", ("/team",)))
     assert not state.retire("/team", [])  # leaver is routed below it
     assert state.retire("/team", ["leaver"])
     with pytest.raises(Conflict) as err:
-        state.reserve("joiner", lb, 10002, "/team/joiner", ["/team"])
+        state.reserve(Reservation("joiner", lb, 10002, "/team/joiner", ("/team",)))
     assert (err.value.kind, err.value.key) == ("retiring", "API resource /team")
     state.unretire("/team")  # the delete did not happen: reservations pass again
-    state.reserve("joiner", lb, 10002, "/team/joiner", ["/team"])
+    state.reserve(Reservation("joiner", lb, 10002, "/team/joiner", ("/team",)))
     assert not state.retire("/team", ["leaver"])  # the joiner is below it now
     # One another pass deleted already is not marked (an item without its resource id is never written).
     assert not state.retire("/gone", []) and not [d for d in world.state_items() if d["pk"] == "res#/gone"]
@@ -249,6 +249,6 @@ def test_a_crashed_passs_retiring_mark_expires(world):
     state.put_intermediate("/team", "r1")
     assert state.retire("/team", [])
     with pytest.raises(Conflict):
-        state.reserve("joiner", lb, 10002, "/team/joiner", ["/team"])
+        state.reserve(Reservation("joiner", lb, 10002, "/team/joiner", ("/team",)))
     now[0] += RETIRE_SECONDS + 1
-    state.reserve("joiner", lb, 10002, "/team/joiner", ["/team"])
+    state.reserve(Reservation("joiner", lb, 10002, "/team/joiner", ("/team",)))

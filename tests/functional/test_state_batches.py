@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from portico.state import StateTable
+from portico.state import Reservation, StateTable
 from tests.metering import CallMeter
 
 LB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/nlb/1"
@@ -16,13 +16,13 @@ def table(clients, stack):
     return StateTable(clients.dynamodb, stack.state_table)
 
 
-def reservation(service: str, port: int, **intent):
-    return (service, LB, port, f"/{service}", [], intent or None)
+def reservation(service: str, port: int, **intent) -> Reservation:
+    return Reservation(service, LB, port, f"/{service}", **intent)
 
 
 def test_reservations_of_many_services_in_one_transaction_with_their_intent(table, clients):
     meter = CallMeter([clients.dynamodb])
-    assert table.reserve_many([reservation(f"s{i}", 10000 + i, targetGroups={f"tg-s{i}": ""}, ecs=f"demo/s{i}")
+    assert table.reserve_many([reservation(f"s{i}", 10000 + i, target_groups={f"tg-s{i}": ""}, ecs=f"demo/s{i}")
                                for i in range(20)])
     assert meter.calls[("dynamodb", "TransactWriteItems")] == 1
     snap = table.snapshot()
@@ -32,7 +32,7 @@ def test_reservations_of_many_services_in_one_transaction_with_their_intent(tabl
 
 
 def test_one_taken_key_cancels_the_whole_batch(table):
-    table.reserve("other", LB, 10001, "/other", [])
+    table.reserve(Reservation("other", LB, 10001, "/other"))
     assert not table.reserve_many([reservation("a", 10000), reservation("b", 10001)])  # b's port is taken
     snap = table.snapshot()
     assert "a" not in snap.ledgers and (LB, 10000) not in snap.ports  # nothing of the batch was written

@@ -204,13 +204,13 @@ def test_doctor_walks_the_alb_links_and_names_a_deleted_rule(alb):
 
 
 def test_a_priority_taken_by_a_concurrent_pass_is_chosen_again_never_shared(alb):
-    from portico.state import Conflict
+    from portico.state import Conflict, Reservation
 
     s, clients, reg, reconciler = alb
     state = StateTable(clients.dynamodb, s.state_table)
-    state.reserve("rival", s.load_balancer_arns[0], 7, "/rival", [], listener=s.alb_listener_arn)
+    state.reserve(Reservation("rival", s.load_balancer_arns[0], 7, "/rival", listener=s.alb_listener_arn))
     with pytest.raises(Conflict) as lost:  # the same conditional write as a port: one owner per priority
-        state.reserve("orders", s.load_balancer_arns[0], 7, "/orders", [], listener=s.alb_listener_arn)
+        state.reserve(Reservation("orders", s.load_balancer_arns[0], 7, "/orders", listener=s.alb_listener_arn))
     assert (lost.value.kind, lost.value.owner) == ("priority", "rival")
     state.release_priority("rival", s.alb_listener_arn, 7)
 
@@ -219,8 +219,8 @@ def test_a_priority_taken_by_a_concurrent_pass_is_chosen_again_never_shared(alb)
     def observe_then_lose_the_race(specs):  # another pass reserves priority 1 right after this one read
         seen = observe(specs)
         if not raced:
-            raced.append(state.reserve("rival", s.load_balancer_arns[0], 1, "/rival", [],
-                                       listener=s.alb_listener_arn))
+            raced.append(state.reserve(Reservation("rival", s.load_balancer_arns[0], 1, "/rival",
+                                                   listener=s.alb_listener_arn)))
         return seen
 
     reconciler.observe = observe_then_lose_the_race

@@ -9,6 +9,7 @@ from ..context import ApplyContext
 from ..desired import DesiredService, ancestors_of
 from ..observed import Observed
 from ..spec import route_paths
+from ..state import Handover, Reservation
 from ..steps import Step
 
 
@@ -76,40 +77,39 @@ def _release_old(service: str, lb: str | None, port: int | None, path: str | Non
     return Step("release", service, {"loadBalancer": lb, "port": port, "path": path, "keepLedger": True})
 
 
-def _intent(step: Step, ctx: ApplyContext) -> tuple:
-    """The reservation's arguments, with the ledger's intent: the target group name (ARN to follow) and the
-    ECS service the pass is about to use, recorded in the same transaction instead of write-ahead saves."""
+def _intent(step: Step, ctx: ApplyContext) -> Reservation:
+    """The step's reservation, with the ledger's intent: the target group name (ARN to follow) and the ECS
+    service the pass is about to use, recorded in the same transaction instead of write-ahead saves."""
     p, ledger = step.params, ctx.ledger(step.service)
     tgs = {**ledger.target_groups}
     if p.get("targetGroup"):
         tgs.setdefault(p["targetGroup"], "")
-    number = p["priority"] if p.get("listener") else p["port"]
-    giver = (p["from"], ctx.holder, p.get("fromDrop") or []) if p.get("from") else None
+    handover = Handover(p["from"], ctx.holder, tuple(p.get("fromDrop") or ())) if p.get("from") else None
     # the ledger's nonce too: the token of every object the pass creates for the service derives from it
-    return (step.service, p["loadBalancer"], number, p["path"], p["ancestors"],
-            {"targetGroups": tgs, "ecs": p.get("ecsService") or ledger.ecs, "nonce": ledger.nonce or uuid.uuid4().hex},
-            p.get("listener"), giver)
+    return Reservation(step.service, p["loadBalancer"], p["priority"] if p.get("listener") else p["port"], p["path"],
+                       tuple(p["ancestors"]), p.get("listener"), tgs, p.get("ecsService") or ledger.ecs,
+                       ledger.nonce or uuid.uuid4().hex, handover)
 
 
-def _reserved(step: Step, ctx: ApplyContext, args: tuple) -> None:
-    ledger = ctx.ledger(step.service)
-    ledger.load_balancer, ledger.path = args[1], args[3]
-    if args[6]:
-        ledger.priority = args[2]
+def _reserved(ctx: ApplyContext, r: Reservation) -> None:
+    ledger = ctx.ledger(r.service)
+    ledger.load_balancer, ledger.path = r.load_balancer, r.path
+    if r.listener:
+        ledger.priority = r.slot
     else:
-        ledger.port = args[2]
-    ledger.target_groups, ledger.ecs, ledger.nonce = args[5]["targetGroups"], args[5]["ecs"], args[5]["nonce"]
-    if step.params.get("from"):  # the route's API resources come with the path
-        giver = ctx.ledger(step.params["from"])
-        for path in route_paths(args[3]):
+        ledger.port = r.slot
+    ledger.target_groups, ledger.ecs, ledger.nonce = r.target_groups, r.ecs, r.nonce
+    if r.handover:  # the route's API resources come with the path
+        giver = ctx.ledger(r.handover.giver)
+        for path in route_paths(r.path):
             if path in giver.resources:
                 ledger.resources[path] = giver.resources.pop(path)
 
 
 def reserve(step: Step, ctx: ApplyContext) -> None:
-    args = _intent(step, ctx)
-    ctx.state.reserve(*args)
-    _reserved(step, ctx, args)
+    r = _intent(step, ctx)
+    ctx.state.reserve(r)
+    _reserved(ctx, r)
 
 
 def reserve_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
@@ -121,13 +121,12 @@ def reserve_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
     alone = [st for st in steps if st.params["ancestors"] or st.params.get("from")]
     batch = [st for st in steps if not (st.params["ancestors"] or st.params.get("from"))]
     for i in range(0, len(batch) if len(batch) > 1 else 0, 25):
-        chunk = batch[i:i + 25]
-        args = [_intent(st, ctx) for st in chunk]
-        if ctx.state.reserve_many(args):
-            for st, a in zip(chunk, args, strict=True):
-                _reserved(st, ctx, a)
+        chunk = [_intent(st, ctx) for st in batch[i:i + 25]]
+        if ctx.state.reserve_many(chunk):
+            for r in chunk:
+                _reserved(ctx, r)
         else:
-            alone += chunk
+            alone += batch[i:i + 25]
     return alone if len(batch) > 1 else steps
 
 

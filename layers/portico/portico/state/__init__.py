@@ -40,9 +40,10 @@ from ..errors import CONDITION_FAILED, error_code
 from . import claims as ledger_claims
 from . import leases, reservations
 from .records import Conflict, ConflictKind, Ledger, StateSnapshot, batch_get, from_item, owned_by, to_item
+from .reservations import Handover, Reservation
 
-__all__ = ["Conflict", "ConflictKind", "Ledger", "StateSnapshot", "StateTable", "batch_get", "from_item", "owned_by",
-           "to_item"]
+__all__ = ["Conflict", "ConflictKind", "Handover", "Ledger", "Reservation", "StateSnapshot", "StateTable", "batch_get",
+           "from_item", "owned_by", "to_item"]
 
 KEEP_LINKS = 300  # deployments whose VPC links are remembered: more than the stages' histories hold (100 each)
 

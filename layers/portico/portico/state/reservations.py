@@ -8,6 +8,7 @@ bound to it as its methods (`StateTable.reserve`, …).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -19,121 +20,165 @@ if TYPE_CHECKING:
     from . import StateTable
 
 RETIRE_SECONDS = 300  # a retiring mark older than this is a crashed pass's: reservations below pass again
+PATH, RETIRING, BUSY = ConflictKind.PATH, ConflictKind.RETIRING, ConflictKind.BUSY
 
 
-def _slot(lb: str, number: int, listener: str | None) -> tuple[str, str, str]:
-    """(item key, ledger attribute, what it is for the user) of a reservation's number: a listener port on
-    the load balancer, or (`listener` given, ALB mode) a rule priority on that listener."""
-    if listener:
-        return f"rule#{listener}#{number}", "priority", f"rule priority {number}"
-    return f"port#{lb}#{number}", "port", f"port {number} on {lb.rsplit('/', 2)[-2] if '/' in lb else lb}"
+@dataclass(frozen=True)
+class Handover:
+    """A path taken from the service leaving it in this pass (`giver`), only while this pass (`holder`) holds the
+    giver's ledger; the giver is no longer routed below the ancestors in `leaves`."""
 
-def _reserve_items(t: StateTable, service: str, lb: str, port: int, path: str, ancestors: list[str],
-                   intent: dict[str, Any] | None = None, listener: str | None = None,
-                   giver: tuple[str, str, list[str]] | None = None) -> list[dict[str, Any]]:
-    """The transaction items of one reservation. `intent`: ledger attributes recorded with it (the target
-    group's name and the ECS service the pass is about to use), so no write-ahead save is needed later.
-    `listener` (ALB mode): `port` is the service's rule priority on that listener, not a port. `giver`: (the
-    service leaving the path in this pass, the pass's holder id, ancestors it leaves): the path is taken from
-    it, only while this pass holds its ledger (checked last)."""
-    intent = {k: v for k, v in (intent or {}).items() if v}
-    owner_cond = owned_by(service)
-    path_cond = owner_cond
-    if giver:
+    giver: str
+    holder: str
+    leaves: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What one service takes in one transaction: a slot on the load balancer (a listener port, or, `listener`
+    given (ALB mode), its rule priority on that listener) and an API path below `ancestors`. `target_groups`,
+    `ecs` and `nonce` are recorded on the ledger with it (the target group's name and the ECS service the pass is
+    about to use), so no write-ahead save is needed later."""
+
+    service: str
+    load_balancer: str
+    slot: int
+    path: str
+    ancestors: tuple[str, ...] = ()
+    listener: str | None = None
+    target_groups: dict[str, str] = field(default_factory=dict)
+    ecs: str | None = None
+    nonce: str | None = None
+    handover: Handover | None = None
+
+    @property
+    def attribute(self) -> str:
+        """The ledger attribute of the slot."""
+        return "priority" if self.listener else "port"
+
+    @property
+    def slot_key(self) -> str:
+        return f"rule#{self.listener}#{self.slot}" if self.listener else f"port#{self.load_balancer}#{self.slot}"
+
+    def held(self) -> list[tuple[ConflictKind, str, str]]:
+        """(conflict kind, what it is for the user, item key) of each reservation another owner may hold: the
+        slot, the path, its ancestors."""
+        lb = self.load_balancer
+        slot = (ConflictKind.PRIORITY, f"rule priority {self.slot}") if self.listener else \
+            (ConflictKind.PORT, f"port {self.slot} on {lb.rsplit('/', 2)[-2] if '/' in lb else lb}")
+        return [(*slot, self.slot_key), *((PATH, f"path {p}", f"path#{p}") for p in (self.path, *self.ancestors))]
+
+
+def _reserve_items(t: StateTable, r: Reservation) -> list[dict[str, Any]]:
+    """The transaction items of one reservation: the slot, the path and the ledger, then `_below_items`."""
+    intent = {k: v for k, v in (("targetGroups", r.target_groups), ("ecs", r.ecs), ("nonce", r.nonce)) if v}
+    path_cond = owned_by(r.service)
+    if r.handover:
         path_cond = {"ConditionExpression": "attribute_not_exists(pk) OR #o = :o OR #o = :g",
                      "ExpressionAttributeNames": {"#o": "owner"},
-                     "ExpressionAttributeValues": {":o": {"S": service}, ":g": {"S": giver[0]}}}
-    slot, attribute, _ = _slot(lb, port, listener)
-    items = [
-        {"Put": {"TableName": t.table, "Item": to_item({"pk": slot, "owner": service}),
-                 **owner_cond}},
-        {"Put": {"TableName": t.table, "Item": to_item({"pk": f"path#{path}", "owner": service}),
-                 **path_cond}},
-        {"Update": {"TableName": t.table, "Key": to_item({"pk": f"svc#{service}"}),
+                     "ExpressionAttributeValues": {":o": {"S": r.service}, ":g": {"S": r.handover.giver}}}
+    return [
+        {"Put": {"TableName": t.table, "Item": to_item({"pk": r.slot_key, "owner": r.service}), **owned_by(r.service)}},
+        {"Put": {"TableName": t.table, "Item": to_item({"pk": f"path#{r.path}", "owner": r.service}), **path_cond}},
+        {"Update": {"TableName": t.table, "Key": to_item({"pk": f"svc#{r.service}"}),
                     "UpdateExpression": "SET service = :s, loadBalancer = :lb, #p = :p, #path = :path"
                                         + "".join(f", #i{i} = :i{i}" for i in range(len(intent))),
-                    "ExpressionAttributeNames": {"#p": attribute, "#path": "path",
+                    "ExpressionAttributeNames": {"#p": r.attribute, "#path": "path",
                                                  **{f"#i{i}": k for i, k in enumerate(intent)}},
                     "ExpressionAttributeValues": to_item({
-                        ":s": service, ":lb": lb, ":p": port, ":path": path,
+                        ":s": r.service, ":lb": r.load_balancer, ":p": r.slot, ":path": r.path,
                         **{f":i{i}": v for i, v in enumerate(intent.values())}})}},
+        *_below_items(t, r),
     ]
-    items += [{"ConditionCheck": {"TableName": t.table, "Key": to_item({"pk": f"path#{a}"}), **owner_cond}}
-              for a in ancestors]
+
+
+def _below_items(t: StateTable, r: Reservation) -> list[dict[str, Any]]:
+    """The ancestors are no other service's paths, no other service is routed below the path (`sub#`), this one is
+    now routed below each ancestor, no ancestor is being deleted, and the giver's ledger is still this pass's."""
+    mine = owned_by(r.service)
+    items = [{"ConditionCheck": {"TableName": t.table, "Key": to_item({"pk": f"path#{a}"}), **mine}}
+             for a in r.ancestors]
     items.append({"ConditionCheck": {
-        "TableName": t.table, "Key": to_item({"pk": f"sub#{path}"}),
+        "TableName": t.table, "Key": to_item({"pk": f"sub#{r.path}"}),
         "ConditionExpression": "attribute_not_exists(#b) OR (size(#b) = :one AND contains(#b, :s))",
         "ExpressionAttributeNames": {"#b": "below"},
-        "ExpressionAttributeValues": {":one": {"N": "1"}, ":s": {"S": service}}}})
+        "ExpressionAttributeValues": {":one": {"N": "1"}, ":s": {"S": r.service}}}})
     items += [{"Update": {"TableName": t.table, "Key": to_item({"pk": f"sub#{a}"}),
                           "UpdateExpression": "ADD #b :me", "ExpressionAttributeNames": {"#b": "below"},
-                          "ExpressionAttributeValues": {":me": {"SS": [service]}}}} for a in ancestors]
+                          "ExpressionAttributeValues": {":me": {"SS": [r.service]}}}} for a in r.ancestors]
     # No ancestor is an intermediate resource another pass is deleting (`retire`): its delete would take the
     # route's resources with it. A mark older than RETIRE_SECONDS is a crashed pass's, and void.
     stale = to_item({":stale": int(t.clock()) - RETIRE_SECONDS})
     items += [{"ConditionCheck": {"TableName": t.table, "Key": to_item({"pk": f"res#{a}"}),
                                   "ConditionExpression": "attribute_not_exists(#r) OR #r < :stale",
                                   "ExpressionAttributeNames": {"#r": "retiring"},
-                                  "ExpressionAttributeValues": stale}} for a in ancestors]
-    if giver:
-        items.append({"ConditionCheck": {"TableName": t.table, "Key": to_item({"pk": f"svc#{giver[0]}"}),
+                                  "ExpressionAttributeValues": stale}} for a in r.ancestors]
+    if r.handover:
+        items.append({"ConditionCheck": {"TableName": t.table, "Key": to_item({"pk": f"svc#{r.handover.giver}"}),
                                          "ConditionExpression": "#h = :h", "ExpressionAttributeNames": {"#h": "holder"},
-                                         "ExpressionAttributeValues": to_item({":h": giver[1]})}})
+                                         "ExpressionAttributeValues": to_item({":h": r.handover.holder})}})
     return items
 
-def reserve(t: StateTable, service: str, lb: str, port: int, path: str, ancestors: list[str],
-            intent: dict[str, Any] | None = None, listener: str | None = None,
-            giver: tuple[str, str, list[str]] | None = None) -> None:
-    """Claim (lb, port) and path for `service` atomically; idempotent for the same owner.
+
+def reserve(t: StateTable, r: Reservation) -> None:
+    """Claim the slot and the path for the service atomically; idempotent for the same owner.
 
     Ancestor paths must not be owned by another service (a route under another's route would be
     shadowed by its {proxy+}); that is checked inside the same transaction. The other direction too:
     each ancestor's `sub#` item collects the services routed below it, and a path whose `sub#` item
     names another service is refused, so two reconciles can never take /a and /a/b at the same time.
     """
-    items = _reserve_items(t, service, lb, port, path, ancestors, intent, listener, giver)
     try:
-        t.ddb.transact_write_items(TransactItems=items)
-        for a in giver[2] if giver else ():  # the giver is no longer routed below these
-            t.ddb.update_item(TableName=t.table, Key=to_item({"pk": f"sub#{a}"}), UpdateExpression="DELETE #b :g",
-                              ExpressionAttributeNames={"#b": "below"},
-                              ExpressionAttributeValues={":g": {"SS": [giver[0]]}})
+        t.ddb.transact_write_items(TransactItems=_reserve_items(t, r))
     except ClientError as e:
         if error_code(e) != CANCELLED:
             raise
-        # What each item guards: CancellationReasons follow the order of TransactItems (the port, the path,
-        # the ledger, the ancestors, then `sub#`; docs.aws.amazon.com/amazondynamodb/latest/APIReference/
-        # API_CancellationReason.html). `sub#` is named by a service routed below the path.
-        slot, attribute, what = _slot(lb, port, listener)
-        held = [(attribute, what, slot),
-                *(("path", f"path {p}", f"path#{p}") for p in (path, *ancestors))]
-        sub = ("path", f"path {path}/…", None)
-        below = sorted(_below(t, path) - {service})
-        # The sub# updates after `sub` have no condition; the retiring checks come last.
-        guards = [*held[:2], None, *held[2:], sub, *[None] * len(ancestors), *(("retiring", a) for a in ancestors),
-                  *([("giver", giver[0])] if giver else [])]
-        for guard, reason in zip(guards, e.response.get("CancellationReasons") or [], strict=False):
-            if not guard or reason.get("Code") != "ConditionalCheckFailed":
-                continue
-            if guard[0] == "retiring":
-                raise _retiring(guard[1]) from None
-            if guard[0] == "giver":
-                raise _giver_busy(giver[0]) from None
-            if guard[2] or below:
-                raise Conflict(guard[0], guard[1], _owner(t, guard[2]) if guard[2] else below[0]) from None
-        # moto and older APIs may not say which item failed: find out by reading.
-        for kind, key, pk in held:
-            owner = _owner(t, pk)
-            if owner and owner != service and not (giver and pk == f"path#{path}" and owner == giver[0]):
-                raise Conflict(kind, key, owner) from None
-        if below:
-            raise Conflict(sub[0], sub[1], below[0]) from None
-        for a in ancestors:
-            if int((t._get(f"res#{a}") or {}).get("retiring") or 0) >= int(t.clock()) - RETIRE_SECONDS:
-                raise _retiring(a) from None
-        if giver and (t._get(f"svc#{giver[0]}") or {}).get("holder") != giver[1]:
-            raise _giver_busy(giver[0]) from None
-        raise
+        below = sorted(_below(t, r.path) - {r.service})
+        conflict = _named(t, r, below, e.response.get("CancellationReasons") or []) or _read(t, r, below)
+        if conflict is None:
+            raise
+        raise conflict from None
+    for a in r.handover.leaves if r.handover else ():  # the giver is no longer routed below these
+        t.ddb.update_item(TableName=t.table, Key=to_item({"pk": f"sub#{a}"}), UpdateExpression="DELETE #b :g",
+                          ExpressionAttributeNames={"#b": "below"},
+                          ExpressionAttributeValues={":g": {"SS": [r.handover.giver]}})
+
+
+def _named(t: StateTable, r: Reservation, below: list[str], reasons: list[dict[str, Any]]) -> Conflict | None:
+    """The conflict a cancelled reservation's CancellationReasons name. They follow the order of TransactItems
+    (docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html): the slot, the path, the
+    ledger, the ancestors, `sub#` (named by a service routed below the path), the `sub#` updates (no condition),
+    the retiring checks, the giver's ledger."""
+    held = r.held()
+    guards = [*held[:2], None, *held[2:], (PATH, f"path {r.path}/…", None), *[None] * len(r.ancestors),
+              *((RETIRING, a, None) for a in r.ancestors), *([(BUSY, r.handover.giver, None)] if r.handover else [])]
+    for guard, reason in zip(guards, reasons, strict=False):
+        if not guard or reason.get("Code") != "ConditionalCheckFailed":
+            continue
+        kind, key, pk = guard
+        if kind is RETIRING:
+            return _retiring(key)
+        if kind is BUSY:
+            return _giver_busy(key)
+        if pk or below:
+            return Conflict(kind, key, _owner(t, pk) if pk else below[0])
+    return None
+
+
+def _read(t: StateTable, r: Reservation, below: list[str]) -> Conflict | None:
+    """moto and older APIs may not say which item failed: find out by reading."""
+    for kind, key, pk in r.held():
+        owner = _owner(t, pk)
+        if owner and owner != r.service and not (r.handover and pk == f"path#{r.path}" and owner == r.handover.giver):
+            return Conflict(kind, key, owner)
+    if below:
+        return Conflict(PATH, f"path {r.path}/…", below[0])
+    for a in r.ancestors:
+        if int((t._get(f"res#{a}") or {}).get("retiring") or 0) >= int(t.clock()) - RETIRE_SECONDS:
+            return _retiring(a)
+    if r.handover and (t._get(f"svc#{r.handover.giver}") or {}).get("holder") != r.handover.holder:
+        return _giver_busy(r.handover.giver)
+    return None
 
 
 def _giver_busy(giver: str) -> Conflict:
@@ -145,12 +190,12 @@ def _retiring(path: str) -> Conflict:
     """A lost race, re-planned: once the other pass has deleted the resource, this one creates it again."""
     return Conflict(ConflictKind.RETIRING, f"API resource {path}", "a reconcile that is deleting it")
 
-def reserve_many(t: StateTable, reservations: list[tuple]) -> bool:
-    """Several services' reservations (`reserve`'s arguments each) in one transaction: all are taken or
+def reserve_many(t: StateTable, reservations: list[Reservation]) -> bool:
+    """Several services' reservations in one transaction: all are taken or
     none. Their keys must be disjoint (top-level paths: nested ones share their ancestors' items). False
     when it was cancelled: reserve them one by one then, which says who holds what."""
     try:
-        t.ddb.transact_write_items(TransactItems=[it for r in reservations for it in _reserve_items(t, *r)])
+        t.ddb.transact_write_items(TransactItems=[it for r in reservations for it in _reserve_items(t, r)])
         return True
     except ClientError as e:
         if error_code(e) != CANCELLED:
