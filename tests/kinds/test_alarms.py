@@ -1,13 +1,11 @@
-"""Per-service CloudWatch alarms and the services dashboard, created and deleted by the pipeline."""
+"""CloudWatch alarms: one per API and one per load balancer from the routing pass, a p99 alarm per service from
+the sweeper; created, rewritten and deleted by the pipeline."""
 
 from __future__ import annotations
-
-import json
 
 from botocore.exceptions import ClientError
 
 from portico.kinds.alarms import write_latency_alarms
-from portico.observed import dashboard_name
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico.state import StateTable
@@ -19,10 +17,6 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:portico-alarms"
 
 def alarms(clients, prefix="portico-svc-"):
     return {a["AlarmName"]: a for a in clients.cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
-
-
-def dashboard(clients):
-    return json.loads(clients.cloudwatch.get_dashboard(DashboardName=dashboard_name("portico"))["DashboardBody"])
 
 
 def test_the_routing_pass_makes_one_alarm_per_api_and_per_load_balancer_naming_each_contributor(clients, stack,
@@ -123,31 +117,6 @@ def test_a_changed_alarm_and_an_earlier_versions_alarms_are_rewritten_and_delete
     assert alarms(clients)["portico-svc-_5xx-rate"]["Threshold"] == 0.05
     assert not {"portico-svc-orders-5xx-rate", "portico-svc-orders-unhealthy"} & set(alarms(clients))
     assert reconciler.run(ALL, dry_run=True).plan.steps == []
-
-
-def test_the_dashboard_is_one_page_of_metrics_insights_graphs_written_when_a_load_balancer_comes_or_goes(
-        clients, stack, reconciler):
-    reg = Registry(clients.dynamodb, stack.registry_table)
-    for s in ("orders", "users", "catalog"):
-        reg.put_spec(spec_item(s))
-    reconciler.run(ALL)
-    body = dashboard(clients)
-    graphs = [w["properties"] for w in body["widgets"] if w["type"] == "metric"]
-    ledgers = StateTable(clients.dynamodb, stack.state_table).snapshot().ledgers
-    lbs = {ledger.load_balancer for ledger in ledgers.values()}
-    assert len(graphs) == 4 + 2 * len(lbs)
-    queries = [g["metrics"][0][0]["expression"] for g in graphs]
-    assert queries[0] == (
-        'SELECT AVG("5XXError") FROM SCHEMA("AWS/ApiGateway", ApiName, Method, Resource, Stage) '
-        "WHERE ApiName = 'portico' AND Stage = 'prod' GROUP BY Resource ORDER BY AVG() DESC LIMIT 100")
-    assert {q.split("WHERE LoadBalancer = ")[1].split("'")[1] for q in queries[4:]} == {
-        lb.split(":loadbalancer/")[1] for lb in lbs}
-
-    reg.put_spec(spec_item("more", ecsService="orders", path="/more"))
-    reg.delete("users")
-    reconciler.run(["users", "more"])  # a service on a load balancer that has routes, one leaving another
-    assert dashboard(clients) == body  # no write: the graphs follow the services by themselves
-    assert [s for s in reconciler.run(ALL, dry_run=True).plan.steps if "dashboard" in s.action] == []
 
 
 def test_a_sweep_whose_p99_alarms_are_refused_reports_it_and_the_next_sweep_writes_them(clients, stack, reconciler,
