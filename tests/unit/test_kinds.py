@@ -13,7 +13,7 @@ from portico import kinds
 from portico.errors import error_code, is_not_found
 from portico.steps import API_ACTIONS, ORDER
 
-PLANNERS = (kinds.ServiceKind, kinds.PassKind)
+PLANNING = (kinds.ServiceKind, kinds.PassKind)  # a kind plans per service, per pass, or both
 
 
 def _signature(function) -> list[tuple[str, object]]:
@@ -31,24 +31,25 @@ def test_every_kind_module_is_listed_once():
 @pytest.mark.parametrize("kind", kinds.KINDS, ids=lambda k: k.__name__.rpartition(".")[2])
 def test_every_kind_conforms_to_the_kind_protocols(kind):
     assert isinstance(kind, kinds.Kind) and kind.APPLY
-    assert any(isinstance(kind, role) for role in PLANNERS), "a kind plans per service, per pass, or both"
-    for role in (*PLANNERS, kinds.BatchKind):
-        methods = [m for m, v in vars(role).items() if inspect.isfunction(v) and not m.startswith("_")]
-        if any(hasattr(kind, m) for m in (*methods, *role.__annotations__)):
-            assert isinstance(kind, role), f"{kind.__name__} defines part of {role.__name__}"
+    assert any(isinstance(kind, protocol) for protocol in PLANNING), "a kind plans per service, per pass, or both"
+    for protocol in (*PLANNING, kinds.BatchKind):
+        methods = [m for m, v in vars(protocol).items() if inspect.isfunction(v) and not m.startswith("_")]
+        if any(hasattr(kind, m) for m in (*methods, *protocol.__annotations__)):
+            assert isinstance(kind, protocol), f"{kind.__name__} defines part of {protocol.__name__}"
             for m in methods:
-                assert _signature(getattr(kind, m)) == _signature(getattr(role, m)), f"{kind.__name__}.{m}"
+                assert _signature(getattr(kind, m)) == _signature(getattr(protocol, m)), f"{kind.__name__}.{m}"
     for function in (*kind.APPLY.values(), *getattr(kind, "BATCH", {}).values()):
         inspect.signature(function).bind(None, None)  # called as f(step, ctx) or f(steps, ctx)
     assert set(getattr(kind, "BATCH", {})) <= set(kind.APPLY), "what a batch leaves is applied one by one"
 
 
 def test_a_part_of_a_protocol_is_not_a_kind():
-    class Half:
+    class PlansWithoutRemoval:
         def plan(self, d, obs):
             return []
 
-    assert not isinstance(Half(), kinds.ServiceKind) and not isinstance(Half(), kinds.Kind)
+    kind = PlansWithoutRemoval()
+    assert not isinstance(kind, kinds.ServiceKind) and not isinstance(kind, kinds.Kind)
 
 
 def test_every_action_has_one_apply_function_and_one_place_in_order():

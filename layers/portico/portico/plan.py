@@ -74,7 +74,7 @@ def _hold(obs: Observed, d: DesiredService, steps: list[Step]) -> None:
     else:
         obs.state.ports[(d.load_balancer, d.port)] = d.service
     obs.state.paths[d.spec.path] = d.service
-    if any(s.action == "attach_ecs" for s in steps):
+    if any(st.action == "attach_ecs" for st in steps):
         svc = obs.ecs[d.ecs_key]
         obs.ecs[d.ecs_key] = dataclasses.replace(svc, load_balancers=[*svc.load_balancers, {
             "targetGroupArn": f"planned:{d.target_group_name}", "containerName": d.container_name,

@@ -76,11 +76,11 @@ class Plan:
     removed: list[str] = field(default_factory=list)  # services being offboarded
 
     def sort(self) -> Plan:
-        self.steps.sort(key=lambda s: ORDER.index(s.action))  # stable: keeps per-service order
+        self.steps.sort(key=lambda st: ORDER.index(st.action))  # stable: keeps per-service order
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"steps": [s.to_json() for s in self.steps],
+        return {"steps": [st.to_json() for st in self.steps],
                 "failed": [{"service": k, "reason": v} for k, v in sorted(self.failed.items())]}
 
     def dumps(self) -> str:

@@ -2,7 +2,7 @@
 
 Every kind applies the actions it plans (`Kind`); a per-service kind plans what one desired service needs and
 what offboarding one takes (`ServiceKind`); a pass kind plans over the whole pass (`PassKind`); a kind may also
-apply a run of one action at once (`BatchKind`). A kind's role follows from the functions it defines, and
+apply a run of one action at once (`BatchKind`). Which of these a kind is follows from the functions it defines, and
 tests/unit/test_kinds.py checks every kind against these protocols. A new kind is one module and one line in KINDS.
 """
 

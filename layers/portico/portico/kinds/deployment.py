@@ -14,9 +14,9 @@ from ..steps import API_ACTIONS, Plan, Step
 
 def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
     pending = bool((obs.state.deploys.get(settings.stage) or {}).get("pending"))
-    if not pending and not any(s.action in API_ACTIONS for s in plan.steps):
+    if not pending and not any(st.action in API_ACTIONS for st in plan.steps):
         return []
-    changed = sorted({s.service for s in plan.steps if s.service != "*"})
+    changed = sorted({st.service for st in plan.steps if st.service != "*"})
     return [Step("deploy", "*", {
         "stage": settings.stage, "pending": pending,
         "description": ("portico: " + ", ".join(changed))[:1000] if changed else "portico: resume"})]
