@@ -1,5 +1,7 @@
-"""Auth per service on the moto server: what each `auth` value puts on the methods, and that changing
-`auth` updates the methods in place (same resources, no re-creation, one deployment)."""
+"""API Gateway resources, methods and integrations, on the moto server: what each `auth` value puts on the
+methods, and changing `auth` updates them in place (same resources, no re-creation, one deployment); on a VPC link
+v2 each integration names its load balancer (integrationTarget), and a drifted one is put back; in ALB mode the
+service header of each integration follows the service's path."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import pytest
 
 from portico.reconcile import ALL
 from portico.registry import Registry
+from portico_cli.local_aws import bootstrap as local
 from tests.conftest import spec_item
+from tests.kinds.conftest import integrations, local_stack
 
 EXPECTED = {  # auth -> (authorizationType, apiKeyRequired, uses the Cognito authorizer)
     "API_KEY": ("NONE", True, False),
@@ -95,3 +99,48 @@ def test_changing_auth_updates_methods_in_place(clients, stack, reconciler, mete
         assert m["authorizationType"] == kind and bool(m.get("apiKeyRequired")) is key_required
         assert (m.get("authorizerId") or None) == (authorizer if cognito else None)
         assert m["methodIntegration"]["connectionType"] == "VPC_LINK"  # the integration survived
+
+
+@pytest.fixture
+def pool(aws):
+    # One port per NLB: the allocator must spread three services over three NLBs of the pool.
+    return local_stack(aws, load_balancers=6, port_range=(10000, 10000), vpc_links="v2")
+
+
+def test_one_v2_link_serves_a_pool_of_six(pool):
+    s, clients, reg, reconciler = pool
+    assert not s.vpc_link_ids and s.vpc_link_v2_id and len(s.load_balancer_arns) == 6
+    for name in ("orders", "users", "catalog"):
+        reg.put_spec(spec_item(name))
+    outcome = reconciler.run(ALL)
+    assert {st.status for st in outcome.statuses.values()} == {"READY"}
+    seen = {}
+    for name in ("orders", "users", "catalog"):
+        for path in (f"/{name}", f"/{name}/{{proxy+}}"):
+            for integ in integrations(clients, s, path):
+                assert integ["connectionType"] == "VPC_LINK" and integ["connectionId"] == s.vpc_link_v2_id
+                seen.setdefault(name, set()).add(integ["integrationTarget"])
+    assert sorted(next(iter(t)) for t in seen.values()) == sorted(s.load_balancer_arns[:3])
+    assert all(len(t) == 1 for t in seen.values())
+
+
+def test_a_drifted_integration_target_is_put_back(pool):
+    s, clients, reg, reconciler = pool
+    reg.put_spec(spec_item("orders"))
+    reconciler.run(ALL)
+    items = clients.apigateway.get_resources(restApiId=s.rest_api_id, embed=["methods"], limit=500)["items"]
+    [res] = [r for r in items if r["path"] == "/orders"]
+    integ = res["resourceMethods"]["ANY"]["methodIntegration"]
+    clients.apigateway.put_integration(restApiId=s.rest_api_id, resourceId=res["id"], httpMethod="ANY",
+                                       type="HTTP_PROXY", integrationHttpMethod="ANY", uri=integ["uri"],
+                                       connectionType="VPC_LINK", connectionId=s.vpc_link_v2_id,
+                                       integrationTarget=s.load_balancer_arns[5])
+    reconciler.run(ALL)
+    assert [i["integrationTarget"] for i in integrations(clients, s, "/orders")] == [s.load_balancer_arns[0]]
+    reg.delete("orders")
+    reconciler.run(ALL)
+    paths = {r["path"] for r in clients.apigateway.get_resources(restApiId=s.rest_api_id, limit=500)["items"]}
+    assert "/orders" not in paths
+    link = local.session(s.endpoint_url).client("apigatewayv2", endpoint_url=s.endpoint_url).get_vpc_link(
+        VpcLinkId=s.vpc_link_v2_id)
+    assert link["VpcLinkId"] == s.vpc_link_v2_id
