@@ -144,3 +144,21 @@ def test_a_drifted_integration_target_is_put_back(pool):
     link = local.session(s.endpoint_url).client("apigatewayv2", endpoint_url=s.endpoint_url).get_vpc_link(
         VpcLinkId=s.vpc_link_v2_id)
     assert link["VpcLinkId"] == s.vpc_link_v2_id
+
+
+def test_alb_mode_two_services_swapping_paths_converge_in_one_pass(alb):
+    s, clients, reg, reconciler = alb
+    reg.put_spec(spec_item("orders", path="/a"))
+    reg.put_spec(spec_item("users", path="/b"))
+    reconciler.run(ALL)
+    reg.put_spec(spec_item("orders", path="/b"))
+    reg.put_spec(spec_item("users", path="/a"))
+    outcome = reconciler.run(["orders", "users"])
+    assert {n: st.status for n, st in outcome.statuses.items()} == {"orders": "READY", "users": "READY"}, outcome
+    items = clients.apigateway.get_resources(restApiId=s.rest_api_id, embed=["methods"], limit=500)["items"]
+    headers = {r["path"]: {v for m in r["resourceMethods"].values()
+                           for k, v in (m["methodIntegration"].get("requestParameters") or {}).items()
+                           if k.startswith("integration.request.header.")} for r in items if r.get("resourceMethods")}
+    assert headers["/a"] and headers["/b"], headers
+    assert all("users" in v for v in headers["/a"]) and all("orders" in v for v in headers["/b"]), headers
+    assert reconciler.run(ALL).plan.steps == []

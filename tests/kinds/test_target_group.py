@@ -8,7 +8,7 @@ from decimal import Decimal
 from portico.reconcile import ALL
 from portico.status import REGISTERING
 from tests.conftest import spec_item
-from tests.kinds.test_lost_slots import setup
+from tests.kinds.conftest import local_stack
 
 TIMING = ("HealthCheckIntervalSeconds", "HealthCheckTimeoutSeconds", "HealthyThresholdCount",
           "UnhealthyThresholdCount")
@@ -20,7 +20,7 @@ def timing(clients, arn: str) -> tuple:
 
 
 def test_health_checks_default_to_the_quickest_aws_allows_an_entry_may_set_its_own_and_drift_is_put_back(aws):
-    s, clients, reg, reconciler = setup(aws)
+    s, clients, reg, reconciler = local_stack(aws)
     reg.put_spec(spec_item("orders"))
     reg.put_spec(spec_item("users", healthCheckIntervalSeconds=Decimal(10), healthCheckTimeoutSeconds=Decimal(6),
                            healthyThresholdCount=Decimal(3), unhealthyThresholdCount=Decimal(4)))
