@@ -161,3 +161,59 @@ def test_a_malformed_rate_names_its_variable():
         mp.setenv(aws_model.RATE + "ECS_READ", "fast")
         with pytest.raises(ValueError, match="PORTICO_EMULATOR_RATE_ECS_READ='fast': expected burst/rate"):
             aws_model.rate("ECS_READ")
+
+
+def concurrently(call, n: int) -> list[str]:
+    """`call(i)` from n threads at once: "ok" or the error code of each."""
+    outcomes: list[str] = []
+    start = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            call(i)
+            outcomes.append("ok")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+@pytest.fixture
+def slow_creates(monkeypatch):
+    """moto's ELBv2 objects made slow to build, between the duplicate check and the insert: a race, if any, shows."""
+    from moto.elbv2 import models
+
+    for cls in (models.FakeTargetGroup, models.FakeListener):
+        def slow(self, *args, _init=cls.__init__, **kwargs):
+            time.sleep(0.02)
+            _init(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", slow)
+
+
+def test_concurrent_elbv2_creates_are_served_one_at_a_time(stack, slow_creates):
+    """moto checks for a duplicate and then inserts, nothing held between: the emulator serves each service's calls
+    one at a time, so concurrent creates of one name or port end as AWS's would: one made, the others refused."""
+    elbv2 = client(stack.endpoint_url, "elbv2", DEFAULT_CONFIG)
+    lb = stack.load_balancer_arns[0]
+
+    def group(i: int) -> None:
+        elbv2.create_target_group(Name="tg-shared", Protocol="TCP", Port=8080, VpcId=stack.vpc_id, TargetType="ip")
+
+    assert sorted(concurrently(group, 8)) == ["DuplicateTargetGroupName"] * 7 + ["ok"]
+    tg = elbv2.describe_target_groups(Names=["tg-shared"])["TargetGroups"]
+    assert len(tg) == 1
+
+    def listener(i: int) -> None:  # every thread on the same port
+        elbv2.create_listener(LoadBalancerArn=lb, Protocol="TCP", Port=10999,
+                              DefaultActions=[{"Type": "forward", "TargetGroupArn": tg[0]["TargetGroupArn"]}])
+
+    assert sorted(concurrently(listener, 8)) == ["DuplicateListener"] * 7 + ["ok"]
+    ports = [li["Port"] for li in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]]
+    assert ports.count(10999) == 1

@@ -1,11 +1,20 @@
 """Apply a plan: steps in ORDER, ensure-style, each by its kind's function; one failure stops only the
-service it belongs to."""
+service it belongs to.
+
+Independent services go in parallel, within AWS's rates (the clients' pacer, pace.py): a run of the per-service
+ELB steps (target group, listener, rule: each service's in ORDER, a chain of its own) runs its services' chains
+on WORKERS threads, and so does the run of their deletes; a batch of ECS attachments runs its chunks of
+`ecs.LEASE_BATCH` side by side. The rest (reservations, the API, deployment, alarms, dashboard) stays one step
+after the other. Runs follow ORDER as before: no step of a later run starts before the earlier run ended.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -13,12 +22,22 @@ from .clients import Clients
 from .context import ApplyContext, ApplyResult
 from .errors import StepError, error_text, is_transient
 from .kinds import APPLY, BATCH
+from .kinds.ecs import LEASE_BATCH
 from .observed import Observed
 from .settings import Settings
 from .state import Conflict, StateTable
 from .steps import API_ACTIONS, Plan, Step
 
 log = logging.getLogger("portico.apply")
+WORKERS = 8  # threads of a parallel run: the pacer, not the threads, sets the pace (~10 ELB calls a second)
+# Runs of these actions are per-service chains, run side by side (each action's steps touch only their service's
+# objects and ledger); the two sets are contiguous in ORDER.
+CHAINS = (frozenset({"adopt_target_group", "create_target_group", "modify_target_group", "create_listener",
+                     "modify_listener", "create_rule", "modify_rule"}),
+          frozenset({"detach_ecs", "delete_rule", "delete_listener", "delete_target_group"}))
+CHUNKED = frozenset({"attach_ecs"})  # batch actions whose chunks are independent: run side by side
+LATE = "the pass ran out of time (the Lambda's timeout was near) before this service's last steps; the next pass " \
+       "finishes"
 
 
 class Applier:
@@ -27,9 +46,10 @@ class Applier:
                  deadline: float | None = None):
         def waited(seconds: float) -> None:  # a step that waits keeps the pass's claims alive
             sleep(seconds)
-            self.ctx.heartbeat()
+            self._heartbeat()
 
         self.ctx = ApplyContext(clients, settings, state, observed, sleep=waited, clock=clock)
+        self._lock = threading.RLock()  # the result's and the claims' changes, from parallel steps
         self.on_step = on_step or (lambda done, total: None)  # progress: steps done of the plan's total
         self.deadline = deadline  # (clock) no step starts past it; the services left are retried
 
@@ -39,29 +59,24 @@ class Applier:
         steps, i = plan.steps, 0
         try:
             self._claim_all(steps)
-            while i < len(steps):
-                self.on_step(i, len(steps))
-                if self.deadline is not None and ctx.clock() >= self.deadline:
-                    for st in steps[i:]:
-                        if st.service != "*" and st.service not in result.stopped():
-                            result.retry[st.service] = "the pass ran out of time (the Lambda's timeout was near) " \
-                                                       "before this service's last steps; the next pass finishes"
-                    break  # an API change made is deployed by the next pass (the pending mark)
-                ctx.heartbeat()
-                j = i + 1
-                while steps[i].action in BATCH and j < len(steps) and steps[j].action == steps[i].action:
-                    j += 1
-                todo = [st for st in steps[i:j] if st.service not in result.stopped()]
-                if len(todo) > 1:
-                    try:
-                        left = BATCH[steps[i].action](todo, ctx)
-                    except (ClientError, BotoCoreError):  # e.g. throttled past retries: one by one says whose
-                        left = todo
-                    todo = left
-                for step in todo:
-                    if step.service not in result.stopped():
-                        self._guard(step, lambda step=step: self._apply(step))
-                i = j
+            with ThreadPoolExecutor(WORKERS, thread_name_prefix="portico-apply") as pool:
+                while i < len(steps):
+                    self.on_step(i, len(steps))
+                    if self._late():
+                        for st in steps[i:]:
+                            self._stop_late(st.service)
+                        break  # an API change made is deployed by the next pass (the pending mark)
+                    self._heartbeat()
+                    j = i + 1
+                    chain = next((c for c in CHAINS if steps[i].action in c), None)
+                    while j < len(steps) and (steps[j].action in chain if chain else
+                                              steps[i].action in BATCH and steps[j].action == steps[i].action):
+                        j += 1
+                    if chain:
+                        self._chains(pool, steps[i:j], i, len(steps))
+                    else:
+                        self._batch(pool, steps[i:j])
+                    i = j
             self.on_step(len(steps), len(steps))
         finally:
             result.target_groups = dict(ctx.tg_arns)
@@ -69,6 +84,70 @@ class Applier:
             if held:
                 ctx.state.unclaim_many(held, ctx.holder)
         return result
+
+    def _batch(self, pool: ThreadPoolExecutor, run: list[Step]) -> None:
+        """A run of one action: by its kind's batch function when it has one (chunks side by side when they are
+        independent), what that leaves one by one."""
+        todo = [st for st in run if not self._stopped(st.service)]
+        if len(todo) > 1:
+            chunks = [todo[k:k + LEASE_BATCH] for k in range(0, len(todo), LEASE_BATCH)] \
+                if todo[0].action in CHUNKED else [todo]
+            todo = [st for left in self._wait(pool, [pool.submit(self._batch_of, c) for c in chunks]) for st in left]
+        for step in todo:
+            if not self._stopped(step.service):
+                self._guard(step, lambda step=step: self._apply(step))
+
+    def _batch_of(self, todo: list[Step]) -> list[Step]:
+        try:
+            return BATCH[todo[0].action](todo, self.ctx)
+        except (ClientError, BotoCoreError):  # e.g. throttled past retries: one by one says whose
+            return todo
+
+    def _chains(self, pool: ThreadPoolExecutor, run: list[Step], done: int, total: int) -> None:
+        """Each service's steps of the run in ORDER, the services side by side; progress counted as steps end."""
+        chains: dict[str, list[Step]] = {}
+        for st in run:
+            chains.setdefault(st.service, []).append(st)
+        ended = [0]
+
+        def chain(todo: list[Step]) -> None:
+            for step in todo:
+                if self._late():
+                    self._stop_late(step.service)
+                elif not self._stopped(step.service):
+                    self._guard(step, lambda step=step: self._apply(step))
+                with self._lock:
+                    ended[0] += 1
+
+        futures = [pool.submit(chain, todo) for todo in chains.values()]
+        self._wait(pool, futures, lambda: self.on_step(done + ended[0], total))
+
+    def _wait(self, pool: ThreadPoolExecutor, futures: list, beat: Callable[[], None] | None = None) -> list:
+        """The futures' results in order, once all ended; meanwhile the claims' heartbeat and progress run here.
+        A step's unexpected error is raised here, as it would be one step after the other."""
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            self._heartbeat()
+            if beat:
+                beat()
+        return [f.result() for f in futures]
+
+    def _late(self) -> bool:
+        return self.deadline is not None and self.ctx.clock() >= self.deadline
+
+    def _stop_late(self, service: str) -> None:
+        with self._lock:
+            if service != "*" and service not in self.ctx.result.stopped():
+                self.ctx.result.retry[service] = LATE
+
+    def _stopped(self, service: str) -> bool:
+        with self._lock:
+            return service in self.ctx.result.stopped()
+
+    def _heartbeat(self) -> None:
+        with self._lock:
+            self.ctx.heartbeat()
 
     def _claim_all(self, steps: list[Step]) -> None:
         """Claim every service the plan changes (a pass-wide step's services too); one that another pass holds
@@ -95,19 +174,21 @@ class Applier:
         try:
             return call() or True
         except Conflict as exc:
-            result.conflicts[service] = exc
+            with self._lock:
+                result.conflicts[service] = exc
             log.info(f"{step.describe()} lost a race: {exc}; re-planned on fresh reads",
                      extra={"step": step.to_json(), "conflict": exc.kind})
         except (ClientError, BotoCoreError, StepError) as exc:
             msg = f"{step.describe()} failed: {error_text(exc)}"
             log.warning(f"{service}: {msg}", extra={"step": step.to_json(), "error": msg,
                                                     "retry": is_transient(exc)})
-            if service == "*":
-                result.errors.append(msg)
-            elif is_transient(exc):
-                result.retry[service] = msg
-            else:
-                result.failed[service] = msg
+            with self._lock:
+                if service == "*":
+                    result.errors.append(msg)
+                elif is_transient(exc):
+                    result.retry[service] = msg
+                else:
+                    result.failed[service] = msg
         return False
 
 

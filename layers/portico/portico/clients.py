@@ -3,6 +3,9 @@
 Retries: botocore `standard` mode (throttling and 5xx with capped backoff). Standard mode also treats
 LimitExceededException as throttling; a quota is not throttling, so `no_retry_on_quota` stops those
 retries and the error surfaces at once as a FAILED status.
+
+Pacing: every client of one `Clients` waits for its API's rate before each attempt (pace.py), so the calls a
+pass makes in parallel stay within AWS's rates.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import boto3
 from botocore.config import Config
 
 from .errors import QUOTA_CODES, error_code
+from .pace import Pacer
 from .settings import Settings
 
 DEFAULT_CONFIG = Config(
@@ -69,11 +73,14 @@ class Clients:
     apigatewayv2: Any = None  # routing rules of custom domain names: only `portico doctor` reads them
     acm: Any = None  # custom domains' certificates: only `portico doctor` reads them
     region: str = "us-east-1"
+    pacer: Pacer | None = None  # the request rates every client of these waits for (None: not paced)
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, boto3_session: boto3.Session | None = None,
-               boto_config: Config | None = None) -> Clients:
+               boto_config: Config | None = None, pacer: Pacer | None = None) -> Clients:
+        """`pacer`: AWS's documented rates unless given (a test's tighter ones)."""
         settings = settings or Settings.from_env()
+        pacer = pacer or Pacer()
         session = boto3_session or boto3.Session(region_name=settings.region)
         config = DEFAULT_CONFIG.merge(boto_config) if boto_config else DEFAULT_CONFIG
 
@@ -84,13 +91,14 @@ class Clients:
                 # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> itself.
                 client = session.client(name, endpoint_url=settings.endpoint_url, config=config)
                 no_retry_on_quota(client)
+                pacer.attach(client, name)
                 return client
             return Lazy(build, lock)
 
         return cls(elbv2=make("elbv2"), ecs=make("ecs"), apigateway=make("apigateway"),
                    dynamodb=make("dynamodb"), ec2=make("ec2"), cloudwatch=make("cloudwatch"),
                    streams=make("dynamodbstreams"), apigatewayv2=make("apigatewayv2"), acm=make("acm"),
-                   region=session.region_name or "us-east-1")
+                   region=session.region_name or "us-east-1", pacer=pacer)
 
     def all(self) -> list[Any]:
         return [c for c in (self.elbv2, self.ecs, self.apigateway, self.dynamodb, self.ec2, self.cloudwatch) if c]

@@ -27,6 +27,11 @@ with backoff (portico's clients use it). A refused call takes no token.
 | `ECS_MUTATING` | every other ECS call | 50 / 20 [4*] | same |
 | `CLOUDWATCH_ALARMS` | PutMetricAlarm | 3 / 3 [6*] | 400 `Throttling` "Rate exceeded" |
 
+The table is portico's own (`portico.pace`): the client-side pacer waits for the same buckets, with a margin.
+Concurrent calls: the emulator serves one call at a time per service in `SERIALIZED` (moto's backends are not
+thread-safe), with the modeled latency outside that lock, so calls made in parallel overlap their latencies as
+they do on AWS.
+
 CreateDeployment's 1 per 5 s is apigateway.py's rule, on whether the model is on or not. DynamoDB is not modeled
 beyond latency: portico makes no control-plane call on the reconcile path, and on-demand tables have no rate.
 
@@ -43,8 +48,9 @@ exceeded, status code: 400" in https://github.com/kubernetes-sigs/aws-load-balan
 emulator answers `Throttling`. botocore treats both as throttling.
 [4] https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html: `ThrottlingException`,
 "Rate exceeded"; per-action buckets, e.g. "cluster read actions (DescribeClusters) ... bucket size of 50 tokens".
-*The copy we could read stops before the refill rate and the per-action table: 20 per second is assumed for the
-read actions, and the same bucket for the service actions (UpdateService); set the variables to change them.
+*The copies we could read stop before the refill rates and the per-action table: ~20 per second for the describe
+actions is how the page is quoted in https://github.com/aws-solutions/workload-discovery-on-aws/pull/355, and the
+service actions (UpdateService) get the same, assumed; set the variables to change them.
 [5] 20 burst, 1 per second sustained, as the same page is quoted in
 https://github.com/aws-actions/amazon-ecs-deploy-task-definition/issues/502.
 [6] *The CloudWatch quotas page (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html)
@@ -60,45 +66,28 @@ import threading
 import time
 from collections import Counter
 
+from portico import pace
+
 from . import limit, wrap
 
 SWITCH = "PORTICO_EMULATOR_AWS_MODEL"
 LATENCY = "PORTICO_EMULATOR_LATENCY_MS"
 RATE = "PORTICO_EMULATOR_RATE_"
+# moto's backends are not thread-safe (a create checks for a duplicate, then inserts, nothing held between): each of
+# these services serves one call at a time, whether the model is on or not. DynamoDB has its own lock (dynamodb.py);
+# CloudFormation and Lambda are left out: a stack or a function may call back into the emulator, and must not wait
+# on its own caller.
+SERIALIZED = ("apigateway", "cloudwatch", "ec2", "ecs", "elbv2")
+_serial = {name: threading.RLock() for name in SERIALIZED}
 
-# bucket: (burst, rate per second), AWS's values (see the table above)
-RATES: dict[str, tuple[float, float]] = {
-    "APIGATEWAY": (40, 10),
-    "APIGATEWAY_CREATERESOURCE": (5, 5),
-    "APIGATEWAY_PUTRESTAPI": (1, 1),
-    "APIGATEWAY_GETRESOURCES": (5, 2.5),
-    "ELBV2_DESCRIBE": (40, 10),
-    "ELBV2_MUTATING": (40, 10),
-    "ECS_READ": (50, 20),
-    "ECS_REGISTERTASKDEFINITION": (20, 1),
-    "ECS_MUTATING": (50, 20),
-    "CLOUDWATCH_ALARMS": (3, 3),
-}
+# bucket: (burst, rate per second), AWS's values: the one table portico's client-side pacer keeps too (its page
+# citations are the table above)
+RATES = pace.RATES
+buckets = pace.buckets
 
 
 def on() -> bool:
     return os.environ.get(SWITCH, "").lower() in ("1", "true", "on", "yes")
-
-
-def buckets(service: str, action: str) -> list[str]:
-    """The buckets a call draws on."""
-    if service == "apigateway":
-        own = f"APIGATEWAY_{action.upper()}"
-        return ["APIGATEWAY", own] if own in RATES else ["APIGATEWAY"]
-    if service == "elbv2":
-        return ["ELBV2_DESCRIBE" if action.startswith("Describe") else "ELBV2_MUTATING"]
-    if service == "ecs":
-        if action == "RegisterTaskDefinition":
-            return ["ECS_REGISTERTASKDEFINITION"]
-        return ["ECS_READ" if action.startswith(("Describe", "List")) else "ECS_MUTATING"]
-    if service == "cloudwatch" and action == "PutMetricAlarm":
-        return ["CLOUDWATCH_ALARMS"]
-    return []
 
 
 def rate(bucket: str) -> tuple[float, float]:
@@ -184,10 +173,18 @@ def _throttling(service: str, wait: float) -> Exception:
     return CloudWatchException("Throttling", "Rate exceeded")
 
 
+def _one_at_a_time(call_action, response):
+    lock = _serial.get(response.boto3_service_name)
+    if lock is None:
+        return call_action(response)
+    with lock:
+        return call_action(response)
+
+
 def _modeled(call_action):  # BaseResponse.call_action: every call of every service moto serves
     def wrapper(self):
         if not on():
-            return call_action(self)
+            return _one_at_a_time(call_action, self)
         from moto.core.utils import camelcase_to_underscores
 
         # AWS's answer takes time whatever it is; sleeping here, outside every lock, lets concurrent calls overlap
@@ -204,7 +201,7 @@ def _modeled(call_action):  # BaseResponse.call_action: every call of every serv
             # moto's call_action renders what the action method raises in the service's protocol: the refusal
             # stands in for this one request's action method (an attribute of this request's response object)
             setattr(self, camelcase_to_underscores(action), refuse)
-        return call_action(self)
+        return _one_at_a_time(call_action, self)
 
     return wrapper
 

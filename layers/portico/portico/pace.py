@@ -1,0 +1,132 @@
+"""Client-side pacing: every AWS call waits for a token of its API's documented request rate, so a pass that makes
+its calls in parallel stays within AWS's rates instead of being throttled and retried.
+
+AWS throttles each API per account and Region with token buckets (a bucket holds `burst` tokens, gets `rate`
+back per second, a call takes one). Portico keeps the same buckets on its side and waits for a token before each
+attempt (retries included). The pacer keeps a margin below AWS's numbers (`MARGIN`) because a call reaches AWS a
+network latency later than it leaves, and other callers in the account draw on the same buckets.
+
+| bucket | calls | burst / rate |
+|---|---|---|
+| `APIGATEWAY` | every API Gateway call | 40 / 10 [1] |
+| `APIGATEWAY_CREATERESOURCE` | CreateResource | 5 / 5 [1] |
+| `APIGATEWAY_PUTRESTAPI` | PutRestApi | 1 / 1 [1] |
+| `APIGATEWAY_GETRESOURCES` | GetResources | 5 / 2.5 [1] |
+| `ELBV2_DESCRIBE` | ELBv2 Describe* | 40 / 10 [2] |
+| `ELBV2_MUTATING` | every other ELBv2 call | 40 / 10 [2*] |
+| `ECS_READ` | ECS Describe*, List* | 50 / 20 [3*] |
+| `ECS_REGISTERTASKDEFINITION` | RegisterTaskDefinition | 20 / 1 [4] |
+| `ECS_MUTATING` | every other ECS call | 50 / 20 [3*] |
+| `CLOUDWATCH_ALARMS` | PutMetricAlarm | 3 / 3 [5*] |
+
+DynamoDB (portico's tables are on-demand: no request rate) and the other services are not paced.
+
+[1] https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html: 10 requests per second with a burst
+of 40 for the account's control-plane calls, CreateResource 5 per second, PutRestApi 1 per second, GetResources
+5 per 2 seconds (../shared/DESIGN.md uses the same numbers).
+[2] https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html: "the token bucket
+size for non-mutating API actions is 40 tokens ... refill rate of 10 tokens per second", one set of buckets per
+ELB API version. *The page's table of the other action groups (registration, create and modify actions) is not in
+any copy we could read: they get the documented bucket's size and rate, in one bucket.
+[3] https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html: token buckets per action
+group, e.g. "cluster read actions (DescribeClusters) ... bucket size of 50 tokens". *The copies we could read stop
+before the refill rates; ~20 per second for the describe actions is how the page is quoted in
+https://github.com/aws-solutions/workload-discovery-on-aws/pull/355 (DescribeTasks, DescribeContainerInstances);
+the service actions (UpdateService) get the same, assumed.
+[4] 20 burst, 1 per second sustained, as the same ECS page is quoted in
+https://github.com/aws-actions/amazon-ecs-deploy-task-definition/issues/502.
+[5] *https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html lists the API request
+rates in a table the copies we could read do not hold; PutMetricAlarm's 3 transactions per second is how it is
+commonly cited (../shared/DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+# bucket: (burst, rate per second), AWS's values (see the table above)
+RATES: dict[str, tuple[float, float]] = {
+    "APIGATEWAY": (40, 10),
+    "APIGATEWAY_CREATERESOURCE": (5, 5),
+    "APIGATEWAY_PUTRESTAPI": (1, 1),
+    "APIGATEWAY_GETRESOURCES": (5, 2.5),
+    "ELBV2_DESCRIBE": (40, 10),
+    "ELBV2_MUTATING": (40, 10),
+    "ECS_READ": (50, 20),
+    "ECS_REGISTERTASKDEFINITION": (20, 1),
+    "ECS_MUTATING": (50, 20),
+    "CLOUDWATCH_ALARMS": (3, 3),
+}
+MARGIN = 0.9  # the pacer's burst and rate, as a share of AWS's
+
+
+def buckets(service: str, action: str) -> list[str]:
+    """The buckets a call of `service` (boto3's name) draws on."""
+    if service == "apigateway":
+        own = f"APIGATEWAY_{action.upper()}"
+        return ["APIGATEWAY", own] if own in RATES else ["APIGATEWAY"]
+    if service == "elbv2":
+        return ["ELBV2_DESCRIBE" if action.startswith("Describe") else "ELBV2_MUTATING"]
+    if service == "ecs":
+        if action == "RegisterTaskDefinition":
+            return ["ECS_REGISTERTASKDEFINITION"]
+        return ["ECS_READ" if action.startswith(("Describe", "List")) else "ECS_MUTATING"]
+    if service == "cloudwatch" and action == "PutMetricAlarm":
+        return ["CLOUDWATCH_ALARMS"]
+    return []
+
+
+class Bucket:
+    """A token bucket that hands out tokens in order: `take` books the next token and says how long to wait for
+    it (the bucket may go below zero: the callers behind wait longer), so concurrent callers never overdraw it."""
+
+    def __init__(self, burst: float, rate: float, now: float):
+        self.burst, self.rate, self.tokens, self.at = burst, rate, burst, now
+
+    def take(self, now: float) -> float:
+        """Book one token; the seconds until it is there (0: at once)."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class Pacer:
+    """The buckets of one account and Region, shared by every client and thread of a process's passes."""
+
+    def __init__(self, rates: dict[str, tuple[float, float]] | None = None, *, margin: float = MARGIN,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] = time.sleep):
+        self.rates = {**RATES, **(rates or {})}
+        self.margin, self.clock, self.sleep = margin, clock, sleep
+        self._lock = threading.Lock()
+        self._buckets: dict[str, Bucket] = {}
+        self.waited = 0.0  # seconds spent waiting for tokens, all threads together
+
+    def wait(self, service: str, action: str) -> float:
+        """Wait for a token of each bucket the call draws on; the seconds waited."""
+        names = buckets(service, action)
+        if not names:
+            return 0.0
+        with self._lock:
+            now = self.clock()
+            delay = max(self._bucket(name, now).take(now) for name in names)
+            self.waited += delay
+        if delay > 0:
+            self.sleep(delay)
+        return delay
+
+    def _bucket(self, name: str, now: float) -> Bucket:
+        if name not in self._buckets:
+            burst, rate = self.rates[name]
+            self._buckets[name] = Bucket(max(1.0, int(burst * self.margin)), rate * self.margin, now)
+        return self._buckets[name]
+
+    def attach(self, client, service: str) -> None:
+        """Pace every attempt `client` (boto3's `service`) sends, retries included."""
+        def before_send(event_name: str = "", **_):
+            self.wait(service, event_name.rsplit(".", 1)[-1])
+
+        client.meta.events.register(f"before-send.{client.meta.service_model.service_id.hyphenize()}", before_send,
+                                    unique_id=f"portico-pace-{service}")
