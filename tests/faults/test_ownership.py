@@ -10,7 +10,7 @@ import pytest
 
 from portico.desired import target_group_name
 from portico.reconcile import ALL
-from portico.steps import TOKEN_TAG
+from portico.state import TOKEN_TAG
 
 from .injector import Crash
 

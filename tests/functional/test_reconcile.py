@@ -6,8 +6,7 @@ import pytest
 
 from portico.reconcile import ALL
 from portico.registry import Registry
-from portico.state import StateTable
-from portico.steps import TOKEN_TAG, token
+from portico.state import TOKEN_TAG, StateTable, token
 from tests.conftest import spec_item
 
 

@@ -13,8 +13,7 @@ from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico.settings import SERVICE_HEADER
 from portico.slots import header_value
-from portico.state import StateTable
-from portico.steps import TOKEN_TAG, token
+from portico.state import TOKEN_TAG, StateTable, token
 from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.emulator.elbv2 import RULES
 from tests.conftest import spec_item

@@ -13,7 +13,7 @@ from portico import kinds
 from portico.errors import error_code, is_not_found
 from portico.steps import API_ACTIONS, ORDER
 
-PLANNING = (kinds.ServiceKind, kinds.PassKind)  # a kind plans per service, per pass, or both
+PLANNING = (kinds.ServiceKind, kinds.PassKind, kinds.FoldKind)  # a kind plans per service, per pass, or both
 
 
 def _signature(function) -> list[tuple[str, object]]:
@@ -59,8 +59,8 @@ def test_every_action_has_one_apply_function_and_one_place_in_order():
 
 
 def test_the_planners_come_from_the_one_list_in_planning_order():
-    assert set(kinds.SERVICE_KINDS) | set(kinds.PASS_KINDS) == set(kinds.KINDS)
-    for planners in (kinds.SERVICE_KINDS, kinds.PASS_KINDS):
+    assert set(kinds.SERVICE_KINDS) | set(kinds.FOLD_KINDS) | set(kinds.PASS_KINDS) == set(kinds.KINDS)
+    for planners in (kinds.SERVICE_KINDS, kinds.FOLD_KINDS, kinds.PASS_KINDS):
         assert list(planners) == sorted(planners, key=kinds.KINDS.index)
 
 

@@ -12,8 +12,7 @@ from typing import Any
 from .clients import Clients
 from .observed import Observed, read_tags
 from .settings import Settings
-from .state import Conflict, ConflictKind, Ledger, StateTable
-from .steps import TOKEN_TAG, token
+from .state import TOKEN_TAG, Conflict, ConflictKind, Ledger, StateTable, token
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Services are planned one at a time (those that hold reservations first, then new ones in the order
 given: stream order, so the first writer of a path wins), each seeing the tentative reservations and ECS
-attachments of the ones before it; then offboarded services; then the kinds that plan the whole pass.
+attachments of the ones before it; then offboarded services; then the kinds that fold the services' steps
+(one route import for many resources) and the kinds that plan the whole pass.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import copy
 import dataclasses
 
 from .desired import DesiredService, desire
-from .kinds import PASS_KINDS, SERVICE_KINDS, fit_quota
+from .kinds import FOLD_KINDS, PASS_KINDS, SERVICE_KINDS, fit_quota
 from .observed import Observed
 from .settings import Settings
 from .spec import ServiceSpec, SpecError
@@ -42,6 +43,8 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
         plan.removed.append(service)
         plan.steps += [step for kind in SERVICE_KINDS for step in kind.plan_removal(service, obs)]
     fit_quota(plan, obs, settings)  # the services the API's resources quota leaves no room for are FAILED
+    for folding in FOLD_KINDS:
+        plan.steps = folding.fold(plan.steps, plan.desired)
     for kind in PASS_KINDS:
         plan.steps += kind.plan_pass(plan, obs, settings, region)
     return plan.sort()

@@ -7,8 +7,6 @@ ARNs that do not exist yet; `apply` resolves identities to ARNs and ids as it go
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,12 +127,3 @@ def routes(plan: Plan, obs: Observed) -> list[Route]:
         out[s] = Route(s, ledger.path, methods, tg, ledger.load_balancer)
     return [out[s] for s in sorted(out)]
 
-
-TOKEN_TAG = "portico:token"
-
-
-def token(nonce: str, identity: str) -> str:
-    """The tag value that proves an object was created by the pass holding the ledger: a keyed hash of the
-    object's identity (target group name, lb:port, listener:priority), so one object's tag says nothing of
-    another's and the nonce never leaves the state table."""
-    return hmac.new(nonce.encode(), identity.encode(), hashlib.sha256).hexdigest()[:32]

@@ -1,8 +1,9 @@
 """One module per kind of object the pipeline owns, and the one list of them (KINDS).
 
 Every kind applies the actions it plans (`Kind`); a per-service kind plans what one desired service needs and
-what offboarding one takes (`ServiceKind`); a pass kind plans over the whole pass (`PassKind`); a kind may also
-apply a run of one action at once (`BatchKind`). Which of these a kind is follows from the functions it defines, and
+what offboarding one takes (`ServiceKind`); a pass kind plans over the whole pass (`PassKind`); a folding kind
+replaces some of the pass's steps with fewer (`FoldKind`); a kind may also apply a run of one action at once
+(`BatchKind`). Which of these a kind is follows from the functions it defines, and
 tests/unit/test_kinds.py checks every kind against these protocols. A new kind is one module and one line in KINDS.
 """
 
@@ -55,14 +56,22 @@ class ServiceKind(Protocol):
 @runtime_checkable
 class PassKind(Protocol):
     def plan_pass(self, plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
-        """The steps of the whole pass, after every service's (may rewrite `plan.steps` in place)."""
+        """The steps of the whole pass, after every service's."""
+
+
+@runtime_checkable
+class FoldKind(Protocol):
+    def fold(self, steps: list[Step], desired: Mapping[str, DesiredService]) -> list[Step]:
+        """The services' steps with some replaced by fewer (one route import for many resources' calls), before
+        the pass kinds plan."""
 
 
 # In planning order: each service's steps come kind by kind in this order (listener in NLB mode, listener_rule in
-# ALB mode), and so do the pass kinds' (routes_import first: it folds the API steps of new routes).
+# ALB mode), and so do the pass kinds'.
 KINDS = (reservation, target_group, listener, listener_rule, routes_import, api, ecs, deployment, alarms, stage,
          dashboard)
 SERVICE_KINDS: tuple[ServiceKind, ...] = tuple(k for k in KINDS if isinstance(k, ServiceKind))
+FOLD_KINDS: tuple[FoldKind, ...] = tuple(k for k in KINDS if isinstance(k, FoldKind))
 PASS_KINDS: tuple[PassKind, ...] = tuple(k for k in KINDS if isinstance(k, PassKind))
 APPLY = {action: function for kind in KINDS for action, function in kind.APPLY.items()}  # action -> f(step, ctx)
 BATCH = {action: function for kind in KINDS if isinstance(kind, BatchKind) for action, function in kind.BATCH.items()}

@@ -37,7 +37,7 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
             elif (current.authorization, current.api_key_required, current.authorizer_id or None) != \
                     (m.authorization, m.api_key_required, m.authorizer_id):
                 steps.append(Step("update_method", s, method_params))
-            if current is None or _integration_differs(m, verb, current.integration):
+            if current is None or integration_differs(m, verb, current.integration):
                 steps.append(Step("put_integration", s, integration_params(path, verb, m)))
         for verb in sorted(set(have_methods) - set(methods)):
             steps.append(Step("delete_method", s, {"path": path, "httpMethod": verb}))
@@ -122,7 +122,9 @@ def fit_quota(plan: Plan, obs: Observed, settings: Settings) -> None:
             plan.failed[service] = why
 
 
-def _integration_differs(m: MethodSpec, verb: str, integration: dict[str, Any]) -> bool:
+def integration_differs(m: MethodSpec, verb: str, integration: dict[str, Any]) -> bool:
+    """Whether a method's integration as API Gateway reports it is not the one `m` wants (the route import checks
+    what it wrote with it too)."""
     want = {"type": "HTTP_PROXY", "uri": m.uri, "connectionType": "VPC_LINK",
             "httpMethod": verb, "requestParameters": m.integration_request_parameters()}
     have = {"type": integration.get("type"), "uri": integration.get("uri"),

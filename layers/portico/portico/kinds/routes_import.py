@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..context import ApplyContext
-from ..desired import MethodSpec
+from ..desired import DesiredService, MethodSpec
 from ..errors import QUOTA_CODES, error_code, error_text, is_transient
-from ..observed import Observed, read_resources
+from ..observed import read_resources
 from ..settings import Settings
 from ..spec import PROXY
-from ..steps import Plan, Step
-from .api import _integration_differs
+from ..steps import Step
+from .api import integration_differs
 
 FOLDED = {"create_resource", "put_method", "put_integration"}
 # Per resource, a pass of up to 5 new resources (two services) goes through CreateResource's burst (5 per
@@ -44,23 +45,22 @@ API_FIELDS = ("name", "description", "apiKeySource", "binaryMediaTypes", "endpoi
 NAMED_PATH = re.compile(r"at path '([^']*)'")
 
 
-def plan_pass(plan: Plan, obs: Observed, settings: Settings, region: str) -> list[Step]:
-    """Fold the eligible services' route creation into one import when the per-resource path would wait on
-    the CreateResource quota; the folded steps leave `plan.steps` (the plan shows `import_routes` with the
-    number of per-resource calls it replaces)."""
+def fold(steps: list[Step], desired: Mapping[str, DesiredService]) -> list[Step]:
+    """`steps` with the eligible services' route creation folded into one import when the per-resource path would
+    wait on the CreateResource quota (the plan shows `import_routes` with the number of per-resource calls it
+    replaces); `steps` as they are otherwise."""
     by_service: dict[str, list[Step]] = {}
-    for st in plan.steps:
-        if st.service in plan.desired and (st.action in FOLDED or st.action in _API_OTHER):
+    for st in steps:
+        if st.service in desired and (st.action in FOLDED or st.action in _API_OTHER):
             by_service.setdefault(st.service, []).append(st)
-    folded = {s: steps for s, steps in by_service.items() if _eligible(plan.desired[s], steps)}
+    folded = {s: mine for s, mine in by_service.items() if _eligible(desired[s], mine)}
     replaced = sum(len(v) for v in folded.values())
-    creates = sum(st.action == "create_resource" for steps in folded.values() for st in steps)
+    creates = sum(st.action == "create_resource" for mine in folded.values() for st in mine)
     if creates <= CREATE_RESOURCE_BURST:
-        return []
-    gone = {id(st) for steps in folded.values() for st in steps}
-    plan.steps[:] = [st for st in plan.steps if id(st) not in gone]  # in place: the caller extends this list
-    return [Step("import_routes", "*", {"replaces": replaced, "services": {
-        s: _routes(plan.desired[s]) for s in sorted(folded)}})]
+        return steps
+    gone = {id(st) for mine in folded.values() for st in mine}
+    return [st for st in steps if id(st) not in gone] + [Step("import_routes", "*", {
+        "replaces": replaced, "services": {s: _routes(desired[s]) for s in sorted(folded)}})]
 
 
 _API_OTHER = {"update_method", "delete_method", "delete_resource"}
@@ -258,7 +258,7 @@ def _matches(r: dict[str, Any], observed) -> bool:
     m = _spec(r)
     return ((method.authorization, method.api_key_required, method.authorizer_id or None)
             == (m.authorization, m.api_key_required, None)
-            and not _integration_differs(m, r["httpMethod"], method.integration)
+            and not integration_differs(m, r["httpMethod"], method.integration)
             and method.integration.get("connectionId") == r["connectionId"])
 
 

@@ -39,11 +39,22 @@ from botocore.exceptions import ClientError
 from ..errors import CONDITION_FAILED, error_code
 from . import claims as ledger_claims
 from . import leases, reservations
-from .records import Conflict, ConflictKind, Ledger, StateSnapshot, batch_get, from_item, owned_by, to_item
+from .records import (
+    TOKEN_TAG,
+    Conflict,
+    ConflictKind,
+    Ledger,
+    StateSnapshot,
+    batch_get,
+    from_item,
+    owned_by,
+    to_item,
+    token,
+)
 from .reservations import Handover, Reservation
 
-__all__ = ["Conflict", "ConflictKind", "Handover", "Ledger", "Reservation", "StateSnapshot", "StateTable", "batch_get",
-           "from_item", "owned_by", "to_item"]
+__all__ = ["TOKEN_TAG", "Conflict", "ConflictKind", "Handover", "Ledger", "Reservation", "StateSnapshot", "StateTable",
+           "batch_get", "from_item", "owned_by", "to_item", "token"]
 
 KEEP_LINKS = 300  # deployments whose VPC links are remembered: more than the stages' histories hold (100 each)
 

@@ -5,6 +5,8 @@ These know no key: `StateTable` (this package) owns every key prefix of the tabl
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,6 +29,16 @@ def owned_by(owner: str, key: str = "pk") -> dict[str, Any]:
     """The condition of every owned item's write: it does not exist yet, or `owner` holds it."""
     return {"ConditionExpression": f"attribute_not_exists({key}) OR #o = :o",
             "ExpressionAttributeNames": {"#o": "owner"}, "ExpressionAttributeValues": {":o": {"S": owner}}}
+
+
+TOKEN_TAG = "portico:token"
+
+
+def token(nonce: str, identity: str) -> str:
+    """The tag value that proves an object was created by the pass holding the ledger: a keyed hash of the
+    object's identity (target group name, lb:port, listener:priority) with the ledger's nonce, so one object's tag
+    says nothing of another's and the nonce never leaves the state table."""
+    return hmac.new(nonce.encode(), identity.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,7 +103,7 @@ class Ledger:
     version: int | None = None  # bumped by every pass that changed the service: a pass planned on an older one is stale
     holder: str | None = None  # the pass changing the service now (a lease, until `held_until`)
     held_until: int | None = None
-    nonce: str | None = None  # secret of the ledger: each object portico creates carries a token of it (steps.token)
+    nonce: str | None = None  # secret of the ledger: each object portico creates carries a token of it (`token`)
 
     def to_dict(self) -> dict[str, Any]:
         return {"service": self.service, "loadBalancer": self.load_balancer,
