@@ -1,47 +1,29 @@
-"""ALB mode against the moto server: one internal ALB, its HTTP listener (fixed 404), a listener rule and an HTTP
-target group per service, integrations through the VPC link v2 naming the ALB; rule priorities reserved like
-ports; the rules-per-ALB quota refused with a clear status; foreign rules untouched; drift put back; offboarding
-removes exactly what portico created."""
+"""ALB mode's listener rules, against the moto server: one internal ALB, its HTTP listener (fixed 404), a listener
+rule and an HTTP target group per service, integrations through the VPC link v2 naming the ALB; the rules-per-ALB
+quota refused with a clear status; foreign rules untouched; drift put back; offboarding removes exactly what
+portico created. A rule's lost priority is in test_listener.py (both modes), its reservation in test_reservation.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from portico.clients import Clients
 from portico.kinds import listener_rule
-from portico.reconcile import ALL, Reconciler
-from portico.registry import Registry
+from portico.reconcile import ALL
 from portico.settings import SERVICE_HEADER
 from portico.slots import header_value
 from portico.state import TOKEN_TAG, StateTable, token
-from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.emulator.elbv2 import RULES
 from tests.conftest import spec_item
+from tests.kinds.conftest import integrations, rules
 
 SERVICES = ("orders", "users", "catalog")
-
-
-@pytest.fixture
-def alb(aws):
-    s = local.bootstrap(aws, vpc_links="v2", backend="alb")
-    clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
-    return s, clients, Registry(clients.dynamodb, s.registry_table), Reconciler(clients, s, sleep=lambda _: None)
-
-
-def rules(clients, s) -> list[dict]:
-    return [r for r in clients.elbv2.describe_rules(ListenerArn=s.alb_listener_arn)["Rules"] if not r["IsDefault"]]
 
 
 def header_of(rule: dict, raw: bool = False) -> list[str]:
     """The services a rule's header condition names (the value is `<service>.<token>`; raw: the values)."""
     return [v if raw else v.split(".")[0] for c in rule["Conditions"] if c["Field"] == "http-header"
             for v in c["HttpHeaderConfig"]["Values"]]
-
-
-def integrations(clients, s, path):
-    items = clients.apigateway.get_resources(restApiId=s.rest_api_id, embed=["methods"], limit=500)["items"]
-    [res] = [r for r in items if r["path"] == path]
-    return [m["methodIntegration"] for m in res["resourceMethods"].values()]
 
 
 def onboard(reg, reconciler, *names, **kw):
@@ -200,32 +182,3 @@ def test_doctor_walks_the_alb_links_and_names_a_deleted_rule(alb):
     assert not links["listener rule on the ALB"].ok and "portico reconcile --service orders" in \
         links["listener rule on the ALB"].fix
     assert not links["target group"].ok and links["rule priority reserved"].ok
-
-
-def test_a_priority_taken_by_a_concurrent_pass_is_chosen_again_never_shared(alb):
-    from portico.state import Conflict, Reservation
-
-    s, clients, reg, reconciler = alb
-    state = StateTable(clients.dynamodb, s.state_table)
-    state.reserve(Reservation("rival", s.load_balancer_arns[0], 7, "/rival", listener=s.alb_listener_arn))
-    with pytest.raises(Conflict) as lost:  # the same conditional write as a port: one owner per priority
-        state.reserve(Reservation("orders", s.load_balancer_arns[0], 7, "/orders", listener=s.alb_listener_arn))
-    assert (lost.value.kind, lost.value.owner) == ("priority", "rival")
-    state.release_priority("rival", s.alb_listener_arn, 7)
-
-    observe, raced = reconciler.observe, []
-
-    def observe_then_lose_the_race(specs):  # another pass reserves priority 1 right after this one read
-        seen = observe(specs)
-        if not raced:
-            raced.append(state.reserve(Reservation("rival", s.load_balancer_arns[0], 1, "/rival",
-                                                   listener=s.alb_listener_arn)))
-        return seen
-
-    reconciler.observe = observe_then_lose_the_race
-    reg.put_spec(spec_item("orders"))
-    outcome = reconciler.run(ALL)
-    assert outcome.statuses["orders"].status == "READY", outcome.statuses["orders"]
-    priorities = StateTable(clients.dynamodb, s.state_table).snapshot().priorities
-    assert priorities == {(s.alb_listener_arn, 1): "rival", (s.alb_listener_arn, 2): "orders"}
-    assert [int(r["Priority"]) for r in rules(clients, s)] == [2]
