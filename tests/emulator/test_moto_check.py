@@ -55,7 +55,7 @@ def test_the_installed_emulator_patches_the_live_cfnresponse_route():
     from moto.cloudformation import urls
 
     from portico_cli.local_aws.emulator import install
-    from portico_cli.local_aws.emulator.cloudformation import CFN_RESPONSE_ROUTE, _cfnresponse
+    from portico_cli.local_aws.emulator.cloudformation.custom import CFN_RESPONSE_ROUTE, _cfnresponse
 
     install()
     assert urls.url_paths[CFN_RESPONSE_ROUTE] is _cfnresponse

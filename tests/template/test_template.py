@@ -10,7 +10,7 @@ import pytest
 from template_support import FUNCTIONS, ROOT, TEMPLATE, Deployed, as_list, role_statements, statements
 
 # What CloudFormation reads as a reference (Ref, Fn::GetAtt, ${X} / ${X.Attr} in Fn::Sub): the emulator's reading.
-from portico_cli.local_aws.emulator.cloudformation import references as refs
+from portico_cli.local_aws.emulator.cloudformation.template import references as refs
 
 RECONCILERS = ("RegistryStreamFunction", "SweeperFunction")
 

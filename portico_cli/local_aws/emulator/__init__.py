@@ -3,7 +3,7 @@
 `install()` registers every module's patch on moto's in-process server classes (the test session's
 ThreadedMotoServer); `python -m portico_cli.local_aws.emulator -H 127.0.0.1 -p PORT` runs moto's server with
 them (`portico local up`). Never imported by the Lambda handlers. Adding a patch is adding a module with an
-`install()` and one line in PATCHES.
+`install()` and its line in `patches()`.
 
 Every patch goes through `wrap`, `replace`, `add` or `route`, which check at start that moto still has the
 target (moto is pinned to the locked version, and its internals move between releases): a missing one stops
@@ -30,28 +30,9 @@ unless `PORTICO_EMULATOR_AWS_MODEL=1`: aws_model.py.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
-PATCHES = (
-    "apigateway",
-    "apigateway_import",
-    "dataplane",
-    "cloudwatch",
-    "awslambda",
-    "apigateway_domains",
-    "apigateway_domains_cfn",  # before cloudformation: it adds resource types to cloudformation.HANDLERS
-    "changeset",  # before cloudformation too (AWS::S3::BucketPolicy)
-    "cloudformation",
-    "vpclink",
-    "apigateway_cache",
-    "ecs",
-    "elbv2",
-    "elbv2_health",
-    "dynamodb",
-    "aws_model",  # last: it wraps the dispatch every patched operation is reached through
-)
 _installed = False
 
 
@@ -117,15 +98,56 @@ def route(url_paths: dict, pattern: str, handler, *, new: bool = False) -> None:
     url_paths[pattern] = handler
 
 
+def patches() -> tuple:
+    """Every patch module, in the order they install (imported here, not at the top: each imports this module's
+    helpers)."""
+    from . import (
+        apigateway,
+        apigateway_cache,
+        apigateway_domains,
+        apigateway_domains_cfn,
+        apigateway_import,
+        aws_model,
+        awslambda,
+        cloudformation,
+        cloudwatch,
+        dataplane,
+        dynamodb,
+        ecs,
+        elbv2,
+        elbv2_health,
+        vpclink,
+    )
+
+    return (
+        apigateway,
+        apigateway_import,
+        dataplane,
+        cloudwatch,
+        awslambda,
+        apigateway_domains,
+        apigateway_domains_cfn,  # before cloudformation: it adds resource types to cloudformation's HANDLERS
+        cloudformation,
+        vpclink,
+        apigateway_cache,
+        ecs,
+        elbv2,
+        elbv2_health,
+        dynamodb,
+        aws_model,  # last: it wraps the dispatch every patched operation is reached through
+    )
+
+
 def install() -> None:
     """Apply every patch; a target moto lacks (attribute, import or route) raises MotoMismatch, naming it."""
     global _installed
     if _installed:
         return
-    for name in PATCHES:
+    for module in patches():
         try:
-            importlib.import_module(f"{__name__}.{name}").install()
+            module.install()
         except (ImportError, AttributeError, KeyError, ValueError) as error:
+            name = module.__name__.rsplit(".", 1)[-1]
             raise MotoMismatch(f"{_moto()}: the {name} patch cannot apply: {error}") from error
     _installed = True
 

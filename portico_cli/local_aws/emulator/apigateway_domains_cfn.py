@@ -14,13 +14,13 @@
 - AWS::ApiGateway::RestApi keeps DisableExecuteApiEndpoint ("Specifies whether clients can invoke your API by
   using the default execute-api endpoint", aws-resource-apigateway-restapi.html), which moto's handler drops.
 
-Registered before cloudformation.py builds its resource models (PATCHES order).
+Registered before cloudformation/models.py makes HANDLERS resource types (the patches' order).
 """
 
 from __future__ import annotations
 
 from . import wrap
-from .cloudformation import ResourceFailure, _bool, _clients, _int
+from .cloudformation.resources import ResourceFailure, as_bool, as_int, clients
 
 
 def _stack_owning(name: str) -> str | None:
@@ -38,7 +38,7 @@ def _stack_owning(name: str) -> str | None:
 
 
 def _domain_create(p, name):
-    apigw, domain = _clients("apigateway"), p["DomainName"]
+    apigw, domain = clients("apigateway"), p["DomainName"]
     owner = _stack_owning(domain)
     if owner:
         raise ResourceFailure(f"{domain} already exists in stack {owner}")
@@ -66,43 +66,43 @@ def _domain_attributes(out: dict) -> dict:
 def _rule_fields(p) -> dict:
     """A rule's CloudFormation properties as the API's arguments (CloudFormation hands booleans and numbers on
     as strings)."""
-    return {"Priority": _int(p["Priority"]), "Conditions": p.get("Conditions") or [],
-            "Actions": [{"InvokeApi": {**a["InvokeApi"], "StripBasePath": _bool(a["InvokeApi"].get("StripBasePath"))}}
+    return {"Priority": as_int(p["Priority"]), "Conditions": p.get("Conditions") or [],
+            "Actions": [{"InvokeApi": {**a["InvokeApi"], "StripBasePath": as_bool(a["InvokeApi"].get("StripBasePath"))}}
                         for a in p.get("Actions") or []]}
 
 
 def _rule_create(p, name):
     domain = p["DomainNameArn"].split("/domainnames/", 1)[-1]
-    rule = _clients("apigatewayv2").create_routing_rule(DomainName=domain, **_rule_fields(p))
+    rule = clients("apigatewayv2").create_routing_rule(DomainName=domain, **_rule_fields(p))
     return rule["RoutingRuleArn"], {"RoutingRuleArn": rule["RoutingRuleArn"], "RoutingRuleId": rule["RoutingRuleId"]}
 
 
 def _rule_update(physical, p, old):
     """In place (PutRoutingRule): a rule's Actions, Conditions and Priority update with no interruption, its
     DomainNameArn by replacement (aws-resource-apigatewayv2-routingrule.html)."""
-    from .stack_update import _Replace
+    from .cloudformation.stack_update import _Replace
 
     if p["DomainNameArn"] != old["DomainNameArn"]:
         raise _Replace
     domain, _, rule_id = physical.split("/domainnames/", 1)[-1].partition("/routingrules/")
-    _clients("apigatewayv2").put_routing_rule(DomainName=domain, RoutingRuleId=rule_id, **_rule_fields(p))
+    clients("apigatewayv2").put_routing_rule(DomainName=domain, RoutingRuleId=rule_id, **_rule_fields(p))
     return {"RoutingRuleArn": physical, "RoutingRuleId": rule_id}
 
 
 def _rule_delete(physical, p):
     domain, _, rule_id = physical.split("/domainnames/", 1)[-1].partition("/routingrules/")
-    _clients("apigatewayv2").delete_routing_rule(DomainName=domain, RoutingRuleId=rule_id)
+    clients("apigatewayv2").delete_routing_rule(DomainName=domain, RoutingRuleId=rule_id)
 
 
 def _mapping_create(p, name):
-    out = _clients("apigateway").create_base_path_mapping(domainName=p["DomainName"], restApiId=p["RestApiId"],
+    out = clients("apigateway").create_base_path_mapping(domainName=p["DomainName"], restApiId=p["RestApiId"],
                                                           basePath=p.get("BasePath") or "", stage=p.get("Stage", ""))
     return f"{p['DomainName']}/{out['basePath']}", {}
 
 
 def _mapping_delete(physical, p):
     domain, _, base = physical.partition("/")
-    _clients("apigateway").delete_base_path_mapping(domainName=domain, basePath=base)
+    clients("apigateway").delete_base_path_mapping(domainName=domain, basePath=base)
 
 
 def _endpoint_switch(create):  # RestAPI.create_from_cloudformation_json
@@ -118,7 +118,7 @@ def _endpoint_switch(create):  # RestAPI.create_from_cloudformation_json
 
 def _domain_update(physical, p, old):
     """UpdateDomainName for what changes in place; another name is a new domain."""
-    from .stack_update import _Replace
+    from .cloudformation.stack_update import _Replace
 
     if p["DomainName"] != old["DomainName"]:
         raise _Replace
@@ -128,18 +128,18 @@ def _domain_update(physical, p, old):
     ip = (p.get("EndpointConfiguration") or {}).get("IpAddressType")
     if ip != (old.get("EndpointConfiguration") or {}).get("IpAddressType"):
         ops.append({"op": "replace", "path": "/endpointConfiguration/ipAddressType", "value": ip or "ipv4"})
-    out = _clients("apigateway").update_domain_name(domainName=physical, patchOperations=ops) if ops else \
-        _clients("apigateway").get_domain_name(domainName=physical)
+    out = clients("apigateway").update_domain_name(domainName=physical, patchOperations=ops) if ops else \
+        clients("apigateway").get_domain_name(domainName=physical)
     return _domain_attributes(out)
 
 
 def install() -> None:
     from moto.apigateway.models import RestAPI
 
-    from . import cloudformation, stack_update
+    from .cloudformation import resources, stack_update
 
-    cloudformation.HANDLERS.update({
-        "AWS::ApiGateway::DomainName": (_domain_create, lambda physical, p: _clients(
+    resources.HANDLERS.update({
+        "AWS::ApiGateway::DomainName": (_domain_create, lambda physical, p: clients(
             "apigateway").delete_domain_name(domainName=physical)),
         "AWS::ApiGatewayV2::RoutingRule": (_rule_create, _rule_delete),
         "AWS::ApiGateway::BasePathMapping": (_mapping_create, _mapping_delete),

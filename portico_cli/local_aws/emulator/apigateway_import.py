@@ -51,12 +51,27 @@ class _Route:
         self.path, self.verb = path, verb
         where = f"'{verb}' for resource at path '{path}'"
         self.auth, self.authorizer_id, self.api_key = "NONE", None, False
+        self._security(op, doc, api, where, errors, warnings)
+        self.params: dict[str, bool] = {}
+        for p in [*(item.get("parameters") or []), *(op.get("parameters") or [])]:
+            if p.get("in") in PARAM_IN:
+                self.params[f"method.request.{PARAM_IN[p['in']]}.{p['name']}"] = bool(p.get("required"))
+        for part in path.split("/"):  # a non-greedy path variable is declared by the path itself
+            if part.startswith("{") and not part.endswith("+}"):
+                self.params.setdefault(f"method.request.path.{part.strip('{}')}", True)
+        self.integration = op.get("x-amazon-apigateway-integration")
+        if self.integration is not None:
+            errors += [f"Unable to put integration on {where}: {problem}" for problem in self._integration_problems(
+                backend)]
+
+    def _security(self, op, doc, api, where: str, errors: list[str], warnings: list[str]) -> None:
+        """The method's authorization and API key, from the security schemes its requirements name."""
         schemes = (doc.get("components") or {}).get("securitySchemes") or doc.get("securityDefinitions") or {}
         for requirement in op.get("security", doc.get("security")) or []:
             for name in requirement:
                 scheme = schemes.get(name)
                 if scheme is None:
-                    warnings.append(f"Parse issue: security scheme '{name}' of {verb} {path} is not defined")
+                    warnings.append(f"Parse issue: security scheme '{name}' of {self.verb} {self.path} is not defined")
                 elif scheme.get("x-amazon-apigateway-authorizer"):
                     found = [a for a in api.authorizers.values() if a.name == name]
                     if not found:  # AWS would define it; this local AWS only refers to existing authorizers
@@ -72,39 +87,32 @@ class _Route:
                     self.api_key = True
         if isinstance(op.get("x-amazon-apigateway-auth"), dict):
             self.auth = str(op["x-amazon-apigateway-auth"].get("type", "NONE")).upper()
-        self.params: dict[str, bool] = {}
-        for p in [*(item.get("parameters") or []), *(op.get("parameters") or [])]:
-            if p.get("in") in PARAM_IN:
-                self.params[f"method.request.{PARAM_IN[p['in']]}.{p['name']}"] = bool(p.get("required"))
-        for part in path.split("/"):  # a non-greedy path variable is declared by the path itself
-            if part.startswith("{") and not part.endswith("+}"):
-                self.params.setdefault(f"method.request.path.{part.strip('{}')}", True)
-        self.integration = op.get("x-amazon-apigateway-integration")
-        if self.integration is None:
-            return
-        i = self.integration
+
+    def _integration_problems(self, backend) -> list[str]:
+        """What PutIntegration would refuse in the operation's x-amazon-apigateway-integration."""
+        from moto.apigateway.exceptions import BadRequestException
+
+        i, problems = self.integration, []
         kind = str(i.get("type", "")).upper()
         if kind not in ("HTTP", "HTTP_PROXY", "AWS", "AWS_PROXY", "MOCK"):
-            errors.append(f"Unable to put integration on {where}: Invalid integration type specified: '{kind}'")
+            problems.append(f"Invalid integration type specified: '{kind}'")
         if kind in ("HTTP", "HTTP_PROXY") and not re.match(r"^https?://[^/\s:]+", str(i.get("uri", ""))):
-            errors.append(f"Unable to put integration on {where}: Invalid HTTP endpoint specified for URI")
+            problems.append("Invalid HTTP endpoint specified for URI")
         if str(i.get("connectionType", "")).upper() == "VPC_LINK":
             link = str(i.get("connectionId") or "")
             if not link.startswith("${stageVariables.") and link not in backend.vpc_links \
                     and not _is_v2_link(backend.account_id, backend.region_name, link):
-                errors.append(f"Unable to put integration on {where}: Invalid VPC link ID specified: '{link}'")
-        from moto.apigateway.exceptions import BadRequestException
-
+                problems.append(f"Invalid VPC link ID specified: '{link}'")
         try:  # integrationTarget: the same rules as PutIntegration's (vpclink.py)
             check_target(backend.account_id, backend.region_name, i.get("connectionType"), i.get("connectionId"),
                          i.get("integrationTarget"))
         except BadRequestException as exc:
-            errors.append(f"Unable to put integration on {where}: {exc.message}")
+            problems.append(exc.message)
         for value in (i.get("requestParameters") or {}).values():
             if isinstance(value, str) and value.startswith("method.request.") and value not in self.params:
-                errors.append(f"Unable to put integration on {where}: Invalid mapping expression specified: "
-                              "Validation Result: warnings : [], errors : [Invalid mapping expression parameter "
-                              f"specified: {value}]")
+                problems.append("Invalid mapping expression specified: Validation Result: warnings : [], errors : "
+                                f"[Invalid mapping expression parameter specified: {value}]")
+        return problems
 
 
 def _routes(doc: dict[str, Any], api, backend) -> tuple[list[_Route], list[str], list[str]]:

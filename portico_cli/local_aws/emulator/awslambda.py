@@ -1,6 +1,6 @@
 """Lambda: run a function where moto would need Docker, and leave stream delivery to the poller.
 
-- Invoke (and CloudFormation's custom resource requests, see cloudformation.py): moto runs the function in
+- Invoke (and CloudFormation's custom resource requests, see cloudformation/custom.py): moto runs the function in
   a Docker container, which these machines do not have. Here it runs in a fresh interpreter, as Lambda's
   runtime does: the deployment package and the layers (the ones the function names, in order, each layer's
   `python/` on the path like /opt/python) unpacked from what the emulator holds, the function's own

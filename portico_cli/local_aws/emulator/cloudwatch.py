@@ -76,94 +76,111 @@ def _tokens(query: str) -> list[tuple[str, str]]:
 
 def parse_insights(query: str) -> dict:
     """A Metrics Insights query's parts, or BadQuery naming the rule it breaks."""
-    toks, i = _tokens(query), 0
+    q = _Query(_tokens(query))
+    out = {"where": [], "group_by": [], "order": None, "limit": None, "schema": None}
+    q.word("SELECT")
+    out["function"] = q.word(*FUNCTIONS)
+    q.op("(")
+    out["metric"] = q.name("metric name")
+    q.op(")")
+    q.word("FROM")
+    if q.keyword("SCHEMA"):
+        q.op("(")
+        out["namespace"], out["schema"] = q.name("namespace"), []
+        while q.comma():
+            out["schema"].append(q.name("label"))
+        q.op(")")
+    else:
+        out["namespace"] = q.name("namespace")
+    if q.keyword("WHERE"):
+        out["where"] = q.conditions()
+    if q.keyword("GROUP"):
+        q.word("BY")
+        out["group_by"].append(q.name("label"))
+        while q.comma():
+            out["group_by"].append(q.name("label"))
+    if q.keyword("ORDER"):
+        q.word("BY")
+        function = q.word(*FUNCTIONS)
+        q.op("(")
+        q.op(")")
+        out["order"] = (function, q.word("ASC", "DESC") if q.peek()[1].upper() in ("ASC", "DESC") else "ASC")
+    if q.keyword("LIMIT"):
+        out["limit"] = q.limit()
+    if q.peek()[0] != "end":
+        raise BadQuery(f"unexpected {q.peek()[1]!r} after the query's last clause")
+    return out
 
-    def peek(n=0):
-        return toks[i + n] if i + n < len(toks) else ("end", "")
 
-    def word(*allowed):
-        nonlocal i
-        kind, text = peek()
+class _Query:
+    """A cursor over a query's tokens; each reader takes what it expects or raises BadQuery naming it."""
+
+    def __init__(self, tokens: list[tuple[str, str]]):
+        self.tokens, self.i = tokens, 0
+
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "")
+
+    def keyword(self, text: str) -> bool:
+        """Take the keyword `text` if it is next."""
+        kind, found = self.peek()
+        if kind == "word" and found.upper() == text:
+            self.i += 1
+            return True
+        return False
+
+    def comma(self) -> bool:
+        if self.peek() == ("op", ","):
+            self.i += 1
+            return True
+        return False
+
+    def word(self, *allowed: str) -> str:
+        kind, text = self.peek()
         if kind != "word" or text.upper() not in allowed:
             raise BadQuery(f"expected {' or '.join(allowed)}, found {text or 'the end of the query'!r}")
-        i += 1
+        self.i += 1
         return text.upper()
 
-    def op(text):
-        nonlocal i
-        if peek() != ("op", text):
-            raise BadQuery(f"expected {text!r}, found {peek()[1] or 'the end of the query'!r}")
-        i += 1
+    def op(self, text: str) -> None:
+        if self.peek() != ("op", text):
+            raise BadQuery(f"expected {text!r}, found {self.peek()[1] or 'the end of the query'!r}")
+        self.i += 1
 
-    def name(what):  # a metric, namespace or label: bare letters, digits and _, or in double quotes
-        nonlocal i
-        kind, text = peek()
+    def name(self, what: str) -> str:
+        """A metric, namespace or label: bare letters, digits and _, or in double quotes."""
+        kind, text = self.peek()
         if kind == "ident":
-            i += 1
+            self.i += 1
             return re.sub(r"\\(.)", r"\1", text[1:-1])
         if kind == "word" and re.fullmatch(r"[A-Za-z0-9_]+", text) and text.upper() not in KEYWORDS:
-            i += 1
+            self.i += 1
             return text
         raise BadQuery(f"expected a {what} (in double quotes unless letters, digits and _ only), found "
                        f"{text or 'the end of the query'!r}")
 
-    out = {"where": [], "group_by": [], "order": None, "limit": None, "schema": None}
-    word("SELECT")
-    out["function"] = word(*FUNCTIONS)
-    op("(")
-    out["metric"] = name("metric name")
-    op(")")
-    word("FROM")
-    if peek()[0] == "word" and peek()[1].upper() == "SCHEMA":
-        i += 1
-        op("(")
-        out["namespace"], out["schema"] = name("namespace"), []
-        while peek() == ("op", ","):
-            i += 1
-            out["schema"].append(name("label"))
-        op(")")
-    else:
-        out["namespace"] = name("namespace")
-    if peek()[0] == "word" and peek()[1].upper() == "WHERE":
-        i += 1
+    def conditions(self) -> list[tuple[str, str, str]]:
+        """WHERE's `label = 'value'` / `label != 'value'`, joined by AND."""
+        out = []
         while True:
-            label = name("label")
-            kind, text = peek()
+            label = self.name("label")
+            kind, text = self.peek()
             if kind != "op" or text not in ("=", "!="):
                 raise BadQuery(f"WHERE compares a label with = or != only, found {text or 'the end'!r}")
-            i += 1
-            if peek()[0] != "value":
-                raise BadQuery(f"a label value is in single quotes, found {peek()[1] or 'the end'!r}")
-            out["where"].append((label, text, re.sub(r"\\(.)", r"\1", peek()[1][1:-1])))
-            i += 1
-            if not (peek()[0] == "word" and peek()[1].upper() == "AND"):
-                break
-            i += 1
-    if peek()[0] == "word" and peek()[1].upper() == "GROUP":
-        i += 1
-        word("BY")
-        out["group_by"].append(name("label"))
-        while peek() == ("op", ","):
-            i += 1
-            out["group_by"].append(name("label"))
-    if peek()[0] == "word" and peek()[1].upper() == "ORDER":
-        i += 1
-        word("BY")
-        function = word(*FUNCTIONS)
-        op("(")
-        op(")")
-        direction = word("ASC", "DESC") if peek()[0] == "word" and peek()[1].upper() in ("ASC", "DESC") else "ASC"
-        out["order"] = (function, direction)
-    if peek()[0] == "word" and peek()[1].upper() == "LIMIT":
-        i += 1
-        kind, text = peek()
+            self.i += 1
+            if self.peek()[0] != "value":
+                raise BadQuery(f"a label value is in single quotes, found {self.peek()[1] or 'the end'!r}")
+            out.append((label, text, re.sub(r"\\(.)", r"\1", self.peek()[1][1:-1])))
+            self.i += 1
+            if not self.keyword("AND"):
+                return out
+
+    def limit(self) -> int:
+        kind, text = self.peek()
         if kind != "word" or not text.isdigit() or not 1 <= int(text) <= MAX_SERIES:
             raise BadQuery(f"LIMIT takes a number from 1 to {MAX_SERIES}, found {text or 'nothing'!r}")
-        i += 1
-        out["limit"] = int(text)
-    if peek()[0] != "end":
-        raise BadQuery(f"unexpected {peek()[1]!r} after the query's last clause")
-    return out
+        self.i += 1
+        return int(text)
 
 
 KEYWORDS = {"SELECT", "FROM", "WHERE", "GROUP", "ORDER", "BY", "ASC", "DESC", "LIMIT", "SCHEMA", "AND", "OR",

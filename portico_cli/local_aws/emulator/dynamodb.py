@@ -86,7 +86,6 @@ class _Journal:
 
 def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
     """moto's TransactWriteItems (same checks, same cancellation reasons), undone item by item on failure."""
-    from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,
         MockValidationException,
@@ -103,51 +102,59 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
         for entry in transact_items:
             if len(entry) > 1:
                 raise TransactWriteSingleOpException
-            original_item = None
             try:
-                op_type, op = next(iter(entry.items()))
-                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
-                    raise ValueError("Unsupported transaction operation")
-                table_name = op["TableName"]
-                condition = op.get("ConditionExpression")
-                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-                if op_type == "Put":
-                    table = self.get_table(table_name)
-                    key = {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a is not None}
-                else:
-                    key = op["Key"]
-                target = (str(table_name), str(dict(sorted(key.items()))))
-                if target in targets:
-                    raise MultipleTransactionsException()
-                targets.add(target)
-                current = self.get_item(table_name, key)
-                if condition is not None and not get_filter_expression(condition, names, values).expr(current):
-                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                        original_item = current.to_json()["Attributes"]
-                    raise ConditionalCheckFailed(item=original_item)
-                conditions = dict(condition_expression=condition, expression_attribute_names=names,
-                                  expression_attribute_values=values)
-                if op_type != "ConditionCheck":
-                    journal.keep(table_name, key)
-                if op_type == "Put":
-                    self.put_item(table_name, op["Item"], **conditions)
-                elif op_type == "Delete":
-                    self.delete_item(table_name, key, **conditions)
-                elif op_type == "Update":
-                    self.update_item(table_name, key, update_expression=op["UpdateExpression"], **conditions)
+                _transact_one(self, *next(iter(entry.items())), targets, journal)
                 errors.append((None, None, None))
             except (MultipleTransactionsException, MockValidationException):
                 raise
             except ConditionalCheckFailed as e:
-                errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+                errors.append(("ConditionalCheckFailed", str(e.message), getattr(e, "old_item", None)))
             except Exception as e:  # moto's choice: any other failure is a cancellation reason of its own
-                errors.append((type(e).__name__, str(e), original_item))
+                errors.append((type(e).__name__, str(e), None))
         if any(code is not None for code, _, _ in errors):
             raise TransactionCanceledException(errors)
     except BaseException:
         journal.undo()
         raise
     journal.commit()
+
+
+def _transact_one(self, op_type: str, op: dict[str, Any], targets: set, journal: _Journal) -> None:
+    """One item of a transaction: its condition checked, then applied (kept in `journal` to be undone)."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import ConditionalCheckFailed, MultipleTransactionsException
+
+    if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+        raise ValueError("Unsupported transaction operation")
+    table_name = op["TableName"]
+    condition = op.get("ConditionExpression")
+    names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    if op_type == "Put":
+        table = self.get_table(table_name)
+        key = {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a is not None}
+    else:
+        key = op["Key"]
+    target = (str(table_name), str(dict(sorted(key.items()))))
+    if target in targets:
+        raise MultipleTransactionsException()
+    targets.add(target)
+    current = self.get_item(table_name, key)
+    if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+        old = current.to_json()["Attributes"] if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" \
+            and current else None
+        failure = ConditionalCheckFailed(item=old)
+        failure.old_item = old  # the cancellation reason's Item
+        raise failure
+    conditions = dict(condition_expression=condition, expression_attribute_names=names,
+                      expression_attribute_values=values)
+    if op_type != "ConditionCheck":
+        journal.keep(table_name, key)
+    if op_type == "Put":
+        self.put_item(table_name, op["Item"], **conditions)
+    elif op_type == "Delete":
+        self.delete_item(table_name, key, **conditions)
+    elif op_type == "Update":
+        self.update_item(table_name, key, update_expression=op["UpdateExpression"], **conditions)
 
 
 def install() -> None:

@@ -1,7 +1,7 @@
 """A stack update (an UPDATE change set executed), as CloudFormation runs it; moto's applies a diff in its own
 order, with no custom resource Update, no cleanup phase and no rollback.
 
-- Resources are taken in the new template's dependency order (cloudformation.py's): one the stack lacks (or
+- Resources are taken in the new template's dependency order (template.py's): one the stack lacks (or
   whose type or condition changed) is created; one whose properties, resolved, differ is updated; the rest
   stay as they are. A resource update is in place when its type can be (a custom resource, through the
   Update request; types made through their service's API with an updater below; moto's models with an
@@ -26,8 +26,10 @@ import types
 import uuid
 from typing import Any
 
-from . import cloudformation as cfn
-from .cloudformation import KEEP_ON_DELETE, KEEP_ON_ROLLBACK, DeleteFailed, _clients
+from .custom import ask
+from .lifecycle import KEEP_ON_DELETE, KEEP_ON_ROLLBACK, DeleteFailed, delete_resources, event
+from .models import ApiResource
+from .resources import api_error, clients, stage_settings
 
 
 class UpdateFailed(Exception):
@@ -41,7 +43,7 @@ class UpdateFailed(Exception):
 
 
 def _function_update(physical, p, old):
-    lam = _clients("lambda")
+    lam = clients("lambda")
     if p.get("Code") != old.get("Code"):
         code = {k: p["Code"][k] for k in ("S3Bucket", "S3Key", "ZipFile") if k in p["Code"]}
         lam.update_function_code(FunctionName=physical, **code)
@@ -64,8 +66,6 @@ def _function_update(physical, p, old):
 def _stage_update(physical, p, old):
     """A stage keeps its name and API; what the template changed is patched (the deployment only when the
     template names another, so a deployment portico made since stays)."""
-    from .cloudformation import _stage_settings
-
     if (p["RestApiId"], p["StageName"]) != (old["RestApiId"], old["StageName"]):
         raise _Replace
     ops = [{"op": "replace", "path": f"/{key[0].lower()}{key[1:]}", "value": str(p.get(key, "")).lower()
@@ -75,10 +75,10 @@ def _stage_update(physical, p, old):
             if (old.get("Variables") or {}).get(k) != v]
     ops += [{"op": "remove", "path": f"/variables/{k}"} for k in old.get("Variables") or {}
             if k not in (p.get("Variables") or {})]
-    settings = _stage_settings(p)
-    ops += [op for op in settings if op not in _stage_settings(old)]
+    settings = stage_settings(p)
+    ops += [op for op in settings if op not in stage_settings(old)]
     if ops:
-        _clients("apigateway").update_stage(restApiId=p["RestApiId"], stageName=physical, patchOperations=ops)
+        clients("apigateway").update_stage(restApiId=p["RestApiId"], stageName=physical, patchOperations=ops)
     return {}
 
 
@@ -111,13 +111,13 @@ def _custom_request(old, props: dict[str, Any], old_props: dict[str, Any], stack
     from moto.awslambda.utils import get_backend
     from moto.cloudformation.custom_model import CustomModel
 
-    from .awslambda import endpoint
+    from ..awslambda import endpoint
 
     fn = get_backend(account, region).get_function(props["ServiceToken"])
     _, base = old.portico_request
     new = CustomModel(region, str(uuid.uuid4()), old.logical_id, old.resource_name)
     base = {**base, "ServiceToken": props["ServiceToken"], "ResourceProperties": props}
-    answer = cfn._ask(new, fn, {**base, "RequestType": "Update", "RequestId": new.request_id,
+    answer = ask(new, fn, {**base, "RequestType": "Update", "RequestId": new.request_id,
                             "PhysicalResourceId": old.resource_name, "OldResourceProperties": old_props}, endpoint())
     new.portico_request = (fn, base)
     new.resource_name = answer.get("PhysicalResourceId") or old.resource_name
@@ -131,11 +131,9 @@ def _update_one(name: str, old, resource_json: dict[str, Any], props, old_props,
     from moto.cloudformation.custom_model import CustomModel
     from moto.cloudformation.parsing import parse_and_update_resource
 
-    from .cloudformation import _ApiResource
-
     if isinstance(old, CustomModel):
         return _custom_request(old, props, old_props, stack.stack_id, stack.account_id, stack.region_name)
-    if isinstance(old, _ApiResource) and old.cf_resource_type in UPDATERS:
+    if isinstance(old, ApiResource) and old.cf_resource_type in UPDATERS:
         try:
             old.attributes = UPDATERS[old.cf_resource_type](old.physical_resource_id, props, old_props)
             old.properties = props
@@ -143,8 +141,8 @@ def _update_one(name: str, old, resource_json: dict[str, Any], props, old_props,
         except _Replace:
             pass
         except Exception as exc:  # noqa: BLE001 - the service's refusal is the resource's failure reason
-            raise cfn._api_error(exc) from exc
-    elif not isinstance(old, _ApiResource) and not hasattr(
+            raise api_error(exc) from exc
+    elif not isinstance(old, ApiResource) and not hasattr(
             type(old).update_from_cloudformation_json, "__isabstractmethod__"):
         new_map._parsed_resources[name] = old  # moto's update reads the original from the map
         return parse_and_update_resource(name, resource_json, new_map, new_map._account_id, new_map._region_name)
@@ -158,39 +156,19 @@ def update(backend, stack, change_set) -> None:
     from moto.cloudformation.parsing import ResourceMap
 
     old_map = stack.resource_map
-    new_template = change_set.template_dict
     new_map = ResourceMap(stack.stack_id, stack.name, change_set.parameters, stack.tags, stack.region_name,
-                          stack.account_id, new_template, backend.exports)
+                          stack.account_id, change_set.template_dict, backend.exports)
     new_map.load()
     new_map.tags.update({"aws:cloudformation:stack-name": stack.name, "aws:cloudformation:stack-id": stack.stack_id})
-    old_exports = [export.name for export in stack.exports]
+    old_exports = [export.name for export in stack.exports]  # read while the stack is settled
     stack.status = "UPDATE_IN_PROGRESS"
     stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
     before = _made(old_map)
     done: list[tuple[str, Any, Any]] = []  # (logical id, the resource before or None, the resource after)
     try:
         for name in new_map._ResourceMap__get_resources_in_dependency_order():
-            resource_json = new_map._resource_json_map[name]
-            condition = resource_json.get("Condition")
-            if condition and not new_map.lazy_condition_map[condition]:
-                continue
-            old = before.get(name)
             try:
-                if old is None or old.cf_resource_type != resource_json["Type"]:
-                    _event(stack, name, resource_json, "CREATE_IN_PROGRESS")
-                    done.append((name, None, new_map[name]))
-                    _event(stack, name, resource_json, "CREATE_COMPLETE", done[-1][2])
-                    continue
-                props = _resolved(resource_json, new_map)
-                old_props = _resolved(old_map._resource_json_map[name], old_map)
-                if props == old_props:
-                    new_map._parsed_resources[name] = old
-                    continue
-                _event(stack, name, resource_json, "UPDATE_IN_PROGRESS", old)
-                new = _update_one(name, old, resource_json, props, old_props, new_map, stack)
-                new_map._parsed_resources[name] = new
-                done.append((name, old, new))
-                _event(stack, name, resource_json, "UPDATE_COMPLETE", new)
+                done += _update_resource(name, before.get(name), old_map, new_map, stack)
             except ValidationError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any resource failure rolls the update back
@@ -198,13 +176,42 @@ def update(backend, stack, change_set) -> None:
     except UpdateFailed as failure:
         _roll_back(stack, old_map, new_map, done, failure)
         return
-    # Cleanup: what the template dropped (or a false condition now skips), and what was replaced.
+    _clean_up(backend, stack, change_set, before, new_map, old_exports)
+
+
+def _update_resource(name: str, old, old_map, new_map, stack) -> list[tuple[str, Any, Any]]:
+    """Create or update one resource of the new template; what changed, as `done` records it."""
+    resource_json = new_map._resource_json_map[name]
+    condition = resource_json.get("Condition")
+    if condition and not new_map.lazy_condition_map[condition]:
+        return []
+    if old is None or old.cf_resource_type != resource_json["Type"]:
+        _event(stack, name, resource_json, "CREATE_IN_PROGRESS")
+        new = new_map[name]
+        _event(stack, name, resource_json, "CREATE_COMPLETE", new)
+        return [(name, None, new)]
+    props = _resolved(resource_json, new_map)
+    old_props = _resolved(old_map._resource_json_map[name], old_map)
+    if props == old_props:
+        new_map._parsed_resources[name] = old
+        return []
+    _event(stack, name, resource_json, "UPDATE_IN_PROGRESS", old)
+    new = _update_one(name, old, resource_json, props, old_props, new_map, stack)
+    new_map._parsed_resources[name] = new
+    _event(stack, name, resource_json, "UPDATE_COMPLETE", new)
+    return [(name, old, new)]
+
+
+def _clean_up(backend, stack, change_set, before: dict[str, Any], new_map, old_exports: list[str]) -> None:
+    """Delete what the template dropped (or a false condition now skips) and what was replaced; the stack
+    takes the new template, parameters and outputs."""
+    old_map = stack.resource_map
     after = _made(new_map)
     gone = {name: r for name, r in before.items() if name not in after or _physical(after[name]) != _physical(r)}
     stack.status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
     stack._add_stack_event("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
     with contextlib.suppress(DeleteFailed):  # left in the account; the update has succeeded (events say which)
-        cfn._delete_resources(_view(old_map, gone), KEEP_ON_DELETE, stack)
+        delete_resources(_view(old_map, gone), KEEP_ON_DELETE, stack)
     for name in old_exports:
         backend.exports.pop(name, None)
     stack.resource_map, stack.template, stack.parameters = new_map, change_set.template, change_set.parameters
@@ -215,6 +222,10 @@ def update(backend, stack, change_set) -> None:
     stack._add_stack_event("UPDATE_COMPLETE")
     for export in stack.exports:
         backend.exports[export.name] = export
+
+
+def _event(stack, name: str, resource_json: dict[str, Any], status: str, resource=None, reason: str | None = None):
+    event(stack, name, resource_json["Type"], status, _physical(resource) if resource is not None else "", reason)
 
 
 def _roll_back(stack, old_map, new_map, done, failure: UpdateFailed) -> None:
@@ -235,7 +246,7 @@ def _roll_back(stack, old_map, new_map, done, failure: UpdateFailed) -> None:
             except Exception as exc:  # noqa: BLE001 - reported, the rollback goes on
                 problems.append(f"{name}: {getattr(exc, 'message', None) or exc}")
     try:
-        cfn._delete_resources(_view(new_map, made), KEEP_ON_ROLLBACK, stack)  # what this update made goes
+        delete_resources(_view(new_map, made), KEEP_ON_ROLLBACK, stack)  # what this update made goes
     except DeleteFailed as exc:
         problems.append(str(exc))
     if problems:
@@ -253,15 +264,6 @@ def _physical(resource) -> str:
 
 
 def _view(resource_map, resources: dict[str, Any]):
-    """A map holding only `resources`, for cloudformation.py's ordered delete."""
+    """A map holding only `resources`, for lifecycle.py's ordered delete."""
     return types.SimpleNamespace(_parsed_resources=dict(resources), _resource_json_map=resource_map._resource_json_map,
                                  _delete_resource=resource_map._delete_resource)
-
-
-def _event(stack, name: str, resource_json: dict[str, Any], status: str, resource=None, reason: str | None = None):
-    from moto.cloudformation.models import Event
-
-    stack.events.append(Event(stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=name,
-                              physical_resource_id=_physical(resource) if resource is not None else "",
-                              resource_type=resource_json["Type"], resource_status=status,
-                              resource_status_reason=reason, resource_properties=None))

@@ -10,27 +10,29 @@
 - A TemplateURL on the emulator itself (`http://127.0.0.1:PORT/bucket/key`, path style, what SAM CLI sends
   when AWS_ENDPOINT_URL points here) is read from its S3; moto reads path style only for hosts containing
   "localhost".
-- ExecuteChangeSet runs on the path CreateStack takes (cloudformation.py: dependency order, custom resources
+- ExecuteChangeSet runs on the path CreateStack takes (lifecycle.py: dependency order, custom resources
   answered, rollback on a failure), CREATE and UPDATE alike (stack_update.py), and finishes before its
   answer: SAM's waiters (30 s between polls) find the stack settled at their first call. moto applies a
   change set in its own order, without custom resources' answers or a rollback.
 - AWS::S3::BucketPolicy, which SAM CLI's managed stack (aws-sam-cli-managed-default) holds beside its bucket,
-  is made through S3's PutBucketPolicy (moto knows no such resource type). A policy statement whose Condition
-  does not hold has no effect (moto denies). The emulator serves plain HTTP on loopback and sets no
-  aws:SecureTransport, so that bucket's "Deny unless TLS" statement does not apply here (on AWS, SAM CLI
-  uploads over TLS and it does not apply either).
+  is made through S3's PutBucketPolicy (resources.py; moto knows no such resource type). A policy statement
+  whose Condition does not hold has no effect (moto denies). The emulator serves plain HTTP on loopback and
+  sets no aws:SecureTransport, so that bucket's "Deny unless TLS" statement does not apply here (on AWS, SAM
+  CLI uploads over TLS and it does not apply either).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 import json
 from typing import Any
 from urllib.parse import urlparse
 
-from . import replace, wrap
+from .. import replace, wrap
+from .resources import clients
+from .stack_update import update
+from .template import references
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 
@@ -73,9 +75,7 @@ def _transform(body: str, parameters: str, region: str) -> str:
 
 
 def _managed_policies() -> dict[str, str]:
-    from .cloudformation import _clients
-
-    pages = _clients("iam").get_paginator("list_policies").paginate(Scope="AWS")
+    pages = clients("iam").get_paginator("list_policies").paginate(Scope="AWS")
     return {p["PolicyName"]: p["Arn"] for page in pages for p in page["Policies"]}
 
 
@@ -137,8 +137,6 @@ def _execute_change_set(self, change_set_name: str, stack_name: str | None = Non
     """Run a change set on the stack path (CREATE as CreateStack, UPDATE as stack_update.update)."""
     from moto.cloudformation.exceptions import ValidationError
 
-    from .stack_update import update
-
     change_set = self.change_sets.get(change_set_name) or next(
         (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name
          and stack_name in (None, "", cs.stack_name, cs.stack_id)), None)
@@ -157,7 +155,7 @@ def _execute_change_set(self, change_set_name: str, stack_name: str | None = Non
         stack.resource_map = stack._create_resource_map()
         stack.output_map = stack._create_output_map()
         stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
-        stack.create_resources()  # in dependency order, rolled back on a failure (cloudformation.py)
+        stack.create_resources()  # in dependency order, rolled back on a failure (lifecycle.py)
         if stack.status == "CREATE_COMPLETE":
             self._validate_export_uniqueness(stack)
             for export in stack.exports:
@@ -196,8 +194,6 @@ def _diff(self) -> list:  # bound as ChangeSet.diff
     one; and it counted the empty Properties it adds to a created resource as an edit)."""
     from moto.cloudformation.models import Change
 
-    from .cloudformation import references
-
     new, old = self.template_dict.get("Resources") or {}, self.stack.resource_map._resource_json_map
     given = self.stack.resource_map.input_parameters
     changed = {name for name, value in (self.parameters or {}).items() if given.get(name) != value}
@@ -209,26 +205,6 @@ def _diff(self) -> list:  # bound as ChangeSet.diff
                "Modify": [n for n in new if n in old and (not same(new[n], old[n]) or references(new[n]) & changed)]}
     return [Change(action=action, logical_resource_id=name, resource_type=(new.get(name) or old[name])["Type"])
             for action, names in actions.items() for name in names]
-
-
-# ------------------------------------------------------------------ AWS::S3::BucketPolicy
-
-
-def _bucket_policy_create(p, name):
-    from .cloudformation import _clients
-
-    _clients("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
-    # Its physical id is generated (STACK-LOGICALID-SUFFIX); nothing refers to it.
-    return f"{name}-{hashlib.sha256(p['Bucket'].encode()).hexdigest()[:12].upper()}", {}
-
-
-def _bucket_policy_delete(physical, p):
-    from .cloudformation import _clients
-
-    _clients("s3").delete_bucket_policy(Bucket=p["Bucket"])
-
-
-HANDLERS = {"AWS::S3::BucketPolicy": (_bucket_policy_create, _bucket_policy_delete)}
 
 
 def _conditional_statement(is_action_permitted):  # IAMPolicyStatement.is_action_permitted
@@ -256,9 +232,6 @@ def install() -> None:
     from moto.cloudformation.responses import CloudFormationResponse
     from moto.iam.access_control import IAMPolicyStatement
 
-    from . import cloudformation
-
-    cloudformation.HANDLERS.update(HANDLERS)  # made into resource types by cloudformation.install(), which follows
     wrap(CloudFormationBackend, "create_change_set", _create_change_set)
     wrap(Stack, "parse_template", _json_first)
     replace(ChangeSet, "_parse_template", _parse_change_set_template)
