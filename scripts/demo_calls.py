@@ -27,8 +27,8 @@ from botocore.awsrequest import AWSRequest
 from dotenv import load_dotenv
 
 from portico.registry import Registry
-from portico_cli.local_aws.bootstrap import DEMO_CLUSTER, DEMO_SERVICES, create_demo_services
 from portico_cli.local_aws.dataplane.process import GATEWAY_URL_ENV
+from portico_cli.local_aws.demo import DEMO_CLUSTER, DEMO_SERVICES, create_demo_services
 
 WAIT_SECONDS = 90
 

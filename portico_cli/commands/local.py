@@ -16,12 +16,11 @@ from ..errors import CliError, Code, refused
 from ..output import Json, emit, progress, warn
 
 try:  # the emulator and the data plane come with the `local` extra (moto, uvicorn, httpx ...), not with `cli`
-    from ..local_aws import bootstrap as local
-    from ..local_aws import certificates
+    from ..local_aws import certificates, server
     from ..local_aws import stack as local_stack
     from ..local_aws.dataplane import process as dataplane
 except ImportError as missing:  # pragma: no branch - tested in a venv without the extra
-    local = local_stack = dataplane = certificates = None
+    server = local_stack = dataplane = certificates = None
     _MISSING = missing.name
 
 app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto server on loopback).")
@@ -29,7 +28,7 @@ app = typer.Typer(no_args_is_help=True, help="The embedded local AWS (moto serve
 
 @app.callback()
 def _needs_local_extra() -> None:
-    if local is None:
+    if server is None:
         raise CliError(Code.NOT_CONFIGURED, f"portico local needs the local extra ({_MISSING} is missing): "
                                             "pip install 'portico[local]'")
 
@@ -54,13 +53,7 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
 
     The stack (portico-local) is deployed through the local AWS's CloudFormation, as `sam deploy --config-env
     local` updates it; the VPC and subnets it needs are made here, with ids that never change."""
-    if backend not in ("nlb", "alb"):
-        raise refused(f"--backend: {backend!r} is not a backend", "choose nlb or alb")
-    pairs = [pair.partition("=") for pair in domains.split(",") if pair.strip()]
-    if any(not (stage and sep and name) for stage, sep, name in pairs):
-        raise refused(f"--domains: {domains!r} is not stage=domain pairs", "e.g. --domains prod=api.example.com")
-    if header_route and not pairs:
-        raise refused("--header-route: routes requests of a custom domain", "give --domains too")
+    parameters = _parameters(backend, load_balancers, domains, header_route)
     pid, endpoint = _running()
     running = dotenv_values(LOCAL_ENV).get(BACKEND) if pid is not None and LOCAL_ENV.exists() else None
     if running and running != backend:  # a redeploy would swap the load balancers under the routed services
@@ -69,29 +62,12 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
                       f"--backend {running}`")
     plane_now = dataplane.running(LOCAL_DIR)
     if gateway_port and not (plane_now and str(plane_now.get("url", "")).endswith(f":{gateway_port}")):
-        try:  # checked before anything starts, as --port is
-            local.free_port(gateway_port)
-        except OSError as exc:
-            raise refused(f"--gateway-port: {gateway_port} cannot be used on 127.0.0.1 ({exc.strerror})",
-                          "choose another port, or leave --gateway-port out for a free one") from None
+        _free("--gateway-port", gateway_port)  # checked before anything starts, as --port is
     if pid is None:
-        try:
-            port = local.free_port(port)
-        except OSError as exc:
-            raise refused(f"--port: {port} cannot be used on 127.0.0.1 ({exc.strerror})",
-                          "choose another port, or leave --port out for a free one") from None
-        try:
-            pid, endpoint = local.start_server(port, LOCAL_DIR)
-        except TimeoutError as exc:
-            raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
-        LOCAL_PID.write_text(f"{pid} {endpoint}\n")
-        for name in (LOCAL_DIR / "stream.json",):
-            name.unlink(missing_ok=True)
-    parameters = {"Backend": "alb"} if backend == "alb" else \
-        {"LoadBalancerCount": str(load_balancers)} if load_balancers > 1 else {}
-    if pairs:  # the template's rules and patterns check the values, as CloudFormation does
-        parameters.update(DomainNames=domains, HeaderRoute=header_route, CertificateArn=certificates.certificate_for(
-            endpoint, sorted({name for _, _, name in pairs})))
+        pid, endpoint = _start(_free("--port", port))
+    if "DomainNames" in parameters:  # the template's rules and patterns check the values, as CloudFormation does
+        parameters["CertificateArn"] = certificates.certificate_for(
+            endpoint, sorted({pair.partition("=")[2] for pair in domains.split(",") if pair.strip()}))
     try:
         # the project in this folder (its template.yaml, functions and layer), else the one portico comes from
         root = Path.cwd() if (Path.cwd() / "template.yaml").is_file() else local_stack.ROOT
@@ -104,7 +80,44 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
         raise CliError(Code.FAILED, str(exc), "`portico local down` stops the local AWS; then `portico local up` "
                                               "again") from None
     # SAM CLI waits SAM_CLI_POLL_DELAY (5 s) before reading a stack's events; the local stack is settled at once.
-    local.write_env(LOCAL_ENV, s, {dataplane.GATEWAY_URL_ENV: plane["url"], "SAM_CLI_POLL_DELAY": "0.5"})
+    local_stack.write_env(LOCAL_ENV, s, {dataplane.GATEWAY_URL_ENV: plane["url"], "SAM_CLI_POLL_DELAY": "0.5"})
+    _report_up(endpoint, pid, s, plane)
+
+
+def _parameters(backend: str, load_balancers: int, domains: str, header_route: str) -> dict[str, str]:
+    """The template's parameters for `local up`'s options, refused with the option's name when wrong."""
+    if backend not in ("nlb", "alb"):
+        raise refused(f"--backend: {backend!r} is not a backend", "choose nlb or alb")
+    pairs = [pair.partition("=") for pair in domains.split(",") if pair.strip()]
+    if any(not (stage and sep and name) for stage, sep, name in pairs):
+        raise refused(f"--domains: {domains!r} is not stage=domain pairs", "e.g. --domains prod=api.example.com")
+    if header_route and not pairs:
+        raise refused("--header-route: routes requests of a custom domain", "give --domains too")
+    parameters = {"Backend": "alb"} if backend == "alb" else \
+        {"LoadBalancerCount": str(load_balancers)} if load_balancers > 1 else {}
+    return {**parameters, **({"DomainNames": domains, "HeaderRoute": header_route} if pairs else {})}
+
+
+def _free(option: str, port: int) -> int:
+    try:
+        return server.free_port(port)
+    except OSError as exc:
+        raise refused(f"{option}: {port} cannot be used on 127.0.0.1 ({exc.strerror})",
+                      f"choose another port, or leave {option} out for a free one") from None
+
+
+def _start(port: int) -> tuple[int, str]:
+    """Start the local AWS on `port`, recorded in .portico/ (a stream checkpoint of an earlier one is dropped)."""
+    try:
+        pid, endpoint = server.start_server(port, LOCAL_DIR)
+    except TimeoutError as exc:
+        raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
+    LOCAL_PID.write_text(f"{pid} {endpoint}\n")
+    (LOCAL_DIR / "stream.json").unlink(missing_ok=True)
+    return pid, endpoint
+
+
+def _report_up(endpoint: str, pid: int, s, plane: dict) -> None:
     stage_urls = {stage: f"{plane['url']}/{stage}" for stage in s.stages}
     hosts = dict(s.domains)
 
@@ -136,7 +149,7 @@ def local_down(as_json: Json = False) -> None:
     pid, endpoint = _running()
     plane_stopped = dataplane.stop(LOCAL_DIR)  # first: it deregisters its tasks from the local AWS
     if pid is not None:
-        local.stop_server(pid)
+        server.stop_server(pid)
     for f in (LOCAL_PID, LOCAL_ENV, LOCAL_DIR / "stream.json"):
         f.unlink(missing_ok=True)
     emit({"stopped": pid is not None, "endpoint": endpoint or None, "dataPlaneStopped": plane_stopped},
@@ -148,7 +161,7 @@ def _running() -> tuple[int | None, str]:
     if not LOCAL_PID.exists():
         return None, ""
     pid_text, _, endpoint = LOCAL_PID.read_text().strip().partition(" ")
-    if local.alive(int(pid_text)):
+    if server.alive(int(pid_text)):
         return int(pid_text), endpoint
     LOCAL_PID.unlink(missing_ok=True)
     return None, ""

@@ -1,1 +1,2 @@
-"""The local AWS: moto server with portico's emulator patch, the bootstrap of the shared stack, the stream poller."""
+"""The local AWS: moto server with portico's emulator patch, the local stack (template.yaml deployed), the stream
+poller."""

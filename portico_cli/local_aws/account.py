@@ -1,5 +1,5 @@
-"""The local AWS account: its region, its fixed credentials and a boto3 session on them (used by the bootstrap and
-by the emulator's own calls back into itself)."""
+"""The local AWS account: its region, its fixed credentials and a boto3 session on them (used by the local stack, the
+tests and the emulator's own calls back into itself)."""
 
 from __future__ import annotations
 

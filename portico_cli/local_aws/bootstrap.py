@@ -1,85 +1,24 @@
-"""The embedded local AWS: a moto server on loopback, and the tests' hand-made shared infrastructure.
+"""The tests' hand-made stack: the parts of template.yaml's stack a unit or functional test needs, made in a
+few calls.
 
-`portico local up` deploys template.yaml itself (stack.py). `bootstrap` is the fixture of the unit and
-functional tests: in a few calls it makes the parts of that stack a test needs (VPC, subnets, internal NLBs
-with their VPC links, REST API and stages, usage-plan tiers, the two tables) plus a demo ECS cluster, where a
-template deployment per test would cost seconds; tests/template deploys the template itself. It is
-idempotent: it finds what exists by name and creates only what is missing.
+The local stack is template.yaml deployed (stack.py, `portico local up`); `bootstrap` makes the parts a test
+needs (VPC, subnets, internal NLBs with their VPC links, REST API and stages, usage-plan tiers, the two
+tables) plus the demo's ECS cluster, where a template deployment per test costs 3 times as much (measured in
+docs/deploy.md, "The local stack"); tests/template deploys the template itself. It is idempotent: it finds
+what exists by name and creates only what is missing.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 from portico.settings import Settings
-from portico_cli.local_aws.account import CREDENTIALS, REGION, session  # noqa: F401 - part of this module's API
+from portico_cli.local_aws.account import CREDENTIALS, REGION, session  # noqa: F401 - the tests' one import
+from portico_cli.local_aws.demo import DEMO_CLUSTER, DEMO_SERVICES, create_demo_services  # noqa: F401
 from portico_cli.local_aws.emulator import limit
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
+from portico_cli.local_aws.server import alive, free_port, start_server, stop_server, wait_for  # noqa: F401
 
-DEMO_CLUSTER = "demo"
-DEMO_SERVICES = {"orders": 8080, "users": 8080, "catalog": 3000}
 INITIAL_DEPLOYMENT = "initial deployment (portico creates the next ones)"  # the template's InitialDeployment
 USAGE_TIERS = {"basic": (10.0, 20, 10_000), "premium": (100.0, 200, 1_000_000)}  # rate, burst, quota/month
-
-
-def free_port(port: int = 0) -> int:
-    """`port` if nothing listens on it on 127.0.0.1 (any free port for 0); OSError when it is taken."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", port))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, timeout: float = 20.0) -> None:
-    host, port = url.removeprefix("http://").split(":")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, int(port)), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"the local AWS at {url} did not start within {timeout:.0f} s")
-
-
-def start_server(port: int | None, folder: Path) -> tuple[int, str]:
-    """Start moto's server (with the emulator patch) on 127.0.0.1; returns (pid, endpoint)."""
-    port = port or free_port()
-    folder.mkdir(parents=True, exist_ok=True)
-    log = open(folder / "moto.log", "ab")  # noqa: SIM115 - handed to the child process
-    cmd = [sys.executable, "-m", "portico_cli.local_aws.emulator", "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_for(endpoint)
-    return proc.pid, endpoint
-
-
-def stop_server(pid: int, grace: float = 2.5) -> bool:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    for _ in range(int(grace / 0.05)):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    os.killpg(pid, signal.SIGKILL)
-    return True
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
 
 
 def _one(items: list, pred):
@@ -217,33 +156,3 @@ def ensure_health_route(apigw, api_id: str) -> None:
     apigw.put_method_response(restApiId=api_id, resourceId=health["id"], httpMethod="GET", statusCode="200")
     apigw.put_integration_response(restApiId=api_id, resourceId=health["id"], httpMethod="GET", statusCode="200",
                                    responseTemplates={"application/json": '{"status": "ok"}'})
-
-
-def create_demo_services(ecs, subnets: list[str], security_group: str, cluster: str = DEMO_CLUSTER,
-                         services: dict[str, int] = DEMO_SERVICES) -> None:
-    """An ECS cluster with one Fargate-style service per entry (container `app` on the given port)."""
-    ecs.create_cluster(clusterName=cluster)
-    existing = set()
-    arns = ecs.list_services(cluster=cluster).get("serviceArns", [])
-    if arns:
-        existing = {s["serviceName"] for s in ecs.describe_services(cluster=cluster, services=arns[:10])["services"]
-                    if s.get("status") == "ACTIVE"}
-    for name, port in services.items():
-        if name in existing:
-            continue
-        ecs.register_task_definition(
-            family=name, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
-            containerDefinitions=[{"name": "app", "image": f"public.ecr.aws/portico/{name}:latest", "essential": True,
-                                   "portMappings": [{"containerPort": port, "protocol": "tcp"}]}])
-        ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=name, desiredCount=1,
-                           launchType="FARGATE", deploymentController={"type": "ECS"},
-                           networkConfiguration={"awsvpcConfiguration": {
-                               "subnets": subnets, "securityGroups": [security_group], "assignPublicIp": "DISABLED"}})
-
-
-def write_env(path: Path, settings: Settings, extra: dict[str, str] | None = None) -> None:
-    env = {**settings.to_env(), **CREDENTIALS, "AWS_DEFAULT_REGION": settings.region or REGION, **(extra or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# portico local stack: `set -a; . .portico/local.env; set +a` points boto3, the CLI and handlers here"]
-    lines += [f"{k}={v}" for k, v in env.items()]
-    path.write_text("\n".join(lines) + "\n")

@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 from portico.settings import Settings
-from portico_cli.local_aws.account import REGION, session
+from portico_cli.local_aws.account import CREDENTIALS, REGION, session
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "portico-local"
@@ -153,3 +153,12 @@ def settings(endpoint: str, stack: str = STACK) -> Settings:
     env = s.client("lambda", endpoint_url=endpoint).get_function_configuration(
         FunctionName=outputs["SweeperFunctionName"])["Environment"]["Variables"]
     return dataclasses.replace(Settings.from_env(env), endpoint_url=endpoint, region=REGION)
+
+
+def write_env(path: Path, settings: Settings, extra: dict[str, str] | None = None) -> None:
+    """The stack's settings and the local account's credentials as an env file (`.portico/local.env`)."""
+    env = {**settings.to_env(), **CREDENTIALS, "AWS_DEFAULT_REGION": settings.region or REGION, **(extra or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# portico local stack: `set -a; . .portico/local.env; set +a` points boto3, the CLI and handlers here"]
+    lines += [f"{k}={v}" for k, v in env.items()]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,9 +1,10 @@
 """A small, fast local world for fault, stateful, corpus and scale tests, and the checks they share.
 
 `World.fresh()` resets the moto server and builds the shared infrastructure with already-built clients
-(about 0.15 s instead of a full `local.bootstrap`); `audit()` reads AWS and portico's table back with
-boto3 and lists every broken invariant (duplicate ports, paths routed twice, orphans, foreign objects
-modified, READY statuses that are not true in AWS).
+(about 0.15 s instead of a full `local.bootstrap`, and the template deployed costs 3 times a bootstrap:
+docs/deploy.md, "The local stack"); `audit()` reads AWS and portico's table back with boto3 and lists every
+broken invariant (duplicate ports, paths routed twice, orphans, foreign objects modified, READY statuses that
+are not true in AWS).
 """
 
 from __future__ import annotations

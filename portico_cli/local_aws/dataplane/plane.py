@@ -22,7 +22,7 @@ import httpx
 import uvicorn
 from botocore.config import Config
 
-from ..bootstrap import CREDENTIALS, REGION, session
+from ..account import CREDENTIALS, REGION, session
 from ..emulator.dataplane import HEALTH_URL, RUNNING_URL
 from . import controlplane
 from .agent import Agent

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..bootstrap import alive, stop_server
+from ..server import alive, stop_server
 from .__main__ import STATE_FILE
 
 START_TIMEOUT = 60.0
