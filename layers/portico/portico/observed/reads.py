@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +29,8 @@ from .values import (
     dashboard_pages,
     ecs_key,
 )
+
+READERS = 8  # ECS reads made side by side (the clients' pacer keeps them within ECS's read rate)
 
 
 def observe(clients: Clients, settings: Settings, state: StateTable,
@@ -136,45 +139,52 @@ def read_cognito_authorizer(apigateway, rest_api_id: str) -> str | None:
 
 def read_ecs(ecs, wanted: list[tuple[str, str]],
              known: dict[str, dict[str, Any]] | None = None) -> dict[str, EcsService | None]:
-    """ECS services by "cluster/service". `known`: task definition summaries already read (portico's cache);
-    the ones described now are added to it, for the caller to keep."""
-    out: dict[str, EcsService | None] = {}
+    """ECS services by "cluster/service", 10 per DescribeServices; their task definitions that `known` (portico's
+    cache) lacks, one DescribeTaskDefinition each, added to it for the caller to keep. The calls go READERS at a
+    time: the clients' pacer keeps them within ECS's read rate."""
     known = {} if known is None else known
     by_cluster: dict[str, list[str]] = defaultdict(list)
     for cluster, service in dict.fromkeys(wanted):
         by_cluster[cluster].append(service)
-    for cluster, services in by_cluster.items():
-        for i in range(0, len(services), 10):
-            chunk = services[i:i + 10]
-            try:
-                resp = ecs.describe_services(cluster=cluster, services=chunk)
-            except ClientError as e:
-                if error_code(e) in ("ClusterNotFoundException", "InvalidParameterException"):
-                    for s in chunk:
-                        out[ecs_key(cluster, s)] = None
-                    continue
-                raise
-            found = {s["serviceName"]: s for s in resp.get("services", [])}
-            for s in chunk:
-                svc = found.get(s.rsplit("/", 1)[-1])
-                if svc is None or svc.get("status") == "INACTIVE":
-                    out[ecs_key(cluster, s)] = None
-                    continue
-                td_arn = svc.get("taskDefinition", "")
-                if td_arn and td_arn not in known:
-                    td = ecs.describe_task_definition(taskDefinition=td_arn)["taskDefinition"]
-                    known[td_arn] = {"networkMode": td.get("networkMode", "bridge"), "fresh": True, "containers": {
-                        c["name"]: sorted({pm["containerPort"] for pm in c.get("portMappings", [])
-                                           if pm.get("containerPort")})
-                        for c in td.get("containerDefinitions", [])}}
-                td = known.get(td_arn) or {"networkMode": "bridge", "containers": {}}
-                containers = {name: {int(p) for p in ports} for name, ports in td["containers"].items()}
-                out[ecs_key(cluster, s)] = EcsService(
-                    key=ecs_key(cluster, s), arn=svc["serviceArn"], status=svc.get("status", ""),
-                    controller=(svc.get("deploymentController") or {}).get("type", "ECS"),
-                    task_definition=td_arn, load_balancers=list(svc.get("loadBalancers") or []),
-                    containers=containers, network_mode=td["networkMode"])
-    return out
+    chunks = [(cluster, services[i:i + 10]) for cluster, services in by_cluster.items()
+              for i in range(0, len(services), 10)]
+    with ThreadPoolExecutor(READERS, thread_name_prefix="portico-read") as pool:
+        found = {k: svc for part in pool.map(lambda chunk: _describe_services(ecs, *chunk), chunks)
+                 for k, svc in part.items()}
+        new = sorted({arn for svc in found.values() if svc and (arn := svc.get("taskDefinition"))} - set(known))
+        known.update(zip(new, pool.map(lambda arn: _task_definition(ecs, arn), new), strict=True))
+    return {key: svc and _ecs_service(key, svc, known) for key, svc in found.items()}
+
+
+def _describe_services(ecs, cluster: str, services: list[str]) -> dict[str, dict[str, Any] | None]:
+    """The services' descriptions by key (None: no such service, or INACTIVE)."""
+    try:
+        resp = ecs.describe_services(cluster=cluster, services=services)
+    except ClientError as e:
+        if error_code(e) in ("ClusterNotFoundException", "InvalidParameterException"):
+            return {ecs_key(cluster, s): None for s in services}
+        raise
+    found = {s["serviceName"]: s for s in resp.get("services", [])}
+    return {ecs_key(cluster, s): svc if (svc := found.get(s.rsplit("/", 1)[-1])) and svc.get("status") != "INACTIVE"
+            else None for s in services}
+
+
+def _task_definition(ecs, arn: str) -> dict[str, Any]:
+    """What portico needs of a task definition: its network mode and each container's ports (`fresh`: to cache)."""
+    td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    return {"networkMode": td.get("networkMode", "bridge"), "fresh": True, "containers": {
+        c["name"]: sorted({pm["containerPort"] for pm in c.get("portMappings", []) if pm.get("containerPort")})
+        for c in td.get("containerDefinitions", [])}}
+
+
+def _ecs_service(key: str, svc: dict[str, Any], known: dict[str, dict[str, Any]]) -> EcsService:
+    td_arn = svc.get("taskDefinition", "")
+    td = known.get(td_arn) or {"networkMode": "bridge", "containers": {}}
+    return EcsService(key=key, arn=svc["serviceArn"], status=svc.get("status", ""),
+                      controller=(svc.get("deploymentController") or {}).get("type", "ECS"),
+                      task_definition=td_arn, load_balancers=list(svc.get("loadBalancers") or []),
+                      containers={name: {int(p) for p in ports} for name, ports in td["containers"].items()},
+                      network_mode=td["networkMode"])
 
 
 def read_product(clients: Clients, settings: Settings) -> ProductObserved:
