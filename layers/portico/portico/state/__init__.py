@@ -23,20 +23,15 @@ Items (partition key `pk`):
 
 Every key is written by this package: reservations (ports, rule priorities, paths) in `reservations`, the
 ledger's claims in `claims`, leases in `leases`, the rest here; the values (Ledger, StateSnapshot) and the item
-form are in `records`. The functions of those modules are bound to StateTable as its methods.
+form are in `records`, the DynamoDB calls in `table`.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from ..errors import CONDITION_FAILED, error_code
 from . import claims as ledger_claims
 from . import leases, reservations
 from .records import (
@@ -52,6 +47,7 @@ from .records import (
     token,
 )
 from .reservations import Handover, Reservation
+from .table import Table
 
 __all__ = ["TOKEN_TAG", "Conflict", "ConflictKind", "Handover", "Ledger", "Reservation", "StateSnapshot", "StateTable",
            "batch_get", "from_item", "owned_by", "to_item", "token"]
@@ -59,46 +55,27 @@ __all__ = ["TOKEN_TAG", "Conflict", "ConflictKind", "Handover", "Ledger", "Reser
 KEEP_LINKS = 300  # deployments whose VPC links are remembered: more than the stages' histories hold (100 each)
 
 
-class StateTable:
-    def __init__(self, dynamodb, table: str, *, clock=time.time):
-        self.ddb, self.table, self.clock = dynamodb, table, clock
+class StateTable(Table):
+    """The table's items by key prefix (this module's docstring): its `Table` calls, with a method for each
+    thing portico records, reserves, claims or leases."""
 
-    # -- one item (unconditional; consistent reads) -------------------------------------------------
-    def _get(self, pk: str) -> dict[str, Any] | None:
-        got = self.ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True).get("Item")
-        return from_item(got) if got else None
-
-    def _put(self, pk: str, **attributes: Any) -> None:
-        self.ddb.put_item(TableName=self.table, Item=to_item({"pk": pk, **attributes}))
-
-    def _delete(self, pk: str) -> None:
-        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}))
-
-    def _if(self, write: Callable[..., Any], **request: Any) -> bool:
-        """One conditional write (put_item or delete_item); False when its condition did not hold."""
-        try:
-            write(TableName=self.table, **request)
-            return True
-        except ClientError as e:
-            if error_code(e) != CONDITION_FAILED:
-                raise
-            return False
+    CLAIM_SECONDS, RENEW_SECONDS = ledger_claims.CLAIM_SECONDS, ledger_claims.RENEW_SECONDS
 
     def header_secret(self) -> str:
         """ALB mode's per-stack secret (`slots.header_value`), made once by the first pass that needs it: a
         conditional put, so two passes agree on one value. It never leaves the state table and the functions."""
-        if held := self._get("secret#header"):
+        if held := self.get("secret#header"):
             return held["value"]
         value = secrets.token_hex(16)
-        if self._if(self.ddb.put_item, Item=to_item({"pk": "secret#header", "value": value}),
-                    ConditionExpression="attribute_not_exists(pk)"):
+        if self.write_if(self.ddb.put_item, Item=to_item({"pk": "secret#header", "value": value}),
+                         ConditionExpression="attribute_not_exists(pk)"):
             return value
-        return self._get("secret#header")["value"]
+        return self.get("secret#header")["value"]
 
     # -- reads -------------------------------------------------------------------------------------
     def snapshot(self) -> StateSnapshot:
         snap = StateSnapshot()
-        for page in self.ddb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
+        for page in self.ddb.get_paginator("scan").paginate(TableName=self.name, ConsistentRead=True):
             for raw in page.get("Items", []):
                 self._file(snap, from_item(raw))
         return snap
@@ -143,58 +120,74 @@ class StateTable:
                 snap.paths[led["path"]] = led["service"]
         return snap
 
-    def get_many(self, pks: list[str]) -> list[dict[str, Any]]:
-        """Consistent reads of any number of items, 100 per BatchGetItem, unprocessed keys retried."""
-        return batch_get(self.ddb, self.table, [{"pk": {"S": pk}} for pk in dict.fromkeys(pks)])
-
     def cache_task_definitions(self, summaries: dict[str, dict[str, Any]], ttl_days: int = 30) -> None:
         """Task definition revisions are immutable, so what a pass read of one is kept for the next passes
         (`td#<arn>`): a converged sweep makes no DescribeTaskDefinition call. TTL keeps the table small."""
         expires = int(self.clock()) + ttl_days * 86400
-        self._put_many([{"pk": f"td#{arn}", "networkMode": summary["networkMode"],
+        self.put_many([{"pk": f"td#{arn}", "networkMode": summary["networkMode"],
                          "containers": summary["containers"], "expiresAt": expires}
                         for arn, summary in summaries.items()])
 
-    def _put_many(self, items: list[dict[str, Any]]) -> None:
-        """Unconditional puts of distinct keys, 25 per BatchWriteItem, unprocessed items retried."""
-        if len(items) == 1:
-            self._put(**items[0])
-            return
-        for i in range(0, len(items), 25):
-            todo = {self.table: [{"PutRequest": {"Item": to_item(d)}} for d in items[i:i + 25]]}
-            for attempt in range(8):
-                todo = self.ddb.batch_write_item(RequestItems=todo).get("UnprocessedItems") or {}
-                if not todo:
-                    break
-                time.sleep(min(0.05 * 2 ** attempt, 1.0))  # throttled items come back unprocessed
-            else:
-                raise RuntimeError(f"DynamoDB left {len(todo[self.table])} items of {self.table} unwritten")
+    # -- reservations (reservations.py) ---------------------------------------------------------------
+    def reserve(self, r: Reservation) -> None:
+        reservations.reserve(self, r)
 
-    # -- reservations (reservations.py) and ledger claims (claims.py) -----------------------------
-    reserve, reserve_many, reserve_port = reservations.reserve, reservations.reserve_many, reservations.reserve_port
-    release, release_port = reservations.release, reservations.release_port
-    release_priority, release_path = reservations.release_priority, reservations.release_path
-    retire, unretire = reservations.retire, reservations.unretire
-    CLAIM_SECONDS, RENEW_SECONDS = ledger_claims.CLAIM_SECONDS, ledger_claims.RENEW_SECONDS
-    claim, claim_many, renew = ledger_claims.claim, ledger_claims.claim_many, ledger_claims.renew
-    save_ledger, unclaim_many = ledger_claims.save_ledger, ledger_claims.unclaim_many
+    def reserve_many(self, rs: list[Reservation]) -> bool:
+        return reservations.reserve_many(self, rs)
+
+    def reserve_port(self, owner: str, lb: str, port: int) -> None:
+        reservations.reserve_port(self, owner, lb, port)
+
+    def release(self, service: str, lb: str | None, port: int | None, path: str | None) -> None:
+        reservations.release(self, service, lb, port, path)
+
+    def release_port(self, service: str, lb: str, port: int) -> None:
+        reservations.release_port(self, service, lb, port)
+
+    def release_priority(self, service: str, listener: str, priority: int) -> None:
+        reservations.release_priority(self, service, listener, priority)
+
+    def release_path(self, service: str, path: str) -> None:
+        reservations.release_path(self, service, path)
+
+    def retire(self, path: str, leaving: list[str]) -> bool:
+        return reservations.retire(self, path, leaving)
+
+    def unretire(self, path: str) -> None:
+        reservations.unretire(self, path)
+
+    # -- claims on the ledgers (claims.py) --------------------------------------------------------------
+    def claim(self, service: str, holder: str, version: int | None) -> None:
+        ledger_claims.claim(self, service, holder, version)
+
+    def claim_many(self, wanted: dict[str, int | None], holder: str) -> dict[str, Conflict]:
+        return ledger_claims.claim_many(self, wanted, holder)
+
+    def renew(self, services: list[str], holder: str) -> tuple[int, list[str]]:
+        return ledger_claims.renew(self, services, holder)
+
+    def save_ledger(self, ledger: Ledger) -> None:
+        ledger_claims.save_ledger(self, ledger)
+
+    def unclaim_many(self, ledgers: list[Ledger], holder: str) -> None:
+        ledger_claims.unclaim_many(self, ledgers, holder)
 
     def put_intermediate(self, path: str, resource_id: str) -> None:
-        self._put(f"res#{path}", resourceId=resource_id)
+        self.put(f"res#{path}", resourceId=resource_id)
 
     def delete_intermediate(self, path: str) -> None:
-        self._delete(f"res#{path}")
+        self.delete(f"res#{path}")
 
     # -- deployments -------------------------------------------------------------------------------
     def link_version(self) -> str | None:
-        got = self._get("link#version")
+        got = self.get("link#version")
         return got["version"] if got else None
 
     def set_link_version(self, version: str) -> None:
-        self._put("link#version", version=version)
+        self.put("link#version", version=version)
 
     def mark_deploy_pending(self, stage: str) -> None:
-        self.ddb.update_item(TableName=self.table, Key=to_item({"pk": f"deploy#{stage}"}),
+        self.ddb.update_item(TableName=self.name, Key=to_item({"pk": f"deploy#{stage}"}),
                              UpdateExpression="SET pending = :t", ExpressionAttributeValues=to_item({":t": True}))
 
     def record_deploy(self, stage: str, deployment_id: str, at: float, links: list[str] = (),
@@ -202,12 +195,12 @@ class StateTable:
         """`links`: the VPC links the new deployment's integrations use; `earlier`: this item as the pass read
         it, whose `links` of earlier deployments are kept (one write, no read)."""
         known = {**self.links_of(earlier), deployment_id: sorted(links)}
-        self._put(f"deploy#{stage}", pending=False, deploymentId=deployment_id, at=str(at),
+        self.put(f"deploy#{stage}", pending=False, deploymentId=deployment_id, at=str(at),
                   links=json.dumps(dict(list(known.items())[-KEEP_LINKS:])))
 
     def deployment_links(self, stage: str) -> dict[str, list[str]]:
         """{deployment id: the VPC links it routes through} for the stage's recent deployments by portico."""
-        return self.links_of(self._get(f"deploy#{stage}"))
+        return self.links_of(self.get(f"deploy#{stage}"))
 
     @staticmethod
     def links_of(item: dict[str, Any] | None) -> dict[str, list[str]]:
@@ -215,33 +208,33 @@ class StateTable:
 
     # -- CloudFormation ------------------------------------------------------------------------------
     def has_ledger(self, service: str) -> bool:
-        return self._get(f"svc#{service}") is not None
+        return self.get(f"svc#{service}") is not None
 
     def route_holder(self, service: str) -> dict[str, Any]:
         """Which resource (`stack`, `logicalId`) of a stack holds a ServiceRoute entry; {} when none."""
-        return self._get(f"cfn#{service}") or {}
+        return self.get(f"cfn#{service}") or {}
 
     def hold_route(self, service: str, stack: str, logical: str, **extra: Any) -> None:
-        self._put(f"cfn#{service}", stack=stack, logicalId=logical, **extra)
+        self.put(f"cfn#{service}", stack=stack, logicalId=logical, **extra)
 
     def drop_route_holder(self, service: str) -> None:
-        self._delete(f"cfn#{service}")
+        self.delete(f"cfn#{service}")
 
     def recall_answer(self, request_id: str) -> dict[str, Any] | None:
-        item = self._get(f"cfnreq#{request_id}") if request_id else None
+        item = self.get(f"cfnreq#{request_id}") if request_id else None
         return json.loads(item["answer"]) if item else None
 
     def remember_answer(self, body: dict[str, Any], keep_seconds: int) -> None:
-        self._put(f"cfnreq#{body['RequestId']}", answer=json.dumps(body, default=str),
+        self.put(f"cfnreq#{body['RequestId']}", answer=json.dumps(body, default=str),
                   expiresAt=int(self.clock()) + keep_seconds)
 
     # -- stage history (`stagehist#`: what promote and rollback read) ----------------------------------
     def stage_history(self, stage: str) -> list[dict[str, Any]]:
-        item = self._get(f"stagehist#{stage}")
+        item = self.get(f"stagehist#{stage}")
         return json.loads(item["events"]) if item else []
 
     def save_stage_history(self, stage: str, events: list[dict[str, Any]]) -> None:
-        self._put(f"stagehist#{stage}", events=json.dumps(events))
+        self.put(f"stagehist#{stage}", events=json.dumps(events))
 
     # -- sweeps ------------------------------------------------------------------------------------
     def next_sweep(self) -> int:
@@ -249,11 +242,20 @@ class StateTable:
         missing counter at 0: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/example_dynamodb_Scenario_AtomicCounterOperations_section.html),
         so consecutive sweeps take consecutive shards whatever the schedule (rate or cron) and however late
         each one runs, and two sweeps at once take two shards."""
-        got = self.ddb.update_item(TableName=self.table, Key=to_item({"pk": "sweep#cursor"}),
+        got = self.ddb.update_item(TableName=self.name, Key=to_item({"pk": "sweep#cursor"}),
                                    UpdateExpression="ADD sweeps :one", ExpressionAttributeValues=to_item({":one": 1}),
                                    ReturnValues="UPDATED_NEW")
         return int(from_item(got["Attributes"])["sweeps"])
 
     # -- leases (leases.py) -----------------------------------------------------------------------
-    acquire, acquire_many = leases.acquire, leases.acquire_many
-    release_many, release_lock = leases.release_many, leases.release_lock
+    def acquire(self, name: str, holder: str, ttl: float = 60.0) -> bool:
+        return leases.acquire(self, name, holder, ttl)
+
+    def acquire_many(self, names: list[str], holder: str, ttl: float = 60.0) -> bool:
+        return leases.acquire_many(self, names, holder, ttl)
+
+    def release_many(self, names: list[str], holder: str) -> None:
+        leases.release_many(self, names, holder)
+
+    def release_lock(self, name: str, holder: str) -> None:
+        leases.release_lock(self, name, holder)

@@ -19,35 +19,33 @@ a minute at most, whatever the longest a live pass may run.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..errors import CANCELLED, CONDITION_FAILED, error_code
 from .records import Conflict, ConflictKind, Ledger, to_item
-
-if TYPE_CHECKING:
-    from . import StateTable
+from .table import Table
 
 CLAIM_SECONDS = 60  # a claim not renewed for this long is a dead pass's: the next pass takes the service
 RENEW_SECONDS = CLAIM_SECONDS / 3  # a live pass renews its claims this often (two renewals may fail or be late)
 BATCH = 25
 
 
-def _claim_update(t: StateTable, service: str, holder: str, version: int | None) -> dict[str, Any]:
+def _claim_update(t: Table, service: str, holder: str, version: int | None) -> dict[str, Any]:
     now = int(t.clock())
     names = {"#h": "holder", "#u": "heldUntil", "#v": "version", "#s": "service"}
     values = {":h": holder, ":until": now + CLAIM_SECONDS, ":now": now, ":s": service}
     fresh = "attribute_not_exists(#v)"
     if version is not None:
         fresh, values[":v"] = "#v = :v", version
-    return {"TableName": t.table, "Key": to_item({"pk": f"svc#{service}"}),
+    return {"TableName": t.name, "Key": to_item({"pk": f"svc#{service}"}),
             "UpdateExpression": "SET #s = :s, #h = :h, #u = :until",
             "ConditionExpression": f"(attribute_not_exists(#h) OR #u < :now OR #h = :h) AND {fresh}",
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values)}
 
 
-def claim(t: StateTable, service: str, holder: str, version: int | None) -> None:
+def claim(t: Table, service: str, holder: str, version: int | None) -> None:
     """Hold `service`'s ledger for this pass; Conflict "busy" or "stale" when another pass got there first."""
     try:
         t.ddb.update_item(**_claim_update(t, service, holder, version))
@@ -68,13 +66,13 @@ def holder_text(ledger: dict[str, Any]) -> str:
     return f"reconcile {str(ledger.get('holder'))[:8]} (its claim ends at {until} unless renewed)"
 
 
-def renew(t: StateTable, services: list[str], holder: str) -> tuple[int, list[str]]:
+def renew(t: Table, services: list[str], holder: str) -> tuple[int, list[str]]:
     """The heartbeat: extend this pass's claims to CLAIM_SECONDS from now, 25 to a transaction. Returns the new
     end and the services whose claim was lost (it ran out and another pass took it): stop changing those."""
     until, lost = int(t.clock()) + CLAIM_SECONDS, []
 
     def update(service: str) -> dict[str, Any]:
-        return {"TableName": t.table, "Key": to_item({"pk": f"svc#{service}"}), "UpdateExpression": "SET #u = :u",
+        return {"TableName": t.name, "Key": to_item({"pk": f"svc#{service}"}), "UpdateExpression": "SET #u = :u",
                 "ConditionExpression": "#h = :h", "ExpressionAttributeNames": {"#h": "holder", "#u": "heldUntil"},
                 "ExpressionAttributeValues": to_item({":h": holder, ":u": until})}
 
@@ -88,12 +86,12 @@ def renew(t: StateTable, services: list[str], holder: str) -> tuple[int, list[st
                 if error_code(e) != CANCELLED:
                     raise
         for service in chunk:
-            if not t._if(t.ddb.update_item, **{k: v for k, v in update(service).items() if k != "TableName"}):
+            if not t.write_if(t.ddb.update_item, **{k: v for k, v in update(service).items() if k != "TableName"}):
                 lost.append(service)
     return until, lost
 
 
-def claim_many(t: StateTable, wanted: dict[str, int | None], holder: str) -> dict[str, Conflict]:
+def claim_many(t: Table, wanted: dict[str, int | None], holder: str) -> dict[str, Conflict]:
     """Claim each service (name -> the ledger version planned on); the ones lost, with why."""
     lost: dict[str, Conflict] = {}
     names = list(wanted)
@@ -115,10 +113,10 @@ def claim_many(t: StateTable, wanted: dict[str, int | None], holder: str) -> dic
     return lost
 
 
-def save_ledger(t: StateTable, ledger: Ledger) -> None:
+def save_ledger(t: Table, ledger: Ledger) -> None:
     """Write the ledger of a service this pass holds (Conflict "stale" if it lost the claim)."""
     try:
-        t.ddb.put_item(TableName=t.table, Item=to_item({"pk": f"svc#{ledger.service}", **ledger.to_dict()}),
+        t.ddb.put_item(TableName=t.name, Item=to_item({"pk": f"svc#{ledger.service}", **ledger.to_dict()}),
                        ConditionExpression="#h = :h", ExpressionAttributeNames={"#h": "holder"},
                        ExpressionAttributeValues=to_item({":h": ledger.holder}))
     except ClientError as e:
@@ -127,18 +125,18 @@ def save_ledger(t: StateTable, ledger: Ledger) -> None:
         raise Conflict(ConflictKind.STALE, f"service {ledger.service}", "another reconcile") from None
 
 
-def _release(t: StateTable, ledger: Ledger, holder: str) -> tuple[str, dict[str, Any]]:
+def _release(t: Table, ledger: Ledger, holder: str) -> tuple[str, dict[str, Any]]:
     """The write that lets go of a ledger: saved one version on, held by nobody (dropped when it holds nothing)."""
     done = Ledger.from_dict(ledger.to_dict())
     done.version, done.holder, done.held_until = (ledger.version or 0) + 1, None, None
-    cond = {"TableName": t.table, "ConditionExpression": "#h = :h", "ExpressionAttributeNames": {"#h": "holder"},
+    cond = {"TableName": t.name, "ConditionExpression": "#h = :h", "ExpressionAttributeNames": {"#h": "holder"},
             "ExpressionAttributeValues": to_item({":h": holder})}
     if done.empty():
         return "Delete", {**cond, "Key": to_item({"pk": f"svc#{ledger.service}"})}
     return "Put", {**cond, "Item": to_item({"pk": f"svc#{ledger.service}", **done.to_dict()})}
 
 
-def unclaim_many(t: StateTable, ledgers: list[Ledger], holder: str) -> None:
+def unclaim_many(t: Table, ledgers: list[Ledger], holder: str) -> None:
     """The pass is done with these services. A ledger whose claim was lost is left as it is (the new holder's
     ledger stands)."""
     writes = [_release(t, ledger, holder) for ledger in ledgers]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -41,7 +42,8 @@ def token(nonce: str, identity: str) -> str:
     return hmac.new(nonce.encode(), identity.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def batch_get(dynamodb, table: str, keys: list[dict[str, Any]], *,
+              sleep: Callable[[float], Any] = time.sleep) -> list[dict[str, Any]]:
     """Consistent reads of `keys`, 100 per BatchGetItem, unprocessed keys retried with a short backoff."""
     out: list[dict[str, Any]] = []
     for i in range(0, len(keys), 100):
@@ -52,7 +54,7 @@ def batch_get(dynamodb, table: str, keys: list[dict[str, Any]]) -> list[dict[str
             request = resp.get("UnprocessedKeys") or {}
             if not request:
                 break
-            time.sleep(min(0.05 * 2 ** attempt, 1.0))
+            sleep(min(0.05 * 2 ** attempt, 1.0))
     return out
 
 
