@@ -44,7 +44,8 @@ def token(nonce: str, identity: str) -> str:
 
 def batch_get(dynamodb, table: str, keys: list[dict[str, Any]], *,
               sleep: Callable[[float], Any] = time.sleep) -> list[dict[str, Any]]:
-    """Consistent reads of `keys`, 100 per BatchGetItem, unprocessed keys retried with a short backoff."""
+    """Consistent reads of `keys`, 100 per BatchGetItem (its limit), unprocessed keys retried with an exponential
+    backoff on `sleep`: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html"""
     out: list[dict[str, Any]] = []
     for i in range(0, len(keys), 100):
         request = {table: {"Keys": keys[i:i + 100], "ConsistentRead": True}}

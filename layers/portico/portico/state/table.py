@@ -12,7 +12,10 @@ from botocore.exceptions import ClientError
 from ..errors import CONDITION_FAILED, error_code
 from .records import batch_get, from_item, to_item
 
-BATCH_WRITE = 25  # BatchWriteItem's limit of put or delete requests per call
+# BatchWriteItem takes "up to 25 item put or delete operations" a call and returns what throttling left in
+# UnprocessedItems, to be sent again with an exponential backoff:
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
+BATCH_WRITE = 25
 
 
 class Table:
