@@ -14,7 +14,7 @@ from rich.table import Table
 from portico.desired import invoke_url
 from portico.reconcile import ALL
 from portico.registry import FAILED, READY
-from portico.spec import SpecError, health_check
+from portico.spec import HEALTH_CHECK_ATTRIBUTES, SpecError, health_check
 from portico.status import REGISTERING
 
 from ..context import out, reconciler
@@ -28,7 +28,8 @@ OPTIONS = {"service": "SERVICE", "cluster": "--cluster", "ecsService": "--ecs-se
            "containerName": "--container-name", "containerPort": "--container-port", "path": "--path",
            "methods": "--method", "auth": "--auth", "healthCheckPath": "--health-check-path",
            "throttleRate": "--throttle-rate", "throttleBurst": "--throttle-burst",
-           "cacheTtlSeconds": "--cache-ttl-seconds", "listenerPort": "the pool (PORTICO_PORT_RANGE, load balancers)"}
+           "cacheTtlSeconds": "--cache-ttl-seconds", "listenerPort": "the pool (PORTICO_PORT_RANGE, load balancers)",
+           **{a: "--" + "".join(f"-{c.lower()}" if c.isupper() else c for c in a) for a in HEALTH_CHECK_ATTRIBUTES}}
 
 
 @app.command()
@@ -50,6 +51,14 @@ def onboard(
     throttle_rate: Annotated[float | None, typer.Option(help="Stage throttle, requests per second.")] = None,
     throttle_burst: Annotated[int | None, typer.Option(help="Stage throttle burst.")] = None,
     cache_ttl_seconds: Annotated[int | None, typer.Option(help="Stage cache TTL of GET methods, 0-3600.")] = None,
+    health_check_interval_seconds: Annotated[int | None, typer.Option(
+        help="Seconds between health checks, 5-300 (default: 5).")] = None,
+    health_check_timeout_seconds: Annotated[int | None, typer.Option(
+        help="Seconds a health check waits, 2-120 and less than the interval (default: 4).")] = None,
+    healthy_threshold_count: Annotated[int | None, typer.Option(
+        help="Checks in a row that make a target healthy, 2-10 (default: 2).")] = None,
+    unhealthy_threshold_count: Annotated[int | None, typer.Option(
+        help="Failures in a row that make a target unhealthy, 2-10 (default: 2).")] = None,
     as_json: Json = False,
 ) -> None:
     """Check a service entry against the registry contract and AWS, then write it to the registry.
@@ -60,7 +69,10 @@ def onboard(
             "containerPort": container_port, "path": path, "methods": [m.upper() for m in method] if method else None,
             "auth": auth, "healthCheckPath": health_check_path,
             "throttleRate": Decimal(str(throttle_rate)) if throttle_rate is not None else None,  # DynamoDB N
-            "throttleBurst": throttle_burst, "cacheTtlSeconds": cache_ttl_seconds}
+            "throttleBurst": throttle_burst, "cacheTtlSeconds": cache_ttl_seconds,
+            "healthCheckIntervalSeconds": health_check_interval_seconds,
+            "healthCheckTimeoutSeconds": health_check_timeout_seconds,
+            "healthyThresholdCount": healthy_threshold_count, "unhealthyThresholdCount": unhealthy_threshold_count}
     item = {k: v for k, v in item.items() if v is not None}
     rec = reconciler()
     try:

@@ -97,6 +97,10 @@ def test_reconcile_prints_a_summary_and_exits_1_when_an_entry_fails(cli):
     (("--ecs-service", "ghost"), "ecsService: ECS service 'ghost' was not found in cluster 'demo'", "--ecs-service"),
     (("--container-port", "9999"), "containerPort: no container in task definition orders:1 maps port 9999",
      "--container-port"),
+    (("--healthy-threshold-count", "1"), "healthyThresholdCount: must be a whole number from 2 to 10, got 1",
+     "--healthy-threshold-count"),
+    (("--health-check-timeout-seconds", "5"), "healthCheckTimeoutSeconds: the health check's timeout (5 s) must be "
+     "less than its interval (5 s)", "--health-check-timeout-seconds"),
 ])
 def test_onboard_refuses_before_writing(cli, clients, stack, args, message, option):
     base = dict(zip(ORDERS[2::2], ORDERS[3::2], strict=True))
