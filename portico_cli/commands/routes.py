@@ -158,8 +158,9 @@ def _registering(item: dict, now: float) -> str | None:
 def _targets(elbv2, arn: str) -> str:
     states = [d["TargetHealth"]["State"] for d in
               elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
-    counts = {s: states.count(s) for s in dict.fromkeys(states)}
-    return f"targets: {', '.join(f'{n} {s}' for s, n in counts.items())}" if states else "targets: none registered"
+    counts = {state: states.count(state) for state in dict.fromkeys(states)}
+    return (f"targets: {', '.join(f'{n} {state}' for state, n in counts.items())}" if states
+            else "targets: none registered")
 
 
 def _int(v) -> int | None:

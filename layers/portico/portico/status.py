@@ -53,7 +53,7 @@ def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: st
     # A repair only after a pass that ended READY on this spec: a pass stopped mid-way (retry) leaves the
     # ledger naming an ECS service it never attached to.
     repaired = item.get("status") == READY and item.get("specHash") == digest and any(
-        s.action == "attach_ecs" and s.service == service and s.params.get("repair") for s in p.plan.steps)
+        st.action == "attach_ecs" and st.service == service and st.params.get("repair") for st in p.plan.steps)
     repairs, repaired_at, flaps = ecs_repairs(item, repaired, now, sweep_seconds)
     via = f"rule priority {d.priority} on the ALB" if d.priority is not None else f"port {d.port}"
     message = f"routed {d.spec.path} to {via} and ECS service {d.ecs_key}"
@@ -63,8 +63,8 @@ def status_of(p: Pass, service: str, *, rest_api_id: str, region: str, stage: st
     # so the passes after it write nothing (`portico ls` dates it by `reconciledAt`)
     said = item.get("status") == READY and item.get("specHash") == digest and REGISTERING in str(
         item.get("statusMessage") or "")
-    if said or service not in p.routed or any(s.action in FRESH_TARGETS and s.service == service
-                                              for s in p.plan.steps):
+    if said or service not in p.routed or any(st.action in FRESH_TARGETS and st.service == service
+                                              for st in p.plan.steps):
         message += "; " + registering(d.spec.health_check, nlb=d.priority is None)
     return Status(READY, message, listener_port=d.port if d.priority is None else None,
                   invoke_url=invoke_url(rest_api_id, region, stage, d.spec.path, domain),
