@@ -21,9 +21,14 @@ RANGE_CASES = [
 
 
 @pytest.fixture
-def elbv2(stack):
+def elbv2(aws):
     config = Config(retries={"mode": "standard", "max_attempts": 1}, parameter_validation=False)
-    return local.session(stack.endpoint_url).client("elbv2", endpoint_url=stack.endpoint_url, config=config)
+    return local.session(aws).client("elbv2", endpoint_url=aws, config=config)
+
+
+@pytest.fixture
+def vpc(aws) -> str:
+    return local.session(aws).client("ec2", endpoint_url=aws).create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
 
 
 def refusal(call, **kwargs) -> tuple[str, str]:
@@ -32,8 +37,8 @@ def refusal(call, **kwargs) -> tuple[str, str]:
     return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
 
 
-def test_out_of_range_health_checks_are_refused_on_create_and_modify(elbv2, stack):
-    base = {"Protocol": "TCP", "Port": 80, "VpcId": stack.vpc_id, "TargetType": "ip"}
+def test_out_of_range_health_checks_are_refused_on_create_and_modify(elbv2, vpc):
+    base = {"Protocol": "TCP", "Port": 80, "VpcId": vpc, "TargetType": "ip"}
     arn = elbv2.create_target_group(Name="hc-ok", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=4,
                                     HealthyThresholdCount=2, UnhealthyThresholdCount=10,
                                     **base)["TargetGroups"][0]["TargetGroupArn"]  # the edges are accepted
@@ -45,8 +50,8 @@ def test_out_of_range_health_checks_are_refused_on_create_and_modify(elbv2, stac
     assert not any(n.startswith("hc-bad") for n in names)
 
 
-def test_a_modified_timeout_must_stay_below_the_interval(elbv2, stack):
-    http = elbv2.create_target_group(Name="hc-http", Protocol="HTTP", Port=80, VpcId=stack.vpc_id,
+def test_a_modified_timeout_must_stay_below_the_interval(elbv2, vpc):
+    http = elbv2.create_target_group(Name="hc-http", Protocol="HTTP", Port=80, VpcId=vpc,
                                      TargetType="ip", HealthCheckIntervalSeconds=10,
                                      HealthCheckTimeoutSeconds=5)["TargetGroups"][0]["TargetGroupArn"]
     assert refusal(elbv2.modify_target_group, TargetGroupArn=http, HealthCheckIntervalSeconds=5) == (
