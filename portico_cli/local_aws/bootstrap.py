@@ -18,7 +18,7 @@ from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 from portico_cli.local_aws.server import alive, free_port, start_server, stop_server, wait_for  # noqa: F401
 
 INITIAL_DEPLOYMENT = "initial deployment (portico creates the next ones)"  # the template's InitialDeployment
-USAGE_TIERS = {"basic": (10.0, 20, 10_000), "premium": (100.0, 200, 1_000_000)}  # rate, burst, quota/month
+USAGE_TIERS = {"basic": (10.0, 20, 100_000), "premium": (100.0, 200, 10_000_000)}  # the template's defaults
 
 
 def _one(items: list, pred):

@@ -19,7 +19,7 @@ def plan_keys(clients, stack, tier):
 def test_tiers_are_the_stack_usage_plans(clients, stack):
     tiers = keys.tiers(clients.apigateway, stack.rest_api_id, stack.stack)
     assert sorted(tiers) == ["basic", "premium"]
-    assert (tiers["basic"].rate, tiers["basic"].burst, tiers["basic"].quota) == (10.0, 20, "10000/month")
+    assert (tiers["basic"].rate, tiers["basic"].burst, tiers["basic"].quota) == (10.0, 20, "100000/month")
     assert tiers["premium"].rate == 100.0
 
 

@@ -12,7 +12,10 @@
   (aws-resource-apigatewayv2-routingrule.html).
 - AWS::ApiGateway::BasePathMapping (for domains in a mapping mode).
 - AWS::ApiGateway::RestApi keeps DisableExecuteApiEndpoint ("Specifies whether clients can invoke your API by
-  using the default execute-api endpoint", aws-resource-apigateway-restapi.html), which moto's handler drops.
+  using the default execute-api endpoint", aws-resource-apigateway-restapi.html), which moto's handler drops,
+  and its EndpointConfiguration (Types, IpAddressType, VpcEndpointIds: the API's types, ipAddressType,
+  vpcEndpointIds; https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-apigateway-
+  restapi-endpointconfiguration.html), which moto stores with the template's keys, so GetRestApi showed none.
 
 Registered before cloudformation/models.py makes HANDLERS resource types (the patches' order).
 """
@@ -111,6 +114,9 @@ def _endpoint_switch(create):  # RestAPI.create_from_cloudformation_json
         api = create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         props = cloudformation_json.get("Properties") or {}
         api.disableExecuteApiEndpoint = str(props.get("DisableExecuteApiEndpoint", "")).lower() == "true"
+        config = props.get("EndpointConfiguration") or {}  # Types, IpAddressType ... -> the API's types, ...
+        if config:
+            api.endpoint_configuration = {f"{key[0].lower()}{key[1:]}": value for key, value in config.items()}
         return api
 
     return classmethod(wrapper)
