@@ -41,11 +41,18 @@ ALLOWANCE: dict[str, str] = {
                                    "dashboard into",
     "elasticloadbalancing:ModifyRule": "kinds/listener_rule (ALB mode): only when a rule's action or condition drifted",
     "elasticloadbalancing:SetRulePriorities": "kinds/listener_rule (ALB mode): only when a rule's priority was changed",
+    "elasticloadbalancing:CreateLoadBalancer": "kinds/load_balancer: only when the pool grows (tests/kinds/"
+                                               "test_load_balancer.py)",
+    "elasticloadbalancing:ModifyLoadBalancerAttributes": "kinds/load_balancer: an NLB it adds to the pool",
+    "elasticloadbalancing:DeleteLoadBalancer": "kinds/load_balancer: a load balancer it added, once empty",
 }
 # A mode's policies and actions are judged by the run of that mode (Backend=nlb or alb): the other never needs
 # them. Which managed policies a mode's roles carry is the template's (its conditions, under these parameters).
 MODE_PARAMETERS = {"nlb": {}, "alb": {"Backend": "alb", "VpcLinkVersion": "v2"}}
-MODE_ACTIONS = {"elasticloadbalancing:DescribeRules": "alb"}  # observed.read_rules reads ALB listeners only
+MODE_ACTIONS = {"elasticloadbalancing:DescribeRules": "alb",  # observed.read_rules reads ALB listeners only
+                # ALB mode makes a listener only with an ALB it adds to the pool (kinds/load_balancer) and deletes
+                # none (deleting that ALB deletes its listener); a service's listener is NLB mode's
+                "elasticloadbalancing:CreateListener": "nlb", "elasticloadbalancing:DeleteListener": "nlb"}
 
 IAM_PREFIX = {"elbv2": "elasticloadbalancing", "dynamodbstreams": "dynamodb"}
 TRANSACT_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",

@@ -35,6 +35,7 @@ def max_count(template: dict) -> int:
     return max(counts(template))
 
 
+GROWTH = "LoadBalancerGrowthPolicy"
 ALL_COUNTS = [1, 2, 3, 4, 5, 6]
 V1_COUNTS = [1, 2, 3, 4]  # a VPC link v1 per NLB, 20 per region: the legacy pool keeps its size
 MODES = {"v2": ALL_COUNTS, "v1": V1_COUNTS, "v1+v2": V1_COUNTS}
@@ -119,8 +120,9 @@ def test_alb_mode_creates_no_nlb_no_nlb_group_no_listener_policy_and_no_nlb_outp
     assert (inline["IpProtocol"], inline["CidrIp"], "DestinationSecurityGroupId" in inline) == (
         "icmp", "255.255.255.255/32", False)
     assert stack.exists("VpcLinkEgressToAlb")
-    for function_id in RECONCILING:
-        granted = {a for s in stack.role_statements(function_id) for a in as_list(s["Action"])}
+    for function_id in RECONCILING:  # a listener only on an ALB portico added (tagged portico:pool): GROWTH's
+        granted = {a for s in stack.role_statements(function_id) if not s.get("Sid", "").startswith("Pool")
+                   for a in as_list(s["Action"])}
         assert "elasticloadbalancing:CreateListener" not in granted, f"{function_id}: ALB mode creates no listener"
 
 
@@ -220,8 +222,8 @@ def test_listener_statements_cover_every_pool_nlb_and_nothing_else(template, fun
     for s in stack.role_statements(function_id):
         actions = set(as_list(s["Action"])) & set(LISTENER_ACTIONS)
         resources = set(as_list(s["Resource"]))
-        if s["Effect"] != "Allow" or not actions or "*" in resources:
-            continue
+        if s["Effect"] != "Allow" or not actions or "*" in resources or s["Sid"].startswith("Pool"):
+            continue  # Pool*: the load balancers portico adds, by their tag (test_growth_policy_...)
         on_nlbs = {r for r in resources if ":loadbalancer/" in r}
         on_listeners = {r for r in resources if ":listener/" in r}
         assert on_nlbs <= nlbs and on_listeners <= listeners, f"{s['Sid']}: outside the pool"
@@ -235,7 +237,7 @@ def test_listener_statements_cover_every_pool_nlb_and_nothing_else(template, fun
     assert seen == wanted, f"not granted on the whole pool: {sorted(wanted - seen)}"
 
 
-@pytest.mark.parametrize("policy_id", ["ReconcilePolicy", "LoadBalancerPoolPolicy"])
+@pytest.mark.parametrize("policy_id", ["ReconcilePolicy", "LoadBalancerPoolPolicy", GROWTH])
 def test_managed_policies_fit_the_iam_quota_at_the_maximum(template, policy_id):
     """IAM refuses a managed policy document over 6,144 characters (whitespace not counted). With every
     member of the pool, the longest stack name CloudFormation allows (128) and three clusters, each
@@ -246,20 +248,66 @@ def test_managed_policies_fit_the_iam_quota_at_the_maximum(template, policy_id):
     assert size <= MANAGED_POLICY_MAX_CHARS, f"{policy_id} resolves to {size} characters"
 
 
+# ------------------------------------------------------------------ the pool that grows itself (MaxLoadBalancers)
+
+
+@pytest.mark.parametrize(("backend", "mode"), [("nlb", "v2"), ("alb", "v2"), ("nlb", "v1"), ("nlb", "v1+v2")])
+def test_growth_policy_exists_on_v2_only_and_acts_on_the_load_balancers_portico_tagged_only(template, backend, mode):
+    stack = Deployed(template, Backend=backend, VpcLinkVersion=mode)
+    assert stack.exists(GROWTH) == (mode == "v2"), "a pool on VPC links v1 does not grow"
+    env = stack.function_env("SweeperFunction")
+    settings = portico_settings.Settings.from_env(env).check()
+    assert settings.max_load_balancers == int(template["Parameters"]["MaxLoadBalancers"]["Default"])
+    assert settings.pool_size == (settings.max_load_balancers if mode == "v2" else 1)
+    assert settings.rules_per_load_balancer == 100
+    if mode != "v2":
+        return
+    for function_id in RECONCILING:
+        assert any(s.get("Sid") == "PoolCreateLoadBalancer" for s in stack.role_statements(function_id)), function_id
+    rules = [s for s in stack.policy("AlbRulesPolicy")["Statement"] if s["Sid"].startswith("Pool")] \
+        if backend == "alb" else []
+    assert bool(rules) == (backend == "alb"), "rules on the ALBs portico adds: ALB mode only"
+    for s in stack.policy(GROWTH)["Statement"] + rules:
+        cond = s["Condition"]
+        on_lbs = any(":loadbalancer/" in r for r in as_list(s["Resource"]))
+        actions = set(as_list(s["Action"]))
+        if actions == {"elasticloadbalancing:CreateLoadBalancer"}:
+            assert cond["Null"] == {"aws:RequestTag/portico:pool": "false"}, s["Sid"]
+        elif on_lbs and actions != {"elasticloadbalancing:AddTags"}:  # never the template's: no portico:pool tag
+            assert cond["Null"] == {"aws:ResourceTag/portico:pool": "false"}, s["Sid"]
+        if "elasticloadbalancing:AddTags" in actions:
+            assert "elasticloadbalancing:CreateAction" in cond["StringEquals"], s["Sid"]
+        if actions == {"elasticloadbalancing:CreateRule"} and any(":listener/" in r for r in as_list(s["Resource"])):
+            assert cond["Null"] == {"aws:ResourceTag/portico:pool": "false"}, "rules only on an added ALB's listener"
+        stack_key = next(k for k in cond["StringEquals"] if k.endswith("/portico:stack"))
+        assert cond["StringEquals"][stack_key] == stack.ref("AWS::StackName"), s["Sid"]
+    for lb in stack.of_type(NLB):
+        tags = {t["Key"] for t in stack.resolve(stack.resources[lb]["Properties"].get("Tags", []))}
+        assert "portico:pool" not in tags, f"{lb}: the template's load balancers are never portico's to delete"
+
+
 def test_the_docs_give_the_pool_sizes_the_template_allows(template):
-    """One truth for the pool: the sizes docs/deploy.md and docs/bench.md state are the template's (the
-    LoadBalancerCount values, and the v1 rule's list), so a change of either shows here."""
+    """One truth for the pool: docs/modes.md says the sizes once ("Pool sizes and quotas"), with the template's
+    values (LoadBalancerCount, the v1 rule's list, MaxLoadBalancers and RulesPerAlb defaults); deploy.md,
+    bench.md and the template's descriptions point there instead of repeating them."""
     from template_support import ROOT
 
     v2_max = max_count(template)
     rule = template["Rules"]["VpcLinkV1PoolOfFour"]["Assertions"][0]["Assert"]["Fn::Contains"][0]
     v1_max = max(int(v) for v in rule)
     assert (v2_max, v1_max) == (max(ALL_COUNTS), max(V1_COUNTS))
-    deploy = (ROOT / "docs/deploy.md").read_text()
-    row = next(line for line in deploy.splitlines() if line.startswith("| `LoadBalancerCount` |"))
-    assert f"1–{v2_max} behind the one VPC link v2" in row and f"1–{v1_max} with VPC links v1" in row
-    assert f"of 1 to {v2_max} internal Network Load Balancers" in deploy and f"1 to {v1_max} with legacy" in deploy
-    assert f"`LoadBalancerArn2`…`{v2_max}`" in deploy and f"`VpcLinkId2`…`{v1_max}`" in deploy
-    assert not re.search(r"LoadBalancerCount` \(1–\d\)", deploy)  # no bare range that ignores the link version
-    bench = (ROOT / "docs/bench.md").read_text()
-    assert f"(`LoadBalancerCount`\n1–{v2_max})" in bench and f"the pool at 1–{v1_max} NLBs" in bench
+    grow, rules = (int(template["Parameters"][p]["Default"]) for p in ("MaxLoadBalancers", "RulesPerAlb"))
+    modes = (ROOT / "docs/modes.md").read_text()
+    section = modes[modes.index("## Pool sizes and quotas"):]
+    section = section[:section.find("\n## ", 4) if "\n## " in section[4:] else len(section)]
+    for fact in (f"`LoadBalancerCount` 1–{v2_max}", f"1–{v1_max} NLBs, a VPC link v1 each",
+                 f"`MaxLoadBalancers` (default {grow}", f"`RulesPerAlb` (default {rules})",
+                 f"{grow} × {portico_settings.LISTENERS_PER_NLB} = {grow * portico_settings.LISTENERS_PER_NLB:,}",
+                 f"{grow} × {rules} = {grow * rules:,}"):
+        assert fact in section, fact
+    for doc in ("docs/deploy.md", "docs/bench.md"):
+        text = (ROOT / doc).read_text()
+        assert "modes.md#pool-sizes-and-quotas" in text, f"{doc} points to the one statement of the pool sizes"
+        assert not re.search(r"\b1[–-]6\b|\b1[–-]4\b", text), f"{doc} repeats a pool size"
+    for param in ("LoadBalancerCount", "MaxLoadBalancers", "Backend"):
+        assert "docs/modes.md" in template["Parameters"][param]["Description"], param

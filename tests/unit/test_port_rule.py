@@ -42,8 +42,24 @@ def test_the_planner_takes_the_lowest_port_the_rule_calls_free_on_the_first_load
 def test_a_load_balancer_missing_from_aws_is_skipped_and_no_room_anywhere_is_a_spec_error():
     obs = observed({}, {LB2: list(range(10000, 10000 + LISTENERS_PER_NLB))})
     assert [arn for arn, _ in pool_ports(obs, SETTINGS)] == [LB2]
-    with pytest.raises(SpecError, match="no free listener port"):
+    with pytest.raises(SpecError, match=r"listenerPort: every NLB of the pool \(2, a VPC link v1 each\) has 50 "
+                                        r"listeners.*does not grow.*portico migrate-link"):
         choose_port("new", obs, SETTINGS)
+
+
+def test_a_full_pool_on_a_v2_link_waits_while_it_may_grow_and_names_max_load_balancers_when_it_may_not():
+    from portico.slots import Waiting
+
+    full = observed({}, {LB1: list(range(20000, 20000 + LISTENERS_PER_NLB))})
+    grows = Settings(load_balancer_arns=(LB1,), vpc_link_v2_id="v2", max_load_balancers=2)
+    with pytest.raises(Waiting, match="load balancer provisioning"):
+        choose_port("new", full, grows)
+    with pytest.raises(SpecError, match=r"\(1 of MaxLoadBalancers 1\) has 50 listeners.*raise MaxLoadBalancers") as err:
+        choose_port("new", full, grows.with_(max_load_balancers=1))
+    assert not isinstance(err.value, Waiting)
+    roomy = observed({}, {LB1: list(range(10000, 10010))})
+    with pytest.raises(SpecError, match="no free listener port: every port in 10000-10009 is taken"):
+        choose_port("new", roomy, grows.with_(port_range=(10000, 10009)))
 
 
 @pytest.mark.parametrize("value, port", [(None, None), ("", None), ("10500", 10500), (443, 443), ("1", 1)])
@@ -87,19 +103,19 @@ def test_the_lowest_priority_no_reservation_and_no_rule_holds_is_chosen():
     from portico.slots import choose_priority
 
     obs = alb_observed({1: "orders", 3: "users"}, mine=[1, 2, 5])  # 2 and 5: someone else's rules
-    assert choose_priority("new", obs, ALB_SETTINGS) == 4
+    assert choose_priority("new", obs, ALB_SETTINGS)[1:] == (obs.load_balancers[ALB].listeners[80], 4)
     obs.state.ledgers["users"] = Ledger("users", priority=3)
-    assert choose_priority("users", obs, ALB_SETTINGS) == 3, "a held reservation is kept"
+    assert choose_priority("users", obs, ALB_SETTINGS)[2] == 3, "a held reservation is kept"
 
 
 def test_every_listeners_rules_count_toward_the_100_rules_per_alb():
-    from portico.settings import RULES_PER_ALB
     from portico.slots import choose_priority
 
-    assert RULES_PER_ALB == 100
+    assert ALB_SETTINGS.rules_per_load_balancer == 100
     obs = alb_observed({p: f"s{p}" for p in range(1, 61)}, mine=list(range(1, 61)), other=39)
-    assert choose_priority("new", obs, ALB_SETTINGS) == 61  # 60 + 39 = 99: room for one
+    assert choose_priority("new", obs, ALB_SETTINGS)[2] == 61  # 60 + 39 = 99: room for one
     obs = alb_observed({p: f"s{p}" for p in range(1, 61)}, mine=list(range(1, 61)), other=40)
-    with pytest.raises(SpecError, match=r'listenerRule: the ALB already has 100 rules or reservations, AWS\'s '
-                                        r'quota "Rules per Application Load Balancer" \(100'):
+    with pytest.raises(SpecError, match=r'listenerRule: every load balancer of the pool \(1 of MaxLoadBalancers 1\) '
+                                        r'has 100 rules or reservations, the account\'s quota "Rules per Application '
+                                        r'Load Balancer" \(RulesPerAlb'):
         choose_priority("new", obs, ALB_SETTINGS)

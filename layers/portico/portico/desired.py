@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .observed import EcsService, LoadBalancer, Observed, ecs_key
 from .settings import SERVICE_HEADER, Settings
-from .slots import alb_listener, choose_port, choose_priority, header_value
+from .slots import choose_port, choose_priority, header_value
 from .spec import ServiceSpec, SpecError, overlap, route_paths
 
 MAX_TARGET_GROUPS_PER_ECS_SERVICE = 5
@@ -151,10 +151,9 @@ def desire(spec: ServiceSpec, observed: Observed, settings: Settings, region: st
                                 "HTTP" if alb else "TCP")
     _check_target_groups(spec, observed, key, tg_name)
     priority = listener_arn = None
-    if alb:  # a rule on the ALB's listener (its port in the URI), no port of its own
-        lb_obs, listener = alb_listener(observed, settings)
+    if alb:  # a rule on an ALB's listener (its port in the URI), no port of its own
+        lb_obs, listener, priority = choose_priority(spec.service, observed, settings)
         lb_arn, port, listener_arn = lb_obs.arn, listener.port, listener.arn
-        priority = choose_priority(spec.service, observed, settings)
     else:
         lb_arn, port = choose_port(spec.service, observed, settings)
     lb = observed.load_balancers[lb_arn]

@@ -15,6 +15,7 @@ from .desired import DesiredService, desire
 from .kinds import FOLD_KINDS, PASS_KINDS, SERVICE_KINDS, fit_quota
 from .observed import Observed
 from .settings import Settings
+from .slots import Waiting
 from .spec import ServiceSpec, SpecError
 from .steps import Plan, Step
 
@@ -31,6 +32,9 @@ def make_plan(specs: dict[str, ServiceSpec], observed: Observed, settings: Setti
     for service in sorted(specs, key=lambda s: s not in observed.state.ledgers):
         try:
             d = desire(specs[service], obs, settings, region)
+        except Waiting:  # every load balancer is full and the pool grows: kinds/load_balancer.py plans the wait
+            plan.steps.append(Step("await_load_balancer", service))
+            continue
         except SpecError as exc:
             plan.failed[service] = str(exc)
             continue

@@ -8,6 +8,7 @@ AWS + ledger ────────────────► observed ─┘
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -33,6 +34,7 @@ from .observed import (
 from .plan import make_plan
 from .registry import PENDING, Registry, Status
 from .settings import Settings
+from .slots import Waiting
 from .spec import ServiceSpec, SpecError, parse, spec_view
 from .state import Conflict, ConflictKind, StateTable
 from .status import Pass, status_of
@@ -185,7 +187,8 @@ class Reconciler:
             resources=read_resources(c.apigateway, self.settings.rest_api_id),
             ecs=read_ecs(c.ecs, [(spec.cluster, spec.ecs_service)]),
             cognito_authorizer=read_cognito_authorizer(c.apigateway, self.settings.rest_api_id))
-        desire(spec, observed, self.settings, self.clients.region)
+        with contextlib.suppress(Waiting):  # no room on the pool yet: the pass adds a load balancer to it
+            desire(spec, observed, self.settings, self.clients.region)
         return spec
 
     def observe(self, specs: dict[str, ServiceSpec]) -> Observed:

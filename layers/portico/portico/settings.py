@@ -34,6 +34,8 @@ ALARM_TOPIC_ARN = "PORTICO_ALARM_TOPIC_ARN"
 DEPLOY_INTERVAL = "PORTICO_DEPLOY_INTERVAL_SECONDS"
 SWEEP_SECONDS = "PORTICO_SWEEP_SECONDS"
 RESOURCES_PER_API = "PORTICO_RESOURCES_PER_API"  # the API's quota "Resources per API" (template ResourcesPerApi)
+MAX_LOAD_BALANCERS = "PORTICO_MAX_LOAD_BALANCERS"  # the pool's size portico may grow to (template MaxLoadBalancers)
+RULES_PER_LOAD_BALANCER = "PORTICO_RULES_PER_LOAD_BALANCER"  # ALB mode: the account's rules quota (RulesPerAlb)
 ENDPOINT_URL = "AWS_ENDPOINT_URL"  # boto3's own name: points every client at the local emulator
 REGION = "AWS_REGION"
 
@@ -41,13 +43,15 @@ ENV_NAMES = (
     REGISTRY_TABLE, STATE_TABLE, REST_API_ID, STAGE, STAGES, DOMAINS, LOAD_BALANCER_ARNS, VPC_LINK_IDS, VPC_LINK_V2_ID,
     VPC_LINK_VERSION, VPC_ID, BACKEND, ALB_LISTENER_ARN,
     PORT_RANGE, STACK, DEFAULT_AUTH, ALLOW_UNAUTHENTICATED, ALLOWED_CLUSTERS, COGNITO_USER_POOL_ARNS,
-    ALARM_TOPIC_ARN, DEPLOY_INTERVAL, RESOURCES_PER_API,
+    ALARM_TOPIC_ARN, DEPLOY_INTERVAL, RESOURCES_PER_API, MAX_LOAD_BALANCERS, RULES_PER_LOAD_BALANCER,
 )
 
-LISTENERS_PER_NLB = 50  # AWS quota, not adjustable
-# AWS quota "Rules per Application Load Balancer" (default rules excluded), 100:
-# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
-RULES_PER_ALB = 100
+# AWS quota "Listeners per Network Load Balancer", 50, not adjustable:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-limits.html
+LISTENERS_PER_NLB = 50
+# "Target Groups per Application Load Balancer", 100, not adjustable (same page as the rules quota below): a
+# service's rule forwards to its own target group, so an ALB holds at most 100 services whatever its rules quota.
+TARGET_GROUPS_PER_ALB = 100
 SERVICE_HEADER = "x-portico-service"  # ALB mode: the header each integration sets, each listener rule matches
 
 
@@ -107,6 +111,12 @@ class Settings:
     # API Gateway "Resources per API", 300 by default and raised per API in Service Quotas (the root counts):
     # https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html
     resources_per_api: int = 300
+    # The pool's largest size: portico adds load balancers past the configured ones up to it (kinds/load_balancer.py;
+    # a VPC link v2 only). 0: the configured pool, never grown.
+    max_load_balancers: int = 0
+    # ALB mode: "Rules per Application Load Balancer" (default rules excluded), 100 by default and adjustable:
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
+    rules_per_load_balancer: int = 100
     endpoint_url: str | None = None
     region: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -140,6 +150,8 @@ class Settings:
             deploy_interval_seconds=float(env.get(DEPLOY_INTERVAL) or d.deploy_interval_seconds),
             sweep_seconds=float(env.get(SWEEP_SECONDS) or d.sweep_seconds),
             resources_per_api=int(env.get(RESOURCES_PER_API) or d.resources_per_api),
+            max_load_balancers=int(env.get(MAX_LOAD_BALANCERS) or d.max_load_balancers),
+            rules_per_load_balancer=int(env.get(RULES_PER_LOAD_BALANCER) or d.rules_per_load_balancer),
             endpoint_url=env.get(ENDPOINT_URL) or None,
             region=env.get(REGION) or env.get("AWS_DEFAULT_REGION") or None,
         )
@@ -160,6 +172,19 @@ class Settings:
         if (version or self.link_version) == "v2":
             return {lb: (self.vpc_link_v2_id, lb) for lb in self.load_balancer_arns}
         return {lb: (link, None) for lb, link in zip(self.load_balancer_arns, self.vpc_link_ids, strict=True)}
+
+    @property
+    def services_per_load_balancer(self) -> int:
+        """What one load balancer of the pool holds: an NLB's listeners; an ALB's rules (RulesPerAlb), at most
+        its target groups."""
+        return min(self.rules_per_load_balancer, TARGET_GROUPS_PER_ALB) if self.backend == "alb" else LISTENERS_PER_NLB
+
+    @property
+    def pool_size(self) -> int:
+        """How many load balancers the pool may hold: the configured ones, and up to MaxLoadBalancers on a v2 link
+        (a VPC link v1 targets one NLB, and a new one takes minutes to create: a v1 pool is the configured one)."""
+        grown = self.max_load_balancers if self.link_version == "v2" else 0
+        return max(len(self.load_balancer_arns), grown)
 
     def check(self) -> Settings:
         """Fail fast, naming the variable, when the shared infrastructure is not configured."""
@@ -183,6 +208,9 @@ class Settings:
             if len(self.load_balancer_arns) != 1 or not self.alb_listener_arn:
                 raise ValueError(f"{BACKEND}=alb needs exactly one load balancer in {LOAD_BALANCER_ARNS} (the ALB) "
                                  f"and its listener in {ALB_LISTENER_ARN}")
+        if self.max_load_balancers < 0 or self.rules_per_load_balancer < 1:
+            raise ValueError(f"{MAX_LOAD_BALANCERS}={self.max_load_balancers} must be >= 0 and "
+                             f"{RULES_PER_LOAD_BALANCER}={self.rules_per_load_balancer} >= 1")
         if self.stage not in self.stages:
             raise ValueError(f"{STAGE}={self.stage!r} must be one of {STAGES}={','.join(self.stages)}")
         for stage, _ in self.domains:
@@ -211,6 +239,8 @@ class Settings:
             COGNITO_USER_POOL_ARNS: ",".join(self.cognito_user_pool_arns),
             ALARM_TOPIC_ARN: self.alarm_topic_arn, DEPLOY_INTERVAL: str(self.deploy_interval_seconds),
             SWEEP_SECONDS: str(self.sweep_seconds), RESOURCES_PER_API: str(self.resources_per_api),
+            MAX_LOAD_BALANCERS: str(self.max_load_balancers),
+            RULES_PER_LOAD_BALANCER: str(self.rules_per_load_balancer),
         }
         if self.endpoint_url:
             out[ENDPOINT_URL] = self.endpoint_url

@@ -1,6 +1,7 @@
-"""The slot a service takes on the load balancer: a listener port on an NLB of the pool (NLB mode), or a rule
-priority on the ALB's listener (ALB mode). Pure: chosen from what is observed and reserved, by one rule each,
-which the planner and the CloudFormation front-end (`Custom::ListenerPort`) share.
+"""The slot a service takes on the pool: a listener port on an NLB (NLB mode), or a rule priority on an ALB's
+listener (ALB mode). Pure: chosen from what is observed and reserved, by one rule each, which the planner and
+the CloudFormation front-end (`Custom::ListenerPort`) share. A full pool grows (kinds/load_balancer.py): the
+service waits for the load balancer being added (`Waiting`), up to MaxLoadBalancers.
 """
 
 from __future__ import annotations
@@ -11,8 +12,46 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .observed import Listener, LoadBalancer, Observed
-from .settings import LISTENERS_PER_NLB, RULES_PER_ALB, SERVICE_HEADER, Settings
+from .settings import LISTENERS_PER_NLB, SERVICE_HEADER, Settings
 from .spec import SpecError
+
+
+class Waiting(SpecError):
+    """No load balancer of the pool has room for the service yet, and the pool grows (kinds/load_balancer.py):
+    the service waits, PENDING, for the load balancer being added. Not the user's to fix."""
+
+    def __init__(self, message: str):
+        super().__init__("loadBalancer", message)
+
+
+def members(observed: Observed) -> list[dict]:
+    """The load balancers portico added to the pool (state `pool#`), in the order they were added."""
+    return sorted(observed.state.pool.values(), key=lambda m: int(m["index"]))
+
+
+def pool(observed: Observed, settings: Settings) -> list[LoadBalancer]:
+    """The pool's active load balancers, in order: the configured ones, then the ones portico added."""
+    arns = [*settings.load_balancer_arns, *(m.get("arn") for m in members(observed))]
+    return [lb for lb in (observed.load_balancers.get(arn or "") for arn in arns) if lb and lb.state == "active"]
+
+
+def pool_full(observed: Observed, settings: Settings, field: str, quota: str) -> SpecError:
+    """Every load balancer of the pool is full: Waiting while portico adds one (up to MaxLoadBalancers), else the
+    quota and the fix."""
+    made = members(observed)
+    adding = any(m.get("arn") not in observed.load_balancers or observed.load_balancers[m["arn"]].state != "active"
+                 for m in made)
+    if adding or len(settings.load_balancer_arns) + len(made) < settings.pool_size:
+        return Waiting(f"load balancer provisioning: every load balancer of the pool has {quota}; portico is "
+                       f"adding one (MaxLoadBalancers {settings.pool_size})")
+    count = len(settings.load_balancer_arns) + len(made)
+    if settings.link_version == "v2":
+        return SpecError(field, f"every load balancer of the pool ({count} of MaxLoadBalancers {settings.pool_size}) "
+                                f"has {quota}; raise MaxLoadBalancers (and the account's load balancers per Region "
+                                "quota, 50 by default), or offboard a service")
+    return SpecError(field, f"every NLB of the pool ({count}, a VPC link v1 each) has {quota}; a pool on VPC links v1 "
+                            "does not grow (a v1 link reaches one NLB and takes minutes to create): move the stack to "
+                            "the VPC link v2 (portico migrate-link), or offboard a service")
 
 
 @dataclass(frozen=True)
@@ -42,18 +81,17 @@ class LoadBalancerPorts:
 
 
 def pool_ports(observed: Observed, settings: Settings) -> Iterator[tuple[str, LoadBalancerPorts]]:
-    """The ports of each load balancer of the pool that exists, in the pool's order."""
-    for arn in settings.load_balancer_arns:
-        lb = observed.load_balancers.get(arn)
-        if lb is not None:
-            yield arn, LoadBalancerPorts({p: o for (a, p), o in observed.state.ports.items() if a == arn},
-                                         frozenset(lb.listeners))
+    """The ports of each active load balancer of the pool, in the pool's order."""
+    for lb in pool(observed, settings):
+        yield lb.arn, LoadBalancerPorts({p: o for (a, p), o in observed.state.ports.items() if a == lb.arn},
+                                        frozenset(lb.listeners))
 
 
 def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[str, int]:
     """The service's reserved (load balancer, port), or the first free one: lowest NLB with room, lowest port.
     A reserved port lost to a listener portico did not make for the service (made by anyone between the plan
-    and the create) is given up: another one is chosen, and the reservation moves there."""
+    and the create) is given up: another one is chosen, and the reservation moves there. Every NLB full:
+    `pool_full` (Waiting while the pool grows)."""
     ledger = observed.state.ledgers.get(service)
     if ledger and ledger.load_balancer in observed.load_balancers and ledger.port and \
             observed.state.ports.get((ledger.load_balancer, ledger.port)) == service:
@@ -63,25 +101,27 @@ def choose_port(service: str, observed: Observed, settings: Settings) -> tuple[s
                 (listener.target_group_arns and set(listener.target_group_arns) <= mine):
             return ledger.load_balancer, ledger.port
     lo, hi = settings.port_range
-    for arn, ports in pool_ports(observed, settings):
-        if not ports.has_room:
-            continue  # a full load balancer: no port of the range can be free
+    roomy = [(arn, ports) for arn, ports in pool_ports(observed, settings) if ports.has_room]
+    for arn, ports in roomy:
         for port in range(lo, hi + 1):
             if ports.port_is_free(port):
                 return arn, port
-    raise SpecError("listenerPort", f"no free listener port: every port in {lo}-{hi} is taken or every load "
-                                    f"balancer has {LISTENERS_PER_NLB} listeners; widen PortRange or add a "
-                                    "load balancer to the pool")
+    if not roomy:
+        raise pool_full(observed, settings, "listenerPort", f"{LISTENERS_PER_NLB} listeners, AWS's quota \"Listeners "
+                                                            "per Network Load Balancer\" (not adjustable)")
+    raise SpecError("listenerPort", f"no free listener port: every port in {lo}-{hi} is taken on the load "
+                                    "balancers with room for a listener; widen PortRange")
 
 
-def alb_listener(observed: Observed, settings: Settings) -> tuple[LoadBalancer, Listener]:
-    """The ALB listener portico's rules go on, as observed (SpecError when it is missing)."""
-    lb = observed.load_balancers.get(settings.load_balancer_arns[0]) if settings.load_balancer_arns else None
-    listener = next((li for li in (lb.listeners.values() if lb else ()) if li.arn == settings.alb_listener_arn), None)
-    if listener is None:
+def alb_listeners(observed: Observed, settings: Settings) -> list[tuple[LoadBalancer, Listener]]:
+    """The ALB listeners portico's rules go on, one per active ALB of the pool: the configured one
+    (PORTICO_ALB_LISTENER_ARN), then each added ALB's. SpecError when the configured one is missing."""
+    wanted = {settings.alb_listener_arn, *(m.get("listenerArn") for m in members(observed))}
+    out = [(lb, li) for lb in pool(observed, settings) for li in lb.listeners.values() if li.arn in wanted]
+    if not out or out[0][1].arn != settings.alb_listener_arn:
         raise SpecError("backend", f"the ALB listener {settings.alb_listener_arn} was not found on load balancer "
                                    f"{settings.load_balancer_arns[:1]}; check PORTICO_ALB_LISTENER_ARN")
-    return lb, listener
+    return out
 
 
 def header_value(service: str, secret: str | None) -> str:
@@ -100,20 +140,24 @@ def rule_conditions(service: str, secret: str | None) -> tuple:
     return (("http-header", SERVICE_HEADER, (header_value(service, secret),)),)
 
 
-def choose_priority(service: str, observed: Observed, settings: Settings) -> int:
-    """The service's reserved rule priority, or the lowest one free: no reservation holds it and no rule
-    (portico's or anyone's) has it, while the ALB has room under RULES_PER_ALB (every listener's rules count)."""
-    lb, listener = alb_listener(observed, settings)
+def choose_priority(service: str, observed: Observed, settings: Settings) -> tuple[LoadBalancer, Listener, int]:
+    """The service's reserved rule (ALB, listener, priority), or the lowest priority free on the first ALB of the
+    pool with room: no reservation holds it and no rule (portico's or anyone's) has it, while the ALB has fewer
+    than RulesPerAlb rules (every listener's count). Every ALB full: `pool_full` (Waiting while the pool grows)."""
     ledger, held = observed.state.ledgers.get(service), observed.state.priorities
-    if ledger and ledger.priority and held.get((listener.arn, ledger.priority)) == service:
-        there = [r for r in listener.rules.values() if r.priority == ledger.priority]
-        if all(r.arn == ledger.rule_arn or r.conditions == rule_conditions(service, observed.state.header_secret)
-               for r in there):
-            return ledger.priority  # else lost to a rule made by anyone else: choose another, as for a port
-    taken = {p for (arn, p) in held if arn == listener.arn} | {r.priority for r in listener.rules.values()}
-    others = sum(len(li.rules) for li in lb.listeners.values() if li.arn != listener.arn)
-    if len(taken) + others >= RULES_PER_ALB:
-        raise SpecError("listenerRule", f"the ALB already has {len(taken) + others} rules or reservations, AWS's "
-                                        f"quota \"Rules per Application Load Balancer\" ({RULES_PER_ALB}, default "
-                                        "rules excluded); offboard a service or raise the quota")
-    return next(p for p in range(1, 50001) if p not in taken)
+    listeners = alb_listeners(observed, settings)
+    for lb, listener in listeners:
+        if ledger and ledger.priority and held.get((listener.arn, ledger.priority)) == service:
+            there = [r for r in listener.rules.values() if r.priority == ledger.priority]
+            if all(r.arn == ledger.rule_arn or r.conditions == rule_conditions(service, observed.state.header_secret)
+                   for r in there):
+                return lb, listener, ledger.priority  # else lost to a rule made by anyone else: choose another
+    for lb, listener in listeners:
+        taken = {p for (arn, p) in held if arn == listener.arn} | {r.priority for r in listener.rules.values()}
+        others = sum(len(li.rules) for li in lb.listeners.values() if li.arn != listener.arn)
+        if len(taken) + others < settings.services_per_load_balancer:
+            return lb, listener, next(p for p in range(1, 50001) if p not in taken)
+    raise pool_full(observed, settings, "listenerRule", f"{settings.services_per_load_balancer} rules or "
+                                                        "reservations, the account's quota \"Rules per Application "
+                                                        "Load Balancer\" (RulesPerAlb; AWS's default 100, default "
+                                                        "rules excluded; 100 target groups per ALB, not adjustable)")

@@ -16,16 +16,19 @@ from .observed import Observed
 from .spec import route_paths
 
 # One ordering table: creates and updates front to back, then deletes in reverse dependency order,
-# then one deployment. A target group is deleted after the listener and ECS service that use it.
+# then one deployment. A target group is deleted after the listener and ECS service that use it. A load balancer
+# added to the pool is created first (AWS takes minutes) and waited for last (kinds/load_balancer.py).
 ORDER = (
+    "create_load_balancer",
     "reserve",
     "adopt_target_group", "create_target_group", "modify_target_group",
     "create_listener", "modify_listener", "create_rule", "modify_rule",
     "import_routes", "create_resource", "put_method", "update_method", "put_integration", "delete_method",
     "attach_ecs", "put_alarms",
     "delete_resource", "detach_ecs", "delete_rule", "delete_listener", "delete_target_group", "delete_alarms",
-    "release",
+    "release", "delete_load_balancer",
     "deploy", "update_stage", "put_dashboard", "delete_dashboards",
+    "await_load_balancer",
 )
 # The steps that change the REST API: the stage needs a new deployment after any of them.
 API_ACTIONS = frozenset({"import_routes", "create_resource", "put_method", "update_method", "put_integration",

@@ -17,6 +17,9 @@ in a few calls instead of hundreds:
 |---|---|---|
 | `PORTICO_EMULATOR_LISTENERS_PER_LOAD_BALANCER` | 50 | ELBv2 `TooManyListeners` |
 | `PORTICO_EMULATOR_RULES_PER_LOAD_BALANCER` | 100 | ELBv2 `TooManyRules` (non-default rules per ALB) |
+| `PORTICO_EMULATOR_NETWORK_LOAD_BALANCERS` | 50 | ELBv2 `TooManyLoadBalancers` (NLBs per Region) |
+| `PORTICO_EMULATOR_APPLICATION_LOAD_BALANCERS` | 50 | ELBv2 `TooManyLoadBalancers` (ALBs per Region) |
+| `PORTICO_EMULATOR_TARGET_GROUPS` | 3,000 | ELBv2 `TooManyTargetGroups` (per Region) |
 | `PORTICO_EMULATOR_TARGET_GROUPS_PER_SERVICE` | 5 | ECS `InvalidParameterException` |
 | `PORTICO_EMULATOR_RESOURCES_PER_API` | 300 | API Gateway `LimitExceededException` |
 | `PORTICO_EMULATOR_STAGE_PATCH_OPERATIONS` | 80 | API Gateway "Update size too large" |
@@ -116,6 +119,7 @@ def patches() -> tuple:
         ecs,
         elbv2,
         elbv2_health,
+        elbv2_pool,
         vpclink,
     )
 
@@ -132,6 +136,7 @@ def patches() -> tuple:
         apigateway_cache,
         ecs,
         elbv2,
+        elbv2_pool,
         elbv2_health,
         dynamodb,
         aws_model,  # last: it wraps the dispatch every patched operation is reached through

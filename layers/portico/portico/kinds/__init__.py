@@ -25,6 +25,7 @@ from . import (
     ecs,
     listener,
     listener_rule,
+    load_balancer,
     reservation,
     routes_import,
     stage,
@@ -68,8 +69,8 @@ class FoldKind(Protocol):
 
 # In planning order: each service's steps come kind by kind in this order (listener in NLB mode, listener_rule in
 # ALB mode), and so do the pass kinds'.
-KINDS = (reservation, target_group, listener, listener_rule, routes_import, api, ecs, deployment, alarms, stage,
-         dashboard)
+KINDS = (reservation, target_group, listener, listener_rule, routes_import, load_balancer, api, ecs, deployment, alarms,
+         stage, dashboard)
 SERVICE_KINDS: tuple[ServiceKind, ...] = tuple(k for k in KINDS if isinstance(k, ServiceKind))
 FOLD_KINDS: tuple[FoldKind, ...] = tuple(k for k in KINDS if isinstance(k, FoldKind))
 PASS_KINDS: tuple[PassKind, ...] = tuple(k for k in KINDS if isinstance(k, PassKind))

@@ -43,7 +43,8 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
         state=snapshot,
         load_balancers=read_load_balancers(clients.elbv2, settings,
                                            {led.listener_arn for led in snapshot.ledgers.values()},
-                                           link_version or snapshot.link_version),
+                                           link_version or snapshot.link_version,
+                                           tuple(m["arn"] for m in snapshot.pool.values() if m.get("arn"))),
         target_groups=read_target_groups(clients.elbv2),
         resources=read_resources(clients.apigateway, settings.rest_api_id),
         ecs=read_ecs(clients.ecs, ecs_services, snapshot.task_definitions),
@@ -53,15 +54,23 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
 
 
 def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = frozenset(),
-                        link_version: str | None = None) -> dict[str, LoadBalancer]:
-    """Each NLB with its listeners by port. AWS refuses a second listener on a port; should a reader ever
-    see two (emulators accept them), portico's own (`owned` ARNs) is the one kept."""
+                        link_version: str | None = None, members: tuple[str, ...] = ()) -> dict[str, LoadBalancer]:
+    """Each load balancer of the pool with its listeners by port: the configured ones and `members`, the ones
+    portico added (reached through the v2 link only). AWS refuses a second listener on a port; should a reader
+    ever see two (emulators accept them), portico's own (`owned` ARNs) is the one kept."""
     links = settings.links(link_version)
+    found = elbv2.describe_load_balancers(LoadBalancerArns=list(links))["LoadBalancers"]
+    if (link_version or settings.link_version) == "v2":
+        links.update({arn: (settings.vpc_link_v2_id, arn) for arn in members})
+        found += [lb for i in range(0, len(members), 20) for lb in _members(elbv2, list(members[i:i + 20]))]
     out: dict[str, LoadBalancer] = {}
-    resp = elbv2.describe_load_balancers(LoadBalancerArns=list(links))
-    for lb in resp["LoadBalancers"]:
+    for lb in found:
         link, target = links[lb["LoadBalancerArn"]]
-        out[lb["LoadBalancerArn"]] = LoadBalancer(lb["LoadBalancerArn"], lb["DNSName"], link, integration_target=target)
+        out[lb["LoadBalancerArn"]] = LoadBalancer(
+            lb["LoadBalancerArn"], lb["DNSName"], link, integration_target=target,
+            state=(lb.get("State") or {}).get("Code", "active"), type=lb.get("Type", "network"),
+            subnets=tuple(az["SubnetId"] for az in lb.get("AvailabilityZones", []) if az.get("SubnetId")),
+            security_groups=tuple(lb.get("SecurityGroups") or ()))
     for arn, lb in out.items():
         for page in elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn,
                                                                        PaginationConfig={"PageSize": 400}):
@@ -73,6 +82,17 @@ def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = froz
                 if li.get("Protocol") in ("HTTP", "HTTPS"):  # an ALB's: every rule counts toward its quota
                     lb.listeners[li["Port"]].rules = read_rules(elbv2, li["ListenerArn"])
     return out
+
+
+def _members(elbv2, arns: list[str]) -> list[dict[str, Any]]:
+    """The pool's added load balancers (≤ 20 ARNs a call, DescribeLoadBalancers' maximum); one deleted outside
+    portico (LoadBalancerNotFound fails the whole call) is left out, so the rest of the pool is still served."""
+    try:
+        return elbv2.describe_load_balancers(LoadBalancerArns=arns)["LoadBalancers"]
+    except ClientError as exc:
+        if error_code(exc) != "LoadBalancerNotFound":
+            raise
+    return [] if len(arns) == 1 else [lb for arn in arns for lb in _members(elbv2, [arn])]
 
 
 def _forwards(actions: list[dict[str, Any]]) -> tuple[str, ...]:

@@ -36,6 +36,10 @@ class LoadBalancer:
     vpc_link: str
     listeners: dict[int, Listener] = field(default_factory=dict)
     integration_target: str | None = None  # the NLB itself, when the link is a v2 one
+    state: str = "active"  # "provisioning" while AWS creates it: no listener or rule goes on it yet
+    type: str = "network"  # or "application" (ALB mode)
+    subnets: tuple[str, ...] = ()  # what a load balancer added to the pool copies (kinds/load_balancer.py)
+    security_groups: tuple[str, ...] = ()
 
 
 @dataclass

@@ -20,6 +20,8 @@ Items (partition key `pk`):
   link#version         the VPC links integrations use ("v1" or "v2"), written by `portico migrate-link`
                        before it moves them, so a pass cut short is finished by the next one
   sweep#cursor         the number of scheduled sweeps begun (`sweeps`): the shard each one takes
+  pool#<name>          a load balancer portico added to the pool (kinds/load_balancer.py): its index, type, the
+                       nonce its token tag is made of, its ARN once created (ALB: and its listener's)
 
 Every key is written by this package: reservations (ports, rule priorities, paths) in `reservations`, the
 ledger's claims in `claims`, leases in `leases`, the rest here; the values (Ledger, StateSnapshot) and the item
@@ -104,6 +106,8 @@ class StateTable(Table):
             snap.link_version = d["version"]
         elif kind == "secret" and rest == "header":
             snap.header_secret = d["value"]
+        elif kind == "pool":
+            snap.pool[rest] = d
 
     def claims(self, service: str, path: str) -> StateSnapshot:
         """The part of the snapshot that decides whether `service` may take `path`, in two BatchGetItems
@@ -235,6 +239,13 @@ class StateTable(Table):
 
     def save_stage_history(self, stage: str, events: list[dict[str, Any]]) -> None:
         self.put(f"stagehist#{stage}", events=json.dumps(events))
+
+    # -- the pool's members portico adds (kinds/load_balancer.py) -----------------------------------
+    def record_pool_member(self, member: dict[str, Any]) -> None:
+        self.put(f"pool#{member['name']}", **{k: v for k, v in member.items() if k != "pk"})
+
+    def drop_pool_member(self, name: str) -> None:
+        self.delete(f"pool#{name}")
 
     # -- sweeps ------------------------------------------------------------------------------------
     def next_sweep(self) -> int:

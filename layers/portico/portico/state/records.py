@@ -146,3 +146,4 @@ class StateSnapshot:
     task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # arn -> {networkMode, containers}
     link_version: str | None = None  # the VPC links integrations use, once `portico migrate-link` chose them
     header_secret: str | None = None  # ALB mode: the stack's secret behind each service's header value
+    pool: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> a load balancer portico added to the pool

@@ -1,0 +1,129 @@
+"""The pool grows itself, against the moto server: a stack whose load balancers are full gets the next one (an
+NLB, or an ALB and its listener), tagged and recorded in the state table; the services that did not fit are
+PENDING "load balancer provisioning" and routed on it by the next pass; an added load balancer left empty is
+deleted (the template's never are); MaxLoadBalancers reached is a FAILED that names the quota and the fix."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from portico.clients import Clients
+from portico.kinds.load_balancer import member_name
+from portico.reconcile import ALL, Reconciler
+from portico.registry import Registry
+from portico.state import TOKEN_TAG, StateTable, token
+from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws.emulator.elbv2_pool import PROVISIONING
+from tests.conftest import spec_item
+
+
+def stack(aws, **changes):
+    base = local.bootstrap(aws, vpc_links="v2", **({"backend": "alb"} if changes.get("backend") == "alb" else {}))
+    s = replace(base, **changes)
+    clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
+    return s, clients, Registry(clients.dynamodb, s.registry_table), Reconciler(clients, s, sleep=lambda _: None)
+
+
+def fill(clients, s, listeners: int) -> None:
+    """Someone else's listeners on the pool's first NLB (they count toward its 50, as any listener does)."""
+    tg = clients.elbv2.create_target_group(Name="foreign", Protocol="TCP", Port=80, VpcId=s.vpc_id,
+                                           TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    for i in range(listeners):
+        clients.elbv2.create_listener(LoadBalancerArn=s.load_balancer_arns[0], Protocol="TCP", Port=20000 + i,
+                                      DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+
+
+def targets(clients, s, path) -> set[str]:
+    items = clients.apigateway.get_resources(restApiId=s.rest_api_id, embed=["methods"], limit=500)["items"]
+    [res] = [r for r in items if r["path"] == path]
+    return {m["methodIntegration"]["integrationTarget"] for m in res["resourceMethods"].values()}
+
+
+def statuses(outcome) -> dict[str, str]:
+    return {name: st.status for name, st in outcome.statuses.items()}
+
+
+def added(clients, s) -> dict[str, dict]:
+    return StateTable(clients.dynamodb, s.state_table).snapshot().pool
+
+
+def test_a_full_nlb_pool_grows_routes_the_waiting_service_and_deletes_the_emptied_nlb(aws, monkeypatch):
+    s, clients, reg, reconciler = stack(aws, max_load_balancers=2)
+    monkeypatch.setenv(PROVISIONING, "3600")  # AWS takes minutes; here, until the test lets it go
+    fill(clients, s, 49)  # room for one more listener
+    for name in ("orders", "users"):
+        reg.put_spec(spec_item(name))
+    for _ in range(2):  # the second pass waits for the same NLB: it does not add another
+        outcome = reconciler.run(ALL)
+        assert statuses(outcome) == {"orders": "READY", "users": "PENDING"}
+        assert "load balancer provisioning" in outcome.statuses["users"].message
+        assert "is provisioning" in outcome.statuses["users"].message
+    [record] = added(clients, s).values()
+    name = member_name(s.stack, 2)
+    assert record["name"] == name and record["index"] == 2 and record["arn"]
+    [lb] = clients.elbv2.describe_load_balancers(Names=[name])["LoadBalancers"]
+    assert (lb["Type"], lb["Scheme"], lb["State"]["Code"]) == ("network", "internal", "provisioning")
+    tags = {t["Key"]: t["Value"] for t in clients.elbv2.describe_tags(
+        ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]}
+    assert tags["portico:stack"] == s.stack and tags[TOKEN_TAG] == token(record["nonce"], name)
+
+    monkeypatch.setenv(PROVISIONING, "0")  # active: the next pass routes the service on it
+    second = reconciler.run(ALL)
+    assert statuses(second) == {"orders": "READY", "users": "READY"}
+    assert targets(clients, s, "/users") == {lb["LoadBalancerArn"]}
+    assert targets(clients, s, "/orders") == {s.load_balancer_arns[0]}
+    [listener] = clients.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert listener["Port"] == second.statuses["users"].listener_port
+
+    reg.delete("users")
+    reconciler.run(ALL)
+    assert not added(clients, s)
+    arns = {x["LoadBalancerArn"] for x in clients.elbv2.describe_load_balancers()["LoadBalancers"]}
+    assert arns == {s.load_balancer_arns[0]}, "the added NLB is deleted once empty; the template's stays"
+
+
+def test_a_full_pool_at_max_load_balancers_fails_the_service_naming_the_quota_and_the_fix(aws):
+    s, clients, reg, reconciler = stack(aws, max_load_balancers=1)
+    fill(clients, s, 50)
+    reg.put_spec(spec_item("orders"))
+    st = reconciler.run(ALL).statuses["orders"]
+    assert st.status == "FAILED"
+    assert "every load balancer of the pool (1 of MaxLoadBalancers 1) has 50 listeners" in st.message
+    assert '"Listeners per Network Load Balancer"' in st.message and "raise MaxLoadBalancers" in st.message
+    assert not added(clients, s)
+
+
+def test_alb_mode_grows_past_the_rules_quota_with_an_alb_and_its_listener_up_to_max_load_balancers(aws):
+    s, clients, reg, reconciler = stack(aws, backend="alb", rules_per_load_balancer=2, max_load_balancers=2)
+    services = ("sa", "sb", "sc", "sd", "se")
+    for name in services:
+        reg.put_spec(spec_item(name, ecsService="orders"))  # ≤ 5 target groups per ECS service
+    first = reconciler.run(ALL)
+    assert statuses(first) == {"sa": "READY", "sb": "READY", "sc": "PENDING", "sd": "PENDING", "se": "FAILED"}
+    assert "the pool is at MaxLoadBalancers (2)" in first.statuses["se"].message
+    [record] = added(clients, s).values()
+    assert record["type"] == "application" and record["listenerArn"]
+    [listener] = clients.elbv2.describe_listeners(LoadBalancerArn=record["arn"])["Listeners"]
+    assert (listener["Protocol"], listener["Port"], listener["DefaultActions"][0]["Type"]) == \
+        ("HTTP", 80, "fixed-response")
+    second = reconciler.run(ALL)
+    assert statuses(second) == {"sa": "READY", "sb": "READY", "sc": "READY", "sd": "READY", "se": "FAILED"}
+    assert "every load balancer of the pool (2 of MaxLoadBalancers 2) has 2 rules" in second.statuses["se"].message
+    assert targets(clients, s, "/sc") == {record["arn"]}
+    rules = [r for r in clients.elbv2.describe_rules(ListenerArn=record["listenerArn"])["Rules"] if not r["IsDefault"]]
+    assert sorted(r["Conditions"][0]["HttpHeaderConfig"]["Values"][0].split(".")[0] for r in rules) == ["sc", "sd"]
+    for name in ("sc", "sd", "se"):
+        reg.delete(name)
+    reconciler.run(ALL)
+    assert not added(clients, s)
+    assert [lb["LoadBalancerArn"] for lb in clients.elbv2.describe_load_balancers()["LoadBalancers"]] == \
+        list(s.load_balancer_arns)
+
+
+@pytest.mark.parametrize("stack_name", ["portico", "a" * 128, "internal-stack", "x--y"])
+def test_an_added_load_balancers_name_keeps_aws_naming_rules(stack_name):
+    name = member_name(stack_name, 12)
+    assert len(name) <= 32 and not name.startswith("internal-") and not name.endswith("-")
+    assert all(c.isalnum() or c == "-" for c in name) and name.endswith("-12")
