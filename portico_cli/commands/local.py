@@ -55,11 +55,7 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
     local` updates it; the VPC and subnets it needs are made here, with ids that never change."""
     parameters = _parameters(backend, load_balancers, domains, header_route)
     pid, endpoint = _running()
-    running = dotenv_values(LOCAL_ENV).get(BACKEND) if pid is not None and LOCAL_ENV.exists() else None
-    if running and running != backend:  # a redeploy would swap the load balancers under the routed services
-        raise refused(f"--backend: the local stack of this folder runs the {running} backend, not {backend}",
-                      f"run `portico local down` first (it forgets the stack's services), or `portico local up "
-                      f"--backend {running}`")
+    _same_backend(pid, backend)
     plane_now = dataplane.running(LOCAL_DIR)
     if gateway_port and not (plane_now and str(plane_now.get("url", "")).endswith(f":{gateway_port}")):
         _free("--gateway-port", gateway_port)  # checked before anything starts, as --port is
@@ -96,6 +92,15 @@ def _parameters(backend: str, load_balancers: int, domains: str, header_route: s
     parameters = {"Backend": "alb"} if backend == "alb" else \
         {"LoadBalancerCount": str(load_balancers)} if load_balancers > 1 else {}
     return {**parameters, **({"DomainNames": domains, "HeaderRoute": header_route} if pairs else {})}
+
+
+def _same_backend(pid: int | None, backend: str) -> None:
+    """A redeploy in another mode would swap the load balancers under the routed services: refused."""
+    running = dotenv_values(LOCAL_ENV).get(BACKEND) if pid is not None and LOCAL_ENV.exists() else None
+    if running and running != backend:
+        raise refused(f"--backend: the local stack of this folder runs the {running} backend, not {backend}",
+                      f"run `portico local down` first (it forgets the stack's services), or `portico local up "
+                      f"--backend {running}`")
 
 
 def _free(option: str, port: int) -> int:
