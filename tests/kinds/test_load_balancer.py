@@ -122,6 +122,14 @@ def test_alb_mode_grows_past_the_rules_quota_with_an_alb_and_its_listener_up_to_
         list(s.load_balancer_arns)
 
 
+def test_two_passes_adding_the_same_load_balancer_share_one_record_and_its_nonce(aws):
+    s, clients, _, _ = stack(aws)
+    state = StateTable(clients.dynamodb, s.state_table)
+    first = state.add_pool_member({"name": "pt-x-2", "index": 2, "type": "network", "nonce": "one"})
+    second = state.add_pool_member({"name": "pt-x-2", "index": 2, "type": "network", "nonce": "two"})
+    assert first["nonce"] == second["nonce"] == "one" == state.snapshot().pool["pt-x-2"]["nonce"]
+
+
 @pytest.mark.parametrize("stack_name", ["portico", "a" * 128, "internal-stack", "x--y"])
 def test_an_added_load_balancers_name_keeps_aws_naming_rules(stack_name):
     name = member_name(stack_name, 12)

@@ -118,9 +118,9 @@ def _tags(ctx: ApplyContext, name: str, nonce: str) -> list[dict[str, str]]:
 def create_load_balancer(step: Step, ctx: ApplyContext) -> None:
     p, elbv2 = step.params, ctx.clients.elbv2
     name = p["loadBalancerName"]
-    record = dict(ctx.observed.state.pool.get(name) or
-                  {"name": name, "index": p["index"], "type": p["type"], "nonce": uuid.uuid4().hex})
-    ctx.state.record_pool_member(record)  # before the create: a crash leaves a record to finish
+    # recorded before the create (a crash leaves a record to finish); a pass that recorded it first is followed
+    record = dict(ctx.observed.state.pool.get(name) or ctx.state.add_pool_member(
+        {"name": name, "index": p["index"], "type": p["type"], "nonce": uuid.uuid4().hex}))
     try:
         lb = elbv2.create_load_balancer(
             Name=name, Subnets=p["subnets"], Scheme="internal", Type=p["type"], IpAddressType="ipv4",

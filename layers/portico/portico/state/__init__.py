@@ -241,6 +241,14 @@ class StateTable(Table):
         self.put(f"stagehist#{stage}", events=json.dumps(events))
 
     # -- the pool's members portico adds (kinds/load_balancer.py) -----------------------------------
+    def add_pool_member(self, member: dict[str, Any]) -> dict[str, Any]:
+        """Record a load balancer about to be added to the pool, unless a pass recorded it first (two passes may
+        find the pool full at once): the record that stands, whose nonce the load balancer's token is made of."""
+        if self.write_if(self.ddb.put_item, Item=to_item({"pk": f"pool#{member['name']}", **member}),
+                         ConditionExpression="attribute_not_exists(pk)"):
+            return member
+        return self.get(f"pool#{member['name']}") or member
+
     def record_pool_member(self, member: dict[str, Any]) -> None:
         self.put(f"pool#{member['name']}", **{k: v for k, v in member.items() if k != "pk"})
 
