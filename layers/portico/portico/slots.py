@@ -41,7 +41,7 @@ def pool_full(observed: Observed, settings: Settings, field: str, quota: str) ->
     made = members(observed)
     adding = any(m.get("arn") not in observed.load_balancers or observed.load_balancers[m["arn"]].state != "active"
                  for m in made)
-    if adding or len(settings.load_balancer_arns) + len(made) < settings.pool_size:
+    if settings.link_version == "v2" and (adding or len(settings.load_balancer_arns) + len(made) < settings.pool_size):
         return Waiting(f"load balancer provisioning: every load balancer of the pool has {quota}; portico is "
                        f"adding one (MaxLoadBalancers {settings.pool_size})")
     count = len(settings.load_balancer_arns) + len(made)
