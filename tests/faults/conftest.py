@@ -7,7 +7,7 @@ import types
 import botocore.endpoint
 import pytest
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import server
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 
 from .injector import Injector
@@ -22,9 +22,9 @@ def moto_endpoint(tmp_path_factory):
     rule is tested with portico's pacing in tests/emulator."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv(DEPLOY_INTERVAL, "0")
-        pid, endpoint = local.start_server(None, tmp_path_factory.mktemp("moto"))
+        pid, endpoint = server.start_server(None, tmp_path_factory.mktemp("moto"))
     yield endpoint
-    local.stop_server(pid)
+    server.stop_server(pid)
 
 
 @pytest.fixture(scope="session")
