@@ -33,22 +33,24 @@ def _reconcile(service: str) -> str:
 
 class Doctor:
     def __init__(self, clients, settings):
-        self.c, self.s = clients, settings
+        self.clients, self.settings = clients, settings
 
     def run(self, service: str, *, probe: bool = False, api_key: str | None = None,
             probe_base: str | None = None) -> list[Check]:
         """`probe_base`: where the API's stages are served when not at execute-api (the local data plane)."""
         checks: list[Check] = []
-        item = Registry(self.c.dynamodb, self.s.registry_table).get(service)
+        item = Registry(self.clients.dynamodb, self.settings.registry_table).get(service)
         spec: ServiceSpec | None = None
         if item is None:
-            checks.append(Check("entry valid", False, f"no entry for {service!r} in {self.s.registry_table}",
+            checks.append(Check("entry valid", False, f"no entry for {service!r} in {self.settings.registry_table}",
                                 f"onboard it: `portico onboard {service} --cluster ... --container-port ... "
                                 "--path ...`"))
         else:
             try:
-                spec = parse(item, default_auth=self.s.default_auth, allow_unauthenticated=self.s.allow_unauthenticated,
-                             allowed_clusters=self.s.allowed_clusters)
+                settings = self.settings
+                spec = parse(item, default_auth=settings.default_auth,
+                             allow_unauthenticated=settings.allow_unauthenticated,
+                             allowed_clusters=settings.allowed_clusters)
                 status = item.get("status", "PENDING")
                 ok = status == "READY"
                 checks.append(Check("entry valid", ok, f"{spec.path} → {spec.cluster_name}/{spec.ecs_service} "
@@ -58,10 +60,11 @@ class Doctor:
             except SpecError as exc:
                 checks.append(Check("entry valid", False, str(exc),
                                     "fix the attribute named above and write the entry again"))
-        snap = StateTable(self.c.dynamodb, self.s.state_table).snapshot()
+        snap = StateTable(self.clients.dynamodb, self.settings.state_table).snapshot()
         ledger = snap.ledgers.get(service)
-        if self.s.backend == "alb":
-            lb_arn, port, tg_arn = reach.alb_links(self.c, self.s, service, ledger, snap, checks, _reconcile(service))
+        if self.settings.backend == "alb":
+            lb_arn, port, tg_arn = reach.alb_links(self.clients, self.settings, service, ledger, snap, checks,
+                                                   _reconcile(service))
         else:
             lb_arn, port, tg_arn = self._nlb(service, ledger, snap, checks)
         self._rest(service, spec, item, ledger, snap, lb_arn, port, tg_arn, checks, probe, api_key, probe_base)
@@ -91,7 +94,7 @@ class Doctor:
         ecs = self._ecs(spec, ledger)
         attached = bool(ecs and tg_arn and any(lb.get("targetGroupArn") == tg_arn
                                                for lb in ecs.get("loadBalancers", [])))
-        repairs, _, flaps = ecs_repairs(item or {}, False, time.time(), self.s.sweep_seconds)
+        repairs, _, flaps = ecs_repairs(item or {}, False, time.time(), self.settings.sweep_seconds)
         if attached and ecs and flaps:  # in place now, but put back pass after pass
             checks.append(Check("ECS service has the target group", False,
                                 f"{ecs['serviceName']} has it, but only because portico put it back {repairs} passes "
@@ -105,19 +108,19 @@ class Doctor:
                                 "(ECS) deployment controller"))
 
         checks.append(self._health(tg_arn, spec, item))
-        checks.append(reach.security_groups(self.c, ecs, lb_arn, spec))
+        checks.append(reach.security_groups(self.clients, ecs, lb_arn, spec))
         checks.append(self._link(lb_arn, snap.link_version))
         checks.append(self._api(service, spec, ledger, lb_arn, port, snap.link_version, snap.header_secret))
         checks.append(self._deployment(service, spec, snap))
-        if self.s.domain(self.s.stage):
-            checks.append(domain.check(self.c, self.s, self.s.stage))
+        if self.settings.domain(self.settings.stage):
+            checks.append(domain.check(self.clients, self.settings, self.settings.stage))
         if probe:
-            checks.append(reach.probe(self.c, self.s, spec, api_key, probe_base))
+            checks.append(reach.probe(self.clients, self.settings, spec, api_key, probe_base))
 
     # -- ELB ----------------------------------------------------------------------------------------
     def _listener(self, lb_arn: str, port: int) -> dict[str, Any] | None:
         try:
-            for page in self.c.elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb_arn):
+            for page in self.clients.elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb_arn):
                 for li in page["Listeners"]:
                     if li["Port"] == port:
                         return li
@@ -137,7 +140,7 @@ class Doctor:
         if not tg_arn:
             return Check(link, False, "no target group to look at", "fix the target group first")
         states = [d["TargetHealth"] for d in
-                  self.c.elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]]
+                  self.clients.elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]]
         healthy = sum(1 for st in states if st.get("State") == "healthy")
         check = spec.health_check if spec else HealthCheck()
         hc = (f"health check {'HTTP ' + spec.health_check_path if spec and spec.health_check_path else 'TCP'} "
@@ -163,7 +166,7 @@ class Doctor:
             return None
         cluster, service = key.split("/", 1)
         try:
-            found = self.c.ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
+            found = self.clients.ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
         except ClientError:
             return None
         return found[0] if found and found[0].get("status") != "INACTIVE" else None
@@ -176,17 +179,17 @@ class Doctor:
         sent over the VPC link for 60 days, it becomes INACTIVE",
         https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-vpc-links-v2.html)."""
         name = "VPC link"
-        link_id, _ = self.s.links(link_version).get(lb_arn, (None, None))
+        link_id, _ = self.settings.links(link_version).get(lb_arn, (None, None))
         if not link_id:
             return Check(name, False, "no VPC link for the service's load balancer in the settings",
                          "check PORTICO_VPC_LINK_IDS / PORTICO_VPC_LINK_V2_ID against the stack's outputs")
-        v2 = link_id == self.s.vpc_link_v2_id
+        v2 = link_id == self.settings.vpc_link_v2_id
         try:
             if v2:
-                got = self.c.apigatewayv2.get_vpc_link(VpcLinkId=link_id)
+                got = self.clients.apigatewayv2.get_vpc_link(VpcLinkId=link_id)
                 status, message = got.get("VpcLinkStatus", ""), got.get("VpcLinkStatusMessage", "")
             else:
-                got = self.c.apigateway.get_vpc_link(vpcLinkId=link_id)
+                got = self.clients.apigateway.get_vpc_link(vpcLinkId=link_id)
                 status, message = got.get("status", ""), got.get("statusMessage", "")
         except ClientError as exc:
             return Check(name, False, f"{link_id}: {error_message(exc)}",
@@ -201,11 +204,11 @@ class Doctor:
 
     def _api(self, service, spec, ledger, lb_arn, port, link_version=None, secret=None) -> Check:
         link = "API resource, methods, VPC_LINK integration"
-        header = header_value(service, secret) if self.s.backend == "alb" and secret else None
+        header = header_value(service, secret) if self.settings.backend == "alb" and secret else None
         if not spec or not port:
             return Check(link, False, "no valid entry or port to compare with", "fix the links above first")
-        resources = read_resources(self.c.apigateway, self.s.rest_api_id)
-        link_id, target = self.s.links(link_version).get(lb_arn, (None, None))
+        resources = read_resources(self.clients.apigateway, self.settings.rest_api_id)
+        link_id, target = self.settings.links(link_version).get(lb_arn, (None, None))
         problems = []
         for path in route_paths(spec.path):
             res = resources.get(path)
@@ -224,7 +227,7 @@ class Doctor:
                     problems.append(f"{verb} {path} goes to {integ.get('uri')}, not port {port}")
                 elif integ.get("connectionId") and link_id and integ["connectionId"] != link_id:
                     problems.append(f"{verb} {path} uses VPC link {integ['connectionId']}, not {link_id}")
-                elif self.s.backend == "alb" and (integ.get("requestParameters") or {}).get(
+                elif self.settings.backend == "alb" and (integ.get("requestParameters") or {}).get(
                         f"integration.request.header.{SERVICE_HEADER}") != f"'{header}'":
                     problems.append(f"{verb} {path} does not set {SERVICE_HEADER}: {service}.<token> (the ALB "
                                     "rule's header)")
@@ -237,17 +240,18 @@ class Doctor:
         return Check(link, True, f"{' and '.join(route_paths(spec.path))}: {verbs} → VPC link {link_id} → :{port}")
 
     def _deployment(self, service, spec, snap) -> Check:
-        link = f"stage {self.s.stage} deployment contains them"
+        link = f"stage {self.settings.stage} deployment contains them"
         if not spec:
             return Check(link, False, "no valid entry", "fix the links above first")
         try:
-            stage = self.c.apigateway.get_stage(restApiId=self.s.rest_api_id, stageName=self.s.stage)
+            stage = self.clients.apigateway.get_stage(restApiId=self.settings.rest_api_id,
+                                                      stageName=self.settings.stage)
         except ClientError as exc:
-            return Check(link, False, f"stage {self.s.stage}: {error_message(exc)}",
+            return Check(link, False, f"stage {self.settings.stage}: {error_message(exc)}",
                          "deploy the stack's template (it creates the stages)")
         dep_id = stage.get("deploymentId")
         try:
-            dep = self.c.apigateway.get_deployment(restApiId=self.s.rest_api_id, deploymentId=dep_id,
+            dep = self.clients.apigateway.get_deployment(restApiId=self.settings.rest_api_id, deploymentId=dep_id,
                                                    embed=["apisummary"])
         except ClientError:
             dep = {}
@@ -255,15 +259,15 @@ class Doctor:
         missing = [p for p in route_paths(spec.path) if summary and p not in summary]
         if missing:
             return Check(link, False, f"deployment {dep_id} lacks {', '.join(missing)}",
-                         f"run `portico reconcile --service {service}` (it deploys {self.s.stage})")
-        mine = snap.deploys.get(self.s.stage) or {}
+                         f"run `portico reconcile --service {service}` (it deploys {self.settings.stage})")
+        mine = snap.deploys.get(self.settings.stage) or {}
         if mine.get("pending"):
             return Check(link, False, f"API changes are waiting for a deployment (stage at {dep_id})",
-                         f"run `portico reconcile` (it deploys {self.s.stage})")
+                         f"run `portico reconcile` (it deploys {self.settings.stage})")
         if mine.get("deploymentId") and mine["deploymentId"] != dep_id:
             return Check(link, False, f"the stage points at {dep_id}, not portico's last deployment "
                                       f"{mine['deploymentId']}",
-                         f"`portico history --stage {self.s.stage}`; run `portico reconcile` to deploy again")
+                         f"`portico history --stage {self.settings.stage}`; run `portico reconcile` to deploy again")
         if summary:
             return Check(link, True, f"deployment {dep_id} serves {spec.path}")
         return Check(link, True, f"deployment {dep_id} is portico's latest, made after the route's API changes")

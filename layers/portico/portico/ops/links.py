@@ -23,13 +23,13 @@ VERSIONS = ("v1", "v2")
 
 
 def migrate_link(reconciler: Reconciler, to: str, *, dry_run: bool = False) -> Outcome:
-    s = reconciler.settings
+    settings = reconciler.settings
     if to not in VERSIONS:
         raise ValueError(f"--to {to!r}: expected v1 or v2")
-    if to == "v2" and not s.vpc_link_v2_id:
+    if to == "v2" and not settings.vpc_link_v2_id:
         raise ValueError(f"--to v2: the stack has no VPC link v2 ({VPC_LINK_V2_ID} is empty); deploy it with "
                          "VpcLinkVersion v1+v2 first")
-    if to == "v1" and len(s.vpc_link_ids) != len(s.load_balancer_arns):
+    if to == "v1" and len(settings.vpc_link_ids) != len(settings.load_balancer_arns):
         raise ValueError(f"--to v1: the stack has no VPC link v1 for each NLB ({VPC_LINK_IDS}); deploy it with "
                          "VpcLinkVersion v1+v2 (at most 4 NLBs) first")
     reconciler.link_version = to
@@ -40,15 +40,15 @@ def migrate_link(reconciler: Reconciler, to: str, *, dry_run: bool = False) -> O
 
 def stages_behind(reconciler: Reconciler, to: str) -> dict[str, str]:
     """{stage: its deployment} for the stages, other than the one reconciles deploy to, that serve a deployment
-    routing through links other than `to`'s. What a deployment routes through is what portico recorded when it
+    routing through links other than `to`'settings. What a deployment routes through is what portico recorded when it
     made it (`deploy#<stage>`); a deployment portico did not make (the template's first) routes no service."""
-    s = reconciler.settings
-    keep = {s.vpc_link_v2_id} if to == "v2" else set(s.vpc_link_ids)
-    known = reconciler.state.deployment_links(s.stage)
+    settings = reconciler.settings
+    keep = {settings.vpc_link_v2_id} if to == "v2" else set(settings.vpc_link_ids)
+    known = reconciler.state.deployment_links(settings.stage)
     serving = {st["stageName"]: st.get("deploymentId")
-               for st in reconciler.clients.apigateway.get_stages(restApiId=s.rest_api_id).get("item", [])}
-    return {stage: serving[stage] for stage in s.stages
-            if stage != s.stage and stage in serving and not set(known.get(serving[stage]) or ()) <= keep}
+               for st in reconciler.clients.apigateway.get_stages(restApiId=settings.rest_api_id).get("item", [])}
+    return {stage: serving[stage] for stage in settings.stages
+            if stage != settings.stage and stage in serving and not set(known.get(serving[stage]) or ()) <= keep}
 
 
 def next_steps(settings, behind: dict[str, str], to: str) -> list[str]:
