@@ -61,13 +61,23 @@ def test_unpaced_calls_never_wait():
     p = pacer(Clock())
     assert buckets("dynamodb", "TransactWriteItems") == [] and buckets("cloudwatch", "DescribeAlarms") == []
     assert all(p.wait("dynamodb", "PutItem") == 0 for _ in range(1000))
+    # a bucket the emulator models for a call portico never makes
+    assert all(p.wait("ecs", "RegisterTaskDefinition") == 0 for _ in range(100))
+
+
+def test_a_disabled_pacer_lets_every_call_go():
+    clock = Clock()
+    p = Pacer({"ELBV2_MUTATING": (1, 1)}, clock=clock, sleep=clock.sleep, enabled=False)
+    assert all(p.wait("elbv2", "CreateListener") == 0 for _ in range(10)) and clock.slept == []
+    p.enabled = True
+    assert [p.wait("elbv2", "CreateListener") for _ in range(2)] == [0, pytest.approx(1 / 0.9)]
 
 
 @pytest.mark.parametrize(("service", "action", "bucket"), [
     ("elbv2", "DescribeTargetGroups", "ELBV2_DESCRIBE"), ("elbv2", "CreateTargetGroup", "ELBV2_MUTATING"),
     ("ecs", "DescribeTaskDefinition", "ECS_READ"), ("ecs", "UpdateService", "ECS_MUTATING"),
-    ("ecs", "RegisterTaskDefinition", "ECS_REGISTERTASKDEFINITION"), ("cloudwatch", "PutMetricAlarm",
-                                                                      "CLOUDWATCH_ALARMS")])
+    ("ecs", "RegisterTaskDefinition", "ECS_REGISTERTASKDEFINITION"),
+    ("cloudwatch", "PutMetricAlarm", "CLOUDWATCH_ALARMS")])
 def test_each_call_draws_on_its_documented_bucket(service, action, bucket):
     assert buckets(service, action) == [bucket] and bucket in RATES
 
