@@ -149,7 +149,7 @@ class Reconciler:
                  on_step: Callable[[int, int], None] | None = None):
         self.clients, self.settings = clients, settings.check()
         self.sleep, self.clock, self.on_step = sleep, clock, on_step  # on_step: progress of each apply
-        self.registry = Registry(clients.dynamodb, settings.registry_table, clock=clock)
+        self.registry = Registry(clients.dynamodb, settings.registry_table, clock=clock, sleep=sleep)
         self.state = StateTable(clients.dynamodb, settings.state_table, clock=clock, sleep=sleep)
         self.link_version: str | None = None  # plan with these VPC links (migrate-link), not the recorded ones
         self.deadline: float | None = None  # the running pass's (run's `deadline`)

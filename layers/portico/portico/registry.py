@@ -96,8 +96,8 @@ class _Update:
 
 
 class Registry:
-    def __init__(self, dynamodb, table: str, *, clock=time.time):
-        self.ddb, self.table, self.clock = dynamodb, table, clock
+    def __init__(self, dynamodb, table: str, *, clock=time.time, sleep=time.sleep):
+        self.ddb, self.table, self.clock, self.sleep = dynamodb, table, clock, sleep
 
     def get(self, service: str) -> dict[str, Any] | None:
         got = self.ddb.get_item(TableName=self.table, Key={"service": {"S": service}}, ConsistentRead=True)
@@ -106,7 +106,7 @@ class Registry:
     def get_many(self, services: list[str]) -> dict[str, dict[str, Any]]:
         """Consistent reads of any number of keys (BatchGetItem, unprocessed keys retried)."""
         keys = [{"service": {"S": s}} for s in dict.fromkeys(services)]
-        return {item["service"]: item for item in batch_get(self.ddb, self.table, keys)}
+        return {item["service"]: item for item in batch_get(self.ddb, self.table, keys, sleep=self.sleep)}
 
     def scan(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
