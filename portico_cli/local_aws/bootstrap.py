@@ -18,6 +18,11 @@ from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 from portico_cli.local_aws.server import alive, free_port, start_server, stop_server, wait_for  # noqa: F401
 
 INITIAL_DEPLOYMENT = "initial deployment (portico creates the next ones)"  # the template's InitialDeployment
+# What template.yaml gives every stage: X-Ray tracing and MethodSettings `*/*` (metrics on, data trace off, the
+# stage throttle at StageThrottleRateLimit/StageThrottleBurstLimit's defaults); test_local_stack compares them.
+STAGE_SETTINGS = [{"op": "replace", "path": path, "value": value} for path, value in (
+    ("/tracingEnabled", "true"), ("/*/*/metrics/enabled", "true"), ("/*/*/logging/dataTrace", "false"),
+    ("/*/*/throttling/rateLimit", "1000"), ("/*/*/throttling/burstLimit", "2000"))]
 USAGE_TIERS = {"basic": (10.0, 20, 100_000), "premium": (100.0, 200, 10_000_000)}  # the template's defaults
 
 
@@ -88,6 +93,7 @@ def bootstrap(endpoint: str, *, load_balancers: int = 1, stages: tuple[str, ...]
         initial = apigw.create_deployment(restApiId=api["id"], description=INITIAL_DEPLOYMENT)["id"]
         for stage in missing:
             apigw.create_stage(restApiId=api["id"], stageName=stage, deploymentId=initial)
+            apigw.update_stage(restApiId=api["id"], stageName=stage, patchOperations=STAGE_SETTINGS)
     plans = {p["name"]: p for p in apigw.get_usage_plans(limit=500).get("items", [])}
     for tier, (rate, burst, quota) in USAGE_TIERS.items():
         name = f"{prefix}-{tier}"

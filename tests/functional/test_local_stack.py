@@ -45,7 +45,8 @@ def test_the_local_stack_is_the_template_deployed(aws, tmp_path):
 def assert_hand_made_stack_matches(endpoint: str, deployed) -> None:
     """The tests' hand-made stack (bootstrap.py) has what the deployed template has in the parts it makes:
     stages, the REST API's endpoint and key source, the health route, the usage-plan tiers' limits, the tables'
-    keys and streams. Not made by hand (docs/deploy.md): stage-wide method settings, access logs, tracing."""
+    keys and streams, the stages' tracing and stage-wide method settings. Not made by hand (docs/deploy.md): access
+    logs."""
     hand = local.bootstrap(endpoint, demo=False)
     s = local.session(endpoint)
     apigw, ddb = s.client("apigateway", endpoint_url=endpoint), s.client("dynamodb", endpoint_url=endpoint)
@@ -56,6 +57,10 @@ def assert_hand_made_stack_matches(endpoint: str, deployed) -> None:
         paths = {r["path"]: sorted(r.get("resourceMethods") or {}) for r in apigw.get_resources(
             restApiId=settings.rest_api_id, limit=500)["items"]}
         return got.get("endpointConfiguration"), got.get("apiKeySource"), paths.get("/_portico/health")
+
+    def stages(settings):
+        return sorted((st["stageName"], st.get("tracingEnabled"), (st.get("methodSettings") or {}).get("*/*"))
+                      for st in apigw.get_stages(restApiId=settings.rest_api_id)["item"])
 
     def tiers(settings):
         plans = [p for p in apigw.get_usage_plans(limit=500)["items"]
@@ -69,7 +74,8 @@ def assert_hand_made_stack_matches(endpoint: str, deployed) -> None:
                 got.get("StreamSpecification", {}).get("StreamViewType"))
 
     problems = [(what, mine, theirs) for what, mine, theirs in (
-        ("api", api(hand), api(deployed)), ("tiers", tiers(hand), tiers(deployed)),
+        ("api", api(hand), api(deployed)), ("stages", stages(hand), stages(deployed)),
+        ("tiers", tiers(hand), tiers(deployed)),
         ("registry", table(hand.registry_table), table(deployed.registry_table)),
         ("state", table(hand.state_table), table(deployed.state_table))) if mine != theirs]
     assert not problems, problems
