@@ -5,10 +5,12 @@ steps still in ORDER, its ELB chains on several threads. Without the pacer the s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from portico.clients import Clients
 from portico.pace import Pacer
@@ -78,5 +80,6 @@ def test_the_same_pass_unpaced_is_throttled(aws, model):
     w, clients = world(aws, Pacer({b: (10_000, 10_000) for b in TIGHT}),
                        boto_config=Config(retries={"mode": "standard", "total_max_attempts": 2}))
     model()
-    Reconciler(clients, w.settings).run(SERVICES)
+    with contextlib.suppress(ClientError):  # a read throttled past its retries ends the pass (its trigger retries)
+        Reconciler(clients, w.settings).run(SERVICES)
     assert sum(aws_model.refusals().values()) > 0
