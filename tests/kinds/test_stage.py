@@ -199,8 +199,9 @@ def test_a_service_that_fails_in_the_pass_is_left_out_of_the_update_stage(client
 
 @pytest.mark.slow
 def test_150_services_are_set_in_update_stage_calls_within_aws_bound(aws, monkeypatch):
-    """~8,400 method-settings operations (ANY = seven verbs): every UpdateStage carries at most 80, the
-    emulator refuses a bigger one as AWS does, and every service ends READY with its settings."""
+    """~8,400 method-settings operations (a throttle of its own on ANY = seven verbs, two paths, four settings
+    each): every UpdateStage carries at most 80, the emulator refuses a bigger one as AWS does, and every
+    service ends READY with its settings."""
     monkeypatch.setenv(RESOURCES, "400")  # raised, as an account past ~148 services does (AWS's default: 300)
     names = [f"svc-{i:03d}" for i in range(150)]
     settings = local.bootstrap(aws, load_balancers=3, demo=False).with_(resources_per_api=400)  # 3 NLBs x 50
@@ -212,7 +213,7 @@ def test_150_services_are_set_in_update_stage_calls_within_aws_bound(aws, monkey
     clients.apigateway.meta.events.register(
         "before-parameter-build.api-gateway.UpdateStage",
         lambda params, **_: sizes.append(len(params["patchOperations"])))
-    reg = put(clients, settings, *(spec_item(s, path=f"/{s}") for s in names))
+    reg = put(clients, settings, *(spec_item(s, path=f"/{s}", throttleRate=5) for s in names))
     outcome = Reconciler(clients, settings).run(ALL)
     assert not outcome.errors and {st.status for st in outcome.statuses.values()} == {"READY"}
     assert len(sizes) >= 8400 // ss.MAX_PATCH_OPERATIONS and max(sizes) <= ss.MAX_PATCH_OPERATIONS == 80

@@ -3,9 +3,9 @@ service it belongs to.
 
 Independent services go in parallel, within AWS's rates (the clients' pacer, pace.py): a run of the per-service
 ELB steps (target group, listener, rule: each service's in ORDER, a chain of its own) runs its services' chains
-on WORKERS threads, and so does the run of their deletes; a batch of ECS attachments runs its chunks of
-`ecs.LEASE_BATCH` side by side. The rest (reservations, the API, deployment, alarms, dashboard) stays one step
-after the other. Runs follow ORDER as before: no step of a later run starts before the earlier run ended.
+on WORKERS threads, and so does the run of their deletes; a batch of ECS attachments runs its chunks (of the
+size its kind names, kinds.CHUNKS) side by side. The rest (reservations, the API, deployment, alarms, dashboard)
+stays one step after the other. Runs follow ORDER as before: no step of a later run starts before the earlier run ended.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .clients import Clients
 from .context import ApplyContext, ApplyResult
 from .errors import StepError, error_text, is_transient
-from .kinds import APPLY, BATCH
-from .kinds.ecs import LEASE_BATCH
+from .kinds import APPLY, BATCH, CHUNKS
 from .observed import Observed
 from .settings import Settings
 from .state import Conflict, StateTable
@@ -35,7 +34,6 @@ WORKERS = 8  # threads of a parallel run: the pacer, not the threads, sets the p
 CHAINS = (frozenset({"adopt_target_group", "create_target_group", "modify_target_group", "create_listener",
                      "modify_listener", "create_rule", "modify_rule"}),
           frozenset({"detach_ecs", "delete_rule", "delete_listener", "delete_target_group"}))
-CHUNKED = frozenset({"attach_ecs"})  # batch actions whose chunks are independent: run side by side
 LATE = "the pass ran out of time (the Lambda's timeout was near) before this service's last steps; the next pass " \
        "finishes"
 
@@ -90,8 +88,8 @@ class Applier:
         independent), what that leaves one by one."""
         todo = [st for st in run if not self._stopped(st.service)]
         if len(todo) > 1:
-            chunks = [todo[k:k + LEASE_BATCH] for k in range(0, len(todo), LEASE_BATCH)] \
-                if todo[0].action in CHUNKED else [todo]
+            size = CHUNKS.get(todo[0].action, len(todo))
+            chunks = [todo[k:k + size] for k in range(0, len(todo), size)]
             todo = [st for left in self._wait(pool, [pool.submit(self._batch_of, c) for c in chunks]) for st in left]
         for step in todo:
             if not self._stopped(step.service):

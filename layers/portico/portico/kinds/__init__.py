@@ -76,5 +76,7 @@ FOLD_KINDS: tuple[FoldKind, ...] = tuple(k for k in KINDS if isinstance(k, FoldK
 PASS_KINDS: tuple[PassKind, ...] = tuple(k for k in KINDS if isinstance(k, PassKind))
 APPLY = {action: function for kind in KINDS for action, function in kind.APPLY.items()}  # action -> f(step, ctx)
 BATCH = {action: function for kind in KINDS if isinstance(kind, BatchKind) for action, function in kind.BATCH.items()}
+# Batch actions whose runs split into independent chunks (applied side by side), and the chunk's size.
+CHUNKS: dict[str, int] = {action: size for kind in KINDS for action, size in getattr(kind, "CHUNKS", {}).items()}
 # Between the services' steps and the pass kinds': the services the API's resources quota leaves no room for are FAILED.
 fit_quota = api.fit_quota

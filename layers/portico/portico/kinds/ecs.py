@@ -147,3 +147,4 @@ def detach_ecs(step: Step, ctx: ApplyContext) -> None:
 
 APPLY = {"attach_ecs": attach_ecs, "detach_ecs": detach_ecs}
 BATCH = {"attach_ecs": attach_many}
+CHUNKS = {"attach_ecs": LEASE_BATCH}  # a run of attachments splits into independent chunks of this many: side by side
