@@ -309,3 +309,26 @@ def test_a_failed_transaction_puts_back_what_it_changed_and_streams_nothing(aws)
                  for i in ddb.scan(TableName=t)["Items"]} for t in ("h", "hr")}
     assert after == {"h": {("new", None): None, ("kept", None): "2"},
                      "hr": {("p", "new"): None, ("q", "new"): None, ("p", "kept"): "2"}}
+
+
+
+def test_a_transaction_takes_100_actions_and_refuses_the_101st_as_aws_does(table):
+    """TransactWriteItems "groups up to 100 action requests"
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html): 100 are
+    written, 101 are refused whole with a ValidationException naming the constraint, and nothing is written
+    (botocore checks only the list's minimum, so the 101 reach the emulator)."""
+    ddb = table()
+
+    def puts(prefix: str, count: int) -> list[dict]:
+        return [{"Put": {"TableName": "t", "Item": {"pk": {"S": f"{prefix}#{k}"}}}} for k in range(count)]
+
+    ddb.transact_write_items(TransactItems=puts("taken", 100))
+    status, code, message = error(refused(ddb.transact_write_items, TransactItems=puts("refused", 101)))
+    assert (status, code) == (400, "ValidationException")
+    assert message.startswith("1 validation error detected: Value '["
+                              "com.amazonaws.dynamodb.v20120810.TransactWriteItem@")
+    assert message.count("TransactWriteItem@") == 101
+    assert message.endswith("]' at 'transactItems' failed to satisfy constraint: "
+                            "Member must have length less than or equal to 100")
+    keys = [item["pk"]["S"] for page in ddb.get_paginator("scan").paginate(TableName="t") for item in page["Items"]]
+    assert sorted(keys) == sorted(f"taken#{k}" for k in range(100))

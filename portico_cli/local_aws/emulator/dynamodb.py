@@ -13,6 +13,13 @@ moto also deep-copies each table once per item of every transaction, before it b
 grow with the table times the transaction (gigabytes for a stack of a few hundred services). A transaction
 here keeps instead the items it changes as they were, and a failed one puts back those items only; its
 stream records are held until it commits (AWS writes none for a cancelled transaction).
+
+A TransactWriteItems "groups up to 100 action requests"
+(https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html); moto 5.2 checks
+the 100 too, but answers without the `Value '[...]'` part of AWS's validation message. AWS's pages do not quote
+that message: its shape here is the one AWS gives for its other list-length constraints (BatchWriteItem's
+`Value '{table=[com.amazonaws.dynamodb.v20120810.WriteRequest@...]}' at 'requestItems'`,
+https://github.com/boto/boto3/issues/483), which moto reproduces for TransactGetItems.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 from . import wrap
 
 LOCK = threading.RLock()
+TRANSACT_WRITE_ITEMS = 100  # AWS's limit (the page above), since 2022; it was 25
 
 
 def _serialized(call_action):
@@ -90,13 +98,12 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
         ConditionalCheckFailed,
         MockValidationException,
         MultipleTransactionsException,
-        TooManyTransactionsException,
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
 
-    if len(transact_items) > 100:
-        raise TooManyTransactionsException()
+    if len(transact_items) > TRANSACT_WRITE_ITEMS:
+        raise MockValidationException(_too_many(len(transact_items)))
     journal, targets, errors = _Journal(self), set(), []
     try:
         for entry in transact_items:
@@ -117,6 +124,13 @@ def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
         journal.undo()
         raise
     journal.commit()
+
+
+def _too_many(count: int) -> str:
+    """AWS's ValidationException message for a TransactItems list past its limit (its Java objects' names)."""
+    members = ", ".join(f"com.amazonaws.dynamodb.v20120810.TransactWriteItem@{0x10000000 + i:x}" for i in range(count))
+    return (f"1 validation error detected: Value '[{members}]' at 'transactItems' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {TRANSACT_WRITE_ITEMS}")
 
 
 def _transact_one(self, op_type: str, op: dict[str, Any], targets: set, journal: _Journal) -> None:
