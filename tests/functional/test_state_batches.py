@@ -59,3 +59,31 @@ def test_task_definitions_25_per_batch_write(table, clients):
     assert meter.calls[("dynamodb", "BatchWriteItem")] == 2 and meter.calls[("dynamodb", "PutItem")] == 0
     snap = table.snapshot()
     assert snap.task_definitions["arn:td/3"]["containers"] == {"app": [8080]}
+
+
+def test_claims_100_to_a_transaction_renewed_and_let_go_the_same_way(table, clients):
+    """DynamoDB's limit is 100 actions per TransactWriteItems: 150 claims are 2 transactions to take, 2 to renew,
+    2 to let go, none one by one."""
+    meter = CallMeter([clients.dynamodb])
+    wanted = {f"s{i:03}": None for i in range(150)}
+    assert table.claim_many(wanted, "me") == {}
+    assert table.renew(list(wanted), "me")[1] == []
+    table.unclaim_many(list(table.snapshot().ledgers.values()), "me")
+    assert meter.calls[("dynamodb", "TransactWriteItems")] == 6
+    assert meter.calls[("dynamodb", "UpdateItem")] == meter.calls[("dynamodb", "PutItem")] == 0
+    assert not [led for led in table.snapshot().ledgers.values() if led.holder]
+
+
+def test_a_cancelled_claim_transaction_names_the_lost_claims_from_its_reasons(table, clients):
+    """One service held by a live pass, one changed since the plan: the transaction's cancellation reasons (with the
+    ledger as it stands) say which and why, and the others are taken in one more transaction, not one by one."""
+    table.claim("held", "other-pass", None)
+    wanted = {f"s{i}": None for i in range(40)} | {"held": None, "changed": 3}  # planned on a version now gone
+    meter = CallMeter([clients.dynamodb])
+    lost = table.claim_many(wanted, "me")
+    assert {s: c.kind.name for s, c in lost.items()} == {"held": "BUSY", "changed": "STALE"}
+    assert "reconcile other-pa" in lost["held"].owner
+    assert meter.calls[("dynamodb", "TransactWriteItems")] == 2 and meter.calls[("dynamodb", "UpdateItem")] == 0
+    ledgers = table.snapshot().ledgers
+    assert {s for s, led in ledgers.items() if led.holder == "me"} == {f"s{i}" for i in range(40)}
+    assert ledgers["held"].holder == "other-pass"

@@ -94,6 +94,9 @@ def attach_ecs(step: Step, ctx: ApplyContext, described: dict | None = None) -> 
     ctx.ledger(step.service).ecs = p["ecsService"]
 
 
+# 25, not DynamoDB's 100 actions per transaction: apply runs the chunks on WORKERS (8) threads side by side, which
+# share ECS's 20 UpdateService a second (18 paced, pace.py): a chunk of 100 would hold its leases for ~8 x 100 / 18
+# = 44 s of the lease's 60, one of 25 for ~11 s; the 40 more transactions at N = 1,000 are cheaper than that risk.
 LEASE_BATCH = 25
 
 

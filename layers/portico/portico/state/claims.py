@@ -5,11 +5,14 @@ save is conditional on holding it, and `unclaim` saves the final ledger one vers
 reconcilers (stream, sweeper, provider, CLI) therefore never change one service at once, and a plan made on
 an older ledger is never applied.
 
-A pass claims and lets go of its services 25 to a TransactWriteItems (DynamoDB's limit of 100 actions per
-transaction is not the bound: 25 keeps a cancelled transaction's one-by-one retry short,
-https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html), so the claims
-cost ~N/25 writes, not 2N. A cancelled batch (one service held or changed by another pass) is redone one by
-one, which says which services were lost and why.
+A pass claims, renews and lets go of its services 100 to a TransactWriteItems, DynamoDB's limit ("groups up
+to 100 action requests", https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html),
+so the claims cost ~N/100 writes each time, not N. The items are independent (one ledger each). A cancelled
+claim transaction needs no one-by-one retry to say who holds what: its CancellationReasons name, item by
+item, the claims whose condition failed with the ledger as it stands (ReturnValuesOnConditionCheckFailure
+ALL_OLD, the same page), so those are lost and the others are taken again in one transaction; only reasons
+that settle nothing (a TransactionConflict with another pass's transaction) send the rest one by one. A
+cancelled renewal or let-go (a claim that ran out and was taken) goes one by one, as rare as a lost claim.
 
 A claim is a lease: it lasts CLAIM_SECONDS and the pass renews it (`renew`, a heartbeat every third of that)
 while it works, so a pass that dies (SIGKILL, a Lambda timeout or out-of-memory kill) holds its services for
@@ -24,12 +27,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..errors import CANCELLED, CONDITION_FAILED, error_code
-from .records import Conflict, ConflictKind, Ledger, to_item
+from .records import Conflict, ConflictKind, Ledger, from_item, to_item
 from .table import Table
 
 CLAIM_SECONDS = 60  # a claim not renewed for this long is a dead pass's: the next pass takes the service
 RENEW_SECONDS = CLAIM_SECONDS / 3  # a live pass renews its claims this often (two renewals may fail or be late)
-BATCH = 25
+BATCH = 100  # DynamoDB's limit of actions per TransactWriteItems (the page above)
 
 
 def _claim_update(t: Table, service: str, holder: str, version: int | None) -> dict[str, Any]:
@@ -52,12 +55,15 @@ def claim(t: Table, service: str, holder: str, version: int | None) -> None:
     except ClientError as e:
         if error_code(e) != CONDITION_FAILED:
             raise
-        now = int(t.clock())
         got = t.get_many([f"svc#{service}"])
-        held = got and got[0].get("holder") not in (None, holder) and int(got[0].get("heldUntil") or 0) >= now
-        if held:
-            raise Conflict(ConflictKind.BUSY, f"service {service}", holder_text(got[0])) from None
-        raise Conflict(ConflictKind.STALE, f"service {service}", "another reconcile") from None
+        raise _lost(t, service, holder, got[0] if got else {}) from None
+
+
+def _lost(t: Table, service: str, holder: str, ledger: dict[str, Any]) -> Conflict:
+    """Why a claim's condition failed on `ledger` as it stands: another live pass holds it, or it changed."""
+    if ledger.get("holder") not in (None, holder) and int(ledger.get("heldUntil") or 0) >= int(t.clock()):
+        return Conflict(ConflictKind.BUSY, f"service {service}", holder_text(ledger))
+    return Conflict(ConflictKind.STALE, f"service {service}", "another reconcile")
 
 
 def holder_text(ledger: dict[str, Any]) -> str:
@@ -67,7 +73,7 @@ def holder_text(ledger: dict[str, Any]) -> str:
 
 
 def renew(t: Table, services: list[str], holder: str) -> tuple[int, list[str]]:
-    """The heartbeat: extend this pass's claims to CLAIM_SECONDS from now, 25 to a transaction. Returns the new
+    """The heartbeat: extend this pass's claims to CLAIM_SECONDS from now, 100 to a transaction. Returns the new
     end and the services whose claim was lost (it ran out and another pass took it): stop changing those."""
     until, lost = int(t.clock()) + CLAIM_SECONDS, []
 
@@ -97,20 +103,39 @@ def claim_many(t: Table, wanted: dict[str, int | None], holder: str) -> dict[str
     names = list(wanted)
     for i in range(0, len(names), BATCH):
         chunk = names[i:i + BATCH]
-        if len(chunk) > 1:
-            try:
-                t.ddb.transact_write_items(TransactItems=[{"Update": _claim_update(t, s, holder, wanted[s])}
-                                                         for s in chunk])
-                continue
-            except ClientError as e:
-                if error_code(e) != CANCELLED:
-                    raise
+        while len(chunk) > 1:
+            settled = _claim_chunk(t, chunk, wanted, holder)
+            if settled is None:
+                break
+            lost.update(settled)
+            chunk = [s for s in chunk if s not in settled] if settled else []
         for service in chunk:
             try:
                 claim(t, service, holder, wanted[service])
             except Conflict as conflict:
                 lost[service] = conflict
     return lost
+
+
+def _claim_chunk(t: Table, chunk: list[str], wanted: dict[str, int | None],
+                 holder: str) -> dict[str, Conflict] | None:
+    """One transaction of claims: {} when all were taken, the lost ones (from the cancellation reasons, each with
+    the ledger as it stands) when it was cancelled by them, None when the reasons name none: go one by one."""
+    try:
+        t.ddb.transact_write_items(TransactItems=[
+            {"Update": {**_claim_update(t, s, holder, wanted[s]), "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+            for s in chunk])
+        return {}
+    except ClientError as e:
+        if error_code(e) != CANCELLED:
+            raise
+        reasons = e.response.get("CancellationReasons") or []
+    if len(reasons) != len(chunk):
+        return None
+    failed = {s: r for s, r in zip(chunk, reasons, strict=True) if r.get("Code") == "ConditionalCheckFailed"}
+    if not failed:
+        return None
+    return {s: _lost(t, s, holder, from_item(r.get("Item") or {})) for s, r in failed.items()}
 
 
 def save_ledger(t: Table, ledger: Ledger) -> None:
