@@ -62,9 +62,21 @@ def calls_by_thread(clients: Clients) -> list[tuple[str, str, str]]:
     return seen
 
 
+def status_threads(clients: Clients, table: str) -> list[str]:
+    """The thread of each status write (an UpdateItem on the registry table), in call order."""
+    seen: list[str] = []
+
+    def record(params=None, **_):
+        if params.get("TableName") == table:
+            seen.append(threading.current_thread().name)
+
+    clients.dynamodb.meta.events.register("before-parameter-build.dynamodb.UpdateItem", record)
+    return seen
+
+
 def test_a_parallel_pass_within_the_paced_rates_is_never_throttled(aws, model):
     w, clients = world(aws, Pacer(TIGHT))
-    seen = calls_by_thread(clients)
+    seen, statuses = calls_by_thread(clients), status_threads(clients, w.settings.registry_table)
     model()
     outcome = Reconciler(clients, w.settings).run(SERVICES)
     assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
@@ -74,6 +86,7 @@ def test_a_parallel_pass_within_the_paced_rates_is_never_throttled(aws, model):
     order = [(op, service) for op, service, _ in seen]
     for service in SERVICES:  # each service's chain in ORDER
         assert order.index(("CreateTargetGroup", service)) < order.index(("CreateListener", service))
+    assert len(statuses) == len(SERVICES) and len(set(statuses)) > 1  # the statuses written side by side too
 
 
 def test_the_same_pass_unpaced_is_throttled(aws, model):
