@@ -11,6 +11,8 @@ import pytest
 
 from portico.clients import Clients
 from portico.kinds.load_balancer import member_name
+from portico.ops import graph
+from portico.ops.doctor import Doctor
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico.state import TOKEN_TAG, StateTable, token
@@ -76,6 +78,10 @@ def test_a_full_nlb_pool_grows_routes_the_waiting_service_and_deletes_the_emptie
     assert targets(clients, s, "/orders") == {s.load_balancer_arns[0]}
     [listener] = clients.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
     assert listener["Port"] == second.statuses["users"].listener_port
+    checks = {c.link: c for c in Doctor(clients, s).run("users")}  # doctor and the route table see the member too
+    for link in ("VPC link", "API resource, methods, VPC_LINK integration"):
+        assert checks[link].ok, (link, checks[link].detail)
+    assert {r.service: r.port for r in graph.rows(clients, s)}["users"] == f"{name}:{listener['Port']}"
 
     reg.delete("users")
     reconciler.run(ALL)

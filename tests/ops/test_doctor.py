@@ -179,5 +179,5 @@ def test_a_v2_link_that_is_not_available_fails_with_what_to_do(status, ok, fix):
             return {"VpcLinkId": VpcLinkId, "VpcLinkStatus": status, "VpcLinkStatusMessage": ""}
 
     settings = Settings(load_balancer_arns=("arn:nlb",), vpc_link_v2_id="v2link", vpc_link_version="v2")
-    check = Doctor(SimpleNamespace(apigatewayv2=Links()), settings)._link("arn:nlb", "v2")
+    check = Doctor(SimpleNamespace(apigatewayv2=Links()), settings)._link("arn:nlb", settings.links("v2"))
     assert (check.ok, check.detail) == (ok, f"v2link (v2) {status}") and fix in check.fix

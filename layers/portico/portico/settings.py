@@ -165,12 +165,13 @@ class Settings:
     def link_version(self) -> str:
         return self.vpc_link_version or ("v2" if self.vpc_link_v2_id else "v1")
 
-    def links(self, version: str | None = None) -> dict[str, tuple[str, str | None]]:
+    def links(self, version: str | None = None, members: tuple[str, ...] = ()) -> dict[str, tuple[str, str | None]]:
         """Each NLB's private integration: (connectionId, integrationTarget). A VPC link v1 targets its NLB
         itself; the one v2 link reaches every NLB, named on the integration
-        (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-private-integration.html)."""
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-private-integration.html), the
+        configured ones and `members`, the ones portico added to the pool (a v1 pool never grows)."""
         if (version or self.link_version) == "v2":
-            return {lb: (self.vpc_link_v2_id, lb) for lb in self.load_balancer_arns}
+            return {lb: (self.vpc_link_v2_id, lb) for lb in (*self.load_balancer_arns, *members)}
         return {lb: (link, None) for lb, link in zip(self.load_balancer_arns, self.vpc_link_ids, strict=True)}
 
     @property

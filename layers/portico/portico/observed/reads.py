@@ -58,10 +58,9 @@ def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = froz
     """Each load balancer of the pool with its listeners by port: the configured ones and `members`, the ones
     portico added (reached through the v2 link only). AWS refuses a second listener on a port; should a reader
     ever see two (emulators accept them), portico's own (`owned` ARNs) is the one kept."""
-    links = settings.links(link_version)
-    found = elbv2.describe_load_balancers(LoadBalancerArns=list(links))["LoadBalancers"]
+    found = elbv2.describe_load_balancers(LoadBalancerArns=list(settings.links(link_version)))["LoadBalancers"]
+    links = settings.links(link_version, members)
     if (link_version or settings.link_version) == "v2":
-        links.update({arn: (settings.vpc_link_v2_id, arn) for arn in members})
         found += [lb for i in range(0, len(members), 20) for lb in _members(elbv2, list(members[i:i + 20]))]
     out: dict[str, LoadBalancer] = {}
     for lb in found:

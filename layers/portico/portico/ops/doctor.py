@@ -109,8 +109,9 @@ class Doctor:
 
         checks.append(self._health(tg_arn, spec, item))
         checks.append(reach.security_groups(self.clients, ecs, lb_arn, spec))
-        checks.append(self._link(lb_arn, snap.link_version))
-        checks.append(self._api(service, spec, ledger, lb_arn, port, snap.link_version, snap.header_secret))
+        links = self.settings.links(snap.link_version, tuple(m["arn"] for m in snap.pool.values() if m.get("arn")))
+        checks.append(self._link(lb_arn, links))
+        checks.append(self._api(service, spec, ledger, lb_arn, port, links, snap.header_secret))
         checks.append(self._deployment(service, spec, snap))
         if self.settings.domain(self.settings.stage):
             checks.append(domain.check(self.clients, self.settings, self.settings.stage))
@@ -172,14 +173,14 @@ class Doctor:
         return found[0] if found and found[0].get("status") != "INACTIVE" else None
 
     # -- API Gateway --------------------------------------------------------------------------------
-    def _link(self, lb_arn, link_version=None) -> Check:
+    def _link(self, lb_arn, links: dict[str, tuple[str, str | None]]) -> Check:
         """The VPC link the service's integrations go through, by its status. A VPC link V2 that carries no
         traffic for 60 days becomes INACTIVE: API Gateway deletes its network interfaces, requests fail, and the
         first requests after that make it provision them again, which takes a few minutes ("If no traffic is
         sent over the VPC link for 60 days, it becomes INACTIVE",
         https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-vpc-links-v2.html)."""
         name = "VPC link"
-        link_id, _ = self.settings.links(link_version).get(lb_arn, (None, None))
+        link_id, _ = links.get(lb_arn, (None, None))
         if not link_id:
             return Check(name, False, "no VPC link for the service's load balancer in the settings",
                          "check PORTICO_VPC_LINK_IDS / PORTICO_VPC_LINK_V2_ID against the stack's outputs")
@@ -202,13 +203,14 @@ class Doctor:
                "DELETING": "the link is being deleted: the stack's links are not what the settings name"}
         return Check(name, status == "AVAILABLE", detail, "" if status == "AVAILABLE" else fix.get(status, ""))
 
-    def _api(self, service, spec, ledger, lb_arn, port, link_version=None, secret=None) -> Check:
+    def _api(self, service, spec, ledger, lb_arn, port, links: dict[str, tuple[str, str | None]],
+             secret=None) -> Check:
         link = "API resource, methods, VPC_LINK integration"
         header = header_value(service, secret) if self.settings.backend == "alb" and secret else None
         if not spec or not port:
             return Check(link, False, "no valid entry or port to compare with", "fix the links above first")
         resources = read_resources(self.clients.apigateway, self.settings.rest_api_id)
-        link_id, target = self.settings.links(link_version).get(lb_arn, (None, None))
+        link_id, target = links.get(lb_arn, (None, None))
         problems = []
         for path in route_paths(spec.path):
             res = resources.get(path)

@@ -30,16 +30,21 @@ class Row:
     message: str = ""
 
 
+def _lb_name(arn: str | None) -> str:
+    """The load balancer's name, read from its ARN (…:loadbalancer/net/<name>/<id>): the pool's configured
+    members and the ones portico added alike."""
+    return arn.split("/")[-2] if arn and arn.count("/") >= 2 else arn or "?"
+
+
 def rows(clients, settings) -> list[Row]:
     registry = Registry(clients.dynamodb, settings.registry_table).scan()
     ledgers = StateTable(clients.dynamodb, settings.state_table).snapshot().ledgers
-    lb_names = {arn: arn.split("/")[-2] if arn.count("/") >= 2 else arn for arn in settings.load_balancer_arns}
     out = []
     for service in sorted(set(registry) | set(ledgers)):
         item, ledger = registry.get(service) or {}, ledgers.get(service)
         status = item.get("status", "PENDING") if item else "ORPHAN"
         path = (ledger.path if ledger and ledger.path else None) or item.get("path") or "?"
-        port = f"{lb_names.get(ledger.load_balancer, '?')}:{ledger.port}" if ledger and ledger.port else "—"
+        port = f"{_lb_name(ledger.load_balancer)}:{ledger.port}" if ledger and ledger.port else "—"
         tg = next(iter(sorted(ledger.target_groups)), "—") if ledger else "—"
         if ledger and ledger.ecs:
             ecs = ledger.ecs
