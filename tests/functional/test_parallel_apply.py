@@ -74,9 +74,22 @@ def status_threads(clients: Clients, table: str) -> list[str]:
     return seen
 
 
+def read_threads(clients: Clients) -> dict[str, set[str]]:
+    """The threads of observation's reads of each API: operation -> thread names."""
+    seen: dict[str, set[str]] = {}
+
+    def record(model=None, **_):
+        seen.setdefault(model.name, set()).add(threading.current_thread().name)
+
+    for client in (clients.elbv2, clients.apigateway, clients.cloudwatch):
+        client.meta.events.register("before-call", record)
+    return seen
+
+
 def test_a_parallel_pass_within_the_paced_rates_is_never_throttled(aws, model):
     w, clients = world(aws, Pacer(TIGHT))
     seen, statuses = calls_by_thread(clients), status_threads(clients, w.settings.registry_table)
+    reads = read_threads(clients)
     model()
     outcome = Reconciler(clients, w.settings).run(SERVICES)
     assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
@@ -87,6 +100,10 @@ def test_a_parallel_pass_within_the_paced_rates_is_never_throttled(aws, model):
     for service in SERVICES:  # each service's chain in ORDER
         assert order.index(("CreateTargetGroup", service)) < order.index(("CreateListener", service))
     assert len(statuses) == len(SERVICES) and len(set(statuses)) > 1  # the statuses written side by side too
+    # observation reads each API on a thread of its own, side by side: the pool's, the API's, the alarms'
+    threads = {op: reads[op] for op in ("DescribeListeners", "DescribeTargetGroups", "GetAuthorizers",
+                                        "DescribeAlarms")}
+    assert all(t and "MainThread" not in t for t in threads.values()), threads
 
 
 def test_the_same_pass_unpaced_is_throttled(aws, model):

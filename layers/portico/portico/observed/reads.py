@@ -30,27 +30,29 @@ from .values import (
     ecs_key,
 )
 
-READERS = 8  # ECS reads made side by side (the clients' pacer keeps them within ECS's read rate)
+READERS = 8  # ECS and ELB reads made side by side (the clients' pacer keeps them within each API's read rate)
 
 
 def observe(clients: Clients, settings: Settings, state: StateTable,
             ecs_services: list[tuple[str, str]] = (), link_version: str | None = None) -> Observed:
-    """`link_version`: the VPC links to plan with; default, the state table's choice, else the settings'."""
+    """`link_version`: the VPC links to plan with; default, the state table's choice, else the settings'. After the
+    state table, the reads of each API (the pool, target groups, the API's resources and authorizer, ECS, the
+    alarms and dashboard) go side by side: none needs another's answer, and each API has its own rate."""
     snapshot = state.snapshot()
     if settings.backend == "alb" and snapshot.header_secret is None:  # the first ALB pass of a stack makes it
         snapshot.header_secret = state.header_secret()
-    return Observed(
-        state=snapshot,
-        load_balancers=read_load_balancers(clients.elbv2, settings,
-                                           {led.listener_arn for led in snapshot.ledgers.values()},
-                                           link_version or snapshot.link_version,
-                                           tuple(m["arn"] for m in snapshot.pool.values() if m.get("arn"))),
-        target_groups=read_target_groups(clients.elbv2),
-        resources=read_resources(clients.apigateway, settings.rest_api_id),
-        ecs=read_ecs(clients.ecs, ecs_services, snapshot.task_definitions),
-        cognito_authorizer=read_cognito_authorizer(clients.apigateway, settings.rest_api_id),
-        product=read_product(clients, settings),
-    )
+    with ThreadPoolExecutor(6, thread_name_prefix="portico-observe") as pool:
+        reads = {
+            "load_balancers": pool.submit(read_load_balancers, clients.elbv2, settings,
+                                          {led.listener_arn for led in snapshot.ledgers.values()},
+                                          link_version or snapshot.link_version,
+                                          tuple(m["arn"] for m in snapshot.pool.values() if m.get("arn"))),
+            "target_groups": pool.submit(read_target_groups, clients.elbv2),
+            "resources": pool.submit(read_resources, clients.apigateway, settings.rest_api_id),
+            "ecs": pool.submit(read_ecs, clients.ecs, ecs_services, snapshot.task_definitions),
+            "cognito_authorizer": pool.submit(read_cognito_authorizer, clients.apigateway, settings.rest_api_id),
+            "product": pool.submit(read_product, clients, settings)}
+        return Observed(state=snapshot, **{name: read.result() for name, read in reads.items()})
 
 
 def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = frozenset(),
@@ -70,17 +72,25 @@ def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = froz
             state=(lb.get("State") or {}).get("Code", "active"), type=lb.get("Type", "network"),
             subnets=tuple(az["SubnetId"] for az in lb.get("AvailabilityZones", []) if az.get("SubnetId")),
             security_groups=tuple(lb.get("SecurityGroups") or ()))
+    with ThreadPoolExecutor(READERS, thread_name_prefix="portico-read") as pool:  # one load balancer's a thread
+        listeners = dict(zip(out, pool.map(lambda arn: _listeners(elbv2, arn), out), strict=True))
     for arn, lb in out.items():
-        for page in elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn,
-                                                                       PaginationConfig={"PageSize": 400}):
-            for li in page["Listeners"]:
-                tgs = tuple(a["TargetGroupArn"] for a in li.get("DefaultActions", []) if a.get("TargetGroupArn"))
-                if lb.listeners.get(li["Port"]) and lb.listeners[li["Port"]].arn in owned:
-                    continue
-                lb.listeners[li["Port"]] = Listener(li["ListenerArn"], li["Port"], li.get("Protocol", ""), tgs)
-                if li.get("Protocol") in ("HTTP", "HTTPS"):  # an ALB's: every rule counts toward its quota
-                    lb.listeners[li["Port"]].rules = read_rules(elbv2, li["ListenerArn"])
+        for li, rules in listeners[arn]:
+            tgs = tuple(a["TargetGroupArn"] for a in li.get("DefaultActions", []) if a.get("TargetGroupArn"))
+            if lb.listeners.get(li["Port"]) and lb.listeners[li["Port"]].arn in owned:
+                continue
+            lb.listeners[li["Port"]] = Listener(li["ListenerArn"], li["Port"], li.get("Protocol", ""), tgs)
+            if rules is not None:
+                lb.listeners[li["Port"]].rules = rules
     return out
+
+
+def _listeners(elbv2, arn: str) -> list[tuple[dict[str, Any], dict[str, Rule] | None]]:
+    """A load balancer's listeners, each with its rules if it is an ALB's (every rule counts toward its quota)."""
+    return [(li, read_rules(elbv2, li["ListenerArn"]) if li.get("Protocol") in ("HTTP", "HTTPS") else None)
+            for page in elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn,
+                                                                           PaginationConfig={"PageSize": 400})
+            for li in page["Listeners"]]
 
 
 def _members(elbv2, arns: list[str]) -> list[dict[str, Any]]:
