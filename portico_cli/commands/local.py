@@ -59,15 +59,12 @@ def local_up(port: Annotated[int, typer.Option(help="Loopback port for the emula
     plane_now = dataplane.running(LOCAL_DIR)
     if gateway_port and not (plane_now and str(plane_now.get("url", "")).endswith(f":{gateway_port}")):
         _free("--gateway-port", gateway_port)  # checked before anything starts, as --port is
-    if pid is None:
-        pid, endpoint = _start(_free("--port", port))
+    pid, endpoint, packaged = _start_and_package(pid, endpoint, port)
     if "DomainNames" in parameters:  # the template's rules and patterns check the values, as CloudFormation does
         parameters["CertificateArn"] = certificates.certificate_for(
             endpoint, sorted({pair.partition("=")[2] for pair in domains.split(",") if pair.strip()}))
     try:
-        # the project in this folder (its template.yaml, functions and layer), else the one portico comes from
-        root = Path.cwd() if (Path.cwd() / "template.yaml").is_file() else local_stack.ROOT
-        s = local_stack.deploy(endpoint, parameters, root=root, cache=LOCAL_DIR / "templates")
+        s = local_stack.deploy(endpoint, parameters, packaged=packaged, cache=LOCAL_DIR / "templates")
     except local_stack.DeployFailed as exc:
         raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
     try:
@@ -111,15 +108,34 @@ def _free(option: str, port: int) -> int:
                       f"choose another port, or leave {option} out for a free one") from None
 
 
+def _start_and_package(pid: int | None, endpoint: str, port: int):
+    """The local AWS started if it is not running, and the project in this folder (its template.yaml, functions
+    and layer; else the one portico comes from) packaged while it starts: two processes busy at once, which
+    takes seconds off a first local up (docs/deploy.md). (pid, endpoint, packaged)"""
+    started = pid is None
+    if started:
+        pid, endpoint = _start(_free("--port", port))
+    packaged = local_stack.package(Path.cwd() if (Path.cwd() / "template.yaml").is_file() else local_stack.ROOT)
+    local_stack.clients(endpoint)
+    if started:
+        _listening(endpoint)
+    return pid, endpoint, packaged
+
+
 def _start(port: int) -> tuple[int, str]:
-    """Start the local AWS on `port`, recorded in .portico/ (a stream checkpoint of an earlier one is dropped)."""
-    try:
-        pid, endpoint = server.start_server(port, LOCAL_DIR)
-    except TimeoutError as exc:
-        raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
+    """Start the local AWS on `port`, recorded in .portico/ (a stream checkpoint of an earlier one is dropped);
+    _listening waits for it."""
+    pid, endpoint = server.spawn_server(port, LOCAL_DIR)
     LOCAL_PID.write_text(f"{pid} {endpoint}\n")
     (LOCAL_DIR / "stream.json").unlink(missing_ok=True)
     return pid, endpoint
+
+
+def _listening(endpoint: str) -> None:
+    try:
+        server.wait_for(endpoint)
+    except TimeoutError as exc:
+        raise CliError(Code.FAILED, str(exc), f"see {LOCAL_DIR / 'moto.log'}") from None
 
 
 def _report_up(endpoint: str, pid: int, s, plane: dict) -> None:

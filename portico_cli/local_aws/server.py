@@ -31,15 +31,20 @@ def wait_for(url: str, timeout: float = 20.0) -> None:
 
 
 def start_server(port: int | None, folder: Path) -> tuple[int, str]:
-    """Start moto's server (with the emulator patch) on 127.0.0.1; returns (pid, endpoint)."""
+    """Start moto's server (with the emulator patch) on 127.0.0.1; returns (pid, endpoint) once it listens."""
+    pid, endpoint = spawn_server(port, folder)
+    wait_for(endpoint)
+    return pid, endpoint
+
+
+def spawn_server(port: int | None, folder: Path) -> tuple[int, str]:
+    """Start it without waiting (it takes seconds to import moto and patch it: a caller can work meanwhile)."""
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     log = open(folder / "moto.log", "ab")  # noqa: SIM115 - handed to the child process
     cmd = [sys.executable, "-m", "portico_cli.local_aws.emulator", "-H", "127.0.0.1", "-p", str(port)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_for(endpoint)
-    return proc.pid, endpoint
+    return proc.pid, f"http://127.0.0.1:{port}"
 
 
 def stop_server(pid: int, grace: float = 2.5) -> bool:

@@ -16,6 +16,7 @@ since the emulator's Lambda runs functions on this project's interpreter, which 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -44,9 +45,26 @@ class DeployFailed(RuntimeError):
     """The stack did not reach a complete state; the message holds CloudFormation's reasons."""
 
 
+@functools.lru_cache(maxsize=8)
+def _client(service: str, endpoint: str):
+    """One session for local up's clients: each new session reads botocore's endpoint data again (~0.3 s)."""
+    return _session().client(service, endpoint_url=endpoint)
+
+
+@functools.cache
+def _session():
+    return session("")
+
+
+def clients(endpoint: str) -> None:
+    """Make the clients deploy() calls through (their models load in ~0.5 s) without calling the local AWS."""
+    for service in ("ec2", "s3", "cloudformation", "lambda"):
+        _client(service, endpoint)
+
+
 def network(endpoint: str) -> tuple[str, list[str]]:
     """The local VPC and its two subnets (made once; the same ids on every emulator): (vpc id, subnet ids)."""
-    ec2 = session(endpoint).client("ec2", endpoint_url=endpoint)
+    ec2 = _client("ec2", endpoint)
     found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [NETWORK_NAME]}])["Vpcs"]
     if found:
         vpc = found[0]["VpcId"]
@@ -78,66 +96,81 @@ def _package(folder: Path, layer: bool) -> bytes:
     return _zip({p.name: p for p in folder.glob("*.py")})
 
 
-def packaged_template(s3, root: Path = ROOT) -> str:
-    """template.yaml with each function's CodeUri and the layer's ContentUri on the local S3 (JSON)."""
+@dataclasses.dataclass(frozen=True)
+class Packaged:
+    """template.yaml with each function's CodeUri and the layer's ContentUri on the local S3 (JSON), and the
+    packages to upload there (key: zip)."""
+    template: str
+    artifacts: dict[str, bytes]
+
+
+def package(root: Path = ROOT) -> Packaged:
+    """Package the project without the local AWS: `local up` does it while the emulator starts."""
     from samtranslator.yaml_helper import yaml_parse
 
-    template = yaml_parse((root / "template.yaml").read_text())
+    template, artifacts = yaml_parse((root / "template.yaml").read_text()), {}
     for resource in template["Resources"].values():
         key = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}.get(
             resource["Type"])
         if key and isinstance(resource["Properties"].get(key), str):
             data = _package(root / resource["Properties"][key], layer=key == "ContentUri")
             name = f"{STACK}/{hashlib.md5(data).hexdigest()}"  # noqa: S324 - a content key, as sam package names it
-            s3.put_object(Bucket=BUCKET, Key=name, Body=data)
+            artifacts[name] = data
             resource["Properties"][key] = f"s3://{BUCKET}/{name}"
-    return json.dumps(template)
+    return Packaged(json.dumps(template), artifacts)
 
 
 def deploy(endpoint: str, parameters: dict[str, str] | None = None, *, stack: str = STACK,
-           root: Path = ROOT, cache: Path | None = None) -> Settings:
-    """Create or update `stack` from template.yaml through a change set; portico's settings for it.
+           root: Path = ROOT, cache: Path | None = None, packaged: Packaged | None = None) -> Settings:
+    """Create or update `stack` from template.yaml (or `packaged`) through a change set; portico's settings.
 
     With `cache`, the template the SAM transform made of the same packaged template and parameters last time
     is sent instead (the transform is the slowest step of a first deploy on a fresh emulator), and kept there."""
-    s = session(endpoint)
-    cfn, s3 = s.client("cloudformation", endpoint_url=endpoint), s.client("s3", endpoint_url=endpoint)
+    cfn, s3 = _client("cloudformation", endpoint), _client("s3", endpoint)
     vpc, subnets = network(endpoint)
     values = {"VpcId": vpc, "SubnetIds": ",".join(subnets), **PARAMETERS, **(parameters or {})}
     s3.create_bucket(Bucket=BUCKET)
-    body = packaged_template(s3, root)
+    packaged = packaged or package(root)
+    for name, data in packaged.artifacts.items():
+        s3.put_object(Bucket=BUCKET, Key=name, Body=data)
+    body = packaged.template
     cached = cache / f"{hashlib.sha256((body + json.dumps(values, sort_keys=True)).encode()).hexdigest()}.json" \
         if cache else None
     if cached and cached.is_file():
         body = cached.read_text()
     key = f"{STACK}/{hashlib.sha256(body.encode()).hexdigest()}.template"
     s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
-    existing = _status(cfn, stack)
-    if existing in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
-        cfn.delete_stack(StackName=stack)  # a stack that never got made (or half made) cannot be updated
-        existing = None
-    kind = "UPDATE" if existing else "CREATE"
-    change_set = cfn.create_change_set(
-        StackName=stack, ChangeSetName=f"portico-local-up-{int(time.time())}", ChangeSetType=kind,
-        TemplateURL=f"{endpoint}/{BUCKET}/{key}", Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
-        Tags=[{"Key": "project", "Value": "portico"}, {"Key": "environment", "Value": "local"}])["Id"]
-    described = cfn.describe_change_set(ChangeSetName=change_set)
-    if described["Status"] == "FAILED" and "didn't contain changes" in described.get("StatusReason", ""):
-        cfn.delete_change_set(ChangeSetName=change_set)
-    else:
-        cfn.execute_change_set(ChangeSetName=change_set)  # the emulator finishes before it answers
-        status = _status(cfn, stack)
-        if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
-            reasons = [f"{e['LogicalResourceId']}: {e['ResourceStatusReason']}" for e in
-                       cfn.describe_stack_events(StackName=stack)["StackEvents"]
-                       if e["ResourceStatus"].endswith("FAILED") and e.get("ResourceStatusReason")]
-            raise DeployFailed(f"stack {stack} ended {status}: " + "; ".join(reversed(reasons)))
+    _change_set(cfn, stack, f"{endpoint}/{BUCKET}/{key}", values)
     if cached and not cached.is_file():
         processed = cfn.get_template(StackName=stack)["TemplateBody"]
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(processed if isinstance(processed, str) else json.dumps(processed))
     return settings(endpoint, stack)
+
+
+def _change_set(cfn, stack: str, url: str, values: dict[str, str]) -> None:
+    """Create `stack`, or update it, through a change set of the template at `url`; DeployFailed if it fails."""
+    existing = _status(cfn, stack)
+    if existing in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
+        cfn.delete_stack(StackName=stack)  # a stack that never got made (or half made) cannot be updated
+        existing = None
+    change_set = cfn.create_change_set(
+        StackName=stack, ChangeSetName=f"portico-local-up-{int(time.time())}",
+        ChangeSetType="UPDATE" if existing else "CREATE", TemplateURL=url,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+        Tags=[{"Key": "project", "Value": "portico"}, {"Key": "environment", "Value": "local"}])["Id"]
+    described = cfn.describe_change_set(ChangeSetName=change_set)
+    if described["Status"] == "FAILED" and "didn't contain changes" in described.get("StatusReason", ""):
+        cfn.delete_change_set(ChangeSetName=change_set)
+        return
+    cfn.execute_change_set(ChangeSetName=change_set)  # the emulator finishes before it answers
+    status = _status(cfn, stack)
+    if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        reasons = [f"{e['LogicalResourceId']}: {e['ResourceStatusReason']}" for e in
+                   cfn.describe_stack_events(StackName=stack)["StackEvents"]
+                   if e["ResourceStatus"].endswith("FAILED") and e.get("ResourceStatusReason")]
+        raise DeployFailed(f"stack {stack} ended {status}: " + "; ".join(reversed(reasons)))
 
 
 def _status(cfn, stack: str) -> str | None:
@@ -147,10 +180,9 @@ def _status(cfn, stack: str) -> str | None:
 
 def settings(endpoint: str, stack: str = STACK) -> Settings:
     """portico's settings for the deployed `stack`: the environment its functions run with, here."""
-    s = session(endpoint)
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in s.client("cloudformation", endpoint_url=endpoint)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in _client("cloudformation", endpoint)
                .describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
-    env = s.client("lambda", endpoint_url=endpoint).get_function_configuration(
+    env = _client("lambda", endpoint).get_function_configuration(
         FunctionName=outputs["SweeperFunctionName"])["Environment"]["Variables"]
     return dataclasses.replace(Settings.from_env(env), endpoint_url=endpoint, region=REGION)
 

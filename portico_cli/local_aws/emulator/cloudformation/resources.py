@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -32,11 +33,22 @@ def clients(service: str):
     return _client(service, endpoint())
 
 
+_MAKING = threading.Lock()  # a botocore session is not safe to make clients from on two threads at once
+
+
 @functools.lru_cache(maxsize=64)
 def _client(service: str, url: str):  # boto3 clients are thread-safe, and slow to make
+    with _MAKING:
+        return _session().client(service, endpoint_url=url)
+
+
+@functools.cache
+def _session():
+    """One session for every handler's client: a new session loads botocore's endpoint and partition data again
+    (about 0.3 s a client, most of a first stack deploy's handler time when each client had its own)."""
     from ...account import session
 
-    return session(url).client(service, endpoint_url=url)
+    return session("")
 
 
 def api_error(exc: Exception) -> ResourceFailure:
