@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -48,14 +49,17 @@ from faults.world import World, make_clients  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from portico.kinds import routes_import  # noqa: E402
+from portico.kinds.load_balancer import member_name  # noqa: E402
 from portico.pace import RATES  # noqa: E402
 from portico.reconcile import Reconciler  # noqa: E402
+from portico.state import TOKEN_TAG, StateTable, token  # noqa: E402
 from portico_cli.local_aws import bootstrap as local  # noqa: E402
 from portico_cli.local_aws.emulator import aws_model, install  # noqa: E402
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL, RESOURCES  # noqa: E402
 from portico_cli.output import progress  # noqa: E402
 
 SIZES = tuple(int(n) for n in os.environ.get("PORTICO_BENCH_SIZES", "1,20,100,300,1000").split(","))
+MODES = tuple(os.environ.get("PORTICO_BENCH_MODES", "nlb,alb").split(","))  # the backends measured, each N
 COMPARE_MAX = int(os.environ.get("PORTICO_BENCH_COMPARE_MAX", "300"))  # per resource and baseline: up to this N
 HANDLERS = ("portico.triggers.stream", "portico.triggers.sweeper", "portico.triggers.provider")
 WIRED = ("elbv2", "ecs", "apigateway")
@@ -109,6 +113,7 @@ class Run:
     # rate, which botocore retried
     not_ready: int = 0  # services not READY at the end of a modeled pass
     more: Run | None = None  # the modeled pass that adds ADDED services to the n just onboarded
+    passes: int = 1  # passes in this run (ALB mode's ADDED: the one that adds an ALB, the one that routes on it)
 
     def writes(self, services=WIRED) -> int:
         return sum(1 for s, o in self.ops if s in services and is_mutating(o))
@@ -122,11 +127,20 @@ class Run:
     def count(self, op: str) -> int:
         return sum(1 for _, o in self.ops if o == op)
 
+    def then(self, later: Run) -> Run:
+        """This pass and a later one as one run: their calls, times and refusals added, what the later left."""
+        return Run([*self.ops, *later.ops], self.seconds + later.seconds, self.refused + later.refused,
+                   later.not_ready, passes=self.passes + later.passes)
 
-def world_for(endpoint: str, clients, n: int, room: int = 0) -> World:
-    """n services' stack; `room`: more ECS services (`new-NN`) and pool capacity for them, not yet registered."""
+
+def world_for(endpoint: str, clients, n: int, room: int = 0, backend: str = "nlb") -> World:
+    """n services' stack; `room`: more ECS services (`new-NN`) and pool capacity for them, not yet registered.
+    `backend="alb"`: ALB mode, its pool of ALBs made before the pass (`alb_pool`)."""
     w = World(endpoint, clients)
-    s = w.fresh(load_balancers=max(1, math.ceil((n + room) / 50)),
+    # an NLB's listeners; an ALB's rules (RulesPerAlb, docs/modes.md). An ALB made for `room` would be deleted by
+    # the first pass as an empty member of the pool: ALB mode's room comes from the pool growing itself.
+    lbs = max(1, math.ceil((n + room) / 50)) if backend == "nlb" else max(1, math.ceil(n / 100))
+    s = w.fresh(load_balancers=lbs if backend == "nlb" else 0,
                 services={**{f"svc-{i:03d}": 8080 for i in range(n)}, **{f"new-{i:02d}": 8080 for i in range(room)}})
     # portico runs in the template's default mode: one VPC link v2 for the pool, each integration naming its NLB
     # (the v1 links stay for the scripted console baseline)
@@ -135,11 +149,44 @@ def world_for(endpoint: str, clients, n: int, room: int = 0) -> World:
     # ResourcesPerApi set to the account's raised quota (the emulator's), as the docs tell such an account to
     s = w.settings = replace(s, vpc_link_v2_id=link, vpc_link_version="v2",
                              resources_per_api=int(os.environ.get(RESOURCES) or 300))
+    if backend == "alb":
+        s = w.settings = alb_pool(w, clients, lbs)
     # The stage-wide settings template.yaml gives every stage (MethodSettings `*/*`, parameter defaults).
     clients.apigateway.update_stage(restApiId=s.rest_api_id, stageName=s.stage, patchOperations=[
         {"op": "replace", "path": f"/*/*/{k}", "value": v} for k, v in (
             ("metrics/enabled", "true"), ("throttling/rateLimit", "1000"), ("throttling/burstLimit", "2000"))])
     return w
+
+
+def alb_pool(w: World, clients, count: int):
+    """ALB mode's pool made before the pass, as for NLBs: the template's ALB and HTTP listener (port 80, 404 when
+    no rule matches), then the ALBs portico adds when the pool is full, each made as portico makes it
+    (kinds/load_balancer.py: named member_name, tagged, its `pool#` record in the state table), so the pass
+    finds them active and its time holds no provisioning. MaxLoadBalancers: the template's default (20), or room
+    for one more."""
+    elbv2, s = clients.elbv2, w.settings
+    state = StateTable(clients.dynamodb, s.state_table)
+    arns, listeners = [], []
+    for index in range(1, count + 1):
+        name = "portico-alb" if index == 1 else member_name(s.stack, index)
+        record = {"name": name, "index": index, "type": "application", "nonce": uuid.uuid4().hex}
+        tags = [] if index == 1 else [{"Key": "portico:stack", "Value": s.stack},
+                                      {"Key": "portico:pool", "Value": name},
+                                      {"Key": TOKEN_TAG, "Value": token(record["nonce"], name)}]
+        arn = elbv2.create_load_balancer(Name=name, Subnets=w.subnets, SecurityGroups=[w.security_group],
+                                         Scheme="internal", Type="application", **({"Tags": tags} if tags else {})
+                                         )["LoadBalancers"][0]["LoadBalancerArn"]
+        listener = elbv2.create_listener(
+            LoadBalancerArn=arn, Protocol="HTTP", Port=80, **({"Tags": tags} if tags else {}),
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                "StatusCode": "404", "ContentType": "application/json", "MessageBody": '{"message": "Not Found"}'}}]
+        )["Listeners"][0]["ListenerArn"]
+        arns.append(arn)
+        listeners.append(listener)
+        if index > 1:
+            state.record_pool_member({**record, "arn": arn, "listenerArn": listener})
+    return replace(s, backend="alb", load_balancer_arns=(arns[0],), alb_listener_arn=listeners[0],
+                   vpc_link_ids=(), max_load_balancers=max(20, count + 1))
 
 
 @contextmanager
@@ -157,12 +204,13 @@ def modeled_aws(portico):
 
 
 def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance, *,
-                batched: bool = True, modeled: bool = False) -> tuple[Run, Run | None]:
+                batched: bool = True, modeled: bool = False, backend: str = "nlb") -> tuple[Run, Run | None]:
     """Onboard n services in one pass, then a no-op pass. `batched=False`: the per-resource path only.
-    `modeled`: the pass alone under the AWS model, portico's pacing sleeping for real, and no sweep after it."""
+    `modeled`: the pass under the AWS model, portico's pacing sleeping for real, then ADDED more services; in
+    NLB mode no sweep after it (the unmodeled pass measures it), in ALB mode the sweep too (its only pass)."""
     routes_import.CREATE_RESOURCE_BURST = 5 if batched else math.inf
     # the pool's load balancers included (made before the timed pass), with room for the ADDED services modeled
-    w = world_for(endpoint, base, n, ADDED if modeled else 0)
+    w = world_for(endpoint, base, n, ADDED if modeled else 0, backend)
     names = [f"svc-{i:03d}" for i in range(n)]
     for name in names:
         w.put(name)
@@ -174,8 +222,12 @@ def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance, *,
             for name in more:
                 w.put(name)
             aws_model.reset()
-            onboard.more, _ = timed_pass(reconciler, inj, more, modeled)
-    if modeled:
+            onboard.more, waiting = timed_pass(reconciler, inj, more, modeled)
+            waiting = [s for s, why in waiting.items() if "load balancer provisioning" in why]
+            if waiting:  # ALB mode with every ALB full: the pass added an ALB to the pool, the next routes them on it
+                again, _ = timed_pass(reconciler, inj, waiting, modeled)
+                onboard.more = onboard.more.then(again)
+    if modeled and backend == "nlb":
         return onboard, None
     if bad:
         raise SystemExit(f"portico did not onboard every service: {list(bad.items())[:3]}")
@@ -290,7 +342,9 @@ def table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         n, modeled = r["n"], r["modeled"]
-        for label, run, sim, target in (("portico", r["portico"], r["sim_portico"], True),
+        alb = r.get("mode") == "alb"
+        mode = ", ALB mode" if alb else ""
+        for label, run, sim, target in ((f"portico{mode}", r["portico"], r["sim_portico"], True),
                                         ("per resource", r["per_resource"], r["sim_per_resource"], False),
                                         ("baseline", r["baseline"], r["sim_baseline"], False)):
             if run is None:  # N above PORTICO_BENCH_COMPARE_MAX
@@ -300,16 +354,20 @@ def table(rows: list[dict]) -> str:
                      + f" | {modeled.refused.total()}") if target else " | "
             lines.append(f"| {n} | {label} | {run.writes()} | {3 * n + 5 if target else ''} | {run.reads()} | "
                          f"{run.writes(('cloudwatch',))} | {ddb} | {math.floor(1.3 * n) + 5 if target else ''} | "
-                         f"{run.count('CreateDeployment')} | {sim:.1f} s | {run.seconds:.1f} s | {model} |")
+                         f"{run.count('CreateDeployment')} | {sim:.1f} s | {'' if alb else f'{run.seconds:.1f} s'} | "
+                         f"{model} |")
         more = modeled.more
         if more is not None:
-            lines.append(f"| {n} | {ADDED} more, AWS model (target ≤ 10 s) | {more.writes()} | {3 * ADDED + 5} | "
+            passes = f" in {more.passes} passes" if more.passes > 1 else ""
+            lines.append(f"| {n} | {ADDED} more{mode}{passes}, AWS model (target ≤ 10 s) | {more.writes()} | "
+                         f"{3 * ADDED + 5} | "
                          f"{more.reads()} | {more.writes(('cloudwatch',))} | {more.ddb(True)} / {more.ddb(False)} | "
                          f"{math.floor(1.3 * ADDED) + 5} | {more.count('CreateDeployment')} | | | {more.seconds:.1f} s"
                          + (f" ({more.not_ready} not READY)" if more.not_ready else "")
                          + f" | {more.refused.total()} |")
-        noop, lbs = r["noop"], max(1, math.ceil(n / 50))
-        lines.append(f"| {n} | no-op sweep | {noop.writes()} | 0 | {noop.reads()} (target ≤ 15 + 2 × {lbs} LBs) | "
+        noop, lbs = r["noop"], max(1, math.ceil((n + ADDED) / 100) if alb else math.ceil(n / 50))
+        lines.append(f"| {n} | no-op sweep{mode} | {noop.writes()} | 0 | "
+                     f"{noop.reads()} (target ≤ 15 + 2 × {lbs} LBs) | "
                      f"{noop.writes(('cloudwatch',))} | {noop.ddb(True)} / {noop.ddb(False)} | 1 (the sweep counter) | "
                      f"{noop.count('CreateDeployment')} | | {noop.seconds:.2f} s | | |")
     return "\n".join(lines)
@@ -324,7 +382,12 @@ def refused_line(rows: list[dict]) -> str:
     """Which calls the AWS model refused in each modeled pass (botocore retried them)."""
     def named(run: Run) -> str:
         return ", ".join(f"{op} {k}" for (_, op), k in run.refused.most_common()) or "none"
-    return "".join(f"\nThrottling errors under the AWS model, N={r['n']}: {named(r['modeled'])}." for r in rows)
+    return "".join(f"\nThrottling errors under the AWS model, N={r['n']}{label(r)}: {named(r['modeled'])}"
+                   + (f" (25 more: {named(r['modeled'].more)})" if r["modeled"].more else "") + "." for r in rows)
+
+
+def label(row: dict) -> str:
+    return " (ALB mode)" if row.get("mode") == "alb" else ""
 
 
 def floors(n: int) -> tuple[float, float]:
@@ -340,9 +403,10 @@ def floors(n: int) -> tuple[float, float]:
 
 
 def floor_line(rows: list[dict]) -> str:
-    return "".join(f"\nFloor from AWS's documented rates, N={r['n']}: {a:.1f} s (ELBv2's mutating bucket alone), "
-                   f"{b:.1f} s (ECS reads, then ELBv2, then UpdateService, in the pass's order)."
-                   for r in rows for a, b in [floors(r["n"])])
+    return "".join(f"\nFloor from AWS's documented rates, N={n} (either mode: a target group and a listener or a "
+                   f"rule each): {a:.1f} s (ELBv2's mutating bucket alone), {b:.1f} s (ECS reads, then ELBv2, then "
+                   "UpdateService, in the pass's order)." for n in dict.fromkeys(r["n"] for r in rows)
+                   for a, b in [floors(n)])
 
 
 def peak_mib() -> float:
@@ -393,6 +457,46 @@ def write(text: str) -> Path:
     return path
 
 
+def nlb_row(endpoint: str, base, portico, inj: Injector, n: int) -> dict:
+    """NLB mode (the template's default): the pass on moto and its no-op sweep, the same pass modeled (and ADDED
+    more), and up to COMPARE_MAX the per-resource path and the baseline."""
+    with progress(f"N={n}: portico") as advance:  # a bar on a terminal only
+        onboard, noop = run_portico(endpoint, base, portico, inj, n, advance)
+    peak = peak_mib()
+    with progress(f"N={n}: portico, AWS model") as advance:
+        modeled, _ = run_portico(endpoint, base, portico, inj, n, advance, modeled=True)
+    per_resource = baseline = None
+    if n <= COMPARE_MAX:
+        with progress(f"N={n}: per resource") as advance:
+            per_resource, _ = run_portico(endpoint, base, portico, inj, n, advance, batched=False)
+        with progress(f"N={n}: baseline") as advance:
+            baseline = run_baseline(endpoint, base, portico, inj, n, advance)
+    row = {"n": n, "mode": "nlb", "portico": onboard, "noop": noop, "baseline": baseline, "modeled": modeled,
+           "per_resource": per_resource, "sim_portico": simulate(onboard.ops), "peak_mib": peak,
+           "sim_per_resource": simulate(per_resource.ops) if per_resource else 0.0,
+           "sim_baseline": simulate(baseline.ops) if baseline else 0.0}
+    report(row)
+    return row
+
+
+def alb_row(endpoint: str, base, portico, inj: Injector, n: int) -> dict:
+    """ALB mode: the modeled pass only (its calls are counted as on moto), ADDED more, and the no-op sweep."""
+    with progress(f"N={n}: portico, ALB mode, AWS model") as advance:
+        modeled, noop = run_portico(endpoint, base, portico, inj, n, advance, modeled=True, backend="alb")
+    row = {"n": n, "mode": "alb", "portico": modeled, "noop": noop, "baseline": None, "modeled": modeled,
+           "per_resource": None, "sim_portico": simulate(modeled.ops), "peak_mib": peak_mib(),
+           "sim_per_resource": 0.0, "sim_baseline": 0.0}
+    report(row)
+    return row
+
+
+def report(row: dict) -> None:
+    onboard, modeled = row["portico"], row["modeled"]
+    print(f"N={row['n']} ({row['mode']}): portico {onboard.writes()} writes in {onboard.seconds:.1f} s; under the "
+          f"AWS model {modeled.seconds:.1f} s, {modeled.not_ready} not READY;{refused_line([row])}", file=sys.stderr)
+    print(f"  portico calls: {dict(Counter(o for _, o in onboard.ops).most_common())}", file=sys.stderr)
+
+
 def main() -> int:
     logging.disable(logging.WARNING)
     os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION)
@@ -415,28 +519,14 @@ def main() -> int:
         inj = Injector().attach(portico)
         rows = []
         for n in SIZES:
-            with progress(f"N={n}: portico") as advance:  # a bar on a terminal only
-                onboard, noop = run_portico(endpoint, base, portico, inj, n, advance)
-            peak = peak_mib()
-            with progress(f"N={n}: portico, AWS model") as advance:
-                modeled, _ = run_portico(endpoint, base, portico, inj, n, advance, modeled=True)
-            per_resource = baseline = None
-            if n <= COMPARE_MAX:
-                with progress(f"N={n}: per resource") as advance:
-                    per_resource, _ = run_portico(endpoint, base, portico, inj, n, advance, batched=False)
-                with progress(f"N={n}: baseline") as advance:
-                    baseline = run_baseline(endpoint, base, portico, inj, n, advance)
-            rows.append({"n": n, "portico": onboard, "noop": noop, "baseline": baseline, "modeled": modeled,
-                         "per_resource": per_resource, "sim_portico": simulate(onboard.ops), "peak_mib": peak,
-                         "sim_per_resource": simulate(per_resource.ops) if per_resource else 0.0,
-                         "sim_baseline": simulate(baseline.ops) if baseline else 0.0})
-            print(f"N={n}: portico {onboard.writes()} writes in {onboard.seconds:.1f} s; under the AWS model "
-                  f"{modeled.seconds:.1f} s, {modeled.not_ready} not READY;{refused_line(rows[-1:])}", file=sys.stderr)
-            print(f"  portico calls: {dict(Counter(o for _, o in onboard.ops).most_common())}", file=sys.stderr)
+            if "nlb" in MODES:
+                rows.append(nlb_row(endpoint, base, portico, inj, n))
+            if "alb" in MODES:
+                rows.append(alb_row(endpoint, base, portico, inj, n))
         ready, failed = run_bad_route(endpoint, base, portico, inj)
     finally:
         server.stop()
-    memory = ", ".join(f"{r['n']}: {r['peak_mib']:,.0f} MiB" for r in rows)
+    memory = ", ".join(f"{r['n']}{label(r)}: {r['peak_mib']:,.0f} MiB" for r in rows)
     text = (table(rows) + "\n" + bad_route_line(ready, failed)
             + refused_line(rows) + floor_line(rows)
             + f"\nPeak memory of the bench process, the emulator included, after each N's portico pass: {memory}."
