@@ -120,6 +120,7 @@ def patches() -> tuple:
         elbv2,
         elbv2_health,
         elbv2_pool,
+        snapshot,
         vpclink,
     )
 
@@ -139,6 +140,7 @@ def patches() -> tuple:
         elbv2_pool,
         elbv2_health,
         dynamodb,
+        snapshot,
         aws_model,  # last: it wraps the dispatch every patched operation is reached through
     )
 
