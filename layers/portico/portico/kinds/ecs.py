@@ -94,17 +94,17 @@ def attach_ecs(step: Step, ctx: ApplyContext, described: dict | None = None) -> 
     ctx.ledger(step.service).ecs = p["ecsService"]
 
 
-# 25, not DynamoDB's 100 actions per transaction: apply runs the chunks on WORKERS (8) threads side by side, which
-# share ECS's 20 UpdateService a second (18 paced, pace.py): a chunk of 100 would hold its leases for ~8 x 100 / 18
-# = 44 s of the lease's 60, one of 25 for ~11 s; the 40 more transactions at N = 1,000 are cheaper than that risk.
-LEASE_BATCH = 25
+# 50, not DynamoDB's 100 actions per transaction: apply runs the chunks on WORKERS (8) threads side by side, which
+# share ECS's 20 UpdateService a second (18 paced, pace.py): a chunk of 50 holds its leases for ~8 x 50 / 18 = 22 s,
+# a third of the lease's 60 (the claims' own margin, state/claims.py), where a chunk of 100 would take ~44 s of it.
+LEASE_BATCH = 50
 
 
 def attach_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
-    """Attachments of many ECS services: their leases in one transaction per 25 (held for 25 UpdateService
-    calls, well inside the 60 s lease), the services read in DescribeServices calls of 10, one UpdateService
-    each, the leases released in one transaction. What it cannot do so (a lease held elsewhere, a failing
-    call) goes one by one, with the usual error handling."""
+    """Attachments of many ECS services: their leases in one transaction per 50 (held for 50 UpdateService
+    calls, a third of the 60 s lease with 8 chunks side by side), the services read in DescribeServices calls
+    of 10, one UpdateService each, the leases released in one transaction. What it cannot do so (a lease held
+    elsewhere, a failing call) goes one by one, with the usual error handling."""
     if len(steps) < 2:
         return steps
     left: list[Step] = []
