@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,6 +18,8 @@ from moto.server import ThreadedMotoServer
 from portico.clients import Clients
 from portico.settings import Settings
 from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import stack as local_stack
+from portico_cli.local_aws.emulator import limit
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 
 # No test may reach a real AWS account, whatever the developer's shell has exported.
@@ -23,6 +30,8 @@ os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION, AWS_REGION
 # the same interval, so the suite keeps the rule without waiting for it; tests/emulator/test_rules.py
 # runs it at AWS's 5 s.
 os.environ.setdefault(DEPLOY_INTERVAL, "0.2")
+_TEMPLATES = Path(tempfile.mkdtemp(prefix="portico-templates-"))  # the transformed template, per test process
+atexit.register(shutil.rmtree, _TEMPLATES, True)
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +53,42 @@ def aws(moto_endpoint):
     return moto_endpoint
 
 
+_DEPLOYED: dict[str, Settings] = {}  # this process's template stacks, by their parameters (emulator snapshots)
+
+
+def template_stack(endpoint: str, **parameters: str) -> Settings:
+    """template.yaml deployed with `parameters` (stack `portico`, VPC links v1 unless given) through the
+    emulator's CloudFormation, and the demo's ECS cluster and services beside it (what a user brings), as a fresh
+    local AWS holds them: deployed once per test process and parameters (~5 s), then restored from the
+    emulator's snapshot of it (~0.5 s, a third of building the parts by hand; docs/deploy.md)."""
+    from portico_cli.local_aws.emulator.snapshot import RESTORE_URL, SNAPSHOT_URL
+
+    parameters = {"VpcLinkVersion": "v1", **parameters}
+    name = ",".join(f"{k}={v}" for k, v in sorted(parameters.items()))
+    if name in _DEPLOYED:
+        requests.post(f"{endpoint}{RESTORE_URL}", params={"name": name}, timeout=60).raise_for_status()
+        return _DEPLOYED[name]
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    settings = local_stack.deploy(endpoint, parameters, stack="portico", cache=_TEMPLATES)
+    vpc, subnets = local_stack.network(endpoint)
+    s = local.session(endpoint)
+    group = s.client("ec2", endpoint_url=endpoint).create_security_group(
+        GroupName="portico-tasks", Description="portico demo tasks", VpcId=vpc)["GroupId"]
+    local.create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group)
+    requests.post(f"{endpoint}{SNAPSHOT_URL}", params={"name": name}, timeout=120).raise_for_status()
+    # The emulator's CreateDeployment interval of the tests (above), and any cluster: the template's
+    # ClusterNames scopes its IAM policy, which nothing enforces here.
+    _DEPLOYED[name] = dataclasses.replace(settings, deploy_interval_seconds=limit(DEPLOY_INTERVAL, 5),
+                                          allowed_clusters=(), extra={"subnets": ",".join(subnets),
+                                                                      "securityGroup": group})
+    return _DEPLOYED[name]
+
+
 @pytest.fixture
 def stack(aws) -> Settings:
-    """The shared infrastructure (1 NLB, API with dev/qa/prod, tables) and the demo ECS cluster."""
-    return local.bootstrap(aws)
+    """template.yaml's stack (1 NLB on VPC links v1, the REST API with dev/qa/prod, the tables, the functions)
+    and the demo ECS cluster."""
+    return template_stack(aws)
 
 
 @pytest.fixture

@@ -15,6 +15,11 @@ from tests.conftest import spec_item
 TOPIC = "arn:aws:sns:us-east-1:123456789012:portico-alarms"
 
 
+def api_name(clients, stack) -> str:
+    """The REST API's name (the template's `portico-<stack>`): API Gateway's metrics name the API by it."""
+    return clients.apigateway.get_rest_api(restApiId=stack.rest_api_id)["name"]
+
+
 def alarms(clients, prefix="portico-svc-"):
     return {a["AlarmName"]: a for a in clients.cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
 
@@ -40,7 +45,8 @@ def test_the_routing_pass_makes_one_alarm_per_api_and_per_load_balancer_naming_e
     # per resource: each service is named by its paths
     assert got["portico-svc-_5xx-rate"]["Metrics"][0]["Expression"] == (
         'SELECT AVG("5XXError") FROM SCHEMA("AWS/ApiGateway", ApiName, Method, Resource, Stage) '
-        "WHERE ApiName = 'portico' AND Stage = 'prod' GROUP BY Resource ORDER BY AVG() DESC LIMIT 500")
+        f"WHERE ApiName = '{api_name(clients, stack)}' AND Stage = 'prod' GROUP BY Resource ORDER BY AVG() DESC "
+        "LIMIT 500")
     assert got["portico-svc-_5xx-rate"]["Threshold"] == 0.05
     # one query per load balancer, a contributor per target group: the service's
     lb_dim = ledgers["orders"].load_balancer.split(":loadbalancer/")[1]
@@ -58,7 +64,8 @@ def test_the_routing_pass_makes_one_alarm_per_api_and_per_load_balancer_naming_e
     p99 = alarms(clients)["portico-svc-users-p99-latency"]
     assert [q["MetricStat"]["Stat"] for q in p99["Metrics"] if "MetricStat" in q] == ["p99"] * 4
     dims = {d["Name"]: d["Value"] for d in p99["Metrics"][3]["MetricStat"]["Metric"]["Dimensions"]}
-    assert dims == {"ApiName": "portico", "Stage": "prod", "Resource": "/users/{proxy+}", "Method": "POST"}
+    assert dims == {"ApiName": api_name(clients, stack), "Stage": "prod", "Resource": "/users/{proxy+}",
+                    "Method": "POST"}
     assert sweeper.handler({}, Context())["latencyAlarms"] == 0  # written once; the routing pass keeps them
     assert rec.run(ALL, dry_run=True).plan.steps == []
 
@@ -71,7 +78,7 @@ class Context:
 
 
 def test_the_local_stack_sends_alarms_to_its_topic(clients, stack, reconciler):
-    assert stack.alarm_topic_arn.endswith(":portico-alarms")
+    assert stack.alarm_topic_arn.startswith("arn:aws:sns:us-east-1:123456789012:portico-AlarmTopic-")  # the template's
     Registry(clients.dynamodb, stack.registry_table).put_spec(spec_item("orders"))
     reconciler.run(ALL)
     assert {a["AlarmActions"][0] for a in alarms(clients).values()} == {stack.alarm_topic_arn}

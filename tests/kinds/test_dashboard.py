@@ -10,6 +10,7 @@ from portico.reconcile import ALL
 from portico.registry import Registry
 from portico.state import StateTable
 from tests.conftest import spec_item
+from tests.kinds.test_alarms import api_name
 
 
 def dashboard(clients):
@@ -30,7 +31,8 @@ def test_the_dashboard_is_one_page_of_metrics_insights_graphs_written_when_a_loa
     queries = [g["metrics"][0][0]["expression"] for g in graphs]
     assert queries[0] == (
         'SELECT AVG("5XXError") FROM SCHEMA("AWS/ApiGateway", ApiName, Method, Resource, Stage) '
-        "WHERE ApiName = 'portico' AND Stage = 'prod' GROUP BY Resource ORDER BY AVG() DESC LIMIT 100")
+        f"WHERE ApiName = '{api_name(clients, stack)}' AND Stage = 'prod' GROUP BY Resource ORDER BY AVG() DESC "
+        "LIMIT 100")
     assert {q.split("WHERE LoadBalancer = ")[1].split("'")[1] for q in queries[4:]} == {
         lb.split(":loadbalancer/")[1] for lb in lbs}
 

@@ -15,10 +15,12 @@ from tests.conftest import spec_item
 
 
 def put(clients, name, resource, method, values, unit="Count"):
+    """Data points as API Gateway publishes them, under the API's name (the template's `portico-<stack>`)."""
     now = datetime.now(UTC) - timedelta(minutes=5)
+    api = clients.apigateway.get_rest_apis()["items"][0]["name"]
     clients.cloudwatch.put_metric_data(Namespace="AWS/ApiGateway", MetricData=[{
         "MetricName": name, "Timestamp": now, "Value": v, "Unit": unit, "Dimensions": [
-            {"Name": "ApiName", "Value": "portico"}, {"Name": "Stage", "Value": "prod"},
+            {"Name": "ApiName", "Value": api}, {"Name": "Stage", "Value": "prod"},
             {"Name": "Resource", "Value": resource}, {"Name": "Method", "Value": method}]} for v in values])
 
 

@@ -23,7 +23,10 @@ def account(cfn, env):
         return cfn(request, {"CloudWatchRoleArn": ROLE} if props is None else props, kind=ACCOUNT,
                    logical="ApiGatewayAccountCheck", **kw)
 
-    return send, default_reconciler().clients.apigateway
+    apigw = default_reconciler().clients.apigateway
+    # the account as before any stack: the deployed test stack's own ApiGatewayAccountCheck set its role
+    apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ""}])
+    return send, apigw
 
 
 def test_a_fresh_account_gets_the_stack_role(account):
