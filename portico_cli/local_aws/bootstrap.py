@@ -1,11 +1,12 @@
-"""The tests' hand-made stack: the parts of template.yaml's stack a unit or functional test needs, made in a
-few calls.
+"""A hand-made stack: the parts of template.yaml's stack a test needs, made in a few calls.
 
-The local stack is template.yaml deployed (stack.py, `portico local up`); `bootstrap` makes the parts a test
-needs (VPC, subnets, internal NLBs with their VPC links, REST API and stages, usage-plan tiers, the two
-tables) plus the demo's ECS cluster, where a template deployment per test costs 3 times as much (measured in
-docs/deploy.md, "The local stack"); tests/template deploys the template itself. It is idempotent: it finds
-what exists by name and creates only what is missing.
+The local stack is template.yaml deployed (stack.py, `portico local up`), and so is the tests' `stack`
+fixture (deployed once per test process, restored from the emulator's snapshot before each test:
+tests/conftest.py). `bootstrap` still makes the shapes that fixture does not cover yet (more NLBs, VPC links
+v2, ALB mode, a narrow port range, no demo), the fault suites' world and the benchmark's stack: the VPC,
+subnets, internal NLBs with their VPC links, REST API and stages, usage-plan tiers, the two tables, plus the
+demo's ECS cluster (docs/deploy.md, "The tests' stack"). It is idempotent: it finds what exists by name and
+creates only what is missing.
 """
 
 from __future__ import annotations
