@@ -84,6 +84,20 @@ def template_stack(endpoint: str, **parameters: str) -> Settings:
     return _DEPLOYED[name]
 
 
+def shaped_stack(endpoint: str, *, load_balancers: int = 1, vpc_links: str = "v1", backend: str = "nlb",
+                 port_range: tuple[int, int] | None = None, max_load_balancers: int | None = None) -> Settings:
+    """template_stack in another shape, named as bootstrap() names it: LoadBalancerCount, VpcLinkVersion, Backend
+    and PortRange (and MaxLoadBalancers, which bootstrap leaves at no growth)."""
+    parameters = {"VpcLinkVersion": vpc_links, **({"Backend": "alb"} if backend == "alb" else {})}
+    if max_load_balancers is not None:
+        parameters["MaxLoadBalancers"] = str(max_load_balancers)
+    if load_balancers != 1:
+        parameters["LoadBalancerCount"] = str(load_balancers)
+    if port_range:
+        parameters["PortRange"] = f"{port_range[0]}-{port_range[1]}"
+    return template_stack(endpoint, **parameters)
+
+
 @pytest.fixture
 def stack(aws) -> Settings:
     """template.yaml's stack (1 NLB on VPC links v1, the REST API with dev/qa/prod, the tables, the functions)

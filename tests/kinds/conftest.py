@@ -9,13 +9,14 @@ from portico.clients import Clients
 from portico.reconcile import Reconciler
 from portico.registry import Registry
 from portico_cli.local_aws import bootstrap as local
+from tests.conftest import shaped_stack
 
 MODES = {"nlb": {}, "alb": {"vpc_links": "v2", "backend": "alb"}}  # ALB mode needs a VPC link v2
 
 
 def local_stack(aws, **kw):
-    """(settings, clients, registry, reconciler) of a local stack bootstrapped with `kw`."""
-    s = local.bootstrap(aws, **kw)
+    """(settings, clients, registry, reconciler) of template.yaml's stack in the shape `kw` names (shaped_stack)."""
+    s = shaped_stack(aws, **kw)
     clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
     return s, clients, Registry(clients.dynamodb, s.registry_table), Reconciler(clients, s, sleep=lambda _: None)
 

@@ -15,7 +15,7 @@ from portico.slots import header_value
 from portico.state import TOKEN_TAG, StateTable, token
 from portico_cli.local_aws.emulator.elbv2 import RULES
 from tests.conftest import spec_item
-from tests.kinds.conftest import integrations, rules
+from tests.kinds.conftest import MODES, integrations, local_stack, rules
 
 SERVICES = ("orders", "users", "catalog")
 
@@ -125,8 +125,8 @@ def test_offboarding_removes_exactly_what_portico_created(alb):
     assert StateTable(clients.dynamodb, s.state_table).snapshot().priorities[(s.alb_listener_arn, 1)] == "catalog"
 
 
-def test_the_rule_past_the_alb_quota_fails_with_a_clear_status(alb, monkeypatch):
-    s, clients, reg, reconciler = alb
+def test_the_rule_past_the_alb_quota_fails_with_a_clear_status(aws, monkeypatch):
+    s, clients, reg, reconciler = local_stack(aws, **MODES["alb"], max_load_balancers=1)  # a pool that cannot grow
     elbv2 = clients.elbv2
     # 99 foreign rules (one on a second, foreign listener: every listener of the ALB counts), then 2 services.
     other = elbv2.create_listener(LoadBalancerArn=s.load_balancer_arns[0], Protocol="HTTP", Port=8080,

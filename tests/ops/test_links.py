@@ -11,12 +11,12 @@ from portico.ops.links import migrate_link
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico_cli.local_aws import bootstrap as local
-from tests.conftest import spec_item
+from tests.conftest import shaped_stack, spec_item
 
 
 @pytest.fixture
 def both(aws):
-    s = local.bootstrap(aws, load_balancers=2, port_range=(10000, 10000), vpc_links="v1+v2")
+    s = shaped_stack(aws, load_balancers=2, port_range=(10000, 10000), vpc_links="v1+v2")
     clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
     reg = Registry(clients.dynamodb, s.registry_table)
     for name in ("orders", "users"):
@@ -68,7 +68,7 @@ def test_a_migration_cut_short_is_finished_by_the_next_pass(both):
 
 
 def test_a_stack_without_the_other_link_is_refused_before_anything_changes(aws):
-    s = local.bootstrap(aws, vpc_links="v1")
+    s = shaped_stack(aws, vpc_links="v1")
     clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
     r = Reconciler(clients, s, sleep=lambda _: None)
     with pytest.raises(ValueError, match="PORTICO_VPC_LINK_V2_ID is empty"):
@@ -116,7 +116,7 @@ def test_a_replaced_v2_link_is_taken_up_by_migrate_link_which_names_the_stages_t
     from portico.ops.links import next_steps, stages_behind
     from portico.ops.stages import Stages
 
-    s = local.bootstrap(aws, load_balancers=1, vpc_links="v2")
+    s = shaped_stack(aws, load_balancers=1, vpc_links="v2")
     clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
     Registry(clients.dynamodb, s.registry_table).put_spec(spec_item("orders"))
     assert Reconciler(clients, s, sleep=lambda _: None).run(ALL).statuses["orders"].status == "READY"

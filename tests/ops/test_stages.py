@@ -14,7 +14,7 @@ from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.bootstrap import INITIAL_DEPLOYMENT
-from tests.conftest import spec_item
+from tests.conftest import shaped_stack, spec_item
 
 
 def deployment_of(clients, stack, stage):
@@ -156,7 +156,7 @@ def test_a_vpc_link_leaves_the_pool_after_promotion_and_prune_forgets_its_deploy
     """Lowering the pool from 2 NLBs to 1 in the order docs/deploy.md gives: API Gateway refuses to delete the
     link while a stage serves a deployment through it; once every stage is promoted past it, the link goes,
     prune deletes the deployments through it, and no rollback can return a stage to it."""
-    pool = local.bootstrap(aws, load_balancers=2).with_(port_range=(10000, 10000), deploy_interval_seconds=1.0)
+    pool = shaped_stack(aws, load_balancers=2).with_(port_range=(10000, 10000), deploy_interval_seconds=1.0)
     clients = Clients.create(pool, boto3_session=local.session(aws))
     reconciler, stages = Reconciler(clients, pool), Stages(clients.apigateway, clients.dynamodb, pool)
     registry = Registry(clients.dynamodb, pool.registry_table)

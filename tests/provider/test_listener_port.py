@@ -104,11 +104,11 @@ def test_a_resource_holding_several_ports_keeps_the_one_it_names(cfn, stack, cli
 
 def test_a_specific_port_taken_on_one_load_balancer_is_reserved_on_the_next(aws, recorder, monkeypatch):
     from portico.triggers import default_reconciler
-    from portico_cli.local_aws import bootstrap as local
+    from tests.conftest import shaped_stack
 
     from .conftest import Cfn
 
-    pool = local.bootstrap(aws, load_balancers=2)
+    pool = shaped_stack(aws, load_balancers=2)
     for name, value in pool.to_env().items():
         monkeypatch.setenv(name, value)
     default_reconciler.cache_clear()
@@ -128,11 +128,11 @@ def test_a_specific_port_taken_on_one_load_balancer_is_reserved_on_the_next(aws,
 def test_an_alb_mode_stack_has_no_ports_to_reserve_and_a_route_has_no_listener_port(aws, recorder, monkeypatch):
     from portico.triggers import default_reconciler
     from portico.triggers.cfn import service_route
-    from portico_cli.local_aws import bootstrap as local
+    from tests.conftest import shaped_stack
 
     from .conftest import Cfn
 
-    alb = local.bootstrap(aws, vpc_links="v2", backend="alb")
+    alb = shaped_stack(aws, vpc_links="v2", backend="alb")
     for name, value in alb.to_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(service_route, "MAX_WAIT_BETWEEN_PASSES", 0.05)
