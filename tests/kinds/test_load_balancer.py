@@ -18,11 +18,11 @@ from portico.registry import Registry
 from portico.state import TOKEN_TAG, StateTable, token
 from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.emulator.elbv2_pool import PROVISIONING
-from tests.conftest import spec_item
+from tests.conftest import shaped_stack, spec_item
 
 
 def stack(aws, **changes):
-    base = local.bootstrap(aws, vpc_links="v2", **({"backend": "alb"} if changes.get("backend") == "alb" else {}))
+    base = shaped_stack(aws, vpc_links="v2", **({"backend": "alb"} if changes.get("backend") == "alb" else {}))
     s = replace(base, **changes)
     clients = Clients.create(s, boto3_session=local.session(s.endpoint_url))
     return s, clients, Registry(clients.dynamodb, s.registry_table), Reconciler(clients, s, sleep=lambda _: None)
