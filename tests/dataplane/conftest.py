@@ -17,13 +17,14 @@ from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.dataplane import DataPlane
-from tests.conftest import spec_item
+from tests.conftest import shaped_stack, spec_item
 
 
 class Stack:
-    def __init__(self, endpoint: str, **bootstrap):
+    def __init__(self, endpoint: str, **shape):
+        """template.yaml's stack in `shape` (tests/conftest.py's shaped_stack), on a local AWS holding nothing else."""
         requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-        self.settings = local.bootstrap(endpoint, **bootstrap)
+        self.settings = shaped_stack(endpoint, **shape)
         self.clients = Clients.create(self.settings, boto3_session=local.session(endpoint))
         self.reconciler = Reconciler(self.clients, self.settings, sleep=lambda s: None)
         self.registry = Registry(self.clients.dynamodb, self.settings.registry_table)

@@ -76,7 +76,7 @@ def test_an_api_key_route_needs_an_enabled_key_of_a_usage_plan_on_the_stage(rout
     apigw = routed.clients.apigateway
     assert routed.http.get(routed.url("/users")).json() == {"message": "Forbidden"}
     loose = apigw.create_api_key(name="loose", enabled=True)  # in no usage plan
-    plan = next(p for p in apigw.get_usage_plans()["items"] if p["name"] == "portico-basic")
+    plan = next(p for p in apigw.get_usage_plans()["items"] if p["name"] == "basic")  # the template's BasicPlanName
     key = apigw.create_api_key(name="partner", enabled=True)
     apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
     routed.plane.sync()
@@ -204,7 +204,8 @@ def test_requests_are_published_as_api_gateway_metrics(routed):
         routed.http.get(routed.url("/orders/metrics-probe"))
     routed.plane.sync()
     cw = routed.clients.cloudwatch
-    dims = [{"Name": "ApiName", "Value": "portico"}, {"Name": "Stage", "Value": "dev"},
+    api = routed.clients.apigateway.get_rest_api(restApiId=routed.settings.rest_api_id)["name"]  # portico-<stack>
+    dims = [{"Name": "ApiName", "Value": api}, {"Name": "Stage", "Value": "dev"},
             {"Name": "Resource", "Value": "/orders/{proxy+}"}, {"Name": "Method", "Value": "ANY"}]
     import datetime as dt
 
