@@ -1,12 +1,13 @@
 """A hand-made stack: the parts of template.yaml's stack a test needs, made in a few calls.
 
-The local stack is template.yaml deployed (stack.py, `portico local up`), and so is the tests' `stack`
-fixture (deployed once per test process, restored from the emulator's snapshot before each test:
-tests/conftest.py). `bootstrap` still makes the shapes that fixture does not cover yet (more NLBs, VPC links
-v2, ALB mode, a narrow port range, no demo), the fault suites' world and the benchmark's stack: the VPC,
-subnets, internal NLBs with their VPC links, REST API and stages, usage-plan tiers, the two tables, plus the
-demo's ECS cluster (docs/deploy.md, "The tests' stack"). It is idempotent: it finds what exists by name and
-creates only what is missing.
+The local stack is template.yaml deployed (stack.py, `portico local up`), and so are the tests' stacks
+(deployed once per test process and shape, restored from the emulator's snapshot before each test:
+tests/conftest.py). `bootstrap` still makes the IAM contract test's stacks (an account without the CloudWatch
+role, stages without settings: every permission exercised), the slow 150-service stage test's,
+scripts/bench_dataplane.py's, and the one test_local_stack compares with the template: the VPC, subnets,
+internal NLBs with their VPC links, REST API and stages, usage-plan tiers, the two tables, plus the demo's ECS
+cluster (docs/deploy.md, "The tests' stack"). It is idempotent: it finds what exists by name and creates only
+what is missing.
 """
 
 from __future__ import annotations
