@@ -77,3 +77,19 @@ def test_a_new_load_balancer_provisions_for_as_long_as_set(aws_once, monkeypatch
     assert state() == "provisioning"
     time.sleep(1.1)
     assert state() == "active"
+
+
+def test_describing_a_load_balancer_that_does_not_exist_is_refused_whichever_arn_it_is(aws_once):
+    """AWS refuses DescribeLoadBalancers with LoadBalancerNotFound when any ARN named does not exist
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeLoadBalancers.html); moto alone
+    refused it only as the first ARN."""
+    elbv2, _, subnets = aws_once
+    kept = elbv2.create_load_balancer(Name="kept", Subnets=subnets, Scheme="internal", Type="network")
+    gone = elbv2.create_load_balancer(Name="gone", Subnets=subnets, Scheme="internal", Type="network")
+    arns = [lb["LoadBalancers"][0]["LoadBalancerArn"] for lb in (kept, gone)]
+    elbv2.delete_load_balancer(LoadBalancerArn=arns[1])
+    for named in (arns, arns[::-1]):
+        assert refusal(elbv2.describe_load_balancers, LoadBalancerArns=named) == (
+            400, "LoadBalancerNotFound", "The specified load balancer does not exist.")
+    assert [lb["LoadBalancerName"] for lb in elbv2.describe_load_balancers(LoadBalancerArns=arns[:1])[
+        "LoadBalancers"]] == ["kept"]

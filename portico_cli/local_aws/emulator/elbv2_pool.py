@@ -16,6 +16,10 @@ growing pool relies on (kinds/load_balancer.py), enforced as AWS does.
 - CreateTargetGroup past "Target Groups per Region" (3,000, shared by ALBs and NLBs;
   `PORTICO_EMULATOR_TARGET_GROUPS`): AWS refuses with `TooManyTargetGroups` (400, "You've reached the limit on the
   number of target groups for your Amazon Web Services account."), the same page as the ALB's.
+- DescribeLoadBalancers naming one that does not exist: moto refuses only when it is the first ARN named (it keeps
+  the previous ARN's match); AWS refuses the call with `LoadBalancerNotFound` (400, "The specified load balancer
+  does not exist.": https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeLoadBalancers.html,
+  Errors), whichever ARN it is. portico reads the pool in one call and falls back on that error.
 - A new load balancer is `provisioning` for `PORTICO_EMULATOR_LOAD_BALANCER_PROVISIONING_SECONDS` (default 0: moto
   makes it `active` on the first describe); AWS documents no duration (minutes are usual), so a test sets one to
   see a pass wait for it.
@@ -82,9 +86,21 @@ def _create_target_group(create_target_group):
     return wrapper
 
 
+def _describe_load_balancers(describe):
+    def wrapper(self, arns, names):
+        from moto.elbv2.exceptions import LoadBalancerNotFoundError
+
+        if arns and any(arn not in self.load_balancers for arn in arns):
+            raise LoadBalancerNotFoundError()
+        return describe(self, arns, names)
+
+    return wrapper
+
+
 def install() -> None:
     from moto.elbv2.models import ELBv2Backend, FakeLoadBalancer
 
     wrap(ELBv2Backend, "create_load_balancer", _create_load_balancer)
+    wrap(ELBv2Backend, "describe_load_balancers", _describe_load_balancers)
     wrap(ELBv2Backend, "create_target_group", _create_target_group)
     wrap(FakeLoadBalancer, "activate", _activate)
