@@ -19,6 +19,7 @@ from portico.state import TOKEN_TAG, StateTable, token
 from portico_cli.local_aws import bootstrap as local
 from portico_cli.local_aws.emulator.elbv2_pool import PROVISIONING
 from tests.conftest import shaped_stack, spec_item
+from tests.metering import CallMeter
 
 
 def stack(aws, **changes):
@@ -141,3 +142,22 @@ def test_an_added_load_balancers_name_keeps_aws_naming_rules(stack_name):
     name = member_name(stack_name, 12)
     assert len(name) <= 32 and not name.startswith("internal-") and not name.endswith("-")
     assert all(c.isalnum() or c == "-" for c in name) and name.endswith("-12")
+
+
+def test_the_pool_is_read_in_one_call_with_its_added_members_and_apart_once_one_is_gone(aws):
+    """DescribeLoadBalancers takes up to 20 ARNs: the template's load balancer and the ones portico added are one
+    read a pass. One deleted outside portico fails that call (LoadBalancerNotFound): the pass reads them apart
+    and still serves the rest of the pool."""
+    s, clients, reg, reconciler = stack(aws, backend="alb", rules_per_load_balancer=1, max_load_balancers=2)
+    for name in ("sa", "sb"):
+        reg.put_spec(spec_item(name, ecsService="orders"))
+    reconciler.run(ALL)  # sb waits for the ALB this pass adds
+    assert statuses(reconciler.run(ALL)) == {"sa": "READY", "sb": "READY"}
+    meter = CallMeter([clients.elbv2])
+    reconciler.run(ALL)
+    assert meter.calls[("elbv2", "DescribeLoadBalancers")] == 1
+    [record] = added(clients, s).values()
+    clients.elbv2.delete_load_balancer(LoadBalancerArn=record["arn"])
+    meter.reset()
+    assert reconciler.run(["sa"]).statuses["sa"].status == "READY"
+    assert meter.calls[("elbv2", "DescribeLoadBalancers")] == 3  # the pool's call refused, then the two apart

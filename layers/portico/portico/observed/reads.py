@@ -60,10 +60,9 @@ def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = froz
     """Each load balancer of the pool with its listeners by port: the configured ones and `members`, the ones
     portico added (reached through the v2 link only). AWS refuses a second listener on a port; should a reader
     ever see two (emulators accept them), portico's own (`owned` ARNs) is the one kept."""
-    found = elbv2.describe_load_balancers(LoadBalancerArns=list(settings.links(link_version)))["LoadBalancers"]
+    grown = list(members) if (link_version or settings.link_version) == "v2" else []
+    found = _pool(elbv2, list(settings.links(link_version)), grown)
     links = settings.links(link_version, members)
-    if (link_version or settings.link_version) == "v2":
-        found += [lb for i in range(0, len(members), 20) for lb in _members(elbv2, list(members[i:i + 20]))]
     out: dict[str, LoadBalancer] = {}
     for lb in found:
         link, target = links[lb["LoadBalancerArn"]]
@@ -91,6 +90,21 @@ def _listeners(elbv2, arn: str) -> list[tuple[dict[str, Any], dict[str, Rule] | 
             for page in elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=arn,
                                                                            PaginationConfig={"PageSize": 400})
             for li in page["Listeners"]]
+
+
+def _pool(elbv2, configured: list[str], members: list[str]) -> list[dict[str, Any]]:
+    """The pool's load balancers: in one DescribeLoadBalancers when they fit its "up to 20 load balancers in a
+    single call" (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeLoadBalancers.html),
+    one read less a pass. A member deleted outside portico fails that call (LoadBalancerNotFound): then the
+    configured ones (whose absence is an error) and the members apart."""
+    if members and len(configured) + len(members) <= 20:
+        try:
+            return elbv2.describe_load_balancers(LoadBalancerArns=configured + members)["LoadBalancers"]
+        except ClientError as exc:
+            if error_code(exc) != "LoadBalancerNotFound":
+                raise
+    found = elbv2.describe_load_balancers(LoadBalancerArns=configured)["LoadBalancers"]
+    return found + [lb for i in range(0, len(members), 20) for lb in _members(elbv2, members[i:i + 20])]
 
 
 def _members(elbv2, arns: list[str]) -> list[dict[str, Any]]:
