@@ -351,14 +351,11 @@ class Reconciler:
                 writes.append((item, st, {"started": started}))
             elif item.get("status") in (None, PENDING) or item.get("specHash") != st.spec_hash:
                 writes.append((item, st, {"held": True}))
-        if len(writes) < 2:
-            for item, st, how in writes:
-                self.registry.write_status(item, st, **how)
-            return statuses
-        with ThreadPoolExecutor(min(WORKERS, len(writes)), thread_name_prefix="portico-status") as pool:
+        with ThreadPoolExecutor(max(1, min(WORKERS, len(writes))), thread_name_prefix="portico-status") as pool:
             for done in [pool.submit(self.registry.write_status, item, st, **how) for item, st, how in writes]:
                 done.result()  # an error that is not a lost condition ends the pass, as one at a time did
         return statuses
+
 
 def reconcile(keys: Iterable[str] | None = ALL, *, clients: Clients | None = None, settings: Settings | None = None,
               dry_run: bool = False, **kwargs) -> Outcome:

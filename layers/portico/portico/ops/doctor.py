@@ -109,7 +109,7 @@ class Doctor:
 
         checks.append(self._health(tg_arn, spec, item))
         checks.append(reach.security_groups(self.clients, ecs, lb_arn, spec))
-        links = self.settings.links(snap.link_version, tuple(m["arn"] for m in snap.pool.values() if m.get("arn")))
+        links = self.settings.links(snap.link_version, snap.pool_arns)
         checks.append(self._link(lb_arn, links))
         checks.append(self._api(service, spec, ledger, lb_arn, port, links, snap.header_secret))
         checks.append(self._deployment(service, spec, snap))

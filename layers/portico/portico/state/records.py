@@ -147,3 +147,8 @@ class StateSnapshot:
     link_version: str | None = None  # the VPC links integrations use, once `portico migrate-link` chose them
     header_secret: str | None = None  # ALB mode: the stack's secret behind each service's header value
     pool: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> a load balancer portico added to the pool
+
+    @property
+    def pool_arns(self) -> tuple[str, ...]:
+        """The ARNs of the load balancers portico added to the pool (a record written before its create has none)."""
+        return tuple(m["arn"] for m in self.pool.values() if m.get("arn"))
