@@ -25,7 +25,7 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from . import route
+from . import require, route
 
 SNAPSHOT_URL = "/moto-api/portico/snapshot"
 RESTORE_URL = "/moto-api/portico/restore"
@@ -129,7 +129,12 @@ def _respond(action):
 
 
 def install() -> None:
+    from moto.core import base_backend, model_instances
     from moto.moto_api._internal import urls
 
+    # What a snapshot reads of moto's and the copy module's internals, checked at start as every patch is.
+    for owner, name in ((base_backend.BackendDict, "_instances"), (base_backend, "backend_lock"),
+                        (model_instances, "reset_model_data"), (copy, "_deepcopy_dispatch")):
+        require(owner, name)
     route(urls.url_paths, "{0}" + SNAPSHOT_URL + "$", _respond(snapshot), new=True)
     route(urls.url_paths, "{0}" + RESTORE_URL + "$", _respond(restore), new=True)
