@@ -12,11 +12,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from portico import apply
 from portico.clients import Clients
 from portico.pace import Pacer
 from portico.reconcile import Reconciler
 from portico.settings import Settings
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.emulator import aws_model
 from tests.faults.world import World
 
@@ -113,3 +114,29 @@ def test_the_same_pass_unpaced_is_throttled(aws, model):
     with contextlib.suppress(ClientError):  # a read throttled past its retries ends the pass (its trigger retries)
         Reconciler(clients, w.settings).run(SERVICES)
     assert sum(aws_model.refusals().values()) > 0
+
+
+def test_each_ecs_attachment_follows_its_own_listener_not_the_whole_pass(aws, model, monkeypatch):
+    """ECS's calls run while ELBv2's do (apply.FOLLOWS): a service is attached once its chain has made its
+    listener, in chunks (here of 2) as chains end, so the first UpdateService comes before the last CreateListener;
+    in ORDER alone it would come after every listener and the API's steps."""
+    monkeypatch.setitem(apply.CHUNKS, "attach_ecs", 2)
+    w, clients = world(aws, Pacer(TIGHT))
+    seen: list[tuple[str, str]] = []
+
+    def record(params=None, model=None, **_):
+        tags = {t["Key"]: t["Value"] for t in params.get("Tags") or []}
+        seen.append((model.name, tags.get("portico:service") or params.get("service", "")))
+
+    clients.elbv2.meta.events.register("before-parameter-build.elastic-load-balancing-v2.CreateListener", record)
+    clients.ecs.meta.events.register("before-parameter-build.ecs.UpdateService", record)
+    model()
+    outcome = Reconciler(clients, w.settings).run(SERVICES)
+    assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
+    ops = [op for op, _ in seen]
+    assert ops.count("UpdateService") == len(SERVICES), seen
+    first_update = ops.index("UpdateService")
+    last_listener = len(ops) - 1 - ops[::-1].index("CreateListener")
+    assert first_update < last_listener, seen
+    for service in SERVICES:  # each ECS service (named as its entry) after its own listener
+        assert seen.index(("CreateListener", service)) < seen.index(("UpdateService", service)), seen

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from template_support import SAM, TOOL_ENV, Deployed
 
 from portico.settings import Settings
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.streampoll import StreamPoller
 
 pytestmark = pytest.mark.tools
@@ -87,6 +87,11 @@ def wait_settled(cfn, stack: str) -> dict:
 def events(cfn, stack: str) -> list[tuple[str, str, str]]:
     return [(e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason") or "")
             for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]]
+
+
+def failures(cfn, stack: str) -> list[tuple[str, str, str]]:
+    """The events that say why a stack did not settle (the whole list is long and truncated in a report)."""
+    return [e for e in events(cfn, stack) if "FAILED" in e[1]]
 
 
 def stream_poller(c: dict, out: dict) -> StreamPoller:
@@ -160,7 +165,7 @@ def deployed(world) -> dict:
     cfn.create_stack(StackName="portico", TemplateURL=TEMPLATE_URL, Parameters=params(world),
                      Capabilities=["CAPABILITY_IAM"])
     description = wait_settled(cfn, "portico")
-    assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "portico")
+    assert description["StackStatus"] == "CREATE_COMPLETE", failures(cfn, "portico")
     resources = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="portico")
                  ["StackResourceSummaries"]}
     return {"outputs": {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}, "resources": resources,
@@ -248,7 +253,7 @@ def test_a_service_stack_routes_while_it_exists_and_its_delete_offboards(world, 
         "Outputs": {"InvokeUrl": {"Value": {"Fn::GetAtt": ["Route", "InvokeUrl"]}}}}
     cfn.create_stack(StackName="orders-service", TemplateBody=json.dumps(body))
     description = wait_settled(cfn, "orders-service")
-    assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "orders-service")
+    assert description["StackStatus"] == "CREATE_COMPLETE", failures(cfn, "orders-service")
     assert description["Outputs"][0]["OutputValue"] == out["InvokeUrl"] + "/orders"
     key, table = {"service": {"S": "orders"}}, out["RegistryTableName"]
     assert c["dynamodb"].get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]["status"]["S"] == "READY"
@@ -287,7 +292,7 @@ def test_an_alb_mode_stack_deploys_and_routes_a_service_through_a_listener_rule(
     cfn.create_stack(StackName="portico-alb", TemplateURL=TEMPLATE_URL, Capabilities=["CAPABILITY_IAM"],
                      Parameters=params(world, Backend="alb"))
     description = wait_settled(cfn, "portico-alb")
-    assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "portico-alb")
+    assert description["StackStatus"] == "CREATE_COMPLETE", failures(cfn, "portico-alb")
     out = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
     made = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="portico-alb")
             ["StackResourceSummaries"]}
@@ -344,7 +349,7 @@ def test_a_v1_stack_deletes_while_its_stages_still_route_through_the_links(world
                      Parameters=params(world, VpcLinkVersion="v1", StageNames="dev,prod",
                                        ConfigureApiGatewayAccount="true"))
     description = wait_settled(cfn, "portico-v1")
-    assert description["StackStatus"] == "CREATE_COMPLETE", events(cfn, "portico-v1")
+    assert description["StackStatus"] == "CREATE_COMPLETE", failures(cfn, "portico-v1")
     out = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
     item = onboard(c, out, stream_poller(c, out))
     assert item["status"]["S"] == "READY", item.get("statusMessage")

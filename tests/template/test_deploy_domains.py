@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from test_deploy import TEMPLATE_URL, events, params, wait_settled, world  # noqa: F401 - the fixture
+from test_deploy import TEMPLATE_URL, events, failures, params, wait_settled, world  # noqa: F401 - the fixture
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.certificates import issued_certificate
 
 pytestmark = pytest.mark.tools
@@ -103,7 +103,7 @@ def test_a_stack_update_changes_the_header_rule_and_the_certificate_in_place(wor
                           CertificateArn=renewed, HostedZoneId=domains["zone"].split("/")[-1],
                           HeaderRoute="x-canary:*=prod", DisableExecuteApiEndpoint="true"))["Id"]
     cfn.execute_change_set(ChangeSetName=change)
-    assert wait_settled(cfn, "portico-domains")["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "portico-domains")
+    assert wait_settled(cfn, "portico-domains")["StackStatus"] == "UPDATE_COMPLETE", failures(cfn, "portico-domains")
     rules = gw2.list_routing_rules(DomainName=DEV)["RoutingRules"]
     assert [(r["Priority"], r["Actions"][0]["InvokeApi"]["Stage"], r["Conditions"]) for r in rules] == [
         (100, "prod", [{"MatchHeaders": {"AnyOf": [{"Header": "x-canary", "ValueGlob": "*"}]}}]), (1000, "dev", [])]

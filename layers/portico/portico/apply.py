@@ -5,7 +5,10 @@ Independent services go in parallel, within AWS's rates (the clients' pacer, pac
 ELB steps (target group, listener, rule: each service's in ORDER, a chain of its own) runs its services' chains
 on WORKERS threads, and so does the run of their deletes; a batch of ECS attachments runs its chunks (of the
 size its kind names, kinds.CHUNKS) side by side. The rest (reservations, the API, deployment, alarms, dashboard)
-stays one step after the other. Runs follow ORDER as before: no step of a later run starts before the earlier run ended.
+stays one step after the other. Runs follow ORDER, with one exception: a service's ECS attachment needs only its
+target group on a listener (or rule), so it follows its ELB chain (FOLLOWS), in chunks as chains end, and the ECS
+calls run while the later services' ELB calls do instead of after the API's (two APIs, two rates: their times
+overlap rather than add).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ WORKERS = 8  # threads of a parallel run: the pacer, not the threads, sets the p
 CHAINS = (frozenset({"adopt_target_group", "create_target_group", "modify_target_group", "create_listener",
                      "modify_listener", "create_rule", "modify_rule"}),
           frozenset({"detach_ecs", "delete_rule", "delete_listener", "delete_target_group"}))
+FOLLOWS = {CHAINS[0]: "attach_ecs"}  # a chain run's services' later step of this action is applied as they end
 LATE = "the pass ran out of time (the Lambda's timeout was near) before this service's last steps; the next pass " \
        "finishes"
 
@@ -55,6 +59,7 @@ class Applier:
         ctx, result = self.ctx, self.ctx.result
         plan.sort()
         steps, i = plan.steps, 0
+        early: set[int] = set()  # steps applied ahead of their run (FOLLOWS)
         try:
             self._claim_all(steps)
             with ThreadPoolExecutor(WORKERS, thread_name_prefix="portico-apply") as pool:
@@ -71,9 +76,12 @@ class Applier:
                                               steps[i].action in BATCH and steps[j].action == steps[i].action):
                         j += 1
                     if chain:
-                        self._chains(pool, steps[i:j], i, len(steps))
+                        follow = {st.service: st for st in steps[j:] if st.action == FOLLOWS.get(chain)}
+                        follow = {s: follow[s] for s in {st.service for st in steps[i:j]} if s in follow}
+                        early.update(id(st) for st in follow.values())
+                        self._chains(pool, steps[i:j], i, len(steps), follow)
                     else:
-                        self._batch(pool, steps[i:j])
+                        self._batch(pool, [st for st in steps[i:j] if id(st) not in early])
                     i = j
             self.on_step(len(steps), len(steps))
         finally:
@@ -101,12 +109,21 @@ class Applier:
         except (ClientError, BotoCoreError):  # e.g. throttled past retries: one by one says whose
             return todo
 
-    def _chains(self, pool: ThreadPoolExecutor, run: list[Step], done: int, total: int) -> None:
-        """Each service's steps of the run in ORDER, the services side by side; progress counted as steps end."""
+    def _chains(self, pool: ThreadPoolExecutor, run: list[Step], done: int, total: int,
+                follow: dict[str, Step]) -> None:
+        """Each service's steps of the run in ORDER, the services side by side; progress counted as steps end.
+        A service's step in `follow` is due once its chain ended well: the due ones are batched in chunks as
+        they come (the earlier services' while the later services' chains run), the last chunk once all ended."""
         chains: dict[str, list[Step]] = {}
         for st in run:
             chains.setdefault(st.service, []).append(st)
-        ended = [0]
+        ended, due, left = [0], [], []
+        size = max(2, min(CHUNKS.get(st.action, 2) for st in follow.values())) if follow else 0
+
+        def batch(todo: list[Step]) -> None:
+            rest = self._batch_of(todo) if len(todo) > 1 else todo
+            with self._lock:
+                left.extend(rest)
 
         def chain(todo: list[Step]) -> None:
             for step in todo:
@@ -116,9 +133,24 @@ class Applier:
                     self._guard(step, lambda step=step: self._apply(step))
                 with self._lock:
                     ended[0] += 1
+            chunk, after = [], follow.get(todo[0].service)
+            with self._lock:
+                if after is not None and not self._stopped(after.service):
+                    due.append(after)
+                    if len(due) >= size:
+                        chunk, due[:] = list(due), []
+            if chunk:
+                batch(chunk)
 
         futures = [pool.submit(chain, todo) for todo in chains.values()]
         self._wait(pool, futures, lambda: self.on_step(done + ended[0], total))
+        if due:
+            batch(due)
+        for step in left:
+            if self._late():
+                self._stop_late(step.service)
+            elif not self._stopped(step.service):
+                self._guard(step, lambda step=step: self._apply(step))
 
     def _wait(self, pool: ThreadPoolExecutor, futures: list, beat: Callable[[], None] | None = None) -> list:
         """The futures' results in order, once all ended; meanwhile the claims' heartbeat and progress run here.
