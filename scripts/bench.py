@@ -53,7 +53,7 @@ from portico.kinds.load_balancer import member_name  # noqa: E402
 from portico.pace import RATES  # noqa: E402
 from portico.reconcile import Reconciler  # noqa: E402
 from portico.state import TOKEN_TAG, StateTable, token  # noqa: E402
-from portico_cli.local_aws import bootstrap as local  # noqa: E402
+from portico_cli.local_aws import account as local  # noqa: E402
 from portico_cli.local_aws.emulator import aws_model, install  # noqa: E402
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL, RESOURCES  # noqa: E402
 from portico_cli.output import progress  # noqa: E402

@@ -17,8 +17,9 @@ from moto.server import ThreadedMotoServer
 
 from portico.clients import Clients
 from portico.settings import Settings
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws import stack as local_stack
+from portico_cli.local_aws.demo import create_demo_services
 from portico_cli.local_aws.emulator import limit
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 
@@ -60,7 +61,7 @@ def template_stack(endpoint: str, **parameters: str) -> Settings:
     """template.yaml deployed with `parameters` (stack `portico`, VPC links v1 unless given) through the
     emulator's CloudFormation, and the demo's ECS cluster and services beside it (what a user brings), as a fresh
     local AWS holds them: deployed once per test process and parameters (~5 s), then restored from the
-    emulator's snapshot of it (~0.5 s, a third of building the parts by hand; docs/deploy.md)."""
+    emulator's snapshot of it (~0.5 s; docs/deploy.md, "The tests' stack")."""
     from portico_cli.local_aws.emulator.snapshot import RESTORE_URL, SNAPSHOT_URL
 
     parameters = {"VpcLinkVersion": "v1", **parameters}
@@ -74,7 +75,7 @@ def template_stack(endpoint: str, **parameters: str) -> Settings:
     s = local.session(endpoint)
     group = s.client("ec2", endpoint_url=endpoint).create_security_group(
         GroupName="portico-tasks", Description="portico demo tasks", VpcId=vpc)["GroupId"]
-    local.create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group)
+    create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group)
     requests.post(f"{endpoint}{SNAPSHOT_URL}", params={"name": name}, timeout=120).raise_for_status()
     # The emulator's CreateDeployment interval of the tests (above), and any cluster: the template's
     # ClusterNames scopes its IAM policy, which nothing enforces here.
@@ -86,8 +87,8 @@ def template_stack(endpoint: str, **parameters: str) -> Settings:
 
 def shaped_stack(endpoint: str, *, load_balancers: int = 1, vpc_links: str = "v1", backend: str = "nlb",
                  port_range: tuple[int, int] | None = None, max_load_balancers: int | None = None) -> Settings:
-    """template_stack in another shape, named as bootstrap() names it: LoadBalancerCount, VpcLinkVersion, Backend
-    and PortRange (and MaxLoadBalancers, which bootstrap leaves at no growth)."""
+    """template_stack in another shape: the template's LoadBalancerCount, VpcLinkVersion, Backend, PortRange and
+    MaxLoadBalancers (left at the template's default unless given)."""
     parameters = {"VpcLinkVersion": vpc_links, **({"Backend": "alb"} if backend == "alb" else {})}
     if max_load_balancers is not None:
         parameters["MaxLoadBalancers"] = str(max_load_balancers)

@@ -15,7 +15,7 @@ import requests
 from portico.clients import Clients
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.dataplane import DataPlane
 from tests.conftest import shaped_stack, spec_item
 

@@ -17,7 +17,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 
 from .conftest import spec_item, start_plane
 

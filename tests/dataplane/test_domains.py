@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import Headers
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.certificates import issued_certificate
 from portico_cli.local_aws.dataplane.domains import Domain, Rule, glob_matches, resolve
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from portico.triggers import sweeper
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 
 from .conftest import ALL, spec_item, start_plane
 

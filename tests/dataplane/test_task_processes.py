@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from portico.clients import Clients
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.dataplane.agent import Agent
 
 

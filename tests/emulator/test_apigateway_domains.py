@@ -8,7 +8,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.certificates import issued_certificate
 from portico_cli.local_aws.emulator.apigateway_domains import RULES_PER_DOMAIN, covers
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 
 
 def test_resource_tree_rules(aws):

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from portico.clients import DEFAULT_CONFIG
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.emulator import aws_model
 
 ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1})  # one attempt: AWS's answer itself

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 
 BUCKET = "artifacts"
 # The custom resources' function: logs each request to S3, answers with a physical id made of the Name

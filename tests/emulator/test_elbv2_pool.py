@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.emulator.elbv2_pool import LOAD_BALANCERS, PROVISIONING, TARGET_GROUPS
 
 

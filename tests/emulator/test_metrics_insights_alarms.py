@@ -8,7 +8,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from portico.kinds.alarms import five_xx_request, unhealthy_request
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 
 QUERY = 'SELECT MAX(UnHealthyHostCount) FROM SCHEMA("AWS/NetworkELB", LoadBalancer, TargetGroup) GROUP BY TargetGroup'
 

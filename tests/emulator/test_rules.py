@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from portico.clients import Clients
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL, PATCH_OPERATIONS, RESOURCES
 from portico_cli.local_aws.emulator.elbv2 import LISTENERS
 from tests.conftest import spec_item

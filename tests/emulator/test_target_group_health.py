@@ -8,7 +8,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 
 RANGE_CASES = [
     ({"HealthCheckIntervalSeconds": 4}, "'4' at 'healthCheckIntervalSeconds'", "greater than or equal to 5"),

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from portico.state import StateTable
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = 24  # ECS services; 20 routed at first, the rest onboarded later

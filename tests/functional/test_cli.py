@@ -18,7 +18,9 @@ import typer
 
 from portico.registry import Registry
 from portico_cli.app import app
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
+from portico_cli.local_aws.demo import create_demo_services
+from portico_cli.local_aws.server import free_port
 from tests.support import EVENTS, stream_event
 
 ORDERS = ("onboard", "orders", "--cluster", "demo", "--container-port", "8080", "--path", "/orders", "--auth", "NONE")
@@ -152,7 +154,7 @@ def test_not_configured_exits_3_before_any_client_is_built(tmp_path, stack):
 
 
 def test_a_local_aws_that_is_down_or_a_wrong_table_exits_3_with_the_fix(cli, tmp_path, stack):
-    env = {**os.environ, **stack.to_env(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{local.free_port()}"}
+    env = {**os.environ, **stack.to_env(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
     code, _, err = portico("ls", env=env, cwd=tmp_path)
     assert code == 3 and "is not running" in one_line(err) and "portico local up" in err
     env = {**os.environ, **stack.to_env(), "PORTICO_REGISTRY_TABLE": "nope"}
@@ -227,14 +229,13 @@ def test_invoke_runs_a_handler_in_process_on_an_event(cli, clients, stack):
 
 def demo_services(endpoint: str) -> None:
     """The ECS services the demo routes, in the local VPC `local up` made (a user's own, not the stack's)."""
-    from portico_cli.local_aws import bootstrap as local
     from portico_cli.local_aws.stack import network
 
     vpc, subnets = network(endpoint)
     s = local.session(endpoint)
     group = s.client("ec2", endpoint_url=endpoint).create_security_group(
         GroupName="tasks", Description="demo tasks", VpcId=vpc)["GroupId"]
-    local.create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group)
+    create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group)
 
 
 def test_local_up_stream_down(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from portico.kinds import routes_import
 from portico.reconcile import ALL
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from tests.faults.injector import Injector
 from tests.faults.world import World, make_clients
 

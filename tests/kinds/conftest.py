@@ -8,7 +8,7 @@ import pytest
 from portico.clients import Clients
 from portico.reconcile import Reconciler
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from tests.conftest import shaped_stack
 
 MODES = {"nlb": {}, "alb": {"vpc_links": "v2", "backend": "alb"}}  # ALB mode needs a VPC link v2

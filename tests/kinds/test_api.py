@@ -9,7 +9,7 @@ import pytest
 
 from portico.reconcile import ALL
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from tests.conftest import spec_item
 from tests.kinds.conftest import integrations, local_stack
 

@@ -16,7 +16,7 @@ from portico.ops.doctor import Doctor
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
 from portico.state import TOKEN_TAG, StateTable, token
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.emulator.elbv2_pool import PROVISIONING
 from tests.conftest import shaped_stack, spec_item
 from tests.metering import CallMeter

@@ -17,7 +17,7 @@ from portico.ops.doctor import Doctor
 from portico.ops.openapi import document
 from portico.reconcile import Reconciler
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws.certificates import issued_certificate
 from tests.conftest import spec_item
 

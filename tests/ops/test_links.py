@@ -10,7 +10,7 @@ from portico.clients import Clients
 from portico.ops.links import migrate_link
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from tests.conftest import shaped_stack, spec_item
 
 

@@ -38,7 +38,7 @@ def context(seconds: float = 900.0):
 
 @pytest.fixture
 def env(stack, monkeypatch):
-    """The provider's Lambda environment, pointed at the bootstrapped moto stack."""
+    """The provider's Lambda environment, pointed at the test's stack (template.yaml deployed in the emulator)."""
     for name, value in stack.to_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(service_route, "MAX_WAIT_BETWEEN_PASSES", 0.05)

@@ -14,7 +14,7 @@ import pytest
 from template_support import ROOT
 
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from tests.support import Recorder, stream_event
 
 pytestmark = pytest.mark.tools

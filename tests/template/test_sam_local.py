@@ -25,8 +25,9 @@ import httpx
 import pytest
 from template_support import ROOT, SAM, TOOL_ENV
 
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
 from portico_cli.local_aws import stack as local_stack
+from portico_cli.local_aws.demo import create_demo_services
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -114,7 +115,7 @@ def test_a_service_routes_through_the_stack_sam_deployed(project):
     s = local.session(endpoint)
     group = s.client("ec2", endpoint_url=endpoint).create_security_group(
         GroupName="portico-tasks", Description="tasks", VpcId=vpc)["GroupId"]
-    local.create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group, services={"orders": 8080})
+    create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group, services={"orders": 8080})
     py = sys.executable
     shell(f"{py} -m portico_cli onboard orders --cluster demo --container-port 8080 --path /orders --auth NONE "
           f"&& {py} -m portico_cli local stream --once && PYTHONPATH={ROOT} {py} -m scripts.demo_calls wait", project)
