@@ -141,12 +141,31 @@ def cfn_context():
 
 @pytest.fixture(params=["nlb", "alb"])
 def mode_stack(request, aws):
-    """The stack in each backend mode: the NLB pool (default), or ALB mode (Backend=alb, on the v2 link)."""
+    """template.yaml deployed in each backend mode: the NLB pool (default), or ALB mode (Backend=alb, on the v2
+    link), as a fresh account would hold it before portico's first pass (fresh_account)."""
     from portico.clients import Clients
-    from portico_cli.local_aws import bootstrap as local
+    from portico_cli.local_aws.account import session
+    from tests.conftest import shaped_stack
 
-    s = local.bootstrap(aws, vpc_links="v2", backend="alb") if request.param == "alb" else local.bootstrap(aws)
-    return s, Clients.create(s, boto3_session=local.session(s.endpoint_url))
+    s = shaped_stack(aws, **({"vpc_links": "v2", "backend": "alb"} if request.param == "alb" else {}))
+    clients = Clients.create(s, boto3_session=session(s.endpoint_url))
+    fresh_account(clients.apigateway, s)
+    return s, clients
+
+
+def fresh_account(apigateway, settings) -> None:
+    """Undo on the deployed stack what would leave permissions unexercised. The account's CloudWatch Logs role:
+    the stack's Custom::ApiGatewayAccount set it, and ApiGatewayAccountFunction sets it (UpdateAccount,
+    iam:PassRole) only where none is. An empty ARN is "no role" to the emulator (moto's Account); AWS documents
+    no way to unset it (https://docs.aws.amazon.com/apigateway/latest/api/API_UpdateAccount.html), a fresh
+    account simply has none. The stages' stage-wide `*/*` method settings (the template's): the flow's services
+    ask for what they already give, so without them each service's settings are overrides and the passes call
+    UpdateStage (a `remove /*/*` drops the override: https://docs.aws.amazon.com/apigateway/latest/api/
+    patch-operations.html)."""
+    apigateway.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ""}])
+    for stage in settings.stages:
+        apigateway.update_stage(restApiId=settings.rest_api_id, stageName=stage,
+                                patchOperations=[{"op": "remove", "path": "/*/*"}])
 
 
 @pytest.fixture
