@@ -1,6 +1,7 @@
 """The pool grows itself, against the moto server: a stack whose load balancers are full gets the next one (an
 NLB, or an ALB and its listener), tagged and recorded in the state table; the services that did not fit are
-PENDING "load balancer provisioning" and routed on it by the next pass; an added load balancer left empty is
+PENDING "load balancer provisioning" while AWS provisions it, routed on it in the same pass once it is active
+(or by the next pass, when AWS takes longer than the pass waits); an added load balancer left empty is
 deleted (the template's never are); MaxLoadBalancers reached is a FAILED that names the quota and the fix."""
 
 from __future__ import annotations
@@ -91,6 +92,19 @@ def test_a_full_nlb_pool_grows_routes_the_waiting_service_and_deletes_the_emptie
     assert arns == {s.load_balancer_arns[0]}, "the added NLB is deleted once empty; the template's stays"
 
 
+def test_an_nlb_active_within_the_pass_routes_its_waiting_service_in_that_pass(aws, monkeypatch):
+    s, clients, reg, reconciler = stack(aws, max_load_balancers=2)
+    monkeypatch.setenv(PROVISIONING, "0")  # active at once: the pass's own wait sees it active
+    fill(clients, s, 49)
+    for name in ("orders", "users"):
+        reg.put_spec(spec_item(name))
+    outcome = reconciler.run(ALL)
+    assert statuses(outcome) == {"orders": "READY", "users": "READY"}, outcome.statuses["users"].message
+    [record] = added(clients, s).values()
+    assert targets(clients, s, "/users") == {record["arn"]} and not outcome.retry
+    assert reconciler.run(ALL).plan.steps == []  # and nothing is left for the next pass
+
+
 def test_a_full_pool_at_max_load_balancers_fails_the_service_naming_the_quota_and_the_fix(aws):
     s, clients, reg, reconciler = stack(aws, max_load_balancers=1)
     fill(clients, s, 50)
@@ -107,8 +121,8 @@ def test_alb_mode_grows_past_the_rules_quota_with_an_alb_and_its_listener_up_to_
     services = ("sa", "sb", "sc", "sd", "se")
     for name in services:
         reg.put_spec(spec_item(name, ecsService="orders"))  # ≤ 5 target groups per ECS service
-    first = reconciler.run(ALL)
-    assert statuses(first) == {"sa": "READY", "sb": "READY", "sc": "PENDING", "sd": "PENDING", "se": "FAILED"}
+    first = reconciler.run(ALL)  # the ALB it added is active within the pass: it routes sc and sd on it at once
+    assert statuses(first) == {"sa": "READY", "sb": "READY", "sc": "READY", "sd": "READY", "se": "FAILED"}
     assert "the pool is at MaxLoadBalancers (2)" in first.statuses["se"].message
     [record] = added(clients, s).values()
     assert record["type"] == "application" and record["listenerArn"]
@@ -116,7 +130,7 @@ def test_alb_mode_grows_past_the_rules_quota_with_an_alb_and_its_listener_up_to_
     assert (listener["Protocol"], listener["Port"], listener["DefaultActions"][0]["Type"]) == \
         ("HTTP", 80, "fixed-response")
     second = reconciler.run(ALL)
-    assert statuses(second) == {"sa": "READY", "sb": "READY", "sc": "READY", "sd": "READY", "se": "FAILED"}
+    assert statuses(second) == statuses(first)
     assert "every load balancer of the pool (2 of MaxLoadBalancers 2) has 2 rules" in second.statuses["se"].message
     assert targets(clients, s, "/sc") == {record["arn"]}
     rules = [r for r in clients.elbv2.describe_rules(ListenerArn=record["listenerArn"])["Rules"] if not r["IsDefault"]]

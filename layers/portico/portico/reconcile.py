@@ -129,8 +129,12 @@ class Outcome:
         """Services still contended after the last round: retried (the trigger delivers again), never FAILED."""
         for service, conflict in raced.items():
             self.plan.desired.pop(service, None)
-            self.retry[service] = f"{CHOSEN_FIELD[conflict.kind]}: lost the race for a free {conflict.kind} " \
-                "three times" if conflict.kind.chosen else f"another reconcile is changing it ({conflict})"
+            if conflict.kind is ConflictKind.ACTIVE:
+                self.retry[service] = f"load balancer provisioning: {conflict.key} is active; the next pass " \
+                                      "routes the service on it (its entry is delivered again)"
+            else:
+                self.retry[service] = f"{CHOSEN_FIELD[conflict.kind]}: lost the race for a free {conflict.kind} " \
+                    "three times" if conflict.kind.chosen else f"another reconcile is changing it ({conflict})"
 
     def ended(self, entries: Entries) -> Pass:
         self.plan.failed = {**self.failed, **entries.invalid}
@@ -244,7 +248,7 @@ class Reconciler:
             self.wait_out(raced)
             todo = self.read_again(sorted(raced), entries, outcome)
         outcome.give_up(raced)
-        held = {s for s, c in raced.items() if not c.kind.chosen}
+        held = {s for s, c in raced.items() if c.kind.held}
         outcome.statuses = self.write_statuses(outcome.ended(entries), started, held=held)
         log.info("reconciled", extra=outcome.summary())
         return outcome

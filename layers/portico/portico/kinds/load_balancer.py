@@ -13,11 +13,13 @@ own, integrationTarget): a VPC link v1 targets one NLB and takes minutes to crea
 configured one (docs/modes.md).
 
 A service that does not fit waits (`slots.Waiting`): an `await_load_balancer` step, last of the pass, waits up
-to WAIT_SECONDS for its load balancer to be active and leaves the service PENDING ("load balancer
-provisioning"), to retry: the stream trigger reports its record failed, Lambda delivers it again (up to the
-mapping's MaximumRetryAttempts; https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html),
-and that pass routes it on the active load balancer (or waits again while AWS still provisions it); the sweeper
-takes PENDING entries first, whatever their shard.
+to WAIT_SECONDS for its load balancer to be active. Active, the pass plans the service again on it (a round of
+its own, as after a lost race: ConflictKind.ACTIVE) and routes it; still provisioning, it leaves the service
+PENDING ("load balancer provisioning"), to retry: the stream trigger reports its record failed, Lambda delivers
+it again (up to the mapping's MaximumRetryAttempts;
+https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html), and that pass routes it on
+the active load balancer (or waits again while AWS still provisions it); the sweeper takes PENDING entries
+first, whatever their shard.
 A pass within a Lambda cannot wait the minutes AWS may take, nor hold its other services that long.
 """
 
@@ -35,7 +37,7 @@ from ..errors import StepError, error_code, is_not_found
 from ..observed import LoadBalancer, Observed, read_tags
 from ..settings import Settings
 from ..slots import members
-from ..state import TOKEN_TAG, token
+from ..state import TOKEN_TAG, Conflict, ConflictKind, token
 from ..steps import Plan, Step
 
 AWAIT = "await_load_balancer"
@@ -158,9 +160,8 @@ def await_load_balancer(step: Step, ctx: ApplyContext) -> None:
         return
     if "seen" not in record:
         record["seen"] = _wait_active(ctx, record["arn"])
-    if record["seen"] == "active":
-        ctx.result.retry[step.service] = f"load balancer provisioning: {name} is active; the next pass routes the " \
-                                         "service on it (its entry is delivered again)"
+    if record["seen"] == "active":  # this pass plans the service again, on it (reconcile's next round)
+        raise Conflict(ConflictKind.ACTIVE, name, None)
     else:
         ctx.result.retry[step.service] = f"load balancer provisioning: {name} is {record['seen']}; portico routes " \
                                          "the service on it once it is active (AWS may take minutes)"

@@ -69,6 +69,12 @@ class ConflictKind(StrEnum):
     BUSY = "busy"  # another pass holds the service's ledger now: wait until it lets go, then plan again
     STALE = "stale"  # the ledger or the entry changed since this pass read it: plan again on fresh reads
     RETIRING = "retiring"  # another pass is deleting an ancestor's API resource: plan again once it is gone
+    ACTIVE = "active"  # not a race: the load balancer the service waited for is active now: plan it again on it
+
+    @property
+    def held(self) -> bool:
+        """Another pass holds or changed the service: that pass converges it and writes its status."""
+        return self in (ConflictKind.BUSY, ConflictKind.STALE, ConflictKind.RETIRING)
 
     @property
     def retried(self) -> bool:
@@ -87,7 +93,8 @@ class Conflict(Exception):
 
     def __init__(self, kind: ConflictKind | str, key: str, owner: str | None):
         self.kind, self.key, self.owner = ConflictKind(kind), key, owner
-        super().__init__(f"{self.kind} {key} is held by {owner or 'another reconcile'}")
+        super().__init__(f"load balancer {key} is active now" if self.kind is ConflictKind.ACTIVE else
+                         f"{self.kind} {key} is held by {owner or 'another reconcile'}")
 
 
 @dataclass
