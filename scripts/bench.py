@@ -18,7 +18,8 @@ baseline, stop at PORTICO_BENCH_COMPARE_MAX=300):
   documented rate as a token bucket refusing with AWS's throttling error: emulator/aws_model.py), portico's own
   pacing sleeping for real, and the throttling errors AWS would have answered; the pool's load balancers are
   made before the pass (load-balancer provisioning is not in it); then, on the same model, 25 more services
-  added to the N in one pass; and the floor AWS's documented rates put under the onboarding pass;
+  added to the N in one pass; and the floor AWS's documented rates put under the onboarding pass
+  (PORTICO_BENCH_TRACE=file: each modeled pass's calls by API, with their first and last start, appended there);
 - cold import time of each handler, and unzipped artifact sizes when `.aws-sam/build` exists.
 
 The table is printed and written into README.md between `<!-- bench:start -->` and `<!-- bench:end -->`
@@ -240,14 +241,37 @@ def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance, *,
 def timed_pass(reconciler: Reconciler, inj: Injector, names: list[str], modeled: bool) -> tuple[Run, dict[str, str]]:
     """One pass over `names`: its calls, time, throttling errors (modeled) and the services it left not READY."""
     inj.reset_counts()
+    calls: list[tuple[float, str, str]] = []
+    if modeled and TRACE:
+        inj.on_call = lambda service, op: calls.append((time.perf_counter(), service, op))
     t = time.perf_counter()
-    outcome = reconciler.run(names)
+    try:
+        outcome = reconciler.run(names)
+    finally:
+        inj.on_call = None
+    if calls:
+        trace(calls, t, time.perf_counter(), len(names))
     run = Run(list(inj.ops), time.perf_counter() - t, refused=aws_model.refusals() if modeled else Counter())
     bad = {k: v.message for k, v in outcome.statuses.items() if v.status != "READY"}
     run.not_ready = len(bad)
     return run, bad
 
 
+def trace(calls: list[tuple[float, str, str]], start: float, end: float, n: int) -> None:
+    """Where a modeled pass's time goes: each API call's count and its first and last start, in seconds from the
+    pass's start, in the order they began (appended to PORTICO_BENCH_TRACE)."""
+    spans: dict[tuple[str, str], list[float]] = {}
+    for at, service, op in calls:
+        spans.setdefault((service, op), []).append(at - start)
+    lines = [f"## a modeled pass of {n} services: {end - start:.1f} s", "| call | count | first | last |",
+             "|---|---|---|---|"]
+    lines += [f"| {service} {op} | {len(ts)} | {ts[0]:.1f} | {ts[-1]:.1f} |"
+              for (service, op), ts in sorted(spans.items(), key=lambda kv: kv[1][0])]
+    with open(TRACE, "a") as out:
+        out.write("\n".join(lines) + "\n\n")
+
+
+TRACE = os.environ.get("PORTICO_BENCH_TRACE")  # a file: where each modeled pass's time goes (trace)
 ADDED = 25  # services added to a stack of N in one modeled pass
 BAD_ROUTE_BATCH = 100
 
