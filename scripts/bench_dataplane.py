@@ -24,8 +24,11 @@ import httpx
 
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
+from portico_cli.local_aws import stack as local_stack
 from portico_cli.local_aws.dataplane import process
+from portico_cli.local_aws.demo import create_demo_services
+from portico_cli.local_aws.server import start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = int(os.environ.get("PORTICO_BENCH_REQUESTS", "2000"))
@@ -58,12 +61,17 @@ def pct(values: list[float], q: float) -> float:
 
 
 def stack(folder: Path) -> tuple[int, dict, dict[str, str], str]:
-    pid, endpoint = local.start_server(None, folder)
+    """The local stack as `portico local up` makes it (template.yaml deployed), the demo's ECS services beside
+    it, two routed services and an API key on the premium tier: (emulator pid, data plane, key header, endpoint)."""
+    pid, endpoint = start_server(None, folder)
     os.environ.update(local.CREDENTIALS, AWS_DEFAULT_REGION=local.REGION)
-    settings = local.bootstrap(endpoint)
+    settings = local_stack.deploy(endpoint, cache=folder / "templates")
     from portico.clients import Clients
 
     clients = Clients.create(settings, boto3_session=local.session(endpoint))
+    vpc, subnets = local_stack.network(endpoint)
+    group = clients.ec2.create_security_group(GroupName="demo-tasks", Description="demo tasks", VpcId=vpc)
+    create_demo_services(clients.ecs, subnets, group["GroupId"])
     registry = Registry(clients.dynamodb, settings.registry_table)
     for item in ({"service": "orders", "path": "/orders", "auth": "NONE"},
                  {"service": "users", "path": "/users", "auth": "API_KEY"}):
@@ -74,8 +82,10 @@ def stack(folder: Path) -> tuple[int, dict, dict[str, str], str]:
                                           HealthyThresholdCount=2)
     apigw = clients.apigateway
     key = apigw.create_api_key(name="bench", enabled=True)
-    plan = next(p for p in apigw.get_usage_plans()["items"] if p["name"] == "portico-premium")
-    apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    cfn = local.session(endpoint).client("cloudformation", endpoint_url=endpoint)
+    outputs = cfn.describe_stacks(StackName=local_stack.STACK)["Stacks"][0]["Outputs"]
+    plan = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "PremiumUsagePlanId")
+    apigw.create_usage_plan_key(usagePlanId=plan, keyId=key["id"], keyType="API_KEY")
     plane = process.start(endpoint, settings.rest_api_id, folder)
     return pid, plane, {"x-api-key": key["value"]}, endpoint
 
@@ -109,7 +119,7 @@ def main() -> int:
                 print(f"{label} x{concurrency}: {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms", file=sys.stderr)
     finally:
         process.stop(folder)
-        local.stop_server(pid)
+        stop_server(pid)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     text = "\n".join([f"Load average of the machine when measured: {load} ({os.cpu_count()} cores).", "",
                       "| path | clients | requests | non-200 | requests/s | p50 | p99 | added p50 | added p99 |",

@@ -1,8 +1,9 @@
 """A small, fast local world for fault, stateful, corpus and scale tests, and the checks they share.
 
-`World.fresh()` resets the moto server and builds the shared infrastructure with already-built clients
-(about 0.15 s instead of a full `local.bootstrap`, and the template deployed costs 3 times a bootstrap:
-docs/deploy.md, "The local stack"); `audit()` reads AWS and portico's table back with boto3 and lists every
+`World.fresh()` resets the moto server and builds, with already-built clients, the few parts of template.yaml's
+stack these tests exercise (a VPC, NLBs with their VPC links, the REST API with its health route and one stage, the
+two tables), with settings of their own that the checks rely on (one stage, no deployment pacing, fixed table
+names; docs/deploy.md, "The tests' stack"); `audit()` reads AWS and portico's table back with boto3 and lists every
 broken invariant (duplicate ports, paths routed twice, orphans, foreign objects modified, READY statuses that
 are not true in AWS).
 """
@@ -22,13 +23,27 @@ from portico.registry import Registry
 from portico.settings import Settings
 from portico.spec import PROXY, SpecError, parse
 from portico.state import StateTable, from_item
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
+from portico_cli.local_aws.demo import DEMO_SERVICES
 from portico_cli.local_aws.streampoll import StreamPoller
 
 from .injector import Injector
 
 PLATFORM_PATHS = {"/", "/_portico", "/_portico/health"}
 _seq = itertools.count(1)
+
+
+def add_health_route(apigw, api_id: str) -> None:
+    """GET /_portico/health (MOCK, 200), as template.yaml's HealthMethod: an API needs a method to be deployed."""
+    root = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+    parent = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="_portico")
+    health = apigw.create_resource(restApiId=api_id, parentId=parent["id"], pathPart="health")
+    apigw.put_method(restApiId=api_id, resourceId=health["id"], httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=health["id"], httpMethod="GET", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 200}'})
+    apigw.put_method_response(restApiId=api_id, resourceId=health["id"], httpMethod="GET", statusCode="200")
+    apigw.put_integration_response(restApiId=api_id, resourceId=health["id"], httpMethod="GET", statusCode="200",
+                                   responseTemplates={"application/json": '{"status": "ok"}'})
 
 
 def make_clients(endpoint: str) -> Clients:
@@ -68,7 +83,7 @@ class World:
             link = c.apigateway.create_vpc_link(name=f"portico-nlb-{i}", targetArns=[lb["LoadBalancerArn"]])
             links.append(link["id"])
         api = c.apigateway.create_rest_api(name="portico", endpointConfiguration={"types": ["REGIONAL"]})["id"]
-        local.ensure_health_route(c.apigateway, api)
+        add_health_route(c.apigateway, api)
         c.apigateway.create_deployment(restApiId=api, stageName="dev")
         for name, key in (("portico-registry", "service"), ("portico-state", "pk")):
             extra = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}} \
@@ -76,7 +91,7 @@ class World:
             c.dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                                     KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
                                     AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}], **extra)
-        self.add_ecs_services(services if services is not None else dict(local.DEMO_SERVICES), cluster=cluster)
+        self.add_ecs_services(services if services is not None else dict(DEMO_SERVICES), cluster=cluster)
         base = dict(registry_table="portico-registry", state_table="portico-state", rest_api_id=api, stage="dev",
                     stages=("dev",), load_balancer_arns=tuple(lbs), vpc_link_ids=tuple(links), vpc_id=vpc,
                     port_range=port_range, stack="portico", default_auth="API_KEY", allow_unauthenticated=True,

@@ -8,9 +8,10 @@ from portico.clients import Clients
 from portico.kinds import stage as ss
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
+from portico_cli.local_aws import account as local
+from portico_cli.local_aws.demo import create_demo_services
 from portico_cli.local_aws.emulator.apigateway import PATCH_OPERATIONS, RESOURCES
-from tests.conftest import spec_item
+from tests.conftest import shaped_stack, spec_item
 
 
 def stage(clients, stack, name=None):
@@ -204,10 +205,10 @@ def test_150_services_are_set_in_update_stage_calls_within_aws_bound(aws, monkey
     service ends READY with its settings."""
     monkeypatch.setenv(RESOURCES, "400")  # raised, as an account past ~148 services does (AWS's default: 300)
     names = [f"svc-{i:03d}" for i in range(150)]
-    settings = local.bootstrap(aws, load_balancers=3, demo=False).with_(resources_per_api=400)  # 3 NLBs x 50
+    settings = shaped_stack(aws, load_balancers=3).with_(resources_per_api=400)  # 3 NLBs x 50
     clients = Clients.create(settings, boto3_session=local.session(aws))
     extra = settings.extra
-    local.create_demo_services(clients.ecs, extra["subnets"].split(","), extra["securityGroup"],
+    create_demo_services(clients.ecs, extra["subnets"].split(","), extra["securityGroup"],
                                services=dict.fromkeys(names, 8080))
     sizes: list[int] = []
     clients.apigateway.meta.events.register(

@@ -6,15 +6,22 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
+from samtranslator.yaml_helper import yaml_parse
 
 from portico.clients import Clients
 from portico.errors import ProductError
 from portico.ops.stages import Event, Stages, pointer_stack
 from portico.reconcile import ALL, Reconciler
 from portico.registry import Registry
-from portico_cli.local_aws import bootstrap as local
-from portico_cli.local_aws.bootstrap import INITIAL_DEPLOYMENT
+from portico_cli.local_aws import account as local
+from portico_cli.local_aws.stack import ROOT
 from tests.conftest import shaped_stack, spec_item
+
+
+def initial_deployment() -> str:
+    """The description of the deployment template.yaml starts every stage on (its InitialDeployment)."""
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    return template["Resources"]["InitialDeployment"]["Properties"]["Description"]
 
 
 def deployment_of(clients, stack, stage):
@@ -116,7 +123,7 @@ def test_history_of_the_reconciled_stage_lists_every_reconcile_deployment(client
     clients.apigateway.create_deployment(restApiId=stack.rest_api_id, description="by hand, no stage")
     second = onboard(clients, stack, reconciler, "users")
     assert [(e.deployment_id, e.description) for e in stages.history("dev")] == [
-        (start, INITIAL_DEPLOYMENT), (first, "portico: orders"), (second, "portico: users")]
+        (start, initial_deployment()), (first, "portico: orders"), (second, "portico: users")]
     stages.rollback("dev")
     assert deployment_of(clients, stack, "dev") == first
 
