@@ -217,3 +217,14 @@ def test_concurrent_elbv2_creates_are_served_one_at_a_time(stack, slow_creates):
     assert sorted(concurrently(listener, 8)) == ["DuplicateListener"] * 7 + ["ok"]
     ports = [li["Port"] for li in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]]
     assert ports.count(10999) == 1
+
+
+def test_a_call_whose_clock_was_read_before_anothers_refills_nothing_rather_than_less(monkeypatch):
+    """Request threads read the clock, then wait for the buckets' lock: under load one that read it first may
+    take a token second. Its elapsed time is then negative, and counting it would refuse a call AWS accepts."""
+    monkeypatch.setenv(aws_model.RATE + "ELBV2_MUTATING", "2/10")
+    buckets = aws_model.Buckets()
+    assert buckets.take("elbv2", "CreateRule", ["ELBV2_MUTATING"], 100.0) is None  # 1 token left
+    assert buckets.take("elbv2", "CreateRule", ["ELBV2_MUTATING"], 99.95) is None  # read 50 ms earlier
+    assert buckets.take("elbv2", "CreateRule", ["ELBV2_MUTATING"], 100.0) is not None  # the bucket is empty now
+    assert buckets.refused[("elbv2", "CreateRule")] == 1

@@ -120,10 +120,12 @@ class Buckets:
                 burst, per_second = rate(name)
                 old = self._state.get(name)
                 if old is None or old[:2] != (burst, per_second):  # first call, or the rate was changed
-                    tokens = burst
-                else:
-                    tokens = min(burst, old[2] + (now - old[3]) * per_second)
-                filled[name] = (burst, per_second, tokens, now)
+                    tokens, at = burst, now
+                else:  # a call whose clock was read before another's took the lock refills nothing, rather
+                    # than less than nothing: under load that would refuse calls AWS accepts
+                    at = max(now, old[3])
+                    tokens = min(burst, old[2] + (at - old[3]) * per_second)
+                filled[name] = (burst, per_second, tokens, at)
             short = [(1 - t) / r for b, r, t, _ in filled.values() if t < 1]
             if short:
                 self._state.update(filled)
