@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from test_deploy import TEMPLATE_URL, events, failures, params, wait_settled, world  # noqa: F401 - the fixture
+from test_deploy import (  # noqa: F401 - the fixtures
+    TEMPLATE_URL,
+    events,
+    failures,
+    params,
+    past_the_deploy_interval,
+    wait_settled,
+    world,
+)
 
 from portico_cli.local_aws import account as local
 from portico_cli.local_aws.certificates import issued_certificate
