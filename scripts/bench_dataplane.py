@@ -27,7 +27,7 @@ from portico.registry import Registry
 from portico_cli.local_aws import account as local
 from portico_cli.local_aws import stack as local_stack
 from portico_cli.local_aws.dataplane import process
-from portico_cli.local_aws.demo import create_demo_services
+from portico_cli.local_aws.demo import create_in_local_network
 from portico_cli.local_aws.server import start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,9 +69,7 @@ def stack(folder: Path) -> tuple[int, dict, dict[str, str], str]:
     from portico.clients import Clients
 
     clients = Clients.create(settings, boto3_session=local.session(endpoint))
-    vpc, subnets = local_stack.network(endpoint)
-    group = clients.ec2.create_security_group(GroupName="demo-tasks", Description="demo tasks", VpcId=vpc)
-    create_demo_services(clients.ecs, subnets, group["GroupId"])
+    create_in_local_network(endpoint)
     registry = Registry(clients.dynamodb, settings.registry_table)
     for item in ({"service": "orders", "path": "/orders", "auth": "NONE"},
                  {"service": "users", "path": "/users", "auth": "API_KEY"}):

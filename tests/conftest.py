@@ -19,7 +19,7 @@ from portico.clients import Clients
 from portico.settings import Settings
 from portico_cli.local_aws import account as local
 from portico_cli.local_aws import stack as local_stack
-from portico_cli.local_aws.demo import create_demo_services
+from portico_cli.local_aws.demo import create_in_local_network
 from portico_cli.local_aws.emulator import limit
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL
 
@@ -71,11 +71,7 @@ def template_stack(endpoint: str, **parameters: str) -> Settings:
         return _DEPLOYED[name]
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
     settings = local_stack.deploy(endpoint, parameters, stack="portico", cache=_TEMPLATES)
-    vpc, subnets = local_stack.network(endpoint)
-    s = local.session(endpoint)
-    group = s.client("ec2", endpoint_url=endpoint).create_security_group(
-        GroupName="portico-tasks", Description="portico demo tasks", VpcId=vpc)["GroupId"]
-    create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group)
+    subnets, group = create_in_local_network(endpoint)
     requests.post(f"{endpoint}{SNAPSHOT_URL}", params={"name": name}, timeout=120).raise_for_status()
     # The emulator's CreateDeployment interval of the tests (above), and any cluster: the template's
     # ClusterNames scopes its IAM policy, which nothing enforces here.

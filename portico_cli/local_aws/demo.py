@@ -27,3 +27,18 @@ def create_demo_services(ecs, subnets: list[str], security_group: str, cluster: 
                            launchType="FARGATE", deploymentController={"type": "ECS"},
                            networkConfiguration={"awsvpcConfiguration": {
                                "subnets": subnets, "securityGroups": [security_group], "assignPublicIp": "DISABLED"}})
+
+
+def create_in_local_network(endpoint: str, *, group_name: str = "portico-tasks",
+                            services: dict[str, int] = DEMO_SERVICES) -> tuple[list[str], str]:
+    """The demo's services in the VPC `portico local up` makes (stack.network), their tasks in a new security
+    group of that VPC: (subnet ids, security group id)."""
+    from portico_cli.local_aws.account import session
+    from portico_cli.local_aws.stack import network
+
+    vpc, subnets = network(endpoint)
+    s = session(endpoint)
+    group = s.client("ec2", endpoint_url=endpoint).create_security_group(
+        GroupName=group_name, Description="portico demo tasks", VpcId=vpc)["GroupId"]
+    create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group, services=services)
+    return subnets, group

@@ -18,8 +18,7 @@ import typer
 
 from portico.registry import Registry
 from portico_cli.app import app
-from portico_cli.local_aws import account as local
-from portico_cli.local_aws.demo import create_demo_services
+from portico_cli.local_aws.demo import create_in_local_network
 from portico_cli.local_aws.server import free_port
 from tests.support import EVENTS, stream_event
 
@@ -229,13 +228,7 @@ def test_invoke_runs_a_handler_in_process_on_an_event(cli, clients, stack):
 
 def demo_services(endpoint: str) -> None:
     """The ECS services the demo routes, in the local VPC `local up` made (a user's own, not the stack's)."""
-    from portico_cli.local_aws.stack import network
-
-    vpc, subnets = network(endpoint)
-    s = local.session(endpoint)
-    group = s.client("ec2", endpoint_url=endpoint).create_security_group(
-        GroupName="tasks", Description="demo tasks", VpcId=vpc)["GroupId"]
-    create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group)
+    create_in_local_network(endpoint, group_name="tasks")
 
 
 def test_local_up_stream_down(tmp_path):

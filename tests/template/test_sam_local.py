@@ -27,7 +27,7 @@ from template_support import ROOT, SAM, TOOL_ENV
 
 from portico_cli.local_aws import account as local
 from portico_cli.local_aws import stack as local_stack
-from portico_cli.local_aws.demo import create_demo_services
+from portico_cli.local_aws.demo import create_in_local_network
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -111,11 +111,7 @@ def test_a_service_routes_through_the_stack_sam_deployed(project):
     env = local_env(project)
     endpoint = env["AWS_ENDPOINT_URL"]
     assert env["PORTICO_REST_API_ID"] == local_stack.settings(endpoint).rest_api_id
-    vpc, subnets = local_stack.network(endpoint)
-    s = local.session(endpoint)
-    group = s.client("ec2", endpoint_url=endpoint).create_security_group(
-        GroupName="portico-tasks", Description="tasks", VpcId=vpc)["GroupId"]
-    create_demo_services(s.client("ecs", endpoint_url=endpoint), subnets, group, services={"orders": 8080})
+    create_in_local_network(endpoint, services={"orders": 8080})
     py = sys.executable
     shell(f"{py} -m portico_cli onboard orders --cluster demo --container-port 8080 --path /orders --auth NONE "
           f"&& {py} -m portico_cli local stream --once && PYTHONPATH={ROOT} {py} -m scripts.demo_calls wait", project)
