@@ -140,3 +140,29 @@ def test_each_ecs_attachment_follows_its_own_listener_not_the_whole_pass(aws, mo
     assert first_update < last_listener, seen
     for service in SERVICES:  # each ECS service (named as its entry) after its own listener
         assert seen.index(("CreateListener", service)) < seen.index(("UpdateService", service)), seen
+
+
+def test_the_alarms_and_the_dashboard_are_written_beside_the_routing_steps(aws, model):
+    """apply.ASIDE: the alarms and the dashboard name only the pool's load balancers and the API, so they are written
+    on a thread of their own while the ELB chains run, not after the deployment: the first PutMetricAlarm comes
+    before the last CreateListener, and CloudWatch's 3 a second is off the pass's path."""
+    w, clients = world(aws, Pacer(TIGHT))
+    seen: list[tuple[str, str]] = []
+
+    def record(model=None, **_):
+        seen.append((model.name, threading.current_thread().name))
+
+    for event in ("elastic-load-balancing-v2.CreateListener", "monitoring.PutMetricAlarm", "monitoring.PutDashboard",
+                  "api-gateway.CreateDeployment"):
+        clients.elbv2.meta.events.register(f"before-call.{event}", record)
+        clients.cloudwatch.meta.events.register(f"before-call.{event}", record)
+        clients.apigateway.meta.events.register(f"before-call.{event}", record)
+    model()
+    outcome = Reconciler(clients, w.settings).run(SERVICES)
+    assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
+    assert aws_model.refusals() == {}
+    ops = [op for op, _ in seen]
+    assert {"PutMetricAlarm", "PutDashboard", "CreateDeployment"} <= set(ops), seen
+    last_listener = len(ops) - 1 - ops[::-1].index("CreateListener")
+    assert ops.index("PutMetricAlarm") < last_listener, seen
+    assert {thread for op, thread in seen if op.startswith("Put")} == {"portico-aside_0"}, seen

@@ -4,11 +4,15 @@ service it belongs to.
 Independent services go in parallel, within AWS's rates (the clients' pacer, pace.py): a run of the per-service
 ELB steps (target group, listener, rule: each service's in ORDER, a chain of its own) runs its services' chains
 on WORKERS threads, and so does the run of their deletes; a batch of ECS attachments runs its chunks (of the
-size its kind names, kinds.CHUNKS) side by side. The rest (reservations, the API, deployment, alarms, dashboard)
-stays one step after the other. Runs follow ORDER, with one exception: a service's ECS attachment needs only its
-target group on a listener (or rule), so it follows its ELB chain (FOLLOWS), in chunks as chains end, and the ECS
-calls run while the later services' ELB calls do instead of after the API's (two APIs, two rates: their times
-overlap rather than add).
+size its kind names, kinds.CHUNKS) side by side. The rest (reservations, the API, deployment) stays one step after
+the other. Runs follow ORDER, with two exceptions, each two APIs with two rates whose times overlap rather than add:
+- a service's ECS attachment needs only its target group on a listener (or rule), so it follows its ELB chain
+  (FOLLOWS), in chunks as chains end, and the ECS calls run while the later services' ELB calls do instead of
+  after the API's;
+- the alarms and the dashboard (ASIDE) name only the pool's load balancers, the API and its stage, never an object
+  the pass makes after its load balancers: they run on a thread of their own beside the routing steps, from the
+  first step after the load balancers, so CloudWatch's 3 PutMetricAlarm a second (7 s for a pool of 20) is not on
+  the pass's path.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CHAINS = (frozenset({"adopt_target_group", "create_target_group", "modify_target
                      "modify_listener", "create_rule", "modify_rule"}),
           frozenset({"detach_ecs", "delete_rule", "delete_listener", "delete_target_group"}))
 FOLLOWS = {CHAINS[0]: "attach_ecs"}  # a chain run's services' later step of this action is applied as they end
+ASIDE = frozenset({"put_alarms", "put_dashboard"})  # beside the routing steps, once the load balancers are made
 LATE = "the pass ran out of time (the Lambda's timeout was near) before this service's last steps; the next pass " \
        "finishes"
 
@@ -59,10 +64,13 @@ class Applier:
         ctx, result = self.ctx, self.ctx.result
         plan.sort()
         steps, i = plan.steps, 0
-        early: set[int] = set()  # steps applied ahead of their run (FOLLOWS)
+        aside = [st for st in steps if st.action in ASIDE]
+        early = {id(st) for st in aside}  # steps applied out of their run (ASIDE, FOLLOWS)
+        beside = None
         try:
             self._claim_all(steps)
-            with ThreadPoolExecutor(WORKERS, thread_name_prefix="portico-apply") as pool:
+            with ThreadPoolExecutor(WORKERS, thread_name_prefix="portico-apply") as pool, \
+                    ThreadPoolExecutor(1, thread_name_prefix="portico-aside") as side:
                 while i < len(steps):
                     self.on_step(i, len(steps))
                     if self._late():
@@ -70,6 +78,8 @@ class Applier:
                             self._stop_late(st.service)
                         break  # an API change made is deployed by the next pass (the pending mark)
                     self._heartbeat()
+                    if beside is None and aside and steps[i].action != "create_load_balancer":
+                        beside = side.submit(self._aside, aside)
                     j = i + 1
                     chain = next((c for c in CHAINS if steps[i].action in c), None)
                     while j < len(steps) and (steps[j].action in chain if chain else
@@ -83,6 +93,8 @@ class Applier:
                     else:
                         self._batch(pool, [st for st in steps[i:j] if id(st) not in early])
                     i = j
+                if beside is not None:
+                    beside.result()  # an unexpected error is raised here, as it would be in its place in ORDER
             self.on_step(len(steps), len(steps))
         finally:
             result.target_groups = dict(ctx.tg_arns)
@@ -90,6 +102,12 @@ class Applier:
             if held:
                 ctx.state.unclaim_many(held, ctx.holder)
         return result
+
+    def _aside(self, steps: list[Step]) -> None:
+        for step in steps:
+            if self._late():
+                return  # written by the next pass, as a step past the deadline in ORDER would be
+            self._guard(step, lambda step=step: self._apply(step))
 
     def _batch(self, pool: ThreadPoolExecutor, run: list[Step]) -> None:
         """A run of one action: by its kind's batch function when it has one (chunks side by side when they are
