@@ -8,10 +8,12 @@ AWS's own (3 per second).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 import pytest
+import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -147,6 +149,23 @@ def test_every_call_takes_the_latency_and_concurrent_calls_overlap(aws, model, s
     for th in threads:
         th.join()
     assert time.perf_counter() - t < 2 * 0.3  # the latency is not a lock: AWS answers calls in parallel
+
+
+def test_an_emulator_of_its_own_is_switched_and_read_over_moto_api(aws, monkeypatch):
+    """The model of an emulator in another process (make bench, portico local up) is switched and read over HTTP:
+    on with full buckets and no refusals counted, the refusals by call, off again; a bad switch is named."""
+    monkeypatch.delenv(aws_model.SWITCH, raising=False)  # restored after the test, whatever the route set
+    monkeypatch.setenv(aws_model.LATENCY, "0")
+    url = f"{aws}{aws_model.CONTROL_URL}"
+    assert requests.post(f"{url}?on=1", timeout=10).json() == {"on": True, "refusals": []}
+    cloudwatch = client(aws, "cloudwatch")
+    for i in range(4):  # one past AWS's burst of 3
+        with contextlib.suppress(ClientError):
+            alarm(cloudwatch, f"c{i}")
+    assert requests.get(url, timeout=10).json() == {"on": True, "refusals": [["cloudwatch", "PutMetricAlarm", 1]]}
+    assert requests.post(f"{url}?on=0", timeout=10).json() == {"on": False, "refusals": []}
+    refused = requests.post(f"{url}?on=yes", timeout=10)
+    assert refused.status_code == 400 and "on: 1 switches" in refused.json()["message"]
 
 
 def test_off_by_default(aws, monkeypatch):

@@ -35,6 +35,11 @@ they do on AWS.
 CreateDeployment's 1 per 5 s is apigateway.py's rule, on whether the model is on or not. DynamoDB is not modeled
 beyond latency: portico makes no control-plane call on the reconcile path, and on-demand tables have no rate.
 
+An emulator in a process of its own (`python -m portico_cli.local_aws.emulator`, `portico local up`) reads these
+variables from its own environment; `POST /moto-api/portico/aws-model?on=1` (or `on=0`) switches the model there and
+empties the counts with full buckets, and `GET` on the same URL answers `{"on": ..., "refusals": [[service,
+action, calls], ...]}` (moto-api is moto's own channel, not an AWS API: `make bench` runs its emulator so).
+
 [1] https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html: 10 requests per second with a burst
 of 40 for the account's control-plane calls, CreateResource 5 per second, PutRestApi 1 per second, GetResources
 5 per 2 seconds (as ../shared/DESIGN.md and scripts/bench.py's simulator use them).
@@ -68,9 +73,10 @@ from collections import Counter
 
 from portico import pace
 
-from . import limit, wrap
+from . import limit, route, wrap
 
 SWITCH = "PORTICO_EMULATOR_AWS_MODEL"
+CONTROL_URL = "/moto-api/portico/aws-model"
 LATENCY = "PORTICO_EMULATOR_LATENCY_MS"
 RATE = "PORTICO_EMULATOR_RATE_"
 # moto's backends are not thread-safe (a create checks for a duplicate, then inserts, nothing held between): each of
@@ -227,14 +233,31 @@ def _modeled(call_action):  # BaseResponse.call_action: every call of every serv
     return wrapper
 
 
+def _control(request, full_url, headers):
+    """The model of this process, switched or read over HTTP (the module docstring)."""
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    if request.method == "POST":
+        switch = parse_qs(urlsplit(full_url).query).get("on", [""])[0]
+        if switch not in ("0", "1"):
+            return 400, {}, json.dumps({"message": "on: 1 switches the AWS model on, 0 off (?on=1)"})
+        os.environ[SWITCH] = switch
+        reset()
+    refused = [[service, action, calls] for (service, action), calls in sorted(refusals().items())]
+    return 200, {}, json.dumps({"on": on(), "refusals": refused})
+
+
 def install() -> None:
     import warnings
 
     from moto.core.responses import BaseResponse
     from moto.dynamodb.responses import DynamoHandler
+    from moto.moto_api._internal import urls
 
     wrap(BaseResponse, "call_action", _modeled)
     wrap(DynamoHandler, "call_action", _ahead_of_lock)  # after dynamodb's patch (patches() order): outside its LOCK
+    route(urls.url_paths, "{0}" + CONTROL_URL + "$", _control, new=True)
     # AWS's service models list no throttling error (every SDK knows them by code), and moto warns of each one
     warnings.filterwarnings("ignore", r"Exception\(\w+\) with code (Throttling|ThrottlingException) does not match",
                             UserWarning)
