@@ -31,10 +31,10 @@ from __future__ import annotations
 import logging
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -45,9 +45,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import requests  # noqa: E402
 from faults.injector import Injector, is_mutating  # noqa: E402
 from faults.world import World, make_clients  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
 
 from portico.kinds import routes_import  # noqa: E402
 from portico.kinds.load_balancer import member_name  # noqa: E402
@@ -55,7 +55,8 @@ from portico.pace import RATES  # noqa: E402
 from portico.reconcile import Reconciler  # noqa: E402
 from portico.state import TOKEN_TAG, StateTable, token  # noqa: E402
 from portico_cli.local_aws import account as local  # noqa: E402
-from portico_cli.local_aws.emulator import aws_model, install  # noqa: E402
+from portico_cli.local_aws import server  # noqa: E402
+from portico_cli.local_aws.emulator import aws_model  # noqa: E402
 from portico_cli.local_aws.emulator.apigateway import DEPLOY_INTERVAL, RESOURCES  # noqa: E402
 from portico_cli.output import progress  # noqa: E402
 
@@ -190,17 +191,42 @@ def alb_pool(w: World, clients, count: int):
                    vpc_link_ids=(), max_load_balancers=max(20, count + 1))
 
 
+class Emulator:
+    """The local AWS in a process of its own, as `portico local up` runs it: its CPU (moto's Python) does not share
+    one interpreter lock with portico's threads, which in one process counted the emulator's time as AWS's. Its
+    AWS model is switched over moto-api (aws_model.CONTROL_URL)."""
+
+    def __init__(self, folder: Path):
+        self.pid, self.endpoint = server.start_server(None, folder)
+
+    def model(self, on: bool) -> None:
+        """The model on (full buckets, no refusals counted) or off."""
+        requests.post(f"{self.endpoint}{aws_model.CONTROL_URL}?on={int(on)}", timeout=30).raise_for_status()
+
+    def refusals(self) -> Counter:
+        got = requests.get(f"{self.endpoint}{aws_model.CONTROL_URL}", timeout=30)
+        got.raise_for_status()
+        return Counter({(service, action): calls for service, action, calls in got.json()["refusals"]})
+
+    def peak_mib(self) -> float:
+        """The emulator's peak resident memory so far (VmHWM, kB)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
+EMULATOR: Emulator  # the one this run started (main)
+
+
 @contextmanager
 def modeled_aws(portico):
     """The emulator's AWS model on, with full buckets, and portico's pacer on (off elsewhere: moto throttles
-    nothing, and its wall time is what the other passes measure); the emulator runs in the bench's process."""
-    os.environ[aws_model.SWITCH] = "1"
-    aws_model.reset()
+    nothing, and its wall time is what the other passes measure)."""
+    EMULATOR.model(True)
     portico.pacer.enabled = True
     try:
         yield
     finally:
-        os.environ.pop(aws_model.SWITCH, None)
+        EMULATOR.model(False)
         portico.pacer.enabled = False
 
 
@@ -222,7 +248,7 @@ def run_portico(endpoint: str, base, portico, inj: Injector, n: int, advance, *,
             more = [f"new-{i:02d}" for i in range(ADDED)]
             for name in more:
                 w.put(name)
-            aws_model.reset()
+            EMULATOR.model(True)  # full buckets again
             onboard.more, waiting = timed_pass(reconciler, inj, more, modeled)
             waiting = [s for s, why in waiting.items() if "load balancer provisioning" in why]
             if waiting:  # ALB mode with every ALB full: the pass added an ALB to the pool, the next routes them on it
@@ -251,7 +277,7 @@ def timed_pass(reconciler: Reconciler, inj: Injector, names: list[str], modeled:
         inj.on_call = None
     if calls:
         trace(calls, t, time.perf_counter(), len(names))
-    run = Run(list(inj.ops), time.perf_counter() - t, refused=aws_model.refusals() if modeled else Counter())
+    run = Run(list(inj.ops), time.perf_counter() - t, refused=EMULATOR.refusals() if modeled else Counter())
     bad = {k: v.message for k, v in outcome.statuses.items() if v.status != "READY"}
     run.not_ready = len(bad)
     return run, bad
@@ -436,11 +462,6 @@ def floor_line(rows: list[dict]) -> str:
                    for a, b in [floors(n)])
 
 
-def peak_mib() -> float:
-    """The bench process's peak resident memory so far (the emulator runs in it: ThreadedMotoServer)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def chunk_seconds(n: int = 2000) -> float:
     """CPU time of splitting n services' routes into import documents (routes_import._chunks), linear in n."""
     def routes(i: int) -> list[dict]:
@@ -489,7 +510,7 @@ def nlb_row(endpoint: str, base, portico, inj: Injector, n: int) -> dict:
     more), and up to COMPARE_MAX the per-resource path and the baseline."""
     with progress(f"N={n}: portico") as advance:  # a bar on a terminal only
         onboard, noop = run_portico(endpoint, base, portico, inj, n, advance)
-    peak = peak_mib()
+    peak = EMULATOR.peak_mib()
     with progress(f"N={n}: portico, AWS model") as advance:
         modeled, _ = run_portico(endpoint, base, portico, inj, n, advance, modeled=True)
     per_resource = baseline = None
@@ -511,7 +532,7 @@ def alb_row(endpoint: str, base, portico, inj: Injector, n: int) -> dict:
     with progress(f"N={n}: portico, ALB mode, AWS model") as advance:
         modeled, noop = run_portico(endpoint, base, portico, inj, n, advance, modeled=True, backend="alb")
     row = {"n": n, "mode": "alb", "portico": modeled, "noop": noop, "baseline": None, "modeled": modeled,
-           "per_resource": None, "sim_portico": simulate(modeled.ops), "peak_mib": peak_mib(),
+           "per_resource": None, "sim_portico": simulate(modeled.ops), "peak_mib": EMULATOR.peak_mib(),
            "sim_per_resource": 0.0, "sim_baseline": 0.0}
     report(row)
     return row
@@ -535,11 +556,9 @@ def main() -> int:
     # An account at that size raises it in Service Quotas ("Resources per API", adjustable:
     # https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html); the bench runs as that account.
     os.environ[RESOURCES] = str(2 * (max(*SIZES, BAD_ROUTE_BATCH) + ADDED) + 10)
-    install()  # the local AWS portico's tests use: moto with the emulator patch
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    global EMULATOR
+    EMULATOR = Emulator(Path(tempfile.mkdtemp(prefix="portico-bench-")))  # its moto.log there
+    endpoint = EMULATOR.endpoint
     try:
         base, portico = make_clients(endpoint), make_clients(endpoint)
         base.pacer.enabled = portico.pacer.enabled = False  # the set-up is not portico's; portico's is on when modeled
@@ -552,11 +571,11 @@ def main() -> int:
                 rows.append(alb_row(endpoint, base, portico, inj, n))
         ready, failed = run_bad_route(endpoint, base, portico, inj)
     finally:
-        server.stop()
+        server.stop_server(EMULATOR.pid)
     memory = ", ".join(f"{r['n']}{label(r)}: {r['peak_mib']:,.0f} MiB" for r in rows)
     text = (table(rows) + "\n" + bad_route_line(ready, failed)
             + refused_line(rows) + floor_line(rows)
-            + f"\nPeak memory of the bench process, the emulator included, after each N's portico pass: {memory}."
+            + f"\nPeak memory of the emulator's process after each N's portico pass: {memory}."
             + f"\nSplitting 2,000 services' routes into import documents: {chunk_seconds():.2f} s of CPU.\n"
             + extras(import_times(), artifact_sizes()))
     print(text)
