@@ -12,6 +12,8 @@ from ..spec import route_paths
 from ..state import Handover, Reservation
 from ..steps import Step
 
+TRANSACTION_SERVICES = 25  # top-level paths' reservations per TransactWriteItems: 4 items each, its 100 actions
+
 
 def plan(d: DesiredService, obs: Observed) -> list[Step]:
     if d.priority is not None:
@@ -120,13 +122,13 @@ def reserve_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
     # and Update the same item": https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html)
     alone = [st for st in steps if st.params["ancestors"] or st.params.get("from")]
     batch = [st for st in steps if not (st.params["ancestors"] or st.params.get("from"))]
-    for i in range(0, len(batch) if len(batch) > 1 else 0, 25):
-        chunk = [_intent(st, ctx) for st in batch[i:i + 25]]
+    for i in range(0, len(batch) if len(batch) > 1 else 0, TRANSACTION_SERVICES):
+        chunk = [_intent(st, ctx) for st in batch[i:i + TRANSACTION_SERVICES]]
         if ctx.state.reserve_many(chunk):
             for r in chunk:
                 _reserved(ctx, r)
         else:
-            alone += batch[i:i + 25]
+            alone += batch[i:i + TRANSACTION_SERVICES]
     return alone if len(batch) > 1 else steps
 
 
@@ -146,3 +148,6 @@ def release(step: Step, ctx: ApplyContext) -> None:
 
 APPLY = {"reserve": reserve, "release": release}
 BATCH = {"reserve": reserve_many}  # a run of these steps at once; what it returns goes one by one
+# a run splits into chunks of one transaction each, side by side: their keys are disjoint (a chunk's nested or
+# handed-over paths come back from reserve_many and go one by one after every chunk), so none waits on another
+CHUNKS = {"reserve": TRANSACTION_SERVICES}
