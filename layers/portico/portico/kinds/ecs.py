@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from botocore.exceptions import ClientError
 
 from ..context import ApplyContext
@@ -98,6 +100,7 @@ def attach_ecs(step: Step, ctx: ApplyContext, described: dict | None = None) -> 
 # share ECS's 20 UpdateService a second (18 paced, pace.py): a chunk of 50 holds its leases for ~8 x 50 / 18 = 22 s,
 # a third of the lease's 60 (the claims' own margin, state/claims.py), where a chunk of 100 would take ~44 s of it.
 LEASE_BATCH = 50
+ATTACHERS = 8  # threads of one chunk's UpdateService calls
 
 
 def attach_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
@@ -120,14 +123,32 @@ def attach_many(steps: list[Step], ctx: ApplyContext) -> list[Step]:
             for cluster in sorted({k.split("/", 1)[0] for k in keys}):
                 names = [k.split("/", 1)[1] for k in keys if k.split("/", 1)[0] == cluster]
                 seen.update({f"{cluster}/{n}": d for n, d in _describe(ctx, cluster, names).items()})
-            for st in chunk:
-                try:
-                    attach_ecs(st, ctx, seen.setdefault(st.params["ecsService"], {}))
-                except Exception:  # noqa: BLE001 - the one-by-one path reports it, with its lease
-                    left.append(st)
+            left += _attach_chunk(chunk, ctx, seen)
         finally:
             ctx.state.release_many(locks, ctx.holder)
     return left
+
+
+def _attach_chunk(chunk: list[Step], ctx: ApplyContext, seen: dict[str, dict]) -> list[Step]:
+    """A chunk's attachments, its ECS services side by side (the pacer keeps their UpdateService calls within ECS's
+    rate however many chunks run at once; the leases are held until the last ends). Two entries on one ECS service
+    go one after the other: each UpdateService writes the service's whole list, as the one before left it (`seen`).
+    Returns the steps that failed, for the one-by-one path."""
+    by_service: dict[str, list[Step]] = {}
+    for st in chunk:
+        by_service.setdefault(st.params["ecsService"], []).append(st)
+
+    def attach(steps: list[Step]) -> list[Step]:
+        failed = []
+        for st in steps:
+            try:
+                attach_ecs(st, ctx, seen.setdefault(st.params["ecsService"], {}))
+            except Exception:  # noqa: BLE001 - the one-by-one path reports it, with its lease
+                failed.append(st)
+        return failed
+
+    with ThreadPoolExecutor(min(ATTACHERS, len(by_service)), thread_name_prefix="portico-ecs") as pool:
+        return [st for failed in pool.map(attach, by_service.values()) for st in failed]
 
 
 def detach_ecs(step: Step, ctx: ApplyContext) -> None:
