@@ -105,6 +105,24 @@ def test_an_nlb_active_within_the_pass_routes_its_waiting_service_in_that_pass(a
     assert reconciler.run(ALL).plan.steps == []  # and nothing is left for the next pass
 
 
+@pytest.mark.parametrize("routed_first", [False, True])
+def test_the_round_after_one_that_only_added_a_load_balancer_keeps_its_read_of_the_api(aws, monkeypatch,
+                                                                                     routed_first):
+    """Every service of the pass waits for the load balancer it adds: that round changes nothing of the API, so the
+    round that routes them on it reads the pool and the state again but keeps the API's resources, authorizer,
+    stage and alarms as read (one GetAuthorizers in the pass, not two). A round that routed a service as well
+    changed the API: the next reads it again."""
+    s, clients, reg, reconciler = stack(aws, max_load_balancers=2)
+    monkeypatch.setenv(PROVISIONING, "0")
+    fill(clients, s, 49 if routed_first else 50)
+    for name in ("orders", "users"):
+        reg.put_spec(spec_item(name))
+    meter = CallMeter([clients.apigateway])
+    outcome = reconciler.run(ALL)
+    assert statuses(outcome) == {"orders": "READY", "users": "READY"}, outcome.statuses
+    assert meter.calls[("apigateway", "GetAuthorizers")] == (2 if routed_first else 1), meter.calls
+
+
 def test_a_full_pool_at_max_load_balancers_fails_the_service_naming_the_quota_and_the_fix(aws):
     s, clients, reg, reconciler = stack(aws, max_load_balancers=1)
     fill(clients, s, 50)

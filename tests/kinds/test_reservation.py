@@ -24,8 +24,8 @@ def test_a_priority_taken_by_a_concurrent_pass_is_chosen_again_never_shared(alb)
 
     observe, raced = reconciler.observe, []
 
-    def observe_then_lose_the_race(specs):  # another pass reserves priority 1 right after this one read
-        seen = observe(specs)
+    def observe_then_lose_the_race(specs, api=None):  # another pass reserves priority 1 right after this one read
+        seen = observe(specs, api)
         if not raced:
             raced.append(state.reserve(Reservation("rival", s.load_balancer_arns[0], 1, "/rival",
                                                    listener=s.alb_listener_arn)))

@@ -22,6 +22,7 @@ from .apply import WORKERS, Applier
 from .clients import Clients
 from .context import ApplyResult
 from .desired import desire
+from .kinds.load_balancer import AWAIT
 from .observed import (
     Observed,
     ecs_key,
@@ -46,6 +47,7 @@ ALL = None
 MAX_ROUNDS = 3  # a lost port race re-plans the service with fresh reservations
 SHARD_SIZE = 50  # services per sweep: a bounded share of the 900 s Lambda, ≤ 5 DescribeServices (10 each)
 CHOSEN_FIELD = {ConflictKind.PORT: "listenerPort", ConflictKind.PRIORITY: "listenerRule"}  # where a lost one shows
+POOL_ONLY = frozenset({"create_load_balancer", AWAIT})  # a round of only these changes nothing of the API
 
 
 def shard_of(service: str, shards: int) -> int:
@@ -196,11 +198,11 @@ class Reconciler:
             desire(spec, observed, self.settings, self.clients.region)
         return spec
 
-    def observe(self, specs: dict[str, ServiceSpec]) -> Observed:
+    def observe(self, specs: dict[str, ServiceSpec], api: Observed | None = None) -> Observed:
         """AWS and the ledger, with the ECS services the specs name (offboarding reads none: detaching
-        re-reads its ECS service under a lease)."""
+        re-reads its ECS service under a lease); `api`: an earlier round's, whose API side is kept (observe)."""
         wanted = [(sp.cluster, sp.ecs_service) for sp in specs.values()]
-        return observe(self.clients, self.settings, self.state, wanted, self.link_version)
+        return observe(self.clients, self.settings, self.state, wanted, self.link_version, api)
 
     def plan(self, specs: dict[str, ServiceSpec], observed: Observed, scope: set[str] | None,
              present: set[str]) -> Plan:
@@ -236,8 +238,9 @@ class Reconciler:
             scope = self.shard(entries.items)
             entries = entries.within(scope)
         todo, outcome, raced = Round(dict(entries.specs), scope, set(entries.items)), Outcome(), {}
+        api = None
         for round_no in range(MAX_ROUNDS):
-            todo, observed = self.observe_round(todo, entries, first=round_no == 0, dry_run=dry_run)
+            todo, observed = self.observe_round(todo, entries, first=round_no == 0, dry_run=dry_run, api=api)
             plan = self.plan(todo.specs, observed, todo.scope, todo.present)
             if dry_run:  # the first round's plan, applied nowhere
                 plan.failed.update(entries.invalid)
@@ -247,6 +250,8 @@ class Reconciler:
                 break
             self.wait_out(raced)
             todo = self.read_again(sorted(raced), entries, outcome)
+            # a round that only added load balancers left the API as it read it: the next keeps that read
+            api = observed if {st.action for st in plan.steps} <= POOL_ONLY else None
         outcome.give_up(raced)
         held = {s for s, c in raced.items() if c.kind.held}
         outcome.statuses = self.write_statuses(outcome.ended(entries), started, held=held)
@@ -262,10 +267,11 @@ class Reconciler:
         waiting = {s for s, item in items.items() if item.get("status") in (None, PENDING)}
         return {s for s in items if shard_of(s, shards) == turn} | mine | waiting
 
-    def observe_round(self, todo: Round, entries: Entries, *, first: bool, dry_run: bool) -> tuple[Round, Observed]:
+    def observe_round(self, todo: Round, entries: Entries, *, first: bool, dry_run: bool,
+                      api: Observed | None = None) -> tuple[Round, Observed]:
         """AWS and the ledger for one round. The first takes in the services outside the pass that leave a path it
-        wants: they are settled with this batch (plan._hand_over)."""
-        observed = self.observe(todo.specs)
+        wants: they are settled with this batch (plan._hand_over). `api`: the earlier round's read of the API, kept."""
+        observed = self.observe(todo.specs, api)
         leavers = self.leaving_owners(todo.specs, observed, todo.scope) if first and todo.scope is not None else []
         if leavers:
             more = self.read(leavers)

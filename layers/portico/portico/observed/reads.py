@@ -34,10 +34,13 @@ READERS = 8  # ECS and ELB reads made side by side (the clients' pacer keeps the
 
 
 def observe(clients: Clients, settings: Settings, state: StateTable,
-            ecs_services: list[tuple[str, str]] = (), link_version: str | None = None) -> Observed:
+            ecs_services: list[tuple[str, str]] = (), link_version: str | None = None,
+            api: Observed | None = None) -> Observed:
     """`link_version`: the VPC links to plan with; default, the state table's choice, else the settings'. After the
     state table, the reads of each API (the pool, target groups, the API's resources and authorizer, ECS, the
-    alarms and dashboard) go side by side: none needs another's answer, and each API has its own rate."""
+    alarms and dashboard) go side by side: none needs another's answer, and each API has its own rate. `api`: an
+    earlier read of this pass whose API side (resources, authorizer, stage, alarms, dashboard) the pass has not
+    changed since: kept, not read again (GetResources is 5 pages a 2 s, a page per 500 resources)."""
     snapshot = state.snapshot()
     if settings.backend == "alb" and snapshot.header_secret is None:  # the first ALB pass of a stack makes it
         snapshot.header_secret = state.header_secret()
@@ -48,11 +51,15 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
                                           link_version or snapshot.link_version,
                                           snapshot.pool_arns),
             "target_groups": pool.submit(read_target_groups, clients.elbv2),
-            "resources": pool.submit(read_resources, clients.apigateway, settings.rest_api_id),
-            "ecs": pool.submit(read_ecs, clients.ecs, ecs_services, snapshot.task_definitions),
-            "cognito_authorizer": pool.submit(read_cognito_authorizer, clients.apigateway, settings.rest_api_id),
-            "product": pool.submit(read_product, clients, settings)}
-        return Observed(state=snapshot, **{name: read.result() for name, read in reads.items()})
+            "ecs": pool.submit(read_ecs, clients.ecs, ecs_services, snapshot.task_definitions)}
+        if api is None:
+            reads.update(
+                resources=pool.submit(read_resources, clients.apigateway, settings.rest_api_id),
+                cognito_authorizer=pool.submit(read_cognito_authorizer, clients.apigateway, settings.rest_api_id),
+                product=pool.submit(read_product, clients, settings))
+        kept = {} if api is None else {"resources": api.resources, "cognito_authorizer": api.cognito_authorizer,
+                                        "product": api.product}
+        return Observed(state=snapshot, **kept, **{name: read.result() for name, read in reads.items()})
 
 
 def read_load_balancers(elbv2, settings: Settings, owned: set[str | None] = frozenset(),
