@@ -14,7 +14,8 @@ configured one (docs/modes.md).
 
 A service that does not fit waits (`slots.Waiting`): an `await_load_balancer` step, last of the pass, waits up
 to WAIT_SECONDS for its load balancer to be active. Active, the pass plans the service again on it (a round of
-its own, as after a lost race: ConflictKind.ACTIVE) and routes it; still provisioning, it leaves the service
+its own, as after a lost race: ConflictKind.ACTIVE; after a round that only added load balancers it keeps that
+round's read of the API: reconcile.POOL_ONLY) and routes it; still provisioning, it leaves the service
 PENDING ("load balancer provisioning"), to retry: the stream trigger reports its record failed, Lambda delivers
 it again (up to the mapping's MaximumRetryAttempts;
 https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html), and that pass routes it on
