@@ -250,8 +250,10 @@ class Reconciler:
                 break
             self.wait_out(raced)
             todo = self.read_again(sorted(raced), entries, outcome)
-            # a round that only added load balancers left the API as it read it: the next keeps that read
-            api = observed if {st.action for st in plan.steps} <= POOL_ONLY else None
+            # a round that only added load balancers, and lost no race to another pass, left the API as it read it:
+            # the next keeps that read (a race lost to another pass re-reads all: that pass may change the API)
+            pool_only = {st.action for st in plan.steps} <= POOL_ONLY
+            api = observed if pool_only and all(c.kind is ConflictKind.ACTIVE for c in raced.values()) else None
         outcome.give_up(raced)
         held = {s for s, c in raced.items() if c.kind.held}
         outcome.statuses = self.write_statuses(outcome.ended(entries), started, held=held)
