@@ -166,3 +166,18 @@ def test_the_alarms_and_the_dashboard_are_written_beside_the_routing_steps(aws, 
     last_listener = len(ops) - 1 - ops[::-1].index("CreateListener")
     assert ops.index("PutMetricAlarm") < last_listener, seen
     assert {thread for op, thread in seen if op.startswith("Put")} == {"portico-aside_0"}, seen
+
+
+def test_a_chunks_ecs_services_are_attached_side_by_side(aws, model):
+    """kinds/ecs._attach_chunk: the 10 attachments, one chunk (fewer than LEASE_BATCH), are made on several threads
+    under one lease transaction, not one UpdateService after another, and within ECS's paced rate."""
+    w, clients = world(aws, Pacer(TIGHT))
+    threads: list[str] = []
+    clients.ecs.meta.events.register("before-call.ecs.UpdateService",
+                                     lambda **_: threads.append(threading.current_thread().name))
+    model()
+    outcome = Reconciler(clients, w.settings).run(SERVICES)
+    assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
+    assert aws_model.refusals() == {}
+    assert len(threads) == len(SERVICES) and len(set(threads)) > 1, threads
+    assert all(t.startswith("portico-ecs") for t in threads), threads
