@@ -557,7 +557,8 @@ def main() -> int:
     # https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html); the bench runs as that account.
     os.environ[RESOURCES] = str(2 * (max(*SIZES, BAD_ROUTE_BATCH) + ADDED) + 10)
     global EMULATOR
-    EMULATOR = Emulator(Path(tempfile.mkdtemp(prefix="portico-bench-")))  # its moto.log there
+    folder = tempfile.TemporaryDirectory(prefix="portico-bench-")  # the emulator's moto.log, removed at the end
+    EMULATOR = Emulator(Path(folder.name))
     endpoint = EMULATOR.endpoint
     try:
         base, portico = make_clients(endpoint), make_clients(endpoint)
@@ -572,6 +573,7 @@ def main() -> int:
         ready, failed = run_bad_route(endpoint, base, portico, inj)
     finally:
         server.stop_server(EMULATOR.pid)
+        folder.cleanup()
     memory = ", ".join(f"{r['n']}{label(r)}: {r['peak_mib']:,.0f} MiB" for r in rows)
     text = (table(rows) + "\n" + bad_route_line(ready, failed)
             + refused_line(rows) + floor_line(rows)
