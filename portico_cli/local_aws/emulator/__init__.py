@@ -115,6 +115,7 @@ def patches() -> tuple:
         cloudformation,
         cloudwatch,
         dataplane,
+        dispatch,
         dynamodb,
         ecs,
         elbv2,
@@ -141,6 +142,7 @@ def patches() -> tuple:
         elbv2_health,
         dynamodb,
         snapshot,
+        dispatch,
         aws_model,  # last: it wraps the dispatch every patched operation is reached through
     )
 
