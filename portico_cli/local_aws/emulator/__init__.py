@@ -117,6 +117,7 @@ def patches() -> tuple:
         dataplane,
         dispatch,
         dynamodb,
+        dynamodb_speed,
         ecs,
         elbv2,
         elbv2_health,
@@ -141,6 +142,7 @@ def patches() -> tuple:
         elbv2_pool,
         elbv2_health,
         dynamodb,
+        dynamodb_speed,
         snapshot,
         dispatch,
         aws_model,  # last: it wraps the dispatch every patched operation is reached through

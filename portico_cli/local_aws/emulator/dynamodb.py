@@ -185,16 +185,16 @@ def _transact_one(self, op_type: str, op: dict[str, Any], targets: set, journal:
         failure = ConditionalCheckFailed(item=old)
         failure.old_item = old  # the cancellation reason's Item
         raise failure
-    conditions = dict(condition_expression=condition, expression_attribute_names=names,
-                      expression_attribute_values=values)
+    # Without the condition, which held just above under the same lock: moto's write would check it a third time.
+    names_values = dict(expression_attribute_names=names, expression_attribute_values=values)
     if op_type != "ConditionCheck":
         journal.keep(table_name, key)
     if op_type == "Put":
-        self.put_item(table_name, op["Item"], **conditions)
+        self.put_item(table_name, op["Item"], **names_values)
     elif op_type == "Delete":
-        self.delete_item(table_name, key, **conditions)
+        self.delete_item(table_name, key, **names_values)
     elif op_type == "Update":
-        self.update_item(table_name, key, update_expression=op["UpdateExpression"], **conditions)
+        self.update_item(table_name, key, update_expression=op["UpdateExpression"], **names_values)
 
 
 def install() -> None:
