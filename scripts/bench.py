@@ -444,15 +444,17 @@ def label(row: dict) -> str:
 
 def floors(n: int) -> tuple[float, float]:
     """Seconds AWS's documented rates (portico.pace.RATES) impose on onboarding n services: the busiest bucket's
-    (ELBv2's mutating calls: a target group and a listener each), and the pass's own order: its ECS reads
-    (DescribeServices per 10, DescribeTaskDefinition each) before the plan, then the ELBv2 calls, with each
-    UpdateService under them (apply.FOLLOWS: ECS's bucket drains at twice the rate it is fed, one per 2 ELBv2 calls)."""
+    (ELBv2's mutating calls: a target group and a listener each), and the pass's own order: its DescribeServices
+    (one per 10) before the plan, then the ELBv2 calls, with each service's DescribeTaskDefinition before its
+    chain (observed.read_ecs leaves them to apply past ECS's read burst; up to it, observation reads them within the
+    burst) and its UpdateService after it, both under them: ECS's read and service buckets refill at 20 a second,
+    and the chains draw on each at 5 a second, one call per 2 ELBv2 calls."""
     def drain(bucket: str, calls: float) -> float:
         burst, rate = RATES[bucket]
         return max(0.0, calls - burst) / rate
 
     elb = drain("ELBV2_MUTATING", 2 * n)
-    return elb, drain("ECS_READ", 1.1 * n) + elb
+    return elb, drain("ECS_READ", math.ceil(n / 10)) + elb
 
 
 def floor_line(rows: list[dict]) -> str:

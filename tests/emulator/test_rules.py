@@ -94,9 +94,33 @@ def test_a_sixth_target_group_on_an_ecs_service_is_refused(stack, once):
     assert error(refused(ecs.update_service, cluster="demo", service="orders", loadBalancers=lbs)) == (
         400, "InvalidParameterException", "load balancers can have at most 5 items.")
     assert error(refused(ecs.create_service, cluster="demo", serviceName="six", taskDefinition="orders",
-                         desiredCount=1, loadBalancers=lbs))[1] == "InvalidParameterException"
+                         desiredCount=1, loadBalancers=lbs, networkConfiguration=network(stack))) == (
+        400, "InvalidParameterException", "load balancers can have at most 5 items.")
     kept = ecs.describe_services(cluster="demo", services=["orders"])["services"][0]["loadBalancers"]
     assert len(kept) == 5
+
+
+def network(stack) -> dict:
+    return {"awsvpcConfiguration": {"subnets": stack.extra["subnets"].split(","),
+                                    "securityGroups": [stack.extra["securityGroup"]]}}
+
+
+def test_a_service_network_configuration_must_suit_its_task_definitions_network_mode(stack, once):
+    """portico reads an awsvpc task definition's mode off its service (observed.read_ecs): AWS keeps them in step."""
+    ecs = once("ecs")
+    ecs.register_task_definition(family="bridged", networkMode="bridge", containerDefinitions=[
+        {"name": "web", "image": "web", "memory": 128, "portMappings": [{"containerPort": 8080}]}])
+    assert error(refused(ecs.create_service, cluster="demo", serviceName="bare", taskDefinition="orders",
+                         desiredCount=1)) == (
+        400, "InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is "
+                                          "specified.")
+    assert error(refused(ecs.create_service, cluster="demo", serviceName="bridged", taskDefinition="bridged",
+                         desiredCount=1, networkConfiguration=network(stack))) == (
+        400, "InvalidParameterException", "Network Configuration is not valid for the given networkMode of this task "
+                                          "definition.")
+    ecs.create_service(cluster="demo", serviceName="bridged", taskDefinition="bridged", desiredCount=1)
+    ecs.create_service(cluster="demo", serviceName="vpc", taskDefinition="orders", desiredCount=1,
+                       networkConfiguration=network(stack))
 
 
 # -- API Gateway -----------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ log = logging.getLogger("portico.apply")
 WORKERS = 8  # threads of a parallel run: the pacer, not the threads, sets the pace (~10 ELB calls a second)
 # Runs of these actions are per-service chains, run side by side (each action's steps touch only their service's
 # objects and ledger); the two sets are contiguous in ORDER.
-CHAINS = (frozenset({"adopt_target_group", "create_target_group", "modify_target_group", "create_listener",
-                     "modify_listener", "create_rule", "modify_rule"}),
+CHAINS = (frozenset({"check_container", "adopt_target_group", "create_target_group", "modify_target_group",
+                     "create_listener", "modify_listener", "create_rule", "modify_rule"}),
           frozenset({"detach_ecs", "delete_rule", "delete_listener", "delete_target_group"}))
 FOLLOWS = {CHAINS[0]: "attach_ecs"}  # a chain run's services' later step of this action is applied as they end
 ASIDE = frozenset({"put_alarms", "put_dashboard"})  # beside the routing steps, once the load balancers are made

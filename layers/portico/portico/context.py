@@ -49,6 +49,9 @@ class ApplyContext:
     verify: Callable[[list[str]], dict[str, Conflict]] = lambda services: {}
     claimed: set[str] = field(default_factory=set)  # services whose ledger this pass holds
     renewed_at: float = 0.0  # when this pass last took or renewed its claims (the heartbeat)
+    # task definitions apply read (kinds/ecs.check_container), by ARN, for the pass to cache; each service's container
+    task_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    containers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tg_arns = {name: tg.arn for name, tg in self.observed.target_groups.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from .observed import EcsService, LoadBalancer, Observed, ecs_key
+from .observed import LoadBalancer, Observed, ecs_key
 from .settings import SERVICE_HEADER, Settings
 from .slots import choose_port, choose_priority, header_value
 from .spec import ServiceSpec, SpecError, overlap, route_paths
@@ -65,7 +65,7 @@ class DesiredService:
     port: int
     target_group_name: str
     target_type: str
-    container_name: str
+    container_name: str | None  # None: the one container that maps the port, found by apply (check_container)
     ecs_key: str
     ancestors: tuple[str, ...]
     resources: dict[str, dict[str, MethodSpec]] = field(default_factory=dict)  # path -> verb -> method
@@ -121,24 +121,25 @@ def _authorization(spec: ServiceSpec, observed: Observed) -> tuple[str, bool, st
     return "NONE", False, None
 
 
-def _container(spec: ServiceSpec, svc: EcsService) -> str:
-    if spec.container_name:
-        ports = svc.containers.get(spec.container_name)
+def container_for(name: str | None, port: int, containers: dict[str, set[int]], task_definition: str) -> str:
+    """The container of `task_definition` (its containers' ports by name) the target group routes to: `name`
+    when given, which must map `port`, else the one container that maps it. SpecError names the field."""
+    td = task_definition.rsplit("/", 1)[-1]
+    if name:
+        ports = containers.get(name)
         if ports is None:
-            raise SpecError("containerName", f"{spec.container_name!r} is not a container of task definition "
-                                             f"{svc.task_definition.rsplit('/', 1)[-1]} "
-                                             f"(containers: {', '.join(sorted(svc.containers)) or 'none'})")
-        if spec.container_port not in ports:
-            raise SpecError("containerPort", f"container {spec.container_name!r} does not map port "
-                                             f"{spec.container_port} (it maps {sorted(ports) or 'none'})")
-        return spec.container_name
-    matches = [name for name, ports in svc.containers.items() if spec.container_port in ports]
+            raise SpecError("containerName", f"{name!r} is not a container of task definition {td} "
+                                             f"(containers: {', '.join(sorted(containers)) or 'none'})")
+        if port not in ports:
+            raise SpecError("containerPort", f"container {name!r} does not map port {port} "
+                                             f"(it maps {sorted(ports) or 'none'})")
+        return name
+    matches = [c for c, ports in containers.items() if port in ports]
     if not matches:
-        raise SpecError("containerPort", f"no container in task definition "
-                                         f"{svc.task_definition.rsplit('/', 1)[-1]} maps port {spec.container_port}")
+        raise SpecError("containerPort", f"no container in task definition {td} maps port {port}")
     if len(matches) > 1:
-        raise SpecError("containerName", f"containers {', '.join(sorted(matches))} all map port "
-                                         f"{spec.container_port}; set containerName to pick one")
+        raise SpecError("containerName", f"containers {', '.join(sorted(matches))} all map port {port}; "
+                                         "set containerName to pick one")
     return matches[0]
 
 
@@ -180,7 +181,7 @@ def _check_path(spec: ServiceSpec, observed: Observed) -> None:
             raise SpecError("path", f"{spec.path} {relation} {path}, which is owned by service {owner!r}")
 
 
-def _ecs_service(spec: ServiceSpec, observed: Observed) -> tuple[str, str, str]:
+def _ecs_service(spec: ServiceSpec, observed: Observed) -> tuple[str, str | None, str]:
     """(ECS key, container, target type) of the spec's ECS service, which must exist on the ECS controller."""
     key = ecs_key(spec.cluster, spec.ecs_service)
     svc = observed.ecs.get(key)
@@ -190,7 +191,10 @@ def _ecs_service(spec: ServiceSpec, observed: Observed) -> tuple[str, str, str]:
     if svc.controller != "ECS":
         raise SpecError("ecsService", f"{key} uses the {svc.controller} deployment controller; portico can attach "
                                       "target groups only to services on the rolling (ECS) controller")
-    return key, _container(spec, svc), "ip" if svc.network_mode == "awsvpc" else "instance"
+    # a task definition not read yet (observed.read_ecs) is checked by apply first (kinds/ecs.check_container)
+    container = spec.container_name if svc.containers is None else \
+        container_for(spec.container_name, spec.container_port, svc.containers, svc.task_definition)
+    return key, container, "ip" if svc.network_mode == "awsvpc" else "instance"
 
 
 def _check_target_groups(spec: ServiceSpec, observed: Observed, key: str, tg_name: str) -> None:

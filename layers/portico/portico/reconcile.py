@@ -291,7 +291,10 @@ class Reconciler:
                           on_step=self.on_step, deadline=self.deadline)
         applier.ctx.verify = lambda services: self.changed_entries(services, entries.items)
         outcome.saw(observed)
-        return outcome.merge(plan, applier.run(plan))
+        raced = outcome.merge(plan, applier.run(plan))
+        if applier.ctx.task_definitions:  # those apply read (observed.read_ecs left them to it): kept as observe's
+            self.state.cache_task_definitions(applier.ctx.task_definitions)
+        return raced
 
     def changed_entries(self, services: list[str], read: dict[str, dict[str, Any]]) -> dict[str, Conflict]:
         """After the claims: the services whose entry is no longer the one the pass read (and planned for)."""

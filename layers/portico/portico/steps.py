@@ -21,7 +21,7 @@ from .spec import route_paths
 ORDER = (
     "create_load_balancer",
     "reserve",
-    "adopt_target_group", "create_target_group", "modify_target_group",
+    "check_container", "adopt_target_group", "create_target_group", "modify_target_group",
     "create_listener", "modify_listener", "create_rule", "modify_rule",
     "import_routes", "create_resource", "put_method", "update_method", "put_integration", "delete_method",
     "attach_ecs", "put_alarms",
@@ -58,7 +58,7 @@ class Step:
             obj = f"listener rule priority {p['priority']}"
         elif self.action in ("create_listener", "modify_listener", "delete_listener") and p.get("port"):
             obj = f"port {p['port']}"
-        elif self.action in ("attach_ecs", "detach_ecs"):
+        elif self.action in ("attach_ecs", "detach_ecs", "check_container"):
             obj = f"ECS service {p.get('ecsService')}"
         elif self.action in ("put_method", "update_method", "put_integration", "delete_method"):
             obj = f"{p.get('httpMethod')} {p.get('path')}"

@@ -7,9 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from botocore.exceptions import ClientError
 
 from ..context import ApplyContext
-from ..desired import DesiredService
+from ..desired import DesiredService, container_for
 from ..errors import Busy, StepError, is_not_found
-from ..observed import Observed
+from ..observed import Observed, task_definition
+from ..spec import SpecError
 from ..steps import Step
 
 
@@ -23,6 +24,10 @@ def plan(d: DesiredService, obs: Observed) -> list[Step]:
     attached = any(lb.get("targetGroupArn") == arn and lb.get("containerName") == d.container_name
                    and lb.get("containerPort") == d.spec.container_port for lb in svc.load_balancers)
     stale = [lb["targetGroupArn"] for lb in svc.load_balancers if lb.get("targetGroupArn") in old]
+    if svc.containers is None:  # its task definition is read first, at the head of the service's chain
+        steps.append(Step("check_container", s, {
+            "ecsService": d.ecs_key, "taskDefinition": svc.task_definition, "containerName": d.container_name,
+            "containerPort": d.spec.container_port, "targetType": d.target_type}))
     if tg is None or not attached or stale:
         params = {"ecsService": d.ecs_key, "targetGroup": d.target_group_name, "containerName": d.container_name,
                   "containerPort": d.spec.container_port, "detach": old}
@@ -81,11 +86,31 @@ def _describe(ctx: ApplyContext, cluster: str, services: list[str]) -> dict[str,
     return out
 
 
+def check_container(step: Step, ctx: ApplyContext) -> None:
+    """A task definition observation left to apply (observed.read_ecs): the checks the plan makes of a read one
+    (desired.container_for), before the service's first ELBv2 call, so a container that does not map the port
+    still fails the service before anything is made for it. Its answer is kept for the pass to cache."""
+    p = step.params
+    td = ctx.task_definitions.get(p["taskDefinition"])
+    if td is None:
+        td = ctx.task_definitions[p["taskDefinition"]] = task_definition(ctx.clients.ecs, p["taskDefinition"])
+    containers = {name: set(ports) for name, ports in td["containers"].items()}
+    try:
+        ctx.containers[step.service] = container_for(p["containerName"], p["containerPort"], containers,
+                                                     p["taskDefinition"])
+    except SpecError as exc:
+        raise StepError(str(exc)) from None
+    if ("ip" if td["networkMode"] == "awsvpc" else "instance") != p["targetType"]:  # AWS keeps the two in step
+        raise StepError(f"task definition {p['taskDefinition'].rsplit('/', 1)[-1]} uses network mode "
+                        f"{td['networkMode']}, which the ECS service's network configuration does not match")
+
+
 def attach_ecs(step: Step, ctx: ApplyContext, described: dict | None = None) -> None:
     p = step.params
     arn = ctx.tg_arns[p["targetGroup"]]
     drop = set(p.get("detach") or []) | {arn}
-    entry = {"targetGroupArn": arn, "containerName": p["containerName"], "containerPort": p["containerPort"]}
+    container = p["containerName"] or ctx.containers[step.service]  # None: check_container found it
+    entry = {"targetGroupArn": arn, "containerName": container, "containerPort": p["containerPort"]}
     ledger = ctx.ledger(step.service)
     if ledger.ecs != p["ecsService"]:  # write-ahead: offboarding must know which ECS service to detach
         ledger.ecs = p["ecsService"]
@@ -169,6 +194,6 @@ def detach_ecs(step: Step, ctx: ApplyContext) -> None:
         ledger.ecs = None
 
 
-APPLY = {"attach_ecs": attach_ecs, "detach_ecs": detach_ecs}
+APPLY = {"check_container": check_container, "attach_ecs": attach_ecs, "detach_ecs": detach_ecs}
 BATCH = {"attach_ecs": attach_many}
 CHUNKS = {"attach_ecs": LEASE_BATCH}  # a run of attachments splits into independent chunks of this many: side by side

@@ -15,6 +15,7 @@ from .reads import (
     read_rules,
     read_tags,
     read_target_groups,
+    task_definition,
 )
 from .values import (
     EcsService,
@@ -37,5 +38,5 @@ __all__ = [
     "EcsService", "Listener", "LoadBalancer", "Method", "Observed", "ProductObserved", "Resource", "Rule",
     "StageState", "TargetGroup", "alarm_prefix", "dashboard_name", "dashboard_pages", "ecs_key", "observe",
     "read_cognito_authorizer", "read_ecs", "read_load_balancers", "read_product", "read_resources",
-    "read_rules", "read_tags", "read_target_groups",
+    "read_rules", "read_tags", "read_target_groups", "task_definition",
 ]

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from ..clients import Clients
 from ..errors import error_code, is_not_found
+from ..pace import MARGIN, RATES
 from ..settings import Settings
 from ..state import StateTable
 from .values import (
@@ -31,6 +32,7 @@ from .values import (
 )
 
 READERS = 8  # ECS and ELB reads made side by side (the clients' pacer keeps them within each API's read rate)
+LATE_OVER = int(RATES["ECS_READ"][0] * MARGIN)  # task definitions observation reads at most at once (read_ecs)
 
 
 def observe(clients: Clients, settings: Settings, state: StateTable,
@@ -51,7 +53,8 @@ def observe(clients: Clients, settings: Settings, state: StateTable,
                                           link_version or snapshot.link_version,
                                           snapshot.pool_arns),
             "target_groups": pool.submit(read_target_groups, clients.elbv2),
-            "ecs": pool.submit(read_ecs, clients.ecs, ecs_services, snapshot.task_definitions)}
+            "ecs": pool.submit(read_ecs, clients.ecs, ecs_services, snapshot.task_definitions,
+                               {led.ecs for led in snapshot.ledgers.values() if led.ecs})}
         if api is None:
             reads.update(
                 resources=pool.submit(read_resources, clients.apigateway, settings.rest_api_id),
@@ -187,11 +190,21 @@ def read_cognito_authorizer(apigateway, rest_api_id: str) -> str | None:
                  if a.get("type") == "COGNITO_USER_POOLS"), None)
 
 
-def read_ecs(ecs, wanted: list[tuple[str, str]],
-             known: dict[str, dict[str, Any]] | None = None) -> dict[str, EcsService | None]:
+def read_ecs(ecs, wanted: list[tuple[str, str]], known: dict[str, dict[str, Any]] | None = None,
+             attached: set[str] | None = None) -> dict[str, EcsService | None]:
     """ECS services by "cluster/service", 10 per DescribeServices; their task definitions that `known` (portico's
     cache) lacks, one DescribeTaskDefinition each, added to it for the caller to keep. The calls go READERS at a
-    time: the clients' pacer keeps them within ECS's read rate."""
+    time: the clients' pacer keeps them within ECS's read rate.
+
+    `attached`: the ECS services a ledger names. When more task definitions are missing than ECS's read burst
+    answers at once (LATE_OVER), those of the other ECS services (attached by no entry yet: a batch onboarding) are
+    left to apply, which reads each at the head of its service's chain (kinds/ecs.check_container): at 18 a second
+    they would hold every ELBv2 call of the pass back (1,000 services: 55 s), where in the chains they run under
+    the ELBv2 calls, which go at half that rate. Their network mode, all the plan needs of them, is in
+    DescribeServices: a service has an `awsvpcConfiguration` exactly when its task definition uses awsvpc
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html, networkConfiguration:
+    "required for task definitions that use the awsvpc network mode ..., and it isn't supported for other
+    network modes")."""
     known = {} if known is None else known
     by_cluster: dict[str, list[str]] = defaultdict(list)
     for cluster, service in dict.fromkeys(wanted):
@@ -201,8 +214,12 @@ def read_ecs(ecs, wanted: list[tuple[str, str]],
     with ThreadPoolExecutor(READERS, thread_name_prefix="portico-read") as pool:
         found = {k: svc for part in pool.map(lambda chunk: _describe_services(ecs, *chunk), chunks)
                  for k, svc in part.items()}
-        new = sorted({arn for svc in found.values() if svc and (arn := svc.get("taskDefinition"))} - set(known))
-        known.update(zip(new, pool.map(lambda arn: _task_definition(ecs, arn), new), strict=True))
+        arns = {k: arn for k, svc in found.items() if svc and (arn := svc.get("taskDefinition"))}
+        missing = set(arns.values()) - set(known)
+        late = missing - {arns[k] for k in arns if k in attached} if attached is not None and \
+            len(missing) > LATE_OVER else set()
+        new = sorted(missing - late)
+        known.update(zip(new, pool.map(lambda arn: task_definition(ecs, arn), new), strict=True))
     return {key: svc and _ecs_service(key, svc, known) for key, svc in found.items()}
 
 
@@ -219,7 +236,7 @@ def _describe_services(ecs, cluster: str, services: list[str]) -> dict[str, dict
             else None for s in services}
 
 
-def _task_definition(ecs, arn: str) -> dict[str, Any]:
+def task_definition(ecs, arn: str) -> dict[str, Any]:
     """What portico needs of a task definition: its network mode and each container's ports (`fresh`: to cache)."""
     td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
     return {"networkMode": td.get("networkMode", "bridge"), "fresh": True, "containers": {
@@ -229,11 +246,15 @@ def _task_definition(ecs, arn: str) -> dict[str, Any]:
 
 def _ecs_service(key: str, svc: dict[str, Any], known: dict[str, dict[str, Any]]) -> EcsService:
     td_arn = svc.get("taskDefinition", "")
-    td = known.get(td_arn) or {"networkMode": "bridge", "containers": {}}
+    td = known.get(td_arn) if td_arn else {"networkMode": "bridge", "containers": {}}
+    if td is None:  # read by apply (read_ecs): awsvpc or not is all the plan needs, and the service says it
+        awsvpc = bool((svc.get("networkConfiguration") or {}).get("awsvpcConfiguration"))
+        td = {"networkMode": "awsvpc" if awsvpc else "bridge", "containers": None}  # bridge or host: instances
     return EcsService(key=key, arn=svc["serviceArn"], status=svc.get("status", ""),
                       controller=(svc.get("deploymentController") or {}).get("type", "ECS"),
                       task_definition=td_arn, load_balancers=list(svc.get("loadBalancers") or []),
-                      containers={name: {int(p) for p in ports} for name, ports in td["containers"].items()},
+                      containers=None if td["containers"] is None else
+                      {name: {int(p) for p in ports} for name, ports in td["containers"].items()},
                       network_mode=td["networkMode"])
 
 

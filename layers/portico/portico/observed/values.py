@@ -80,7 +80,8 @@ class EcsService:
     controller: str
     task_definition: str
     load_balancers: list[dict[str, Any]]
-    containers: dict[str, set[int]] = field(default_factory=dict)  # name -> container ports
+    # name -> container ports; None: its task definition is not read yet, apply reads it (ecs.check_container)
+    containers: dict[str, set[int]] | None = field(default_factory=dict)
     network_mode: str = "awsvpc"
 
 
