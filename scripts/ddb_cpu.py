@@ -6,8 +6,9 @@ this process), one table, then RUNS times (default 3):
   conditions, the pass-order condition, ~10 SETs and REMOVEs), one per service, one client thread;
 - reserve: 20 TransactWriteItems of 100 items made by `reservations.reserve_many` (25 reservations each: two
   conditional Puts, an Update of the ledger, a ConditionCheck).
-Prints, per kind, the median over the runs of the client's ms per call and of the server's (time inside
-moto's DynamoHandler.call_action, which holds the emulator's one DynamoDB lock), and the machine load.
+Prints, per kind, the median over the runs of the client's ms per call, of the server's (time inside
+moto's DynamoHandler.call_action, which holds the emulator's one DynamoDB lock) and of the CPU time of the
+server's thread meanwhile (less sensitive to the machine's load), and the machine load.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ from portico.state.table import Table
 from portico_cli.local_aws import account as local
 
 SERVICES, TRANSACTIONS, PER_TRANSACTION = 1000, 20, 25  # 25 reservations = 100 transaction items
-_server_seconds = [0.0]
+_server_seconds = [0.0, 0.0]  # wall, CPU (of the request's thread) inside the emulator
 
 
 def _timed(call_action):
     def wrapper(self):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             return call_action(self)
         finally:
             _server_seconds[0] += time.perf_counter() - start
+            _server_seconds[1] += time.thread_time() - cpu
 
     return wrapper
 
@@ -64,8 +66,8 @@ def client(endpoint: str, table: str, key: str):
     return ddb
 
 
-def status_writes(endpoint: str, run: int) -> tuple[float, float]:
-    """(client, server) seconds of SERVICES status writes onto freshly written specs."""
+def status_writes(endpoint: str, run: int) -> tuple[float, float, float]:
+    """(client, server, server CPU) seconds of SERVICES status writes onto freshly written specs."""
     ddb = client(endpoint, "registry", "service")
     registry = Registry(ddb, "registry")
     for i in range(SERVICES):
@@ -73,24 +75,24 @@ def status_writes(endpoint: str, run: int) -> tuple[float, float]:
                            "containerPort": 8080, "path": f"/s{i}", "methods": ["GET"], "auth": "NONE",
                            "healthCheckPath": "/health"})
     items = registry.scan()
-    _server_seconds[0], start = 0.0, time.perf_counter()
+    _server_seconds[:], start = [0.0, 0.0], time.perf_counter()
     for n, item in enumerate(items.values()):
         status = Status(READY, f"run {run}", listener_port=10000 + n, invoke_url=f"https://x/s{n}",
                         target_group_arn=f"arn:tg/{n}", spec_hash="h")
         assert registry.write_status(item, status, started=time.time())
-    return time.perf_counter() - start, _server_seconds[0]
+    return time.perf_counter() - start, *_server_seconds
 
 
-def reservations(endpoint: str) -> tuple[float, float]:
-    """(client, server) seconds of TRANSACTIONS reservation transactions."""
+def reservations(endpoint: str) -> tuple[float, float, float]:
+    """(client, server, server CPU) seconds of TRANSACTIONS reservation transactions."""
     table = Table(client(endpoint, "state", "pk"), "state")
-    _server_seconds[0], start = 0.0, time.perf_counter()
+    _server_seconds[:], start = [0.0, 0.0], time.perf_counter()
     for t in range(TRANSACTIONS):
         batch = [Reservation(service=f"svc{t}-{i}", load_balancer="nlb-1", slot=10000 + t * 100 + i,
                              path=f"/p{t}-{i}", target_groups={"nlb-1": f"tg-{t}-{i}"}, ecs=f"c/e{t}-{i}",
                              nonce="n") for i in range(PER_TRANSACTION)]
         assert reserve_many(table, batch)
-    return time.perf_counter() - start, _server_seconds[0]
+    return time.perf_counter() - start, *_server_seconds
 
 
 def main() -> None:
@@ -100,10 +102,9 @@ def main() -> None:
     reserve = [reservations(endpoint) for _ in range(runs)]
     for name, results, calls in (("status UpdateItem", status, SERVICES), ("reserve TransactWriteItems", reserve,
                                                                           TRANSACTIONS)):
-        client_ms = statistics.median(c for c, _ in results) * 1000 / calls
-        server_ms = statistics.median(s for _, s in results) * 1000 / calls
-        print(f"{name}: {client_ms:.2f} ms per call (client), {server_ms:.2f} ms in the emulator "
-              f"(median of {runs} runs of {calls})")
+        client, server, cpu = (statistics.median(r[i] for r in results) * 1000 / calls for i in range(3))
+        print(f"{name}: {client:.2f} ms per call (client), {server:.2f} ms in the emulator, {cpu:.2f} ms of its "
+              f"CPU (median of {runs} runs of {calls})")
     print("load:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 

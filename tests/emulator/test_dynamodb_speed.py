@@ -46,9 +46,12 @@ def test_a_repeated_expression_is_tokenized_once(ddb, monkeypatch):
     tokenize, lex = ExpressionTokenizer.make_list, ConditionExpressionParser._lex_one_node
     monkeypatch.setattr(ExpressionTokenizer, "make_list", staticmethod(lambda e: tokenized.append(e) or tokenize(e)))
     monkeypatch.setattr(ConditionExpressionParser, "_lex_one_node", lambda p, e: lexed.append(e) or lex(p, e))
+    parsed, parse = [], ConditionExpressionParser._parse_paths
+    monkeypatch.setattr(ConditionExpressionParser, "_parse_paths", lambda p, nodes: parsed.append(1) or parse(p, nodes))
     for n in range(5):
         status_write(ddb, n, 2 + n)
     assert tokenized == lexed == []  # moto: twice each per call
+    assert len(parsed) == 5  # the condition with this call's values: once per call (moto: twice)
 
 
 def test_the_same_expression_with_other_values_writes_those_values(ddb):

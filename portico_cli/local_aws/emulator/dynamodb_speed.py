@@ -4,8 +4,8 @@ Every DynamoDB request runs under dynamodb.LOCK, so moto's CPU per call is seria
 moto, for one UpdateItem (moto 5.2):
 - tokenizes and parses its UpdateExpression twice (the handler, then the backend), and deep-copies the parsed
   tree (`copy.deepcopy`, which walks every node generically) before its Validator rewrites the copy;
-- lexes the ConditionExpression twice (three times for a transaction item: the emulator checks it too), with
-  one regular expression after another per token;
+- lexes and parses the ConditionExpression twice (three times for a transaction item: the emulator checks it
+  too), with one regular expression after another per token;
 - runs ten tree walks (DepthFirstTraverser) in which every node re-builds the walker's map of node classes to
   handlers and asks `isinstance` of moto's abstract node classes (a Python-level ABC check) again and again.
 
@@ -20,7 +20,12 @@ Here, with the same results:
   no node twice): anything else goes to deepcopy as before;
 - a ConditionExpression's tokens (kind and text, what the lexer derives from the text alone) are kept per text,
   and the lexer's nodes are made again from them on every call: attribute names and values are looked up
-  afterwards, per call, as before (a condition's parsed form embeds its values: it is not kept);
+  afterwards, per call, as before. A condition's parsed form embeds the request's names and values, so it is
+  not kept across requests; within one request moto parses it again from the very same name and value dicts
+  (the handler, then the backend; nothing between them changes those dicts): the second parse returns the
+  first's result (an Op tree that evaluating does not change) and the names and values it found, when both
+  dicts are the same objects. The dicts are held with the result, so their ids cannot be reused by another
+  request's;
 - each walk reads the walker's map once per walk instead of once per node, and asks `isinstance` once per node
   class. moto's walkers return a fixed map; a walker class that overrides how nodes are visited or processed
   keeps moto's walk;
@@ -29,10 +34,11 @@ Here, with the same results:
   is: once they have passed for an expression text, those names and those key attributes, they are not walked
   again for the same three. When they raise, nothing is kept: the next call raises the same error.
 
-Measured with `python -m scripts.ddb_cpu` (median of 3 runs, load average 3.8 on 2 cores, 7 Dec 2026): a status
-write (portico's `Registry.write_status` UpdateItem) 11.49 ms in the emulator before, 4.63 ms after (client's
-17.13 to 10.27 ms); a TransactWriteItems of 100 reservation items 239.2 ms before, 66.1 ms after (262.8 to
-89.8 ms), the latter also by dynamodb.py no longer checking each item's condition a third time.
+Measured with `python -m scripts.ddb_cpu` (median of 3 runs, 7 Dec 2026, load average 2.3 to 4.2 on 2 cores):
+a status write (portico's `Registry.write_status` UpdateItem) takes 9.61 ms in the emulator before, 3.00 ms
+after (its thread's CPU 9.51 to 2.97 ms; the client's 14.47 to 6.72 ms); a TransactWriteItems of 100
+reservation items 198.8 ms before, 54.5 ms after (CPU 197.8 to 52.9 ms; client 219.3 to 72.2 ms), the latter
+also by dynamodb.py no longer checking each item's condition a third time.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ class _Kept(dict):
         return value
 
 
-_trees, _plain_trees, _tokens, _checked, _node_classes = _Kept(), _Kept(), _Kept(), _Kept(), {}
+_trees, _plain_trees, _tokens, _checked, _parsed, _node_classes = _Kept(), _Kept(), _Kept(), _Kept(), _Kept(), {}
 CHECKS = ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator")  # moto's first walks
 
 
@@ -127,6 +133,27 @@ def _kept_lex(lex):
                      for nonterminal, token in tokens)
 
     return lex_condition_expression
+
+
+def _parsed_once(parse):
+    def parse_once(self):
+        text, names = self.condition_expression, self.expression_attribute_names
+        values = self.expression_attribute_values
+        if not text or not isinstance(text, str):
+            return parse(self)
+        key = (type(self), text, id(names), id(values))
+        kept = _parsed.get(key)
+        if kept is not None and kept[0] is names and kept[1] is values:
+            self.expr_attr_names_found.extend(kept[3])
+            self.expr_attr_values_found.extend(kept[4])
+            return kept[2]
+        found = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+        op = parse(self)
+        _parsed.keep(key, (names, values, op, self.expr_attr_names_found[found[0]:],
+                           self.expr_attr_values_found[found[1]:]))
+        return op
+
+    return parse_once
 
 
 def _one_map_per_walk(traverse):
@@ -219,6 +246,7 @@ def install() -> None:
     wrap(expressions.UpdateExpressionParser, "make", _kept_parse)
     replace(validators, "deepcopy", _deepcopy)
     wrap(comparisons.ConditionExpressionParser, "_lex_condition_expression", _kept_lex)
+    wrap(comparisons.ConditionExpressionParser, "parse", _parsed_once)
     wrap(ast_nodes.DepthFirstTraverser, "traverse", _one_map_per_walk)
     wrap(validators.Validator, "__init__", _checks_key)
     wrap(validators.Validator, "validate", _checked_once)
