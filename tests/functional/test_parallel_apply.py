@@ -181,3 +181,34 @@ def test_a_chunks_ecs_services_are_attached_side_by_side(aws, model):
     assert aws_model.refusals() == {}
     assert len(threads) == len(SERVICES) and len(set(threads)) > 1, threads
     assert all(t.startswith("portico-ecs") for t in threads), threads
+
+
+def test_each_chain_starts_once_its_own_reservation_is_made_not_every_services(aws, model, monkeypatch):
+    """apply.GATES: the reservations ahead of the ELB chains go a transaction at a time on a thread of their own, and
+    a service's chain starts as soon as its own transaction is made: the first CreateTargetGroup comes before the
+    last reservation transaction, and never before its own service's."""
+    monkeypatch.setitem(apply.CHUNKS, "reserve", 2)  # 5 transactions of 2 services
+    w, clients = world(aws, Pacer(TIGHT))
+    seen: list[tuple[str, frozenset[str]]] = []
+
+    def record(params=None, model=None, **_):
+        if model.name == "CreateTargetGroup":
+            tags = {t["Key"]: t["Value"] for t in params["Tags"]}
+            seen.append(("CreateTargetGroup", frozenset({tags["portico:service"]})))
+            return
+        keys = [next(iter(a.values()))["Key" if "Key" in next(iter(a.values())) else "Item"]["pk"]["S"]
+                for a in params["TransactItems"]]
+        if any(k.startswith("port#") for k in keys):  # a reservation (a claim names no port)
+            seen.append(("reserve", frozenset(k.removeprefix("svc#") for k in keys if k.startswith("svc#"))))
+
+    clients.elbv2.meta.events.register("before-parameter-build.elastic-load-balancing-v2.CreateTargetGroup", record)
+    clients.dynamodb.meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", record)
+    model()
+    outcome = Reconciler(clients, w.settings).run(SERVICES)
+    assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
+    ops = [op for op, _ in seen]
+    assert ops.count("reserve") == 5 and ops.count("CreateTargetGroup") == len(SERVICES), seen
+    assert ops.index("CreateTargetGroup") < len(ops) - 1 - ops[::-1].index("reserve"), seen
+    for service in SERVICES:
+        reserved = next(i for i, (op, names) in enumerate(seen) if op == "reserve" and service in names)
+        assert reserved < seen.index(("CreateTargetGroup", frozenset({service}))), seen
