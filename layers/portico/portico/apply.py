@@ -140,8 +140,7 @@ class Applier:
                     if id(st) not in kept:
                         opened[st.service].set()
             for step in left:
-                if not self._stopped(step.service):
-                    self._guard(step, lambda step=step: self._apply(step))
+                self._step(step)
                 opened[step.service].set()
         finally:
             for gate in opened.values():
@@ -187,10 +186,7 @@ class Applier:
                 gates[todo[0].service].wait()
             for step in todo:
                 self._heartbeat()  # between steps, as one after the other: a long chain keeps its claims
-                if self._late():
-                    self._stop_late(step.service)
-                elif not self._stopped(step.service):
-                    self._guard(step, lambda step=step: self._apply(step))
+                self._step(step)
                 with self._lock:
                     ended[0] += 1
             chunk, after = [], follow.get(todo[0].service)
@@ -207,10 +203,14 @@ class Applier:
         if due:
             batch(due)
         for step in left:
-            if self._late():
-                self._stop_late(step.service)
-            elif not self._stopped(step.service):
-                self._guard(step, lambda step=step: self._apply(step))
+            self._step(step)
+
+    def _step(self, step: Step) -> None:
+        """One step, unless the pass is out of time (its service is retried) or its service stopped."""
+        if self._late():
+            self._stop_late(step.service)
+        elif not self._stopped(step.service):
+            self._guard(step, lambda: self._apply(step))
 
     def _wait(self, pool: ThreadPoolExecutor, futures: list, beat: Callable[[], None] | None = None) -> list:
         """The futures' results in order, once all ended; meanwhile the claims' heartbeat and progress run here.
