@@ -20,12 +20,16 @@ Here, with the same results:
   no node twice): anything else goes to deepcopy as before;
 - a ConditionExpression's tokens (kind and text, what the lexer derives from the text alone) are kept per text,
   and the lexer's nodes are made again from them on every call: attribute names and values are looked up
-  afterwards, per call, as before. A condition's parsed form embeds the request's names and values, so it is
-  not kept across requests; within one request moto parses it again from the very same name and value dicts
-  (the handler, then the backend; nothing between them changes those dicts): the second parse returns the
-  first's result (an Op tree that evaluating does not change) and the names and values it found, when both
-  dicts are the same objects. The dicts are held with the result, so their ids cannot be reused by another
-  request's;
+  afterwards, per call, as before;
+- a condition's parsed tree (moto's nodes, just before it makes its Op tree of them) is kept per text and
+  names: the steps after the lexer read only the text, the names and which values are named, never the
+  values themselves, which moto writes into the value nodes as it meets them. A later call with the same text
+  and names gets a fresh copy of that tree with its own values written in the same way, then moto's Op tree
+  of it; a value the call lacks sends it through moto's parse, which fails as before;
+- within one request moto parses the condition again from the very same name and value dicts (the handler,
+  then the backend; nothing between them changes those dicts): the second parse returns the first's result
+  (an Op tree that evaluating does not change) and the names and values it found, when both dicts are the
+  same objects. The dicts are held with the result, so their ids cannot be reused by another request's;
 - each walk reads the walker's map once per walk instead of once per node, and asks `isinstance` once per node
   class. moto's walkers return a fixed map; a walker class that overrides how nodes are visited or processed
   keeps moto's walk;
@@ -34,10 +38,10 @@ Here, with the same results:
   is: once they have passed for an expression text, those names and those key attributes, they are not walked
   again for the same three. When they raise, nothing is kept: the next call raises the same error.
 
-Measured with `python -m scripts.ddb_cpu` (median of 3 runs, 7 Dec 2026, load average 2.3 to 4.2 on 2 cores):
-a status write (portico's `Registry.write_status` UpdateItem) takes 9.61 ms in the emulator before, 3.00 ms
-after (its thread's CPU 9.51 to 2.97 ms; the client's 14.47 to 6.72 ms); a TransactWriteItems of 100
-reservation items 198.8 ms before, 54.5 ms after (CPU 197.8 to 52.9 ms; client 219.3 to 72.2 ms), the latter
+Measured with `python -m scripts.ddb_cpu` (median of 3 runs, 7 Dec 2026, load average 3.0 to 3.8 on 2 cores):
+a status write (portico's `Registry.write_status` UpdateItem) takes 8.64 ms in the emulator before, 2.62 ms
+after (its thread's CPU 8.25 to 2.52 ms; the client's 13.09 to 6.15 ms); a TransactWriteItems of 100
+reservation items 214.7 ms before, 47.3 ms after (CPU 180.1 to 46.0 ms; client 238.9 to 63.7 ms), the latter
 also by dynamodb.py no longer checking each item's condition a third time.
 """
 
@@ -64,6 +68,7 @@ class _Kept(dict):
 
 
 _trees, _plain_trees, _tokens, _checked, _parsed, _node_classes = _Kept(), _Kept(), _Kept(), _Kept(), _Kept(), {}
+_templates = _Kept()
 CHECKS = ("ActionCountValidator", "OverlappingPathsValidator", "UpdateHashRangeKeyValidator")  # moto's first walks
 
 
@@ -156,6 +161,54 @@ def _parsed_once(parse):
     return parse_once
 
 
+def _templated(parse):
+    def parse_from_template(self):
+        text, names = self.condition_expression, self.expression_attribute_names
+        key = (type(self), text, tuple(sorted(names.items())) if isinstance(names, dict) else names)
+        try:
+            template = _templates.get(key) if text and isinstance(text, str) else None
+        except TypeError:  # a name that is no string
+            return parse(self)
+        if template is not None:
+            try:
+                node = _bind(template[0], self.expression_attribute_values, self.Kind.EXPRESSION_ATTRIBUTE_VALUE)
+            except (KeyError, TypeError):  # a value this request lacks: moto's parse says how it fails
+                return parse(self)
+            self.expr_attr_names_found.extend(template[1])
+            self.expr_attr_values_found.extend(template[2])
+            return self._make_op_condition(node)
+        return _parse_keeping(self, parse, key)
+
+    return parse_from_template
+
+
+def _parse_keeping(self, parse, key):
+    """moto's parse; the tree it hands to `_make_op_condition` kept as the template of its text and names."""
+    trees, make = [], self._make_op_condition
+
+    def make_op_condition(node):  # called for the whole tree first, then (recursively) for its parts
+        if not trees:
+            trees.append(node)
+        return make(node)
+
+    self._make_op_condition = make_op_condition
+    found = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+    try:
+        op = parse(self)
+    finally:
+        del self._make_op_condition
+    if trees and isinstance(self.condition_expression, str) and self.condition_expression:
+        _templates.keep(key, (trees[0], self.expr_attr_names_found[found[0]:], self.expr_attr_values_found[found[1]:]))
+    return op
+
+
+def _bind(node, values, value_kind: str):
+    """A fresh copy of a parsed condition's tree with this request's values, looked up as moto's parser does."""
+    if node.kind == value_kind:
+        return node._replace(value=values[node.text], children=[])
+    return node._replace(children=[_bind(child, values, value_kind) for child in node.children])
+
+
 def _one_map_per_walk(traverse):
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser as Walker
 
@@ -246,6 +299,7 @@ def install() -> None:
     wrap(expressions.UpdateExpressionParser, "make", _kept_parse)
     replace(validators, "deepcopy", _deepcopy)
     wrap(comparisons.ConditionExpressionParser, "_lex_condition_expression", _kept_lex)
+    wrap(comparisons.ConditionExpressionParser, "parse", _templated)
     wrap(comparisons.ConditionExpressionParser, "parse", _parsed_once)
     wrap(ast_nodes.DepthFirstTraverser, "traverse", _one_map_per_walk)
     wrap(validators.Validator, "__init__", _checks_key)
