@@ -459,9 +459,9 @@ def floors(n: int) -> tuple[float, float]:
 
 def floor_line(rows: list[dict]) -> str:
     return "".join(f"\nFloor from AWS's documented rates, N={n} (either mode: a target group and a listener or a "
-                   f"rule each): {a:.1f} s (ELBv2's mutating bucket alone), {b:.1f} s (ECS reads, then ELBv2 with "
-                   "UpdateService under it, in the pass's order)." for n in dict.fromkeys(r["n"] for r in rows)
-                   for a, b in [floors(n)])
+                   f"rule each): {a:.1f} s (ELBv2's mutating bucket alone), {b:.1f} s (DescribeServices, then "
+                   "ELBv2 with the task definitions and UpdateService under it, in the pass's order)."
+                   for n in dict.fromkeys(r["n"] for r in rows) for a, b in [floors(n)])
 
 
 def chunk_seconds(n: int = 2000) -> float:

@@ -3,7 +3,7 @@
 `install()` registers every module's patch on moto's in-process server classes (the test session's
 ThreadedMotoServer); `python -m portico_cli.local_aws.emulator -H 127.0.0.1 -p PORT` runs moto's server with
 them (`portico local up`). Never imported by the Lambda handlers. Adding a patch is adding a module with an
-`install()` and its line in `patches()`.
+`install()` and its name in `PATCHES`.
 
 Every patch goes through `wrap`, `replace`, `add` or `route`, which check at start that moto still has the
 target (moto is pinned to the locked version, and its internals move between releases): a missing one stops
@@ -33,6 +33,7 @@ unless `PORTICO_EMULATOR_AWS_MODEL=1`: aws_model.py.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -101,52 +102,19 @@ def route(url_paths: dict, pattern: str, handler, *, new: bool = False) -> None:
     url_paths[pattern] = handler
 
 
+PATCHES = (  # every patch module of this package, in the order they install
+    "apigateway", "apigateway_import", "dataplane", "cloudwatch", "awslambda", "apigateway_domains",
+    "apigateway_domains_cfn",  # before cloudformation: it adds resource types to cloudformation's HANDLERS
+    "cloudformation", "vpclink", "apigateway_cache", "ecs", "elbv2", "elbv2_pool", "elbv2_health", "dynamodb",
+    "dynamodb_speed", "snapshot", "dispatch",
+    "aws_model",  # last: it wraps the dispatch every patched operation is reached through
+)
+
+
 def patches() -> tuple:
     """Every patch module, in the order they install (imported here, not at the top: each imports this module's
     helpers)."""
-    from . import (
-        apigateway,
-        apigateway_cache,
-        apigateway_domains,
-        apigateway_domains_cfn,
-        apigateway_import,
-        aws_model,
-        awslambda,
-        cloudformation,
-        cloudwatch,
-        dataplane,
-        dispatch,
-        dynamodb,
-        dynamodb_speed,
-        ecs,
-        elbv2,
-        elbv2_health,
-        elbv2_pool,
-        snapshot,
-        vpclink,
-    )
-
-    return (
-        apigateway,
-        apigateway_import,
-        dataplane,
-        cloudwatch,
-        awslambda,
-        apigateway_domains,
-        apigateway_domains_cfn,  # before cloudformation: it adds resource types to cloudformation's HANDLERS
-        cloudformation,
-        vpclink,
-        apigateway_cache,
-        ecs,
-        elbv2,
-        elbv2_pool,
-        elbv2_health,
-        dynamodb,
-        dynamodb_speed,
-        snapshot,
-        dispatch,
-        aws_model,  # last: it wraps the dispatch every patched operation is reached through
-    )
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in PATCHES)
 
 
 def install() -> None:
