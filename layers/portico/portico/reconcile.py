@@ -358,17 +358,18 @@ class Reconciler:
         second" from a new table (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html):
         16 threads of ~30 ms calls are ~530 a second, nothing to pace."""
         statuses, writes = {}, []
-        for service, item in sorted(p.items.items()):
-            statuses[service] = st = status_of(
-                p, service, rest_api_id=self.settings.rest_api_id, region=self.clients.region,
-                stage=self.settings.stage, now=self.clock(), sweep_seconds=self.settings.sweep_seconds,
-                domain=self.settings.domain(self.settings.stage))
-            if service not in held:
-                writes.append((item, st, {"started": started}))
-            elif item.get("status") in (None, PENDING) or item.get("specHash") != st.spec_hash:
-                writes.append((item, st, {"held": True}))
-        with ThreadPoolExecutor(max(1, min(STATUS_WRITERS, len(writes))), thread_name_prefix="portico-status") as pool:
-            for done in [pool.submit(self.registry.write_status, item, st, **how) for item, st, how in writes]:
+        # each write starts as soon as its status is made (a status is pure, but 1,000 of them take a while)
+        with ThreadPoolExecutor(STATUS_WRITERS, thread_name_prefix="portico-status") as pool:
+            for service, item in sorted(p.items.items()):
+                statuses[service] = st = status_of(
+                    p, service, rest_api_id=self.settings.rest_api_id, region=self.clients.region,
+                    stage=self.settings.stage, now=self.clock(), sweep_seconds=self.settings.sweep_seconds,
+                    domain=self.settings.domain(self.settings.stage))
+                if service not in held:
+                    writes.append(pool.submit(self.registry.write_status, item, st, started=started))
+                elif item.get("status") in (None, PENDING) or item.get("specHash") != st.spec_hash:
+                    writes.append(pool.submit(self.registry.write_status, item, st, held=True))
+            for done in writes:
                 done.result()  # an error that is not a lost condition ends the pass, as one at a time did
         return statuses
 
