@@ -87,6 +87,18 @@ def read_threads(clients: Clients) -> dict[str, set[str]]:
     return seen
 
 
+def routed(w: World, clients: Clients, model, seen: list[tuple]) -> list[str]:
+    """The pass under the model, every service READY; the operations `seen` recorded, in order."""
+    model()
+    outcome = Reconciler(clients, w.settings).run(SERVICES)
+    assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
+    return [op for op, _ in seen]
+
+
+def last(ops: list[str], op: str) -> int:
+    return len(ops) - 1 - ops[::-1].index(op)
+
+
 def test_a_parallel_pass_within_the_paced_rates_is_never_throttled(aws, model):
     w, clients = world(aws, Pacer(TIGHT))
     seen, statuses = calls_by_thread(clients), status_threads(clients, w.settings.registry_table)
@@ -130,14 +142,10 @@ def test_each_ecs_attachment_follows_its_own_listener_not_the_whole_pass(aws, mo
 
     clients.elbv2.meta.events.register("before-parameter-build.elastic-load-balancing-v2.CreateListener", record)
     clients.ecs.meta.events.register("before-parameter-build.ecs.UpdateService", record)
-    model()
-    outcome = Reconciler(clients, w.settings).run(SERVICES)
-    assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
-    ops = [op for op, _ in seen]
+    ops = routed(w, clients, model, seen)
     assert ops.count("UpdateService") == len(SERVICES), seen
     first_update = ops.index("UpdateService")
-    last_listener = len(ops) - 1 - ops[::-1].index("CreateListener")
-    assert first_update < last_listener, seen
+    assert first_update < last(ops, "CreateListener"), seen
     for service in SERVICES:  # each ECS service (named as its entry) after its own listener
         assert seen.index(("CreateListener", service)) < seen.index(("UpdateService", service)), seen
 
@@ -157,14 +165,10 @@ def test_the_alarms_and_the_dashboard_are_written_beside_the_routing_steps(aws, 
         clients.elbv2.meta.events.register(f"before-call.{event}", record)
         clients.cloudwatch.meta.events.register(f"before-call.{event}", record)
         clients.apigateway.meta.events.register(f"before-call.{event}", record)
-    model()
-    outcome = Reconciler(clients, w.settings).run(SERVICES)
-    assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
+    ops = routed(w, clients, model, seen)
     assert aws_model.refusals() == {}
-    ops = [op for op, _ in seen]
     assert {"PutMetricAlarm", "PutDashboard", "CreateDeployment"} <= set(ops), seen
-    last_listener = len(ops) - 1 - ops[::-1].index("CreateListener")
-    assert ops.index("PutMetricAlarm") < last_listener, seen
+    assert ops.index("PutMetricAlarm") < last(ops, "CreateListener"), seen
     assert {thread for op, thread in seen if op.startswith("Put")} == {"portico-aside_0"}, seen
 
 
@@ -203,12 +207,9 @@ def test_each_chain_starts_once_its_own_reservation_is_made_not_every_services(a
 
     clients.elbv2.meta.events.register("before-parameter-build.elastic-load-balancing-v2.CreateTargetGroup", record)
     clients.dynamodb.meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", record)
-    model()
-    outcome = Reconciler(clients, w.settings).run(SERVICES)
-    assert {s: st.status for s, st in outcome.statuses.items()} == dict.fromkeys(SERVICES, "READY")
-    ops = [op for op, _ in seen]
+    ops = routed(w, clients, model, seen)
     assert ops.count("reserve") == 5 and ops.count("CreateTargetGroup") == len(SERVICES), seen
-    assert ops.index("CreateTargetGroup") < len(ops) - 1 - ops[::-1].index("reserve"), seen
+    assert ops.index("CreateTargetGroup") < last(ops, "reserve"), seen
     for service in SERVICES:
         reserved = next(i for i, (op, names) in enumerate(seen) if op == "reserve" and service in names)
         assert reserved < seen.index(("CreateTargetGroup", frozenset({service}))), seen
