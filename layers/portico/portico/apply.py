@@ -92,7 +92,7 @@ class Applier:
                         gates = reserving.submit(self._gated, steps[i:j], opened)
                         i, (j, chain) = j, _run_end(steps, j)
                     if chain:
-                        self._chain_run(pool, steps, i, j, early, opened)
+                        self._chain_run(pool, steps, i, j, FOLLOWS.get(chain), early, opened)
                         if gates is not None:
                             gates.result()  # its unexpected error, as in its place in ORDER
                     else:
@@ -108,10 +108,9 @@ class Applier:
                 ctx.state.unclaim_many(held, ctx.holder)
         return result
 
-    def _chain_run(self, pool: ThreadPoolExecutor, steps: list[Step], i: int, j: int, early: set[int],
-                   gates: dict[str, threading.Event] | None) -> None:
-        """The chains of steps[i:j], with each service's later step that FOLLOWS them (marked `early`)."""
-        after = FOLLOWS.get(next(c for c in CHAINS if steps[i].action in c))
+    def _chain_run(self, pool: ThreadPoolExecutor, steps: list[Step], i: int, j: int, after: str | None,
+                   early: set[int], gates: dict[str, threading.Event] | None) -> None:
+        """The chains of steps[i:j], with each service's later step of action `after` (FOLLOWS), marked `early`."""
         follow = {st.service: st for st in steps[j:] if st.action == after}
         follow = {s: follow[s] for s in {st.service for st in steps[i:j]} if s in follow}
         early.update(id(st) for st in follow.values())
@@ -124,45 +123,42 @@ class Applier:
             self._guard(step, lambda step=step: self._apply(step))
 
     def _gated(self, run: list[Step], opened: dict[str, threading.Event]) -> None:
-        """A run of reservations ahead of the chains that follow it (GATES): a chunk at a time (one transaction), each
-        service's gate opened as its reservation is made (or failed), so its chain starts while the later chunks
-        are reserved. What the chunks leave goes one by one after them, as in `_batch`."""
+        """A run of reservations ahead of the chains that follow it (GATES), on a thread of its own: its chunks one at
+        a time (one transaction each), each service's gate opened as its reservation is made (or failed), so its
+        chain starts while the later chunks are reserved."""
         try:
-            size = CHUNKS.get(run[0].action, len(run))
-            left = []
-            for k in range(0, len(run), size):
-                self._heartbeat()
-                chunk = [st for st in run[k:k + size] if not self._stopped(st.service)]
-                rest = self._batch_of(chunk) if len(chunk) > 1 else chunk
-                left += rest
-                kept = {id(st) for st in rest}
-                for st in chunk:
-                    if id(st) not in kept:
-                        opened[st.service].set()
-            for step in left:
-                self._step(step)
-                opened[step.service].set()
+            with ThreadPoolExecutor(1, thread_name_prefix="portico-reserve") as one:
+                self._batch(one, run, opened)
         finally:
             for gate in opened.values():
                 gate.set()
 
-    def _batch(self, pool: ThreadPoolExecutor, run: list[Step]) -> None:
+    def _batch(self, pool: ThreadPoolExecutor, run: list[Step],
+               opened: dict[str, threading.Event] | None = None) -> None:
         """A run of one action: by its kind's batch function when it has one (chunks side by side when they are
-        independent), what that leaves one by one."""
+        independent), what that leaves one by one. `opened`: each service's gate, opened once its step is done."""
         todo = [st for st in run if not self._stopped(st.service)]
         if len(todo) > 1:
             size = CHUNKS.get(todo[0].action, len(todo))
             chunks = [todo[k:k + size] for k in range(0, len(todo), size)]
-            todo = [st for left in self._wait(pool, [pool.submit(self._batch_of, c) for c in chunks]) for st in left]
+            futures = [pool.submit(self._batch_of, c, opened) for c in chunks]
+            todo = [st for left in self._wait(pool, futures) for st in left]
         for step in todo:
             if not self._stopped(step.service):
                 self._guard(step, lambda step=step: self._apply(step))
+            if opened:
+                opened[step.service].set()
 
-    def _batch_of(self, todo: list[Step]) -> list[Step]:
+    def _batch_of(self, todo: list[Step], opened: dict[str, threading.Event] | None = None) -> list[Step]:
         try:
-            return BATCH[todo[0].action](todo, self.ctx)
+            left = BATCH[todo[0].action](todo, self.ctx)
         except (ClientError, BotoCoreError):  # e.g. throttled past retries: one by one says whose
             return todo
+        kept = {id(st) for st in left}
+        for st in todo if opened else ():
+            if id(st) not in kept:
+                opened[st.service].set()
+        return left
 
     def _chains(self, pool: ThreadPoolExecutor, run: list[Step], done: int, total: int,
                 follow: dict[str, Step], gates: dict[str, threading.Event] | None = None) -> None:
