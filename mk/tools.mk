@@ -53,14 +53,14 @@ tools-checkov: $(CHECKOV_VENV)/.installed
 $(SAM_VENV)/.installed: requirements/tools-sam.txt $(STAMP)
 	rm -rf $(SAM_VENV)
 	$(TOOLS_PYTHON) -m venv $(SAM_VENV)
-	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python --require-hashes requirements/tools-sam.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(SAM_VENV)/bin/python --require-hashes requirements/tools-sam.txt
 	$(SAM_ENV) $(SAM) --version
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements/tools-checkov.txt $(STAMP)
 	rm -rf $(CHECKOV_VENV)
 	$(TOOLS_PYTHON) -m venv $(CHECKOV_VENV)
-	$(UV) pip sync --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes requirements/tools-checkov.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python --require-hashes requirements/tools-checkov.txt
 	$(CHECKOV) --version
 	touch $@
 
