@@ -44,7 +44,7 @@ test: install lint tools sam-build
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not slow"
 
 test-slow: install tools sam-build
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m slow
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m slow
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not tools" -x
