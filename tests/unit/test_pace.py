@@ -21,7 +21,7 @@ class Clock:
 
 
 def pacer(clock: Clock, **rates: tuple[float, float]) -> Pacer:
-    return Pacer(rates, margin=1.0, clock=clock, sleep=clock.sleep)
+    return Pacer(rates, margin=1.0, rate_margin=1.0, clock=clock, sleep=clock.sleep)
 
 
 def test_a_bucket_gives_its_burst_at_once_then_one_token_per_interval():
@@ -70,7 +70,7 @@ def test_a_disabled_pacer_lets_every_call_go():
     p = Pacer({"ELBV2_MUTATING": (1, 1)}, clock=clock, sleep=clock.sleep, enabled=False)
     assert all(p.wait("elbv2", "CreateListener") == 0 for _ in range(10)) and clock.slept == []
     p.enabled = True
-    assert [p.wait("elbv2", "CreateListener") for _ in range(2)] == [0, pytest.approx(1 / 0.9)]
+    assert [p.wait("elbv2", "CreateListener") for _ in range(2)] == [0, pytest.approx(1 / 0.97)]
 
 
 @pytest.mark.parametrize(("service", "action", "bucket"), [
@@ -87,7 +87,7 @@ def test_the_margin_keeps_the_pacer_below_aws_rates():
     p = Pacer(clock=clock, sleep=clock.sleep)  # AWS's ELBv2 bucket: 40 burst, 10 per second
     waits = [p.wait("elbv2", "CreateListener") for _ in range(40)]
     assert waits.count(0) == 36  # 90 % of the burst
-    assert waits[36] == pytest.approx(1 / 9)  # 90 % of the rate
+    assert waits[36] == pytest.approx(1 / 9.7)  # 97 % of the rate
     assert Pacer(clock=clock, sleep=clock.sleep).wait("apigateway", "PutRestApi") == 0  # a burst of 1 stays 1
 
 
@@ -109,3 +109,29 @@ def test_threads_sharing_a_pacer_never_overdraw_a_bucket():
         t.join()
     # every caller booked a token of its own: 5 at once, then one each 0.1 s, none twice
     assert sorted(waits) == pytest.approx([0.0] * 5 + [k / 10 for k in range(1, 41)])
+
+
+def test_a_refusal_halves_the_rate_and_each_call_wins_back_a_hundredth():
+    b = Bucket(burst=4, rate=10, now=0.0)
+    assert [b.take(0.0) for _ in range(2)] == [0.0, 0.0]  # 2 tokens left in hand
+    b.refused(0.0)  # another caller took them: none kept, the rate halved
+    assert b.tokens == 0 and b.rate == 5
+    assert b.take(0.0) == pytest.approx(1 / 5)  # the next call waits for a token at the halved rate
+    assert b.rate == pytest.approx(5.1)  # and wins back 1 % of the full rate
+    for _ in range(100):
+        b.take(0.0)
+    assert b.rate == 10  # never past the full rate
+    for _ in range(10):
+        b.refused(0.0)
+    assert b.rate == 1  # never below a tenth of it
+
+
+def test_a_refusal_slows_only_the_buckets_its_call_draws_on():
+    clock = Clock()
+    p = pacer(clock, ELBV2_MUTATING=(1, 10), ELBV2_DESCRIBE=(1, 10))
+    p.wait("elbv2", "CreateListener"), p.wait("elbv2", "DescribeListeners")
+    p.refused("elbv2", "CreateListener")
+    p.refused("dynamodb", "PutItem")  # not paced: nothing to slow
+    assert p.refusals == 1
+    assert p.wait("elbv2", "CreateListener") == pytest.approx(1 / 5)
+    assert p.wait("elbv2", "DescribeListeners") == pytest.approx(1 / 10)

@@ -3,8 +3,12 @@ its calls in parallel stays within AWS's rates instead of being throttled and re
 
 AWS throttles each API per account and Region with token buckets (a bucket holds `burst` tokens, gets `rate`
 back per second, a call takes one). Portico keeps the same buckets on its side and waits for a token before each
-attempt (retries included). The pacer keeps a margin below AWS's numbers (`MARGIN`) because a call reaches AWS a
-network latency later than it leaves, and other callers in the account draw on the same buckets.
+attempt (retries included). It keeps a margin below AWS's numbers: 90 % of each burst (`MARGIN`), so the calls
+of a burst that reach AWS a latency apart, or after another caller's, still find tokens, and 97 % of each rate
+(`RATE_MARGIN`). Other callers in the account draw on the same buckets in amounts no fixed margin can know, so
+the pacer learns of them instead: when AWS refuses a call for its rate, that call's buckets halve their rate and
+book nothing ahead (`Bucket.refused`), then win back 1 % of their rate with each call (additive increase,
+multiplicative decrease, as TCP shares a link). Under AWS's own refusals only, a pass sends at 97 % of the rates.
 
 | bucket | calls | burst / rate |
 |---|---|---|
@@ -59,7 +63,12 @@ RATES: dict[str, tuple[float, float]] = {
     "ECS_MUTATING": (50, 20),
     "CLOUDWATCH_ALARMS": (3, 3),
 }
-MARGIN = 0.9  # the pacer's burst and rate, as a share of AWS's
+MARGIN = 0.9  # the pacer's burst, as a share of AWS's
+RATE_MARGIN = 0.97  # its rate, as a share of AWS's (refusals lower it further: Bucket.refused)
+BACKOFF, LOWEST, RECOVERY = 0.5, 0.1, 0.01  # a refusal halves a bucket's rate (to a tenth at least); a call wins 1 %
+# What the paced APIs answer when a bucket is empty: ELBv2's and CloudWatch's `Throttling`, ECS's
+# `ThrottlingException`, API Gateway's `TooManyRequestsException` (the emulator's table, aws_model.py, cites each).
+THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 # The buckets portico waits for: those of the calls a pass makes. RegisterTaskDefinition (1 per second) is in the
 # table for the emulator's model; portico never calls it, and pacing it would only slow a test's set-up.
 PACED = frozenset(RATES) - {"ECS_REGISTERTASKDEFINITION"}
@@ -87,27 +96,41 @@ class Bucket:
 
     def __init__(self, burst: float, rate: float, now: float):
         self.burst, self.rate, self.tokens, self.at = burst, rate, burst, now
+        self.full_rate = rate
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
 
     def take(self, now: float) -> float:
         """Book one token; the seconds until it is there (0: at once)."""
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
+        self._refill(now)
         self.tokens -= 1
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+        wait = 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+        self.rate = min(self.full_rate, self.rate + self.full_rate * RECOVERY)
+        return wait
+
+    def refused(self, now: float) -> None:
+        """AWS refused a call for its rate: another caller draws on the same bucket. Halve the rate (never below
+        LOWEST of it) and keep no token in hand, so the calls after it wait for the bucket to refill."""
+        self._refill(now)
+        self.tokens = min(self.tokens, 0.0)
+        self.rate = max(self.full_rate * LOWEST, self.rate * BACKOFF)
 
 
 class Pacer:
     """The buckets of one account and Region, shared by every client and thread of a process's passes."""
 
     def __init__(self, rates: dict[str, tuple[float, float]] | None = None, *, margin: float = MARGIN,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] = time.sleep,
-                 enabled: bool = True):
+                 rate_margin: float = RATE_MARGIN, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], object] = time.sleep, enabled: bool = True):
         self.rates = {**RATES, **(rates or {})}
-        self.margin, self.clock, self.sleep = margin, clock, sleep
+        self.margin, self.rate_margin, self.clock, self.sleep = margin, rate_margin, clock, sleep
         self.enabled = enabled  # off: every call goes at once (a stand-in for another caller, a bench's set-up)
         self._lock = threading.Lock()
         self._buckets: dict[str, Bucket] = {}
         self.waited = 0.0  # seconds spent waiting for tokens, all threads together
+        self.refusals = 0  # calls AWS refused for their rate, that slowed the pacer down
 
     def wait(self, service: str, action: str) -> float:
         """Wait for a token of each bucket the call draws on; the seconds waited."""
@@ -122,16 +145,35 @@ class Pacer:
             self.sleep(delay)
         return delay
 
+    def refused(self, service: str, action: str) -> None:
+        """AWS refused a call of `service`'s `action` for its rate: slow down each bucket it draws on."""
+        names = [name for name in buckets(service, action) if name in PACED]
+        if not names or not self.enabled:
+            return
+        with self._lock:
+            now = self.clock()
+            for name in names:
+                self._bucket(name, now).refused(now)
+            self.refusals += 1
+
     def _bucket(self, name: str, now: float) -> Bucket:
         if name not in self._buckets:
             burst, rate = self.rates[name]
-            self._buckets[name] = Bucket(max(1.0, int(burst * self.margin)), rate * self.margin, now)
+            self._buckets[name] = Bucket(max(1.0, int(burst * self.margin)), rate * self.rate_margin, now)
         return self._buckets[name]
 
     def attach(self, client, service: str) -> None:
-        """Pace every attempt `client` (boto3's `service`) sends, retries included."""
+        """Pace every attempt `client` (boto3's `service`) sends, retries included, and learn from each refusal."""
         def before_send(event_name: str = "", **_):
             self.wait(service, event_name.rsplit(".", 1)[-1])
 
-        client.meta.events.register(f"before-send.{client.meta.service_model.service_id.hyphenize()}", before_send,
-                                    unique_id=f"portico-pace-{service}")
+        def after_attempt(event_name: str = "", response=None, **_):
+            # botocore emits needs-retry after every attempt; answering None leaves the retry decision to its own
+            # handler, which runs after this one (registered first, since the first answer ends the emit)
+            if response is not None and response[1].get("Error", {}).get("Code") in THROTTLED:
+                self.refused(service, event_name.rsplit(".", 1)[-1])
+
+        hyphenized = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-send.{hyphenized}", before_send, unique_id=f"portico-pace-{service}")
+        client.meta.events.register_first(f"needs-retry.{hyphenized}", after_attempt,
+                                          unique_id=f"portico-pace-refused-{service}")
