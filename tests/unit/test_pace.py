@@ -75,6 +75,7 @@ def test_a_disabled_pacer_lets_every_call_go():
 
 @pytest.mark.parametrize(("service", "action", "bucket"), [
     ("elbv2", "DescribeTargetGroups", "ELBV2_DESCRIBE"), ("elbv2", "CreateTargetGroup", "ELBV2_MUTATING"),
+    ("elbv2", "ModifyTargetGroup", "ELBV2_MODIFY"), ("elbv2", "DeleteListener", "ELBV2_MUTATING"),
     ("ecs", "DescribeTaskDefinition", "ECS_READ"), ("ecs", "UpdateService", "ECS_MUTATING"),
     ("ecs", "RegisterTaskDefinition", "ECS_REGISTERTASKDEFINITION"),
     ("cloudwatch", "PutMetricAlarm", "CLOUDWATCH_ALARMS")])

@@ -16,7 +16,8 @@ multiplicative decrease, as TCP shares a link). Under AWS's own refusals only, a
 | `APIGATEWAY_CREATERESOURCE` | CreateResource | 5 / 5 [1] |
 | `APIGATEWAY_PUTRESTAPI` | PutRestApi | 1 / 1 [1] |
 | `APIGATEWAY_GETRESOURCES` | GetResources | 5 / 2.5 [1] |
-| `ELBV2_DESCRIBE` | ELBv2 Describe* | 40 / 10 [2] |
+| `ELBV2_DESCRIBE` | ELBv2 Describe* | 200 / 50 [2] |
+| `ELBV2_MODIFY` | ELBv2 Modify* | 20 / 3 [2] |
 | `ELBV2_MUTATING` | every other ELBv2 call | 40 / 10 [2*] |
 | `ECS_READ` | ECS Describe*, List* | 50 / 20 [3*] |
 | `ECS_REGISTERTASKDEFINITION` | RegisterTaskDefinition (not paced: portico never calls it) | 20 / 1 [4] |
@@ -28,10 +29,15 @@ DynamoDB (portico's tables are on-demand: no request rate) and the other service
 [1] https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html: 10 requests per second with a burst
 of 40 for the account's control-plane calls, CreateResource 5 per second, PutRestApi 1 per second, GetResources
 5 per 2 seconds (../shared/DESIGN.md uses the same numbers).
-[2] https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html: "the token bucket
-size for non-mutating API actions is 40 tokens ... refill rate of 10 tokens per second", one set of buckets per
-ELB API version. *The page's table of the other action groups (registration, create and modify actions) is not in
-any copy we could read: they get the documented bucket's size and rate, in one bucket.
+[2] https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html: token buckets per
+action group, one set per ELB API version; its prose example is the non-mutating actions' "40 tokens ... refill
+rate of 10 tokens per second". Its table (#bucket-capacity-and-refill-rate) is in no copy we could read; the
+AWS-maintained aws-load-balancer-controller sets its client-side limits from it (pkg/aws/throttle/defaults.go:
+965719eb5, 2026-03-24, "to correctly match ELBv2 api limits": Modify* 3 per second with a burst of 20,
+RegisterTargets and DeregisterTargets 4 and 20; 312f2becd, a day later, "Describe call buckets have increased in
+the docs overnight": Describe* 50 and 200). The page's prose and its table now disagree on Describe*; the table,
+the later, is used. *The create and delete actions: the controller sets no limit for them and no copy gives
+their bucket; they keep the prose's 40 and 10, in one bucket (portico's floor for N services rests on it).
 [3] https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html: token buckets per action
 group, e.g. "cluster read actions (DescribeClusters) ... bucket size of 50 tokens". *The copies we could read stop
 before the refill rates; ~20 per second for the describe actions is how the page is quoted in
@@ -56,7 +62,8 @@ RATES: dict[str, tuple[float, float]] = {
     "APIGATEWAY_CREATERESOURCE": (5, 5),
     "APIGATEWAY_PUTRESTAPI": (1, 1),
     "APIGATEWAY_GETRESOURCES": (5, 2.5),
-    "ELBV2_DESCRIBE": (40, 10),
+    "ELBV2_DESCRIBE": (200, 50),
+    "ELBV2_MODIFY": (20, 3),
     "ELBV2_MUTATING": (40, 10),
     "ECS_READ": (50, 20),
     "ECS_REGISTERTASKDEFINITION": (20, 1),
@@ -80,7 +87,8 @@ def buckets(service: str, action: str) -> list[str]:
         own = f"APIGATEWAY_{action.upper()}"
         return ["APIGATEWAY", own] if own in RATES else ["APIGATEWAY"]
     if service == "elbv2":
-        return ["ELBV2_DESCRIBE" if action.startswith("Describe") else "ELBV2_MUTATING"]
+        return ["ELBV2_DESCRIBE" if action.startswith("Describe") else
+                "ELBV2_MODIFY" if action.startswith("Modify") else "ELBV2_MUTATING"]
     if service == "ecs":
         if action == "RegisterTaskDefinition":
             return ["ECS_REGISTERTASKDEFINITION"]
