@@ -199,7 +199,7 @@ def read_ecs(ecs, wanted: list[tuple[str, str]], known: dict[str, dict[str, Any]
     `attached`: the ECS services a ledger names. When more task definitions are missing than ECS's read burst
     answers at once (LATE_OVER), those of the other ECS services (attached by no entry yet: a batch onboarding) are
     left to apply, which reads each at the head of its service's chain (kinds/ecs.check_container): at ~19 a second
-    they would hold every ELBv2 call of the pass back (1,000 services: 55 s), where in the chains they run under
+    they would hold every ELBv2 call of the pass back (1,000 services: ~50 s), where in the chains they run under
     the ELBv2 calls, which go at half that rate. Their network mode, all the plan needs of them, is in
     DescribeServices: a service has an `awsvpcConfiguration` exactly when its task definition uses awsvpc
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html, networkConfiguration:
