@@ -112,19 +112,22 @@ def test_threads_sharing_a_pacer_never_overdraw_a_bucket():
     assert sorted(waits) == pytest.approx([0.0] * 5 + [k / 10 for k in range(1, 41)])
 
 
-def test_a_refusal_halves_the_rate_and_each_call_wins_back_a_hundredth():
+def test_a_refusal_halves_the_rate_once_a_second_and_a_tenth_comes_back_each_second():
     b = Bucket(burst=4, rate=10, now=0.0)
     assert [b.take(0.0) for _ in range(2)] == [0.0, 0.0]  # 2 tokens left in hand
     b.refused(0.0)  # another caller took them: none kept, the rate halved
+    b.refused(0.0)  # a call sent with it: refused too, no second cut
     assert b.tokens == 0 and b.rate == 5
     assert b.take(0.0) == pytest.approx(1 / 5)  # the next call waits for a token at the halved rate
-    assert b.rate == pytest.approx(5.1)  # and wins back 1 % of the full rate
-    for _ in range(100):
-        b.take(0.0)
+    b.refused(1.0)  # a second later: cut again, from the 6 a second it had won back
+    assert b.rate == pytest.approx(3)
+    b.take(2.0)
+    assert b.rate == pytest.approx(4)  # a second on, a tenth of the full rate came back
+    b.take(60.0)
     assert b.rate == 10  # never past the full rate
-    for _ in range(10):
-        b.refused(0.0)
-    assert b.rate == 1  # never below a tenth of it
+    for t in range(10):
+        b.refused(100.0 + t)
+    assert b.rate == pytest.approx(1, abs=0.01)  # a tenth of it (what comes back between cuts aside), not less
 
 
 def test_a_refusal_slows_only_the_buckets_its_call_draws_on():
@@ -136,3 +139,5 @@ def test_a_refusal_slows_only_the_buckets_its_call_draws_on():
     assert p.refusals == 1
     assert p.wait("elbv2", "CreateListener") == pytest.approx(1 / 5)
     assert p.wait("elbv2", "DescribeListeners") == pytest.approx(1 / 10)
+    clock.now = 10.0
+    assert p.wait("elbv2", "CreateListener") == 0 and p._buckets["ELBV2_MUTATING"].rate == 10  # back to full

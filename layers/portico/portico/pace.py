@@ -6,9 +6,11 @@ back per second, a call takes one). Portico keeps the same buckets on its side a
 attempt (retries included). It keeps a margin below AWS's numbers: 90 % of each burst (`MARGIN`), so the calls
 of a burst that reach AWS a latency apart, or after another caller's, still find tokens, and 97 % of each rate
 (`RATE_MARGIN`). Other callers in the account draw on the same buckets in amounts no fixed margin can know, so
-the pacer learns of them instead: when AWS refuses a call for its rate, that call's buckets halve their rate and
-book nothing ahead (`Bucket.refused`), then win back 1 % of their rate with each call (additive increase,
-multiplicative decrease, as TCP shares a link). Under AWS's own refusals only, a pass sends at 97 % of the rates.
+the pacer learns of them instead: when AWS refuses a call for its rate, that call's buckets halve their rate (once
+a second at most: the calls in flight with it are refused too) and book nothing ahead (`Bucket.refused`), then win
+back a tenth of their rate each second (additive increase, multiplicative decrease, as TCP shares a link; by time,
+not by call, so a warm Lambda's pacer is back to full speed seconds after a refusal, whatever it called since).
+Under AWS's own refusals only, a pass sends at 97 % of the rates.
 
 | bucket | calls | burst / rate |
 |---|---|---|
@@ -72,7 +74,8 @@ RATES: dict[str, tuple[float, float]] = {
 }
 MARGIN = 0.9  # the pacer's burst, as a share of AWS's
 RATE_MARGIN = 0.97  # its rate, as a share of AWS's (refusals lower it further: Bucket.refused)
-BACKOFF, LOWEST, RECOVERY = 0.5, 0.1, 0.01  # a refusal halves a bucket's rate (to a tenth at least); a call wins 1 %
+# a refusal halves a bucket's rate (to a tenth at least, once a second at most); it wins back a tenth a second
+BACKOFF, LOWEST, COOLDOWN, RECOVERY = 0.5, 0.1, 1.0, 0.1
 # What the paced APIs answer when a bucket is empty: ELBv2's and CloudWatch's `Throttling`, ECS's
 # `ThrottlingException`, API Gateway's `TooManyRequestsException` (the emulator's table, aws_model.py, cites each).
 THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
@@ -104,26 +107,28 @@ class Bucket:
 
     def __init__(self, burst: float, rate: float, now: float):
         self.burst, self.rate, self.tokens, self.at = burst, rate, burst, now
-        self.full_rate = rate
+        self.full_rate, self.cut_at = rate, None
 
     def _refill(self, now: float) -> None:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
+        elapsed = max(0.0, now - self.at)
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.rate = min(self.full_rate, self.rate + elapsed * self.full_rate * RECOVERY)
+        self.at = max(self.at, now)
 
     def take(self, now: float) -> float:
         """Book one token; the seconds until it is there (0: at once)."""
         self._refill(now)
         self.tokens -= 1
-        wait = 0.0 if self.tokens >= 0 else -self.tokens / self.rate
-        self.rate = min(self.full_rate, self.rate + self.full_rate * RECOVERY)
-        return wait
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
     def refused(self, now: float) -> None:
-        """AWS refused a call for its rate: another caller draws on the same bucket. Halve the rate (never below
-        LOWEST of it) and keep no token in hand, so the calls after it wait for the bucket to refill."""
+        """AWS refused a call for its rate: another caller draws on the same bucket. Keep no token in hand, so the
+        calls after it wait for the bucket to refill, and halve the rate (never below LOWEST of it, and once per
+        COOLDOWN: the calls sent with the refused one were sent at the old rate)."""
         self._refill(now)
         self.tokens = min(self.tokens, 0.0)
-        self.rate = max(self.full_rate * LOWEST, self.rate * BACKOFF)
+        if self.cut_at is None or now - self.cut_at >= COOLDOWN:
+            self.rate, self.cut_at = max(self.full_rate * LOWEST, self.rate * BACKOFF), now
 
 
 class Pacer:
