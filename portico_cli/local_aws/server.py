@@ -63,8 +63,13 @@ def stop_server(pid: int, grace: float = 2.5) -> bool:
 
 
 def alive(pid: int) -> bool:
+    """The process runs: it exists and is not a zombie. A killed local AWS stays a zombie until whoever adopted it
+    reaps it; taken for a running one, `local up` would deploy to its dead endpoint."""
     try:
         os.kill(pid, 0)
-        return True
     except (ProcessLookupError, PermissionError):
         return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): what kill says
+        return True
