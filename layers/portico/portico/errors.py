@@ -11,8 +11,10 @@ QUOTA_CODES = frozenset({
     "LimitExceededException", "ServiceQuotaExceededException", "TooManyListeners", "TooManyTargetGroups",
     "TooManyLoadBalancers", "TooManyTags", "TooManyTargets", "TooManyRules", "TooManyActions",
     "TooManyCertificates", "ResourceLimitExceeded"})
-TRANSIENT = frozenset({
-    "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+# A request refused for its API's rate: ELBv2's and CloudWatch's `Throttling`, ECS's `ThrottlingException`, API
+# Gateway's `TooManyRequestsException` (the emulator's table, aws_model.py, cites each), EC2's `RequestLimitExceeded`.
+THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+TRANSIENT = THROTTLED | frozenset({
     "ServiceUnavailable", "ServiceUnavailableException", "InternalFailure", "InternalError",
     "InternalServerError", "RequestTimeout", "RequestTimeoutException", "ProvisionedThroughputExceededException"})
 # Another writer got there first: a name or port taken (by a concurrent reconcile, when it is portico's; a foreign

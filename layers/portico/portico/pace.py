@@ -58,6 +58,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from .errors import THROTTLED
+
 # bucket: (burst, rate per second), AWS's values (see the table above)
 RATES: dict[str, tuple[float, float]] = {
     "APIGATEWAY": (40, 10),
@@ -76,9 +78,6 @@ MARGIN = 0.9  # the pacer's burst, as a share of AWS's
 RATE_MARGIN = 0.97  # its rate, as a share of AWS's (refusals lower it further: Bucket.refused)
 # a refusal halves a bucket's rate (to a tenth at least, once a second at most); it wins back a tenth a second
 BACKOFF, LOWEST, COOLDOWN, RECOVERY = 0.5, 0.1, 1.0, 0.1
-# What the paced APIs answer when a bucket is empty: ELBv2's and CloudWatch's `Throttling`, ECS's
-# `ThrottlingException`, API Gateway's `TooManyRequestsException` (the emulator's table, aws_model.py, cites each).
-THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 # The buckets portico waits for: those of the calls a pass makes. RegisterTaskDefinition (1 per second) is in the
 # table for the emulator's model; portico never calls it, and pacing it would only slow a test's set-up.
 PACED = frozenset(RATES) - {"ECS_REGISTERTASKDEFINITION"}
