@@ -38,7 +38,7 @@ lint: install
 # `make test` (CI) runs every test but the `slow` ones, which `make test-slow` runs: the crash-at-every-call,
 # stateful and real-process race suites and the literal sam build/deploy/delete loop (README, "Tests").
 # Three workers on two cores: a worker spends part of each test waiting on its emulator, a subprocess or a
-# sleep, and a third keeps both cores busy (README, "Tests": the measured times with 2, 3 and 4).
+# sleep, and a third keeps both cores busy (README, "The two commands": the measured times with 2, 3 and 4).
 PYTEST_WORKERS ?= 3
 test: install lint tools sam-build
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 -m "not slow"

@@ -163,6 +163,18 @@ def test_a_local_aws_that_is_down_or_a_wrong_table_exits_3_with_the_fix(cli, tmp
     assert code == 3 and "Traceback" in err and err.strip().splitlines()[-1].startswith("error: Scan:")
 
 
+def test_only_the_local_commands_load_the_emulator_and_the_data_plane():
+    """Every other command starts without moto, uvicorn, httpx or the local stack (~0.6 s of imports); a `local`
+    command loads them in its group's callback."""
+    probe = ("import sys; from portico_cli.app import app; heavy = lambda: sorted(m for m in sys.modules if "
+             "m.split('.')[0] in ('moto', 'uvicorn', 'httpx') or m.startswith(('portico_cli.local_aws.stack', "
+             "'portico_cli.local_aws.dataplane'))); print(heavy()); from portico_cli.commands import local; "
+             "local._needs_local_extra(); print(len(heavy()) > 0, local.server is not None)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True True"]
+
+
 def test_version_and_help_text(cli):
     code, out, _ = cli("--version")
     assert code == 0 and out.strip() == "portico 0.1.0"
